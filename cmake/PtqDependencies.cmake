@@ -1,0 +1,12 @@
+# Every dependency is a Debian package found with find_package (tools/setup.sh installs them).
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED)            # libonnx-dev: protobuf classes, checker, parser
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(CLI11 REQUIRED)           # libcli11-dev
+find_package(spdlog REQUIRED)          # libspdlog-dev
+find_package(nlohmann_json 3 REQUIRED) # nlohmann-json3-dev
+find_path(STB_INCLUDE_DIR stb/stb_image.h PATHS /usr/include REQUIRED)  # libstb-dev
+if(PTQ_BUILD_TESTS)
+  find_package(GTest REQUIRED)         # libgtest-dev
+endif()

@@ -1,0 +1,14 @@
+# Per-target warnings; PTQ_WERROR=ON in CI turns them into errors.
+function(ptq_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+                         $<$<BOOL:${PTQ_WERROR}>:-Werror>)
+endfunction()
+
+# ptq_module(NAME SOURCES ... DEPS ...): one static library per pipeline stage.
+function(ptq_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(ptq_${name} STATIC ${M_SOURCES})
+  target_include_directories(ptq_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(ptq_${name} PUBLIC ${M_DEPS} PRIVATE ${M_PRIVATE_DEPS})
+  ptq_warnings(ptq_${name})
+endfunction()

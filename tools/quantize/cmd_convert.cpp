@@ -1,0 +1,37 @@
+// `quantize convert MODEL -o OUT`: load and re-save a model (round trip, external data in or out).
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_common.h"
+#include "ptq/ir/verify.h"
+#include "ptq/onnx_io/load.h"
+#include "ptq/onnx_io/save.h"
+
+namespace ptq::cli {
+
+void add_convert(CLI::App& sub, Run& run) {
+  struct Options {
+    std::string model;
+    std::string output;
+    bool external_data = false;
+  };
+  auto o = std::make_shared<Options>();
+  sub.add_option("model", o->model, "Input ONNX model")->required();
+  sub.add_option("-o,--output", o->output, "Output ONNX model")->required();
+  sub.add_flag("--external-data", o->external_data,
+               "Store tensors of 1 KiB or more in OUTPUT.data beside the model");
+  sub.callback([o, &run] {
+    run = [o] {
+      ir::Model m = onnx_io::load_model(o->model);
+      ir::verify(m);
+      onnx_io::SaveOptions opts;
+      if (o->external_data) opts.external_data = onnx_io::ExternalData::kAlways;
+      onnx_io::save_model(m, o->output, opts);
+      spdlog::info("wrote {}", o->output);
+      return 0;
+    };
+  });
+}
+
+}  // namespace ptq::cli

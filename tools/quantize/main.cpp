@@ -1,0 +1,69 @@
+// Entry point of `quantize`: parses the command line, runs a subcommand, maps errors to exit codes.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <new>
+
+#include "cli_common.h"
+#include "ptq/core/error.h"
+
+namespace {
+
+// One line on stderr, whatever the message contains.
+void print_error(const std::string& message) {
+  std::string line = message;
+  for (char& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  if (spdlog::default_logger()) spdlog::default_logger()->error(line);
+  else std::fprintf(stderr, "error: %s\n", line.c_str());
+}
+
+constexpr ptq::cli::Subcommand kSubcommands[] = {
+    {"inspect", "Print a model's IR version, opsets, inputs/outputs, op histogram and size",
+     ptq::cli::add_inspect},
+    {"convert", "Load and re-save a model (round trip), optionally with external data",
+     ptq::cli::add_convert},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using ptq::ExitCode;
+  CLI::App app{"ptq: post-training int8 quantization for ONNX models", "quantize"};
+  app.set_version_flag("--version", "quantize (ptq) 0.1.0");
+  app.require_subcommand(1);
+  app.fallthrough();
+  ptq::cli::GlobalOptions global;
+  ptq::cli::add_global_options(app, global);
+  ptq::cli::Run run;
+  for (const auto& s : kSubcommands) {
+    CLI::App* sub = app.add_subcommand(s.name, s.description);
+    s.add(*sub, run);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "error: %s (see quantize --help)\n", e.what());
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  try {
+    ptq::cli::setup_logging(global);
+    return run();
+  } catch (const ptq::Error& e) {
+    print_error(e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    print_error("out of memory");
+    return static_cast<int>(ExitCode::kDataOrIo);
+  } catch (const std::exception& e) {
+    print_error(std::string("internal error: ") + e.what());
+    return static_cast<int>(ExitCode::kInternal);
+  }
+}
