@@ -10,3 +10,5 @@ find_path(STB_INCLUDE_DIR stb/stb_image.h PATHS /usr/include REQUIRED)  # libstb
 if(PTQ_BUILD_TESTS)
   find_package(GTest REQUIRED)         # libgtest-dev
 endif()
+find_package(ZLIB REQUIRED)            # zlib1g-dev: deflated .npz members
+find_library(STB_LIBRARY stb REQUIRED) # libstb-dev ships the stb_image/stb_image_write implementation

@@ -35,11 +35,12 @@ ir::TypeInfo type_from_proto(const onnx::TypeProto& t) {
     }
   }
   if (!plain) t.SerializeToString(&info.opaque);
+  info.empty = !plain && info.opaque.empty();
   return info;
 }
 
 void type_to_proto(const ir::TypeInfo& info, onnx::TypeProto* p) {
-  if (!info.known) return;
+  if (!info.known || info.empty) return;
   if (!info.opaque.empty()) {
     p->ParseFromString(info.opaque);
     if (!p->has_tensor_type()) return;  // sequence/map/optional: untouched
@@ -47,7 +48,9 @@ void type_to_proto(const ir::TypeInfo& info, onnx::TypeProto* p) {
   // Tensor types: dtype and dims come from the IR (a pass may have changed them); denotations
   // kept in the opaque copy survive when the rank is unchanged.
   auto* tt = p->mutable_tensor_type();
-  tt->set_elem_type(static_cast<int32_t>(info.dtype));
+  // Unset and 0 differ on the wire: ORT rejects an explicit elem_type 0.
+  if (info.dtype != DType::kUndefined) tt->set_elem_type(static_cast<int32_t>(info.dtype));
+  else tt->clear_elem_type();
   if (!info.shape) {
     tt->clear_shape();
     return;

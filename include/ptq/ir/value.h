@@ -31,8 +31,10 @@ struct TypeInfo {
   std::optional<Shape> shape;  // nullopt: rank unknown
   std::string opaque;
   bool known = false;  // false: the model declared no type for this value
+  bool empty = false;  // declared as an empty TypeProto ("type {}"), as some exporters write
   bool operator==(const TypeInfo& o) const {
-    return dtype == o.dtype && shape == o.shape && opaque == o.opaque && known == o.known;
+    return dtype == o.dtype && shape == o.shape && opaque == o.opaque && known == o.known &&
+           empty == o.empty;
   }
 };
 

@@ -98,7 +98,9 @@ onnx::ModelProto rich_model() {
     sn->add_output(std::string(name) + "_out");
     auto* so = sg->add_output();
     so->set_name(std::string(name) + "_out");
-    so->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    // Exporters write both a typed output and an empty "type {}"; both must survive as written.
+    if (name[0] == 't') so->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    else so->mutable_type();
   }
   auto* y = g->add_output();
   y->set_name("y");
