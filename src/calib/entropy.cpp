@@ -1,0 +1,90 @@
+// entropy: TensorRT-style KL-divergence threshold search on a 2048-bin one-sided histogram.
+#include <cmath>
+#include <limits>
+
+#include "clamp_range.h"
+#include "ptq/calib/methods.h"
+
+namespace ptq::calib {
+namespace {
+
+// KL(P || Q) for candidate i; infinity when Q misses mass P has.
+double candidate_divergence(const std::vector<uint64_t>& counts, size_t i, size_t nq, uint64_t tail,
+                            std::vector<double>& q) {
+  q.assign(i, 0.0);
+  for (size_t g = 0; g < nq; ++g) {
+    // Bin j joins level floor(j * nq / i), as numpy's digitize over linspace(0, i, nq + 1) does.
+    const size_t begin = (g * i + nq - 1) / nq, end = ((g + 1) * i + nq - 1) / nq;
+    double sum = 0;
+    size_t nonzero = 0;
+    for (size_t j = begin; j < end; ++j) {
+      sum += static_cast<double>(counts[j]);
+      nonzero += counts[j] != 0;
+    }
+    if (nonzero == 0) continue;
+    // Spread each level's mass over the bins that were non-empty: an empty bin stays empty.
+    for (size_t j = begin; j < end; ++j)
+      if (counts[j] != 0) q[j] = sum / static_cast<double>(nonzero);
+  }
+  double p_total = static_cast<double>(tail), q_total = 0;
+  for (size_t j = 0; j < i; ++j) {
+    p_total += static_cast<double>(counts[j]);
+    q_total += q[j];
+  }
+  if (p_total <= 0 || q_total <= 0) return std::numeric_limits<double>::infinity();
+  double kl = 0;
+  for (size_t j = 0; j < i; ++j) {
+    double p = static_cast<double>(counts[j]) + (j + 1 == i ? static_cast<double>(tail) : 0.0);
+    if (p == 0) continue;
+    if (q[j] == 0) return std::numeric_limits<double>::infinity();
+    p /= p_total;
+    kl += p * std::log(p / (q[j] / q_total));
+  }
+  return kl;
+}
+
+double threshold(const Histogram& h, int quantized_bins) {
+  if (h.total() == 0) return 0.0;
+  std::vector<uint64_t> counts = h.counts();
+  // The first bin holds the zeros of ReLU outputs; like TensorRT, keep it from dominating.
+  if (counts.size() > 1) counts[0] = counts[1];
+  return h.edge(entropy_threshold_bins(counts, quantized_bins));
+}
+
+}  // namespace
+
+size_t entropy_threshold_bins(const std::vector<uint64_t>& counts, int quantized_bins) {
+  const size_t nq = static_cast<size_t>(quantized_bins);
+  const size_t n = counts.size();
+  if (n <= nq) return n;
+  uint64_t tail = 0;
+  for (size_t j = nq; j < n; ++j) tail += counts[j];
+  size_t best = n;
+  double best_kl = std::numeric_limits<double>::infinity();
+  std::vector<double> q;
+  for (size_t i = nq; i <= n; ++i) {
+    const double kl = candidate_divergence(counts, i, nq, tail, q);
+    // Ties go to the larger threshold (clipping less), as pytorch-quantization does.
+    if (kl <= best_kl) {
+      best_kl = kl;
+      best = i;
+    }
+    if (i < n) tail -= counts[i];
+  }
+  return best;
+}
+
+HistogramKind entropy_histogram(const CalibParams& p) {
+  return p.symmetric ? HistogramKind::kAbsolute : HistogramKind::kSplit;
+}
+
+Range entropy_compute(const Observation& obs, const CalibParams& p) {
+  if (p.symmetric) {
+    const double t = threshold(obs.hist, p.num_quantized_bins);
+    return clamp_to_observed(-t, t, obs.range);
+  }
+  return clamp_to_observed(-threshold(obs.negative, p.num_quantized_bins),
+                           threshold(obs.hist, p.num_quantized_bins), obs.range);
+}
+
+}  // namespace ptq::calib

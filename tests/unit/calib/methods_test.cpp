@@ -1,0 +1,254 @@
+// Calibrators on synthetic tensors with known answers (minmax exact, percentile vs numpy's rule,
+// entropy vs a plain reference written here, mse vs brute force).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "ptq/calib/methods.h"
+
+namespace ptq::calib {
+namespace {
+
+std::vector<float> uniform(size_t n, float lo, float hi) {
+  std::mt19937 rng(2345);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<float> gaussian_with_outliers(size_t n) {
+  std::mt19937 rng(7767517);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  v[17] = 40.f;  // a few huge outliers, as in residual sums
+  v[99] = -25.f;
+  v[1234] = 33.f;
+  return v;
+}
+
+std::vector<float> half_normal(size_t n) {
+  std::vector<float> v = gaussian_with_outliers(n);
+  for (float& x : v) x = std::max(x, 0.f);  // post-ReLU: half the values are exactly zero
+  return v;
+}
+
+// Streams `samples` samples of the data through both passes, as the driver does.
+Range calibrate(const char* name, const std::vector<float>& data, const CalibParams& p,
+                size_t samples = 4) {
+  const Method* m = find_method(name);
+  EXPECT_NE(m, nullptr) << name;
+  Observation obs;
+  const size_t chunk = data.size() / samples;
+  for (size_t s = 0; s < samples; ++s) obs.range.observe(data.data() + s * chunk, chunk);
+  const HistogramKind kind = m->histogram(p);
+  prepare_histograms(obs, kind, p.num_bins);
+  for (size_t s = 0; s < samples; ++s) observe_histogram(obs, kind, data.data() + s * chunk, chunk);
+  return m->compute(obs, p);
+}
+
+// numpy.percentile with linear interpolation.
+double np_percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t i = static_cast<size_t>(pos);
+  const double frac = pos - static_cast<double>(i);
+  return i + 1 < v.size() ? v[i] + frac * (v[i + 1] - v[i]) : v[i];
+}
+
+double quant_mse(const std::vector<float>& data, Range r, const CalibParams& p) {
+  const auto qp = quant::compute_scale_zp(r.min, r.max, p.activation_type, p.activation_symmetry);
+  const auto ir = quant::full_range(p.activation_type);
+  double s = 0;
+  for (float x : data) {
+    const double e = quant::fake_quantize(x, qp, ir) - x;
+    s += e * e;
+  }
+  return s / static_cast<double>(data.size());
+}
+
+// Plain TensorRT/pytorch-quantization entropy calibration straight from the raw values.
+double reference_entropy_amax(const std::vector<float>& data, int bins, int nq) {
+  double amax = 0;
+  for (float x : data) amax = std::max(amax, static_cast<double>(std::fabs(x)));
+  std::vector<double> hist(static_cast<size_t>(bins), 0.0);
+  for (float x : data) {
+    int b = static_cast<int>(std::fabs(x) / amax * bins);
+    hist[static_cast<size_t>(std::min(b, bins - 1))] += 1;
+  }
+  hist[0] = hist[1];
+  double best_kl = std::numeric_limits<double>::infinity();
+  int best = bins;
+  for (int i = nq; i <= bins; ++i) {
+    std::vector<double> p(hist.begin(), hist.begin() + i);
+    for (int j = i; j < bins; ++j) p[static_cast<size_t>(i - 1)] += hist[static_cast<size_t>(j)];
+    // Digitize bins [0, i) into nq groups with floating-point edges (np.linspace + digitize).
+    std::vector<double> group_sum(static_cast<size_t>(nq), 0), group_nonzero(static_cast<size_t>(nq), 0);
+    std::vector<int> group(static_cast<size_t>(i));
+    for (int j = 0; j < i; ++j) {
+      int g = static_cast<int>(std::floor(static_cast<double>(j) * nq / i));
+      group[static_cast<size_t>(j)] = std::min(g, nq - 1);
+      if (hist[static_cast<size_t>(j)] > 0) {
+        group_sum[static_cast<size_t>(group[static_cast<size_t>(j)])] += hist[static_cast<size_t>(j)];
+        group_nonzero[static_cast<size_t>(group[static_cast<size_t>(j)])] += 1;
+      }
+    }
+    std::vector<double> q(static_cast<size_t>(i), 0);
+    for (int j = 0; j < i; ++j)
+      if (hist[static_cast<size_t>(j)] > 0)
+        q[static_cast<size_t>(j)] = group_sum[static_cast<size_t>(group[static_cast<size_t>(j)])] /
+                                    group_nonzero[static_cast<size_t>(group[static_cast<size_t>(j)])];
+    double ps = 0, qs = 0;
+    for (int j = 0; j < i; ++j) {
+      ps += p[static_cast<size_t>(j)];
+      qs += q[static_cast<size_t>(j)];
+    }
+    double kl = 0;
+    for (int j = 0; j < i && std::isfinite(kl); ++j) {
+      if (p[static_cast<size_t>(j)] == 0) continue;
+      if (q[static_cast<size_t>(j)] == 0) kl = std::numeric_limits<double>::infinity();
+      else kl += p[static_cast<size_t>(j)] / ps * std::log((p[static_cast<size_t>(j)] / ps) / (q[static_cast<size_t>(j)] / qs));
+    }
+    if (kl <= best_kl) {
+      best_kl = kl;
+      best = i;
+    }
+  }
+  return amax * best / bins;
+}
+
+}  // namespace
+
+TEST(Methods, RegistryListsEveryMethodWithADescription) {
+  EXPECT_EQ(method_names(), "minmax, percentile, entropy, mse");
+  for (const Method& m : methods()) EXPECT_GT(std::string(m.description).size(), 10u) << m.name;
+  EXPECT_EQ(find_method("nope"), nullptr);
+}
+
+TEST(Methods, MinMaxIsExact) {
+  const auto data = uniform(10000, -1.5f, 3.25f);
+  const Range r = calibrate("minmax", data, {});
+  EXPECT_EQ(r.min, *std::min_element(data.begin(), data.end()));
+  EXPECT_EQ(r.max, *std::max_element(data.begin(), data.end()));
+  const auto g = gaussian_with_outliers(20000);
+  EXPECT_EQ(calibrate("minmax", g, {}).max, 40.f);
+  EXPECT_EQ(calibrate("minmax", g, {}).min, -25.f);
+}
+
+TEST(Methods, MinMaxAverageIsTheMeanOfPerSampleExtremes) {
+  std::vector<float> data = {0, 1, 2, 3, -4, 10, 0, 0};
+  CalibParams p;
+  p.moving_average = true;
+  const Range r = calibrate("minmax", data, p, 2);  // samples {0,1,2,3} and {-4,10,0,0}
+  EXPECT_FLOAT_EQ(r.min, -2.f);
+  EXPECT_FLOAT_EQ(r.max, 6.5f);
+}
+
+TEST(Methods, PercentileWithinOneBinOfNumpy) {
+  for (const auto& data : {uniform(100000, -1.f, 3.f), gaussian_with_outliers(100000), half_normal(100000)}) {
+    for (double pct : {99.0, 99.9, 99.99}) {
+      CalibParams p;
+      p.percentile = pct;
+      std::vector<double> abs;
+      double absmax = 0;
+      for (float x : data) {
+        abs.push_back(std::fabs(x));
+        absmax = std::max(absmax, abs.back());
+      }
+      const Range r = calibrate("percentile", data, p);
+      const double bin = absmax / p.num_bins;
+      EXPECT_NEAR(r.max, std::min<double>(np_percentile(abs, pct), *std::max_element(data.begin(), data.end())), bin)
+          << "percentile " << pct;
+      // Asymmetric variant: each tail separately on the signed values.
+      p.symmetric = false;
+      std::vector<double> signed_values(data.begin(), data.end());
+      const Range a = calibrate("percentile", data, p);
+      const double lo = *std::min_element(data.begin(), data.end());
+      const double sbin = (*std::max_element(data.begin(), data.end()) - lo) / p.num_bins;
+      EXPECT_NEAR(a.max, np_percentile(signed_values, 100 - (100 - pct) / 2), sbin);
+      EXPECT_NEAR(a.min, np_percentile(signed_values, (100 - pct) / 2), sbin);
+    }
+  }
+}
+
+TEST(Methods, EntropyWithinTwoPercentOfPlainReference) {
+  for (const auto& data : {gaussian_with_outliers(200000), half_normal(200000), uniform(200000, -2.f, 2.f)}) {
+    CalibParams p;
+    const Range r = calibrate("entropy", data, p);
+    const double ref = reference_entropy_amax(data, p.num_bins, p.num_quantized_bins);
+    EXPECT_NEAR(r.max, std::min<double>(ref, *std::max_element(data.begin(), data.end())), 0.02 * ref);
+  }
+  // Outliers are clipped: the threshold sits far below the max of 40.
+  EXPECT_LT(calibrate("entropy", gaussian_with_outliers(200000), {}).max, 10.f);
+  // Post-ReLU: the range starts at 0.
+  EXPECT_EQ(calibrate("entropy", half_normal(200000), {}).min, 0.f);
+}
+
+TEST(Methods, EntropyAsymmetricVariantClipsEachSide) {
+  CalibParams p;
+  p.symmetric = false;
+  const Range r = calibrate("entropy", gaussian_with_outliers(200000), p);
+  EXPECT_LT(r.max, 10.f);
+  EXPECT_GT(r.min, -10.f);
+  EXPECT_LT(r.min, -2.f);
+}
+
+TEST(Methods, MseWithinOnePercentOfBruteForce) {
+  for (const bool symmetric : {false, true}) {
+    CalibParams p;
+    if (symmetric) {
+      p.activation_type = DType::kInt8;
+      p.activation_symmetry = quant::Symmetry::kSymmetric;
+    }
+    for (const auto& data : {gaussian_with_outliers(40000), half_normal(40000), uniform(40000, -1.f, 3.f)}) {
+      const Range r = calibrate("mse", data, p);
+      const double got = quant_mse(data, r, p);
+      const float lo = *std::min_element(data.begin(), data.end());
+      const float hi = *std::max_element(data.begin(), data.end());
+      double best = std::numeric_limits<double>::infinity();
+      constexpr int kSteps = 200;
+      if (symmetric) {
+        const float amax = std::max(-lo, hi);
+        for (int k = 1; k <= kSteps; ++k) {
+          const float t = amax * static_cast<float>(k) / kSteps;
+          best = std::min(best, quant_mse(data, {-t, t}, p));
+        }
+      } else {
+        for (int i = 0; i <= 60; ++i)
+          for (int j = 1; j <= 60; ++j)
+            best = std::min(best, quant_mse(data, {lo * static_cast<float>(i) / 60, hi * static_cast<float>(j) / 60}, p));
+      }
+      EXPECT_LE(got, best * 1.01) << (symmetric ? "symmetric" : "asymmetric");
+    }
+  }
+}
+
+TEST(Methods, ConstantAndZeroTensors) {
+  const std::vector<float> zeros(1000, 0.f), constant(1000, 2.5f);
+  for (const Method& m : methods()) {
+    SCOPED_TRACE(m.name);
+    const Range z = calibrate(m.name, zeros, {});
+    EXPECT_EQ(z.min, 0.f);
+    EXPECT_EQ(z.max, 0.f);
+    const Range c = calibrate(m.name, constant, {});
+    EXPECT_LE(c.max, 2.5f);
+    EXPECT_TRUE(std::isfinite(c.min) && std::isfinite(c.max));
+  }
+  EXPECT_EQ(calibrate("minmax", constant, {}).max, 2.5f);
+}
+
+TEST(Methods, ResultDoesNotDependOnHowSamplesAreGrouped) {
+  const auto data = gaussian_with_outliers(80000);
+  for (const Method& m : methods()) {
+    const Range a = calibrate(m.name, data, {}, 1);
+    const Range b = calibrate(m.name, data, {}, 8);
+    EXPECT_EQ(a.min, b.min) << m.name;
+    EXPECT_EQ(a.max, b.max) << m.name;
+  }
+}
+
+}  // namespace ptq::calib
