@@ -1,0 +1,200 @@
+// Image decoding with stb_image and the resize / crop / letterbox / normalize pipeline.
+#include "ptq/data/image.h"
+
+#include <stb/stb_image.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <vector>
+
+#include "ptq/core/error.h"
+
+namespace ptq::data {
+namespace {
+
+// Working image: interleaved HWC floats. Pixel content stays on the 8-bit grid (we round after
+// every resize); floats only so that a letterbox pad such as 127.5 is representable.
+struct Image {
+  int64_t width = 0;
+  int64_t height = 0;
+  int channels = 0;
+  std::vector<float> px;
+  float& at(int64_t x, int64_t y, int c) { return px[size_t((y * width + x) * channels + c)]; }
+  float at(int64_t x, int64_t y, int c) const { return px[size_t((y * width + x) * channels + c)]; }
+};
+
+// Source coordinate and weight for one output coordinate, OpenCV INTER_LINEAR style
+// (half-pixel centers, clamped at the borders).
+struct Tap {
+  int64_t i0, i1;
+  float w1;
+};
+
+std::vector<Tap> bilinear_taps(int64_t in, int64_t out) {
+  std::vector<Tap> taps(static_cast<size_t>(out));
+  const double scale = double(in) / double(out);
+  for (int64_t o = 0; o < out; ++o) {
+    double f = (double(o) + 0.5) * scale - 0.5;
+    if (f < 0) f = 0;
+    int64_t i0 = int64_t(std::floor(f));
+    double w = f - double(i0);
+    if (i0 >= in - 1) {
+      i0 = in - 1;
+      w = 0;
+    }
+    taps[size_t(o)] = Tap{i0, std::min(i0 + 1, in - 1), float(w)};
+  }
+  return taps;
+}
+
+// Bilinear resize without antialiasing: downscaling by more than 2x aliases (torchvision's PIL
+// path antialiases). Calibration ranges barely move; exact parity with PIL is not a goal here.
+Image resize_bilinear(const Image& in, int64_t out_w, int64_t out_h) {
+  if (out_w == in.width && out_h == in.height) return in;
+  Image out{out_w, out_h, in.channels, std::vector<float>(size_t(out_w * out_h * in.channels))};
+  const std::vector<Tap> tx = bilinear_taps(in.width, out_w);
+  const std::vector<Tap> ty = bilinear_taps(in.height, out_h);
+  for (int64_t y = 0; y < out_h; ++y) {
+    const Tap& a = ty[size_t(y)];
+    for (int64_t x = 0; x < out_w; ++x) {
+      const Tap& b = tx[size_t(x)];
+      for (int c = 0; c < in.channels; ++c) {
+        const float top = in.at(b.i0, a.i0, c) * (1 - b.w1) + in.at(b.i1, a.i0, c) * b.w1;
+        const float bot = in.at(b.i0, a.i1, c) * (1 - b.w1) + in.at(b.i1, a.i1, c) * b.w1;
+        const float v = top * (1 - a.w1) + bot * a.w1;
+        out.at(x, y, c) = std::clamp(std::nearbyint(v), 0.0f, 255.0f);  // back to 8 bits
+      }
+    }
+  }
+  return out;
+}
+
+Image crop(const Image& in, int64_t left, int64_t top, int64_t w, int64_t h) {
+  Image out{w, h, in.channels, std::vector<float>(size_t(w * h * in.channels))};
+  for (int64_t y = 0; y < h; ++y)
+    std::copy_n(&in.px[size_t(((top + y) * in.width + left) * in.channels)], w * in.channels,
+                &out.px[size_t(y * w * in.channels)]);
+  return out;
+}
+
+// YOLOX preproc: r = min(W/w, H/h), resize to (int(w*r), int(h*r)), paste top-left on a canvas
+// filled with the pad value.
+Image letterbox(const Image& in, Size2 size, float pad) {
+  const double r = std::min(double(size.width) / double(in.width),
+                            double(size.height) / double(in.height));
+  const int64_t nw = std::clamp<int64_t>(int64_t(double(in.width) * r), 1, size.width);
+  const int64_t nh = std::clamp<int64_t>(int64_t(double(in.height) * r), 1, size.height);
+  const Image resized = resize_bilinear(in, nw, nh);
+  Image out{size.width, size.height, in.channels,
+            std::vector<float>(size_t(size.width * size.height * in.channels), pad)};
+  for (int64_t y = 0; y < nh; ++y)
+    std::copy_n(&resized.px[size_t(y * nw * in.channels)], nw * in.channels,
+                &out.px[size_t(y * size.width * in.channels)]);
+  return out;
+}
+
+// Per-channel values: one value broadcasts, otherwise exactly one per channel.
+std::vector<float> per_channel(const std::vector<float>& v, int channels, const char* flag) {
+  if (v.size() == 1) return std::vector<float>(size_t(channels), v[0]);
+  PTQ_CHECK(v.size() == size_t(channels), UsageError, flag, " has ", v.size(),
+            " values but the image has ", channels, channels == 1 ? " channel" : " channels");
+  return v;
+}
+
+std::string lower_ext(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+}  // namespace
+
+bool is_image_path(const std::string& path) {
+  const std::string ext = lower_ext(path);
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp";
+}
+
+Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, int channels,
+                        const ImageTransform& t, DType dtype) {
+  PTQ_ASSERT(channels == 1 || channels == 3, "channels ", channels);
+  PTQ_ASSERT(width > 0 && height > 0);
+  PTQ_CHECK(dtype == DType::kFloat || (dtype == DType::kUint8 && t.is_identity_math()), IoError,
+            "images give float tensors, or uint8 only without scale/mean/std; the input needs ",
+            dtype_name(dtype));
+  const std::vector<float> mean = per_channel(t.mean, channels, "--mean");
+  const std::vector<float> stddev = per_channel(t.stddev, channels, "--std");
+  Image img{width, height, channels, std::vector<float>(pixels, pixels + width * height * channels)};
+
+  using G = ImageTransform::Geometry;
+  if (t.geometry == G::kResizeShort) {
+    // torchvision Resize(int): the short side becomes N, the long side int(N * long / short).
+    const int64_t n = t.size.width;
+    if (img.width <= img.height)
+      img = resize_bilinear(img, n, std::max<int64_t>(1, int64_t(double(n) * double(img.height) / double(img.width))));
+    else
+      img = resize_bilinear(img, std::max<int64_t>(1, int64_t(double(n) * double(img.width) / double(img.height))), n);
+  } else if (t.geometry == G::kResize) {
+    img = resize_bilinear(img, t.size.width, t.size.height);
+  } else if (t.geometry == G::kLetterbox) {
+    img = letterbox(img, t.size, t.letterbox_pad);
+  }
+  if (t.center_crop) {
+    const Size2 c = *t.center_crop;
+    PTQ_CHECK(c.width <= img.width && c.height <= img.height, IoError, "image is ", img.width, "x",
+              img.height, " after resizing, smaller than the center crop ", c.width, "x", c.height);
+    // torchvision: int(round((h - th) / 2)), Python rounding ties to even as nearbyint does.
+    const auto top = int64_t(std::nearbyint(double(img.height - c.height) / 2.0));
+    const auto left = int64_t(std::nearbyint(double(img.width - c.width) / 2.0));
+    img = crop(img, left, top, c.width, c.height);
+  }
+
+  const bool swap = channels == 3 && t.channel_order == ChannelOrder::kBgr;
+  const bool nchw = t.layout == Layout::kNchw;
+  const int64_t h = img.height, w = img.width;
+  Dims dims = nchw ? Dims{channels, h, w} : Dims{h, w, channels};
+  Tensor out = Tensor::empty(dtype, dims);
+  float* f = dtype == DType::kFloat ? out.mutable_data<float>() : nullptr;
+  uint8_t* u = dtype == DType::kUint8 ? out.mutable_data<uint8_t>() : nullptr;
+  for (int c = 0; c < channels; ++c) {
+    const int src_c = swap ? 2 - c : c;
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        const float p = img.at(x, y, src_c);
+        const size_t i = nchw ? size_t((c * h + y) * w + x) : size_t((y * w + x) * channels + c);
+        if (f) f[i] = (p * t.scale - mean[size_t(c)]) / stddev[size_t(c)];
+        else u[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(p), 0.0f, 255.0f));
+      }
+  }
+  return out;
+}
+
+Tensor load_image(const std::string& path, const ImageTransform& t, int channels, DType dtype) {
+  return with_context(path, [&] {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    PTQ_CHECK(f, IoError, "cannot open image");
+    const std::streamoff size = f.tellg();
+    PTQ_CHECK(size > 0, IoError, "empty image file");
+    PTQ_CHECK(size < std::streamoff(INT_MAX), IoError, "image file is larger than 2 GB");
+    std::vector<unsigned char> bytes(static_cast<size_t>(size));
+    f.seekg(0);
+    f.read(reinterpret_cast<char*>(bytes.data()), size);
+    PTQ_CHECK(f.gcount() == size, IoError, "short read");
+    int w = 0, h = 0, n = 0;
+    // Header first, so that a hostile declared size is refused before stb allocates for it.
+    PTQ_CHECK(stbi_info_from_memory(bytes.data(), int(size), &w, &h, &n), IoError,
+              "cannot decode image (", stbi_failure_reason(), ")");
+    PTQ_CHECK(w > 0 && h > 0 && int64_t(w) * h <= kMaxImagePixels, IoError, "image declares ", w,
+              "x", h, " pixels, more than the limit of ", kMaxImagePixels);
+    std::unique_ptr<unsigned char, void (*)(void*)> px(
+        stbi_load_from_memory(bytes.data(), int(size), &w, &h, &n, channels), stbi_image_free);
+    PTQ_CHECK(px != nullptr, IoError, "cannot decode image (", stbi_failure_reason(), ")");
+    return transform_pixels(px.get(), w, h, channels, t, dtype);
+  });
+}
+
+}  // namespace ptq::data

@@ -1,0 +1,39 @@
+// Internal: a minimal, defensive zip reader (stored and deflate members, no zip64) for .npz files.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace ptq::data::detail {
+
+struct ZipMember {
+  std::string name;
+  uint16_t method = 0;  // 0 stored, 8 deflate
+  uint32_t crc32 = 0;
+  uint64_t compressed_size = 0;
+  uint64_t uncompressed_size = 0;
+  uint64_t local_header_offset = 0;
+};
+
+// Reads the central directory on construction. Every offset and size is checked against the
+// file size before it is used; anything inconsistent, encrypted, multi-disk or zip64 is an
+// IoError (without the file name: callers add it as context).
+class ZipReader {
+ public:
+  explicit ZipReader(const std::string& path);
+  const std::vector<ZipMember>& members() const { return members_; }
+  // The member's uncompressed bytes, CRC-checked. Refuses members over `max_bytes` before
+  // allocating, and deflated members claiming more than deflate can expand to.
+  std::vector<uint8_t> read(const ZipMember& m, uint64_t max_bytes);
+
+ private:
+  void read_at(uint64_t offset, void* out, uint64_t size);
+  std::ifstream file_;
+  uint64_t size_ = 0;
+  uint64_t central_dir_offset_ = 0;
+  std::vector<ZipMember> members_;
+};
+
+}  // namespace ptq::data::detail
