@@ -30,5 +30,6 @@ struct Subcommand {
 
 void add_inspect(CLI::App& sub, Run& run);
 void add_convert(CLI::App& sub, Run& run);
+void add_run(CLI::App& sub, Run& run);
 
 }  // namespace ptq::cli

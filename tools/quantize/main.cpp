@@ -24,6 +24,8 @@ constexpr ptq::cli::Subcommand kSubcommands[] = {
      ptq::cli::add_inspect},
     {"convert", "Load and re-save a model (round trip), optionally with external data",
      ptq::cli::add_convert},
+    {"run", "Run a model on .npy inputs with the reference runtime; write outputs as .npy",
+     ptq::cli::add_run},
 };
 
 }  // namespace

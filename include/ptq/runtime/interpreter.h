@@ -1,0 +1,51 @@
+// Executes an ir::Model on the CPU with the built-in kernels (fp32 reference runtime).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ptq/core/tensor.h"
+#include "ptq/ir/model.h"
+
+namespace ptq::runtime {
+
+class CompiledGraph;
+class ThreadPool;
+
+// Called for every tensor a graph input binds or a node produces (subgraphs included).
+using Observer = std::function<void(const ir::Graph&, ir::ValueId, const Tensor&)>;
+
+struct InterpreterOptions {
+  size_t threads = 0;  // 0: std::thread::hardware_concurrency()
+  Observer observer;   // optional; no cost when unset
+};
+
+class Interpreter {
+ public:
+  // Creates every kernel (validating attributes); throws UnsupportedError for an op without a
+  // kernel, naming the node, op and opset. The model must outlive the interpreter.
+  explicit Interpreter(const ir::Model& model, InterpreterOptions options = {});
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
+
+  // Runs the main graph. `inputs` maps graph input names to tensors; every runtime input must
+  // be given, with the declared dtype and a shape matching the static dims (UsageError
+  // otherwise). Returns the graph outputs in order, each with Tensor::name set.
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs) const;
+
+  void set_observer(Observer observer);
+  size_t threads() const;
+
+ private:
+  const ir::Model& model_;
+  std::shared_ptr<const CompiledGraph> main_;
+  std::unique_ptr<ThreadPool> pool_;
+  Observer observer_;
+};
+
+}  // namespace ptq::runtime

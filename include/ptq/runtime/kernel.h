@@ -1,0 +1,56 @@
+// The kernel interface: one object per node, attributes validated at creation, compute in run().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ptq/core/tensor.h"
+#include "ptq/ir/graph.h"
+
+namespace ptq::runtime {
+
+class ThreadPool;
+class CompiledGraph;  // a subgraph prepared for execution (src/runtime/compiled_graph.h)
+struct Frame;         // the values of one graph execution (src/runtime/compiled_graph.h)
+
+// What a kernel factory sees: the node, its graph, the opset of the node's domain.
+struct KernelInit {
+  const ir::Node& node;
+  const ir::Graph& graph;
+  int64_t opset = 0;
+  // Prepares a subgraph attribute (If branches) for execution; nested kernels are created too.
+  std::function<std::shared_ptr<const CompiledGraph>(const ir::Graph&)> compile;
+};
+
+// What a kernel sees at run time: the thread pool and, for control flow, the enclosing frame.
+class KernelContext {
+ public:
+  KernelContext(ThreadPool& pool, const Frame& frame) : pool_(pool), frame_(frame) {}
+  // Runs fn(i) for i in [0, n) on the pool. Kernels choose chunks from the problem shape only,
+  // never from the thread count, so results are bit-identical for any number of threads.
+  void parallel_for(size_t n, const std::function<void(size_t)>& fn) const;
+  size_t threads() const;
+  // Runs a compiled subgraph with this frame as its enclosing scope; returns its outputs.
+  std::vector<Tensor> run_subgraph(const CompiledGraph& graph) const;
+
+ private:
+  ThreadPool& pool_;
+  const Frame& frame_;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // inputs[i] is nullptr for an omitted optional input; outputs has one slot per node output
+  // (omitted outputs may be left empty).
+  virtual void run(const KernelContext& ctx, const std::vector<const Tensor*>& inputs,
+                   std::vector<Tensor>& outputs) = 0;
+};
+
+using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelInit&);
+
+}  // namespace ptq::runtime

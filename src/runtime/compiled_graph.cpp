@@ -1,0 +1,137 @@
+// CompiledGraph: kernel creation, last-use analysis, and the execution loop over a frame.
+#include "compiled_graph.h"
+
+#include <algorithm>
+
+#include "ptq/core/error.h"
+#include "ptq/runtime/kernel_registry.h"
+#include "thread_pool.h"
+
+namespace ptq::runtime {
+
+namespace {
+
+std::unique_ptr<Kernel> create_kernel(const ir::Model& model, const ir::Graph& graph,
+                                      const ir::Node& node) {
+  const std::string domain = canonical_domain(node.domain);
+  const int64_t opset = model.opset(node.domain);
+  KernelFactory factory = KernelRegistry::builtin().find(domain, node.op_type, opset);
+  PTQ_CHECK(factory, UnsupportedError, node.label(), ": no kernel for ", domain, " ",
+            node.op_type, " at opset ", opset);
+  KernelInit init{node, graph, opset, [&model](const ir::Graph& g) {
+                    return std::make_shared<const CompiledGraph>(model, g);
+                  }};
+  return with_context(node.label(), [&] { return factory(init); });
+}
+
+}  // namespace
+
+CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph) : graph_(graph) {
+  const size_t nv = graph.id_bound_values();
+  constants_.assign(nv, nullptr);
+  dead_.assign(nv, false);
+  for (ir::ValueId id : graph.value_ids()) {
+    constants_[static_cast<size_t>(id)] = graph.constant(id);
+    if (graph.value(id).kind == ir::ValueKind::kOuterScope) outer_.emplace_back(id, graph.value(id).name);
+  }
+  // Last reader of each value (explicit inputs and subgraph captures), by step index.
+  std::vector<int> last(nv, -1);
+  std::vector<ir::NodeId> order = graph.topological_order();
+  for (ir::NodeId nid : order) {
+    const ir::Node& n = graph.node(nid);
+    // Constant nodes need no step: their outputs are already in constants_.
+    const bool folded = n.op_type == "Constant" && n.is_default_domain() && n.outputs.size() == 1 &&
+                        graph.constant(n.outputs[0]) != nullptr;
+    if (folded) continue;
+    const int step = static_cast<int>(steps_.size());
+    steps_.push_back(Step{nid, create_kernel(model, graph, n), {}});
+    for (ir::ValueId v : n.inputs)
+      if (v != ir::kNone) last[static_cast<size_t>(v)] = step;
+    for (ir::ValueId v : graph.implicit_inputs(nid)) last[static_cast<size_t>(v)] = step;
+  }
+  std::vector<bool> keep(nv, false);
+  for (ir::ValueId v : graph.outputs) keep[static_cast<size_t>(v)] = true;
+  for (size_t v = 0; v < nv; ++v) {
+    if (keep[v] || constants_[v]) continue;
+    if (last[v] >= 0) steps_[static_cast<size_t>(last[v])].release.push_back(static_cast<ir::ValueId>(v));
+    else dead_[v] = true;
+  }
+}
+
+Frame::Frame(const CompiledGraph& c, const Frame* p, ThreadPool& tp, const Observer* obs)
+    : compiled(c), parent(p), pool(tp), observer(obs), slots(c.constants()),
+      owned(c.constants().size()) {
+  for (const auto& [id, name] : c.outer()) {
+    PTQ_CHECK(parent, ModelError, "graph '", c.graph().name, "' reads outer-scope value '", name,
+              "' but has no enclosing scope");
+    const ir::ValueId pid = parent->compiled.graph().find(name);
+    const Tensor* t = pid == ir::kNone ? nullptr : parent->slots[static_cast<size_t>(pid)];
+    PTQ_CHECK(t, ModelError, "graph '", c.graph().name, "' reads '", name,
+              "', which the enclosing scope has not computed");
+    slots[static_cast<size_t>(id)] = t;
+  }
+}
+
+void Frame::bind(ir::ValueId id, Tensor t) {
+  const size_t i = static_cast<size_t>(id);
+  owned[i] = std::move(t);
+  slots[i] = &owned[i];
+  if (observer) (*observer)(compiled.graph(), id, owned[i]);
+}
+
+std::vector<Tensor> Frame::execute() {
+  const ir::Graph& g = compiled.graph();
+  KernelContext ctx(pool, *this);
+  std::vector<const Tensor*> inputs;
+  std::vector<Tensor> outputs;
+  for (const CompiledGraph::Step& step : compiled.steps()) {
+    const ir::Node& n = g.node(step.node);
+    inputs.assign(n.inputs.size(), nullptr);
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (n.inputs[i] == ir::kNone) continue;
+      inputs[i] = slots[static_cast<size_t>(n.inputs[i])];
+      PTQ_CHECK(inputs[i], ModelError, n.label(), ": input '", g.value(n.inputs[i]).name,
+                "' has no value (not fed, or produced later)");
+    }
+    outputs.clear();
+    outputs.resize(n.outputs.size());
+    with_context(n.label(), [&] { step.kernel->run(ctx, inputs, outputs); });
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      const ir::ValueId v = n.outputs[o];
+      if (v == ir::kNone) continue;
+      PTQ_ASSERT(outputs[o].dtype() != DType::kUndefined, n.label(), " left output ", o, " unset");
+      outputs[o].name.clear();
+      bind(v, std::move(outputs[o]));
+      if (compiled.dead()[static_cast<size_t>(v)]) {
+        owned[static_cast<size_t>(v)] = Tensor();
+        slots[static_cast<size_t>(v)] = nullptr;
+      }
+    }
+    for (ir::ValueId v : step.release) {
+      owned[static_cast<size_t>(v)] = Tensor();
+      slots[static_cast<size_t>(v)] = nullptr;
+    }
+  }
+  std::vector<Tensor> result;
+  result.reserve(g.outputs.size());
+  for (ir::ValueId v : g.outputs) {
+    const Tensor* t = slots[static_cast<size_t>(v)];
+    PTQ_CHECK(t, ModelError, "graph output '", g.value(v).name, "' was never computed");
+    result.push_back(*t);
+    result.back().name = g.value(v).name;
+  }
+  return result;
+}
+
+void KernelContext::parallel_for(size_t n, const std::function<void(size_t)>& fn) const {
+  pool_.parallel_for(n, fn);
+}
+
+size_t KernelContext::threads() const { return pool_.size(); }
+
+std::vector<Tensor> KernelContext::run_subgraph(const CompiledGraph& graph) const {
+  Frame frame(graph, &frame_, frame_.pool, frame_.observer);
+  return frame.execute();
+}
+
+}  // namespace ptq::runtime

@@ -1,0 +1,80 @@
+// Interpreter: binds and checks the inputs, then executes the compiled main graph.
+#include "ptq/runtime/interpreter.h"
+
+#include <thread>
+
+#include "compiled_graph.h"
+#include "ptq/core/error.h"
+#include "thread_pool.h"
+
+namespace ptq::runtime {
+
+namespace {
+
+std::string dims_text(const Dims& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(d[i]);
+  }
+  return s + "]";
+}
+
+void check_input(const ir::Value& v, const Tensor& t) {
+  if (!v.type.known) return;
+  PTQ_CHECK(v.type.dtype == DType::kUndefined || t.dtype() == v.type.dtype, UsageError, "input '",
+            v.name, "': expected dtype ", dtype_name(v.type.dtype), ", got ", dtype_name(t.dtype()));
+  if (!v.type.shape) return;
+  const ir::Shape& s = *v.type.shape;
+  bool ok = s.size() == t.rank();
+  for (size_t i = 0; ok && i < s.size(); ++i)
+    if (s[i].is_static() && s[i].value != t.dims()[i]) ok = false;
+  if (!ok) {
+    std::string want = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+    {
+      if (i) want += ',';
+      want += s[i].is_static() ? std::to_string(s[i].value) : s[i].param.empty() ? "?" : s[i].param;
+    }
+    PTQ_CHECK(false, UsageError, "input '", v.name, "': expected shape ", want, "], got ",
+              dims_text(t.dims()));
+  }
+}
+
+}  // namespace
+
+Interpreter::Interpreter(const ir::Model& model, InterpreterOptions options)
+    : model_(model), observer_(std::move(options.observer)) {
+  main_ = std::make_shared<const CompiledGraph>(model, model.graph);
+  size_t threads = options.threads;
+  if (threads == 0) threads = std::max<size_t>(1, std::thread::hardware_concurrency());
+  pool_ = std::make_unique<ThreadPool>(threads);
+}
+
+Interpreter::~Interpreter() = default;
+
+void Interpreter::set_observer(Observer observer) { observer_ = std::move(observer); }
+
+size_t Interpreter::threads() const { return pool_->size(); }
+
+std::vector<Tensor> Interpreter::run(const std::map<std::string, Tensor>& inputs) const {
+  const ir::Graph& g = model_.graph;
+  Frame frame(*main_, nullptr, *pool_, observer_ ? &observer_ : nullptr);
+  const std::vector<ir::ValueId> runtime = g.runtime_inputs();
+  for (const auto& [name, tensor] : inputs) {
+    const ir::ValueId id = g.find(name);
+    const bool is_input = std::find(runtime.begin(), runtime.end(), id) != runtime.end();
+    PTQ_CHECK(id != ir::kNone && is_input, UsageError, "'", name,
+              "' is not an input of the model");
+  }
+  for (ir::ValueId id : runtime) {
+    const ir::Value& v = g.value(id);
+    auto it = inputs.find(v.name);
+    PTQ_CHECK(it != inputs.end(), UsageError, "missing input '", v.name, "'");
+    check_input(v, it->second);
+    frame.bind(id, it->second);
+  }
+  return frame.execute();
+}
+
+}  // namespace ptq::runtime

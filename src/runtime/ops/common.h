@@ -1,0 +1,82 @@
+// Helpers shared by kernels: attribute and input checks, axes, broadcasting, shape arithmetic.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ptq/core/error.h"
+#include "ptq/core/tensor.h"
+#include "ptq/runtime/kernel.h"
+#include "ptq/runtime/kernel_registry.h"
+
+namespace ptq::runtime {
+
+// Wraps a kernel class constructible from KernelInit as a registry factory.
+template <typename K>
+std::unique_ptr<Kernel> make_kernel(const KernelInit& init) {
+  return std::make_unique<K>(init);
+}
+
+inline int64_t numel_of(const Dims& d) {
+  int64_t n = 1;
+  for (int64_t x : d) n *= x;
+  return n;
+}
+
+// Row-major strides of dims (in elements).
+std::vector<int64_t> strides_of(const Dims& dims);
+
+// Normalizes a possibly negative axis into [0, rank); ModelError naming `what` otherwise.
+int64_t normalize_axis(int64_t axis, int64_t rank, const char* what = "axis");
+
+// numpy multidirectional broadcasting of two shapes; ModelError when incompatible.
+Dims broadcast_dims(const Dims& a, const Dims& b);
+
+// Strides of `in` when read as a tensor of shape `out` (0 along broadcast dimensions).
+std::vector<int64_t> broadcast_strides(const Dims& in, const Dims& out);
+
+// The integer contents of an int64/int32 tensor (shape inputs such as Reshape's shape).
+std::vector<int64_t> int_values(const Tensor& t, const char* what);
+
+// The scalar value of a float/double/int tensor with one element, as double.
+double scalar_value(const Tensor& t, const char* what);
+
+// Checks inputs[i] exists and has dtype float.
+const Tensor& float_input(const std::vector<const Tensor*>& inputs, size_t i, const char* what);
+// Checks inputs[i] exists.
+const Tensor& required_input(const std::vector<const Tensor*>& inputs, size_t i, const char* what);
+// inputs[i] or nullptr when omitted or beyond the list.
+inline const Tensor* optional_input(const std::vector<const Tensor*>& inputs, size_t i) {
+  return i < inputs.size() ? inputs[i] : nullptr;
+}
+
+std::string dims_str(const Dims& d);
+
+// Calls f(element tag) with the C++ type of a dtype among the ones kernels support generically.
+template <typename F>
+void dispatch_numeric(DType t, F&& f) {
+  switch (t) {
+    case DType::kFloat: f(float{}); break;
+    case DType::kDouble: f(double{}); break;
+    case DType::kInt64: f(int64_t{}); break;
+    case DType::kInt32: f(int32_t{}); break;
+    case DType::kInt8: f(int8_t{}); break;
+    case DType::kUint8: f(uint8_t{}); break;
+    case DType::kInt16: f(int16_t{}); break;
+    case DType::kUint16: f(uint16_t{}); break;
+    case DType::kUint32: f(uint32_t{}); break;
+    case DType::kUint64: f(uint64_t{}); break;
+    case DType::kBool: f(bool{}); break;
+    default:
+      PTQ_CHECK(false, UnsupportedError, "dtype ", dtype_name(t), " is not supported here");
+  }
+}
+
+// Copies elements of `in` (element size `esize`) into `out` with shape `out_dims`, reading `in`
+// through `in_strides` (elements; 0 broadcasts). Used by Expand, Transpose, Slice, Concat.
+void strided_copy(const void* in, const std::vector<int64_t>& in_strides, int64_t in_offset,
+                  void* out, const Dims& out_dims, size_t esize);
+
+}  // namespace ptq::runtime

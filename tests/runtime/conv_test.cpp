@@ -1,0 +1,118 @@
+// Conv against a straight-loop oracle over groups, depthwise, pads, strides, dilations, auto_pad, 1-D;
+// results must be bit-identical for any thread count.
+#include <gtest/gtest.h>
+
+#include "runtime_testutil.h"
+
+namespace ptq {
+namespace {
+
+struct ConvCase {
+  int64_t n, c, h, w, m, kh, kw, group;
+  std::vector<int64_t> strides, pads, dilations;
+  std::string auto_pad = "NOTSET";
+};
+
+std::string ints(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// Direct definition of ONNX Conv (2-D), with explicit begin/end pads.
+Tensor conv_oracle(const Tensor& x, const Tensor& w, const Tensor& b, int64_t group,
+                   const std::vector<int64_t>& s, const std::vector<int64_t>& p,
+                   const std::vector<int64_t>& d) {
+  const int64_t N = x.dims()[0], C = x.dims()[1], H = x.dims()[2], W = x.dims()[3];
+  const int64_t M = w.dims()[0], KH = w.dims()[2], KW = w.dims()[3], Cg = C / group, Mg = M / group;
+  const int64_t Ho = (H + p[0] + p[2] - d[0] * (KH - 1) - 1) / s[0] + 1;
+  const int64_t Wo = (W + p[1] + p[3] - d[1] * (KW - 1) - 1) / s[1] + 1;
+  Tensor y = Tensor::zeros(DType::kFloat, {N, M, Ho, Wo});
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t oy = 0; oy < Ho; ++oy)
+        for (int64_t ox = 0; ox < Wo; ++ox) {
+          double acc = b.data<float>()[m];
+          const int64_t g = m / Mg;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t ky = 0; ky < KH; ++ky)
+              for (int64_t kx = 0; kx < KW; ++kx) {
+                const int64_t iy = oy * s[0] - p[0] + ky * d[0], ix = ox * s[1] - p[1] + kx * d[1];
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += double(x.data<float>()[((n * C + g * Cg + c) * H + iy) * W + ix]) *
+                       w.data<float>()[((m * Cg + c) * KH + ky) * KW + kx];
+              }
+          y.mutable_data<float>()[((n * M + m) * Ho + oy) * Wo + ox] = float(acc);
+        }
+  return y;
+}
+
+class ConvTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvTest, MatchesLoopOracleAndIsThreadCountInvariant) {
+  const ConvCase& k = GetParam();
+  std::mt19937 rng(7767517);
+  const Tensor x = test::random_floats(rng, {k.n, k.c, k.h, k.w});
+  const Tensor w = test::random_floats(rng, {k.m, k.c / k.group, k.kh, k.kw});
+  const Tensor b = test::random_floats(rng, {k.m});
+  std::string attrs = "group = " + std::to_string(k.group) + ", auto_pad = \"" + k.auto_pad + "\"";
+  if (!k.strides.empty()) attrs += ", strides = " + ints(k.strides);
+  if (!k.pads.empty()) attrs += ", pads = " + ints(k.pads);
+  if (!k.dilations.empty()) attrs += ", dilations = " + ints(k.dilations);
+  const std::string text = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[a, b, c, d] x, float[e, f, g, h] w, float[i] bias) => (float[j, k, l, m] y) {
+      y = Conv <)" + attrs + R"(> (x, w, bias)
+    })";
+  const std::map<std::string, Tensor> in = {{"x", x}, {"w", w}, {"bias", b}};
+  const Tensor y1 = test::run_text(text, in, 1)[0];
+  const Tensor y3 = test::run_text(text, in, 3)[0];
+  EXPECT_TRUE(y1.bit_equal(y3)) << "results depend on the thread count";
+
+  std::vector<int64_t> s = k.strides.empty() ? std::vector<int64_t>{1, 1} : k.strides;
+  std::vector<int64_t> d = k.dilations.empty() ? std::vector<int64_t>{1, 1} : k.dilations;
+  std::vector<int64_t> p = k.pads.empty() ? std::vector<int64_t>{0, 0, 0, 0} : k.pads;
+  if (k.auto_pad == "SAME_UPPER" || k.auto_pad == "SAME_LOWER") {
+    const int64_t in_sz[2] = {k.h, k.w}, ks[2] = {k.kh, k.kw};
+    for (int a = 0; a < 2; ++a) {
+      const int64_t o = (in_sz[a] + s[a] - 1) / s[a];
+      const int64_t total = std::max<int64_t>(0, (o - 1) * s[a] + d[a] * (ks[a] - 1) + 1 - in_sz[a]);
+      const int64_t small = total / 2, big = total - small;
+      p[a] = k.auto_pad == "SAME_UPPER" ? small : big;
+      p[a + 2] = k.auto_pad == "SAME_UPPER" ? big : small;
+    }
+  }
+  const Tensor ref = conv_oracle(x, w, b, k.group, s, p, d);
+  EXPECT_LT(test::max_abs_diff(y1, ref), 1e-4f);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ConvTest,
+    ::testing::Values(
+        ConvCase{1, 3, 7, 7, 4, 3, 3, 1, {}, {}, {}},
+        ConvCase{2, 4, 9, 11, 6, 3, 3, 2, {2, 1}, {1, 0, 2, 1}, {}},
+        ConvCase{1, 8, 17, 17, 8, 3, 3, 8, {1, 1}, {1, 1, 1, 1}, {}},        // depthwise
+        ConvCase{1, 8, 16, 15, 8, 5, 3, 8, {2, 2}, {2, 1, 2, 1}, {2, 1}},    // depthwise, dilated
+        ConvCase{1, 16, 33, 33, 24, 1, 1, 1, {}, {}, {}},                    // pointwise, > 1 tile
+        ConvCase{1, 5, 20, 23, 7, 3, 2, 1, {3, 2}, {}, {2, 3}},
+        ConvCase{1, 6, 13, 10, 4, 3, 3, 2, {2, 2}, {}, {}, "SAME_UPPER"},
+        ConvCase{1, 6, 13, 10, 4, 4, 2, 1, {3, 1}, {}, {}, "SAME_LOWER"},
+        ConvCase{1, 3, 9, 9, 2, 3, 3, 1, {2, 2}, {}, {}, "VALID"},
+        ConvCase{3, 4, 1, 40, 6, 1, 5, 2, {1, 3}, {0, 2, 0, 1}, {}}),        // H = 1
+    [](const ::testing::TestParamInfo<ConvCase>& i) { return "case" + std::to_string(i.index); });
+
+TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
+  std::mt19937 rng(2345);
+  const Tensor x = test::random_floats(rng, {2, 4, 37});
+  const Tensor w = test::random_floats(rng, {6, 2, 5});
+  const Tensor b = test::random_floats(rng, {6});
+  const Tensor y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[a, b, c] x, float[e, f, g] w, float[i] bias) => (float[j, k, l] y) {
+      y = Conv <group = 2, strides = [2], pads = [3, 1], dilations = [2]> (x, w, bias)
+    })", {{"x", x}, {"w", w}, {"bias", b}})[0];
+  const Tensor ref = conv_oracle(x.reshaped({2, 4, 1, 37}), w.reshaped({6, 2, 1, 5}), b, 2,
+                                 {1, 2}, {0, 3, 0, 1}, {1, 2});
+  EXPECT_LT(test::max_abs_diff(y, ref.reshaped({2, 6, ref.dims()[3]})), 1e-4f);
+}
+
+}  // namespace
+}  // namespace ptq

@@ -1,0 +1,86 @@
+// Elementwise ops: broadcasting, opset-dependent Softmax and Clip, integer Div, Cast truncation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "runtime_testutil.h"
+
+namespace ptq {
+namespace {
+
+TEST(Binary, GeneralBroadcastMatchesIndexArithmetic) {
+  std::mt19937 rng(7767517);
+  const Tensor a = test::random_floats(rng, {2, 1, 4, 3});
+  const Tensor b = test::random_floats(rng, {5, 1, 3});
+  const Tensor y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[p, q, r, s] a, float[t, u, v] b) => (float[w, x, y, z] y) { y = Sub (a, b) })",
+                                  {{"a", a}, {"b", b}})[0];
+  ASSERT_EQ(y.dims(), (Dims{2, 5, 4, 3}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 5; ++j)
+      for (int64_t k = 0; k < 4; ++k)
+        for (int64_t l = 0; l < 3; ++l)
+          ASSERT_EQ(y.data<float>()[((i * 5 + j) * 4 + k) * 3 + l],
+                    a.data<float>()[(i * 4 + k) * 3 + l] - b.data<float>()[j * 3 + l]);
+}
+
+TEST(Binary, IntegerDivTruncatesTowardZero) {
+  const Tensor y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (int64[n] a, int64[m] b) => (int64[k] y) { y = Div (a, b) })",
+                                  {{"a", Tensor::from_vector<int64_t>({4}, {7, -7, 7, -7})},
+                                   {"b", Tensor::from_vector<int64_t>({4}, {2, 2, -2, -2})}})[0];
+  EXPECT_EQ(std::vector<int64_t>(y.data<int64_t>(), y.data<int64_t>() + 4),
+            (std::vector<int64_t>{3, -3, -3, 3}));
+}
+
+// Softmax before 13 normalizes over the flattened tail from `axis`; from 13 over one axis.
+TEST(Softmax, OpsetChangesTheNormalizedAxes) {
+  std::mt19937 rng(3);
+  const Tensor x = test::random_floats(rng, {2, 3, 4});
+  auto run = [&](int opset) {
+    return test::run_text("<ir_version: 7, opset_import: [\"\" : " + std::to_string(opset) + R"(]>
+        g (float[a, b, c] x) => (float[d, e, f] y) { y = Softmax <axis = 1> (x) })",
+                          {{"x", x}})[0];
+  };
+  const Tensor y11 = run(11), y13 = run(13);
+  const float* p = x.data<float>();
+  for (int64_t n = 0; n < 2; ++n) {
+    double tail = 0;
+    for (int64_t i = 0; i < 12; ++i) tail += std::exp(double(p[n * 12 + i]));
+    for (int64_t i = 0; i < 12; ++i)
+      EXPECT_NEAR(y11.data<float>()[n * 12 + i], std::exp(double(p[n * 12 + i])) / tail, 1e-6);
+    for (int64_t k = 0; k < 4; ++k) {
+      double s = 0;
+      for (int64_t c = 0; c < 3; ++c) s += std::exp(double(p[n * 12 + c * 4 + k]));
+      for (int64_t c = 0; c < 3; ++c)
+        EXPECT_NEAR(y13.data<float>()[n * 12 + c * 4 + k], std::exp(double(p[n * 12 + c * 4 + k])) / s, 1e-6);
+    }
+  }
+}
+
+TEST(Clip, AttributesBefore11InputsFrom11) {
+  const Tensor x = Tensor::from_vector<float>({5}, {-3, -0.5f, 0.25f, 2, 9});
+  const Tensor a = test::run_text(R"(<ir_version: 7, opset_import: ["" : 6]>
+      g (float[n] x) => (float[m] y) { y = Clip <min = -1.0, max = 1.0> (x) })", {{"x", x}})[0];
+  const Tensor b = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[n] x) => (float[m] y) <float lo = {0.0}, float hi = {6.0}> { y = Clip (x, lo, hi) })",
+                                  {{"x", x}})[0];
+  EXPECT_EQ(std::vector<float>(a.data<float>(), a.data<float>() + 5),
+            (std::vector<float>{-1, -0.5f, 0.25f, 1, 1}));
+  EXPECT_EQ(std::vector<float>(b.data<float>(), b.data<float>() + 5),
+            (std::vector<float>{0, 0, 0.25f, 2, 6}));
+}
+
+TEST(Cast, FloatToIntTruncatesAndBoolIsNonZero) {
+  const Tensor x = Tensor::from_vector<float>({4}, {2.7f, -2.7f, 0.f, -0.5f});
+  const auto y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[n] x) => (int32[m] i, bool[k] b) { i = Cast <to = 6> (x)  b = Cast <to = 9> (x) })",
+                                {{"x", x}});
+  EXPECT_EQ(std::vector<int32_t>(y[0].data<int32_t>(), y[0].data<int32_t>() + 4),
+            (std::vector<int32_t>{2, -2, 0, 0}));
+  EXPECT_EQ(std::vector<bool>(y[1].data<bool>(), y[1].data<bool>() + 4),
+            (std::vector<bool>{true, true, false, true}));
+}
+
+}  // namespace
+}  // namespace ptq

@@ -1,0 +1,81 @@
+// The interpreter: errors for missing kernels and bad inputs, the observer hook, constants.
+#include <gtest/gtest.h>
+
+#include "ptq/core/error.h"
+#include "ptq/onnx_io/load.h"
+#include "ptq/runtime/interpreter.h"
+#include "ptq/runtime/kernel_registry.h"
+#include "runtime_testutil.h"
+
+namespace ptq {
+namespace {
+
+TEST(Interpreter, MissingKernelNamesNodeOpAndOpset) {
+  const ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[2] x) => (float[2] y) { y = Relu (x)  z = Foo (y) })");
+  try {
+    runtime::Interpreter interp(m);
+    FAIL() << "no error";
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("(Foo): no kernel for ai.onnx Foo at opset 13"),
+              std::string::npos) << e.what();
+  }
+}
+
+TEST(Interpreter, BadInputsAreUsageErrorsNamingTheInput) {
+  const ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[N, 3] x) => (float[N, 3] y) { y = Relu (x) })");
+  runtime::Interpreter interp(m, {1, {}});
+  auto message = [&](const std::map<std::string, Tensor>& in) -> std::string {
+    try {
+      interp.run(in);
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(message({}).find("missing input 'x'"), std::string::npos);
+  EXPECT_NE(message({{"x", Tensor::zeros(DType::kFloat, {2, 4})}}).find("input 'x': expected shape [N,3]"),
+            std::string::npos);
+  EXPECT_NE(message({{"x", Tensor::zeros(DType::kInt64, {2, 3})}}).find("expected dtype float"),
+            std::string::npos);
+  EXPECT_NE(message({{"x", Tensor::zeros(DType::kFloat, {2, 3})}, {"q", Tensor::scalar(1.f)}})
+                .find("'q' is not an input"),
+            std::string::npos);
+  EXPECT_EQ(interp.run({{"x", Tensor::zeros(DType::kFloat, {5, 3})}})[0].dims(), (Dims{5, 3}));
+}
+
+TEST(Interpreter, ObserverSeesInputsAndEveryProducedValue) {
+  const ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[2] x) => (float[2] y) <float[2] w = {1.0, -4.0}> { a = Add (x, w)  y = Relu (a) })");
+  std::vector<std::string> seen;
+  runtime::InterpreterOptions o;
+  o.threads = 2;
+  o.observer = [&](const ir::Graph& g, ir::ValueId id, const Tensor& t) {
+    seen.push_back(g.value(id).name + "=" + std::to_string(t.data<float>()[1]));
+  };
+  runtime::Interpreter interp(m, o);
+  const auto out = interp.run({{"x", Tensor::from_vector<float>({2}, {1, 2})}});
+  EXPECT_EQ(seen, (std::vector<std::string>{"x=2.000000", "a=-2.000000", "y=0.000000"}));
+  EXPECT_EQ(out[0].name, "y");
+}
+
+TEST(Interpreter, InitializerOutputsAreNotCopied) {
+  const ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[2] x) => (float[2] y, float[2] w2) <float[2] w = {1.0, 2.0}> {
+        y = Relu (x)  w2 = Identity (w) })");
+  runtime::Interpreter interp(m, {1, {}});
+  const auto out = interp.run({{"x", Tensor::from_vector<float>({2}, {1, 2})}});
+  EXPECT_EQ(out[1].raw(), m.graph.constant(m.graph.find("w"))->raw());
+}
+
+TEST(KernelRegistry, OpsetRangesSelectKernels) {
+  const auto& r = runtime::KernelRegistry::builtin();
+  EXPECT_NE(r.find("", "Conv", 11), nullptr);
+  EXPECT_NE(r.find("ai.onnx", "Relu", 6), nullptr);
+  EXPECT_EQ(r.find("", "LayerNormalization", 16), nullptr);
+  EXPECT_EQ(r.find("com.microsoft", "Relu", 1), nullptr);
+}
+
+}  // namespace
+}  // namespace ptq
