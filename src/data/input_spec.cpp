@@ -100,8 +100,13 @@ Tensor conform_tensor(const InputSpec& spec, Tensor t) {
   };
   if (spec.dtype != DType::kUndefined && t.dtype() != spec.dtype) {
     std::string hint;
-    if (dtype_is_float(spec.dtype) && dtype_is_float(t.dtype()))
-      hint = str_cat(" (convert the data, e.g. numpy .astype('", dtype_name(spec.dtype), "'))");
+    if (dtype_is_float(spec.dtype) && dtype_is_float(t.dtype())) {
+      // numpy spells float/double as float32/float64 (np.save keeps float64 by default).
+      const std::string np = spec.dtype == DType::kFloat    ? "float32"
+                             : spec.dtype == DType::kDouble ? "float64"
+                                                            : dtype_name(spec.dtype);
+      hint = str_cat(" (convert the data, e.g. numpy .astype('", np, "'))");
+    }
     throw IoError(mismatch("wrong dtype").message() + hint);
   }
   if (!spec.shape) return t;
