@@ -108,14 +108,16 @@ class Resize : public Kernel {
  private:
   float source_coord(int64_t x, int64_t in_len, int64_t out_len, float scale, float start, float end) const {
     const float fx = static_cast<float>(x);
+    // ONNX uses the unrounded resized length (in * scale) in the align_corners-style formulas.
+    const float out_f = static_cast<float>(in_len) * scale;
     if (coord_ == "half_pixel") return (fx + 0.5f) / scale - 0.5f;
     if (coord_ == "pytorch_half_pixel") return out_len > 1 ? (fx + 0.5f) / scale - 0.5f : 0.f;
     if (coord_ == "align_corners")
-      return out_len == 1 ? 0.f : fx * static_cast<float>(in_len - 1) / static_cast<float>(out_len - 1);
+      return out_len == 1 ? 0.f : fx * static_cast<float>(in_len - 1) / (out_f - 1.f);
     if (coord_ == "tf_half_pixel_for_nn") return (fx + 0.5f) / scale;
     if (coord_ == "tf_crop_and_resize")
       return out_len > 1 ? start * static_cast<float>(in_len - 1) +
-                               fx * (end - start) * static_cast<float>(in_len - 1) / static_cast<float>(out_len - 1)
+                               fx * (end - start) * static_cast<float>(in_len - 1) / (out_f - 1.f)
                          : 0.5f * (start + end) * static_cast<float>(in_len - 1);
     return fx / scale;  // asymmetric
   }

@@ -197,6 +197,19 @@ class Identity : public Kernel {
   }
 };
 
+// Dropout in inference mode is Identity; training mode (input 2 true) is refused.
+class Dropout : public Identity {
+ public:
+  explicit Dropout(const KernelInit& init) : Identity(init) {}
+  void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
+           std::vector<Tensor>& out) override {
+    const Tensor* training = optional_input(in, 2);
+    PTQ_CHECK(!training || scalar_value(*training, "training_mode") == 0, UnsupportedError,
+              "Dropout with training_mode=true");
+    Identity::run(ctx, in, out);
+  }
+};
+
 }  // namespace
 
 void register_unary(KernelRegistry& r) {
@@ -225,8 +238,7 @@ void register_unary(KernelRegistry& r) {
   r.add("Abs", make_kernel<SignOp<false>>);
   r.add("Not", make_kernel<Not>);
   r.add("Identity", make_kernel<Identity>);
-  // Dropout before opset 7 had an is_test attribute; inference semantics are the same.
-  r.add("Dropout", make_kernel<Identity>);
+  r.add("Dropout", make_kernel<Dropout>);
 }
 
 }  // namespace ptq::runtime
