@@ -1,0 +1,38 @@
+// QuantizeLinear/DequantizeLinear: the ONNX rounding contract, saturation, per-axis parameters.
+#include <gtest/gtest.h>
+
+#include "runtime_testutil.h"
+
+namespace ptq {
+namespace {
+
+TEST(QuantizeLinear, TiesToEvenAndSaturatesAsTheOnnxExample) {
+  // From onnx case/node/quantizelinear.py: 3/2 = 1.5 rounds to 2, both ends saturate.
+  const Tensor y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[n] x) => (uint8[m] y) <float s = {2.0}, uint8 z = {128}> { y = QuantizeLinear (x, s, z) })",
+                                  {{"x", Tensor::from_vector<float>({6}, {0, 2, 3, 1000, -254, -1000})}})[0];
+  EXPECT_EQ(std::vector<uint8_t>(y.data<uint8_t>(), y.data<uint8_t>() + 6),
+            (std::vector<uint8_t>{128, 129, 130, 255, 1, 0}));
+}
+
+TEST(QuantizeLinear, PerAxisInt8RoundTripsThroughDequantize) {
+  const auto y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[a, b] x) => (int8[c, d] q, float[e, f] r) <float[2] s = {0.5, 0.25}, int8[2] z = {0, -3}> {
+        q = QuantizeLinear <axis = 0> (x, s, z)  r = DequantizeLinear <axis = 0> (q, s, z) })",
+                                {{"x", Tensor::from_vector<float>({2, 3}, {1.25f, -0.75f, 100, 0.125f, 0.375f, -40})}});
+  // Row 0: 2.5 -> 2, -1.5 -> -2, 200 -> 127. Row 1 (z = -3): 0.5 -> 0 - 3, 1.5 -> 2 - 3, -160 -> -128.
+  EXPECT_EQ(std::vector<int8_t>(y[0].data<int8_t>(), y[0].data<int8_t>() + 6),
+            (std::vector<int8_t>{2, -2, 127, -3, -1, -128}));
+  EXPECT_EQ(std::vector<float>(y[1].data<float>(), y[1].data<float>() + 6),
+            (std::vector<float>{1.0f, -1.0f, 63.5f, 0.f, 0.5f, -31.25f}));
+}
+
+TEST(DequantizeLinear, Int32HasNoZeroPoint) {
+  const Tensor y = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (int32[n] x) => (float[m] y) <float s = {0.5}> { y = DequantizeLinear (x, s) })",
+                                  {{"x", Tensor::from_vector<int32_t>({3}, {-7, 0, 1 << 20})}})[0];
+  EXPECT_EQ(std::vector<float>(y.data<float>(), y.data<float>() + 3), (std::vector<float>{-3.5f, 0.f, 524288.f}));
+}
+
+}  // namespace
+}  // namespace ptq
