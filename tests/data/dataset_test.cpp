@@ -7,6 +7,7 @@
 #include "fixtures.h"
 #include "ptq/core/error.h"
 #include "ptq/data/dataset.h"
+#include "ptq/onnx_io/load.h"
 #include "testutil.h"
 
 namespace ptq::data {
@@ -103,15 +104,10 @@ TEST(Dataset, PerInputFolders) {
   const ir::Model m = fx::model_with_inputs("float[1,2] x, int64[3] ids", "x");
   mkdir(t, "x");
   mkdir(t, "ids");
-  for (int i = 0; i < 2; ++i) {
-    write_file(t.file("x/" + std::to_string(i) + ".npy"), fx::npy_f32({2}, {float(i), 0}));
-    write_file(t.file("ids/" + std::to_string(i) + ".pb"), "");
+  for (int i = 0; i < 2; ++i) {  // .pb for one input, .npy for the other; paired by sorted name
+    write_file(t.file("x/" + std::to_string(i) + ".pb"), fx::tensor_proto_f32("", {2}, {float(i), 0}));
+    write_file(t.file("ids/" + std::string(1, char('a' + i)) + ".npy"), fx::npy_i64({3}, {i, i, i}));
   }
-  // .pb per-input files are TensorProtos; write int64 ones via npy instead for ids.
-  fs::remove(t.file("ids/0.pb"));
-  fs::remove(t.file("ids/1.pb"));
-  write_file(t.file("ids/a.npy"), fx::npy_i64({3}, {0, 0, 0}));
-  write_file(t.file("ids/b.npy"), fx::npy_i64({3}, {1, 1, 1}));
   Dataset ds = open_dataset(t.path().string(), m.graph, {});
   EXPECT_EQ(ds.layout(), DataLayout::kInputFolders);
   std::vector<Sample> s = read_all(ds);
@@ -159,6 +155,9 @@ TEST(Dataset, TestDataSetsNumericOrderAndNameBinding) {
   write_file(t.file("test_data_set_1/input_1.pb"), fx::tensor_proto_f32("", {1, 3}, {0, 0, 1}));
   write_file(t.file("test_data_set_1/input_2.pb"), fx::tensor_proto_f32("", {1}, {0}));
   expect_io_error([&] { load(t.path().string(), m); }, {"input_2.pb", "2 runtime inputs"});
+  // input_0.pb names 'b' and input_1.pb feeds 'b' by position: 'b' twice, 'a' never.
+  write_file(t.file("test_data_set_1/input_0.pb"), fx::tensor_proto_f32("b", {1, 3}, {0, 0, 1}));
+  expect_io_error([&] { load(t.path().string(), m); }, {"input 'b' is given twice", "input_0.pb"});
 }
 
 TEST(Dataset, ListFileRelativePathsAndMultiInput) {
@@ -319,6 +318,35 @@ TEST(Dataset, RealImagenetImagesWithTorchvisionPreset) {
     EXPECT_GT(sd, 0.2) << smp.source_str();
     EXPECT_LT(hi - lo, 4.8) << smp.source_str();
     EXPECT_GT(hi - lo, 1.0) << smp.source_str();
+  }
+}
+
+// The presets and letterbox against the shared models' real input declarations.
+TEST(Dataset, RealModelsAcceptTheirDocumentedPreprocessing) {
+  PTQ_REQUIRE_SHARED();
+  const fs::path shared = ptq::test::shared_dir();
+  struct Case {
+    const char* model;
+    const char* data;
+    std::vector<std::pair<const char*, const char*>> flags;
+    Dims dims;
+  };
+  const std::vector<Case> cases = {
+      {"squeezenet1.1", "imagenet-sample", {{"preset", "caffe"}}, {1, 3, 224, 224}},
+      {"mobilenetv2", "imagenet-sample", {{"preset", "torchvision"}}, {1, 3, 224, 224}},
+      {"yolox-nano", "detect-samples", {{"letterbox", "416"}, {"channel_order", "bgr"}}, {1, 3, 416, 416}},
+  };
+  for (const Case& c : cases) {
+    const ir::Model m = onnx_io::load_model((shared / "models" / c.model / "model.onnx").string());
+    DataOptions o;
+    o.calib_count = 2;
+    for (const auto& [k, v] : c.flags) set_preprocess_option(o.preprocess, k, v);
+    Dataset ds = open_dataset((shared / "data" / c.data).string(), m.graph, o);
+    EXPECT_EQ(ds.size(), 2u) << c.model;
+    for (const Sample& s : read_all(ds)) {
+      ASSERT_EQ(s.inputs.size(), 1u) << c.model;
+      EXPECT_EQ(s.inputs.begin()->second.dims(), c.dims) << c.model << " " << s.source_str();
+    }
   }
 }
 
