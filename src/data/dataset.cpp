@@ -84,7 +84,7 @@ Tensor Dataset::read_image(const File& f, const InputSpec& spec) const {
       return conform_tensor(spec, std::move(t));
     } catch (const IoError& e) {
       throw IoError(e.message() + " (set the image size with --resize-short/--resize/"
-                                  "--letterbox and --center-crop, or --preset)");
+                                  "--letterbox and --center-crop, or a preset)");
     }
   });
 }

@@ -195,7 +195,7 @@ void set_preprocess_option(Preprocess& p, const std::string& name, const std::st
   std::string flag = "--" + key;
   for (char& c : flag)
     if (c == '_') c = '-';
-  if (key == "preset") p.preset = parse_preset(flag, value);
+  if (key == "preset" || key == "preprocess") p.preset = parse_preset(flag, value);
   else if (key == "resize_short") p.resize_short = parse_positive_int(flag, value);
   else if (key == "resize") p.resize = parse_size2(flag, value);
   else if (key == "letterbox") p.letterbox = parse_size2(flag, value);

@@ -130,6 +130,9 @@ TEST(PreprocessResolve, Conflicts) {
   p = Preprocess{};
   expect_usage([&] { set_preprocess_option(p, "gamma", "2"); }, "gamma");
   expect_usage([&] { set_preprocess_option(p, "letterbox_pad", "x"); }, "--letterbox-pad");
+  expect_usage([&] { set_preprocess_option(p, "preprocess", "imagenet"); }, "--preprocess");
+  set_preprocess_option(p, "preprocess", "caffe");
+  EXPECT_EQ(p.preset, PreprocessPreset::kCaffe);
 }
 
 }  // namespace

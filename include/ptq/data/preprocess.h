@@ -76,8 +76,9 @@ Layout parse_layout(const std::string& flag, const std::string& text);          
 PreprocessPreset parse_preset(const std::string& flag, const std::string& text);  // torchvision|caffe|none
 
 // Sets one field by option name ("resize_short" or "resize-short", "resize", "letterbox",
-// "letterbox_pad", "center_crop", "scale", "mean", "std", "channel_order", "layout", "preset"),
-// e.g. for a config file; errors name "--<name>". UsageError for an unknown name.
+// "letterbox_pad", "center_crop", "scale", "mean", "std", "channel_order", "layout", and
+// "preset" or its alias "preprocess"), e.g. for CLI flags or a config file; errors name
+// "--<name>". UsageError for an unknown name.
 void set_preprocess_option(Preprocess& p, const std::string& name, const std::string& value);
 
 }  // namespace ptq::data
