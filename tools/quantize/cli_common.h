@@ -29,6 +29,8 @@ struct Subcommand {
 };
 
 void add_inspect(CLI::App& sub, Run& run);
+// The main job's options live on the top-level app itself.
+void add_quantize(CLI::App& app, Run& run);
 void add_convert(CLI::App& sub, Run& run);
 void add_run(CLI::App& sub, Run& run);
 

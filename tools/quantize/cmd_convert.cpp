@@ -7,6 +7,7 @@
 #include "ptq/ir/verify.h"
 #include "ptq/onnx_io/load.h"
 #include "ptq/onnx_io/save.h"
+#include "ptq/pipeline/quantize.h"
 
 namespace ptq::cli {
 
@@ -15,15 +16,18 @@ void add_convert(CLI::App& sub, Run& run) {
     std::string model;
     std::string output;
     bool external_data = false;
+    bool prepare = false;
   };
   auto o = std::make_shared<Options>();
   sub.add_option("model", o->model, "Input ONNX model")->required();
   sub.add_option("-o,--output", o->output, "Output ONNX model")->required();
   sub.add_flag("--external-data", o->external_data,
                "Store tensors of 1 KiB or more in OUTPUT.data beside the model");
+  sub.add_flag("--prepare", o->prepare,
+               "Write the graph ptq calibrates: opset >= 13, no-ops removed, BatchNormalization folded");
   sub.callback([o, &run] {
     run = [o] {
-      ir::Model m = onnx_io::load_model(o->model);
+      ir::Model m = o->prepare ? pipeline::load_prepared(o->model) : onnx_io::load_model(o->model);
       ir::verify(m);
       onnx_io::SaveOptions opts;
       if (o->external_data) opts.external_data = onnx_io::ExternalData::kAlways;

@@ -34,11 +34,12 @@ int main(int argc, char** argv) {
   using ptq::ExitCode;
   CLI::App app{"ptq: post-training int8 quantization for ONNX models", "quantize"};
   app.set_version_flag("--version", "quantize (ptq) 0.1.0");
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   app.fallthrough();
   ptq::cli::GlobalOptions global;
   ptq::cli::add_global_options(app, global);
   ptq::cli::Run run;
+  ptq::cli::add_quantize(app, run);
   for (const auto& s : kSubcommands) {
     CLI::App* sub = app.add_subcommand(s.name, s.description);
     s.add(*sub, run);

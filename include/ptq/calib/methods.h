@@ -7,14 +7,12 @@
 
 #include "ptq/calib/histogram.h"
 #include "ptq/core/dtype.h"
+#include "ptq/quant/quant_config.h"
 #include "ptq/quant/quant_params.h"
 
 namespace ptq::calib {
 
-struct Range {
-  float min = 0.f;
-  float max = 0.f;
-};
+using Range = quant::Range;
 
 // What the second (histogram) pass collects for a tensor.
 enum class HistogramKind {

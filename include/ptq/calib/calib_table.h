@@ -1,0 +1,27 @@
+// The calibration table: model hash, method, parameters and per-tensor ranges, as readable JSON.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+
+#include "ptq/calib/methods.h"
+
+namespace ptq::calib {
+
+struct CalibTable {
+  std::string model_sha256;  // of the fp32 model file the ranges belong to
+  std::string method;
+  CalibParams params;
+  size_t samples = 0;
+  std::map<std::string, Range> ranges;  // tensor name -> [min, max]
+};
+
+// Pretty JSON with sorted keys and round-trip exact floats, written atomically.
+void save_calib_table(const CalibTable& table, const std::string& path);
+// Throws IoError naming the file and the offending key on malformed content.
+CalibTable load_calib_table(const std::string& path);
+// The same JSON text save_calib_table writes (for tests and reports).
+std::string calib_table_json(const CalibTable& table);
+
+}  // namespace ptq::calib

@@ -1,0 +1,31 @@
+// Streaming calibration: samples run one at a time through the reference runtime; observers fold
+// each tensor into fixed-size statistics, so memory does not grow with the number of samples.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "ptq/calib/calib_table.h"
+#include "ptq/data/dataset.h"
+#include "ptq/ir/model.h"
+
+namespace ptq::calib {
+
+struct CalibrateOptions {
+  std::string method = "minmax";
+  CalibParams params;
+  size_t threads = 0;  // 0: all cores
+  // Called after each sample: pass (1 = ranges, 2 = histograms), passes in total, samples done
+  // in this pass, samples in the dataset.
+  std::function<void(int pass, int passes, size_t done, size_t total)> progress;
+};
+
+// Ranges for every float tensor the top-level graph computes (graph inputs included), with the
+// method's histogram pass when it has one. Pass 1 gives exact min/max; histograms then span that
+// fixed range, so results do not depend on batch size, threads or sample grouping.
+// `model_sha256` is recorded in the table. Throws IoError for an empty dataset.
+CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& options,
+                     const std::string& model_sha256);
+
+}  // namespace ptq::calib

@@ -1,0 +1,32 @@
+// Writes a quantization plan into the graph as QuantizeLinear/DequantizeLinear (QDQ) nodes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ptq/ir/model.h"
+#include "ptq/passes/quant_plan.h"
+
+namespace ptq::emit {
+
+struct EmitSummary {
+  size_t activation_pairs = 0;  // Q->DQ pairs on activations
+  size_t weights = 0;           // weights stored as integers + DequantizeLinear
+  size_t biases = 0;            // int32 biases
+  size_t quantized_nodes = 0;
+  std::vector<std::string> notes;  // adjustments worth telling the user (bias overflow, ...)
+};
+
+// Rewrites `model` in place:
+// - each planned activation gets one Q->DQ pair (scalar scale and zero point initializers,
+//   shared inside a tie group) and every consumer reads the DQ; a graph output keeps its name
+//   on the DQ output;
+// - weights become integer initializers -> DequantizeLinear with `axis` written explicitly;
+// - biases become int32 with scale exactly s_x * s_w[c] (float32 product, as ORT's kernels use),
+//   raising a channel's weight scale when its bias would overflow int32;
+// - float weights and Constant nodes nobody reads any more are removed.
+// The model must be at opset >= 13 (per-axis DequantizeLinear).
+EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
+                     const quant::QuantConfig& config);
+
+}  // namespace ptq::emit

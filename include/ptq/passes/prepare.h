@@ -1,0 +1,27 @@
+// Graph preparation before calibration: drop inference no-ops, fold BatchNormalization, clean up.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ptq/ir/model.h"
+
+namespace ptq::passes {
+
+// One line per change, for the log and the report ("folded BatchNormalization 'bn1' into 'conv1'").
+using Changes = std::vector<std::string>;
+
+// IR < 4 listed every initializer as a graph input too; ORT then treats weights as overridable
+// inputs, which blocks constant folding and every QDQ fusion. Keeps them initializers only.
+void remove_initializers_from_inputs(ir::Graph& graph, Changes& changes);
+// Removes Identity and inference-mode Dropout; graph input and output names stay as they were.
+void remove_noops(ir::Graph& graph, Changes& changes);
+// Folds BatchNormalization into the Conv or ConvTranspose that feeds only it (constant weights).
+void fold_batchnorm(ir::Graph& graph, Changes& changes);
+// Removes nodes whose outputs nobody reads and initializers nobody uses (not graph inputs/outputs).
+void remove_dead_code(ir::Graph& graph, Changes& changes);
+
+// All of the above, in order, with ir::debug_verify after each.
+Changes prepare_for_quantization(ir::Model& model);
+
+}  // namespace ptq::passes

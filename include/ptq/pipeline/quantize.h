@@ -1,0 +1,56 @@
+// The main job as a library call: fp32 ONNX -> prepared graph -> ranges -> QDQ int8 ONNX.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <functional>
+
+#include "ptq/calib/calib_table.h"
+#include "ptq/data/dataset.h"
+#include "ptq/ir/model.h"
+#include "ptq/onnx_io/save.h"
+#include "ptq/quant/quant_config.h"
+
+namespace ptq::pipeline {
+
+// Lowest and highest default-domain opsets of emitted models: per-axis Q/DQ needs 13; opset 22
+// re-versions Conv and the pools, which ORT's QDQ selectors did not match for a long time.
+constexpr int64_t kMinOutputOpset = 13;
+constexpr int64_t kMaxOutputOpset = 21;
+
+struct QuantizeOptions {
+  std::string model_path;
+  std::string output_path;
+  quant::QuantConfig config;
+  std::string method = "minmax";
+  calib::CalibParams params;
+  std::string calib_data;  // --calib: a folder or list file of samples
+  data::DataOptions data;  // layouts, preprocessing, counts
+  size_t threads = 0;      // 0: all cores
+  std::function<void(int pass, int passes, size_t done, size_t total)> progress;
+  std::string load_calib;  // reuse a calibration table instead of calibrating
+  std::string save_calib;
+  bool force = false;      // accept a calibration table made for another model file
+  onnx_io::SaveOptions save;
+};
+
+struct QuantizeResult {
+  std::vector<std::string> prepared;  // preparation changes
+  std::vector<std::string> fp32;      // nodes left in fp32, with reasons
+  std::vector<std::string> notes;
+  size_t quantized_nodes = 0;
+  size_t activation_pairs = 0;
+  size_t weights = 0;
+  size_t biases = 0;
+  int folded_activations = 0;
+};
+
+// Loads the model, converts it to opset >= 13 when older (the onnx version converter), and
+// runs the preparation passes: what calibration sees and what the emitter rewrites.
+ir::Model load_prepared(const std::string& model_path);
+
+// The whole job; throws ptq::Error subclasses with context.
+QuantizeResult quantize(const QuantizeOptions& options);
+
+}  // namespace ptq::pipeline

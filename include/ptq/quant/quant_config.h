@@ -1,0 +1,45 @@
+// What the emitted model should look like: target profile, integer types, symmetry, granularity.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ptq/core/dtype.h"
+#include "ptq/quant/quant_params.h"
+
+namespace ptq::quant {
+
+enum class Target {
+  kOrtX86,   // uint8 asymmetric activations, int8 symmetric weights, Relu/Clip folded into Q
+  kTrt,      // int8 symmetric everywhere, all zero points 0, Q/DQ on inputs of quantized ops
+  kGeneric,  // types and symmetry from the flags
+};
+
+// A real-valued range that maps onto an integer grid.
+struct Range {
+  float min = 0.f;
+  float max = 0.f;
+};
+
+struct QuantConfig {
+  Target target = Target::kOrtX86;
+  DType activation_type = DType::kUint8;
+  Symmetry activation_symmetry = Symmetry::kAsymmetric;
+  DType weight_type = DType::kInt8;
+  Symmetry weight_symmetry = Symmetry::kSymmetric;
+  bool per_channel = true;
+  // ORT: a Relu/Clip(0, x) after a quantized op is removed; Q with z = qmin clamps the same way.
+  bool fold_relu = true;
+  // ORT: Q after weighted ops too, so they fuse into QLinearConv/QGemm; TRT: inputs only.
+  bool quantize_outputs = true;
+  std::string exclude_nodes;              // ECMAScript regex on node names ("" = none)
+  std::vector<std::string> exclude_ops;   // op types left in fp32
+};
+
+// The defaults of a target profile (the generic profile starts from ORT's and takes flags).
+QuantConfig config_for(Target target);
+// "ort-x86" | "trt" | "generic"; throws UsageError naming the flag value otherwise.
+Target parse_target(const std::string& name);
+const char* target_name(Target target);
+
+}  // namespace ptq::quant

@@ -1,0 +1,111 @@
+// Calibration table JSON (format "ptq-calibration-table", version 1), hand-editable.
+#include "ptq/calib/calib_table.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ptq/core/atomic_file.h"
+#include "ptq/core/error.h"
+
+namespace ptq::calib {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kFormat = "ptq-calibration-table";
+constexpr int kVersion = 1;
+
+DType parse_type(const std::string& s) {
+  if (s == "uint8") return DType::kUint8;
+  if (s == "int8") return DType::kInt8;
+  throw std::runtime_error("activation_type must be uint8 or int8");
+}
+
+}  // namespace
+
+std::string calib_table_json(const CalibTable& t) {
+  json tensors = json::object();
+  for (const auto& [name, r] : t.ranges) tensors[name] = {{"min", r.min}, {"max", r.max}};
+  json j = {
+      {"format", kFormat},
+      {"version", kVersion},
+      {"model_sha256", t.model_sha256},
+      {"method", t.method},
+      {"samples", t.samples},
+      {"params",
+       {{"percentile", t.params.percentile},
+        {"num_bins", t.params.num_bins},
+        {"num_quantized_bins", t.params.num_quantized_bins},
+        {"symmetric", t.params.symmetric},
+        {"moving_average", t.params.moving_average},
+        {"activation_type", dtype_name(t.params.activation_type)},
+        {"activation_symmetric", t.params.activation_symmetry == quant::Symmetry::kSymmetric}}},
+      {"tensors", tensors},
+  };
+  return j.dump(2) + "\n";
+}
+
+void save_calib_table(const CalibTable& table, const std::string& path) {
+  with_context(path, [&] {
+    const std::string text = calib_table_json(table);
+    AtomicFile out(path);
+    out.write(text.data(), text.size());
+    out.commit();
+  });
+}
+
+CalibTable load_calib_table(const std::string& path) {
+  return with_context(path, [&] {
+    std::ifstream f(path);
+    PTQ_CHECK(f, IoError, "cannot open calibration table");
+    json j;
+    try {
+      j = json::parse(f);
+    } catch (const json::exception& e) {
+      throw IoError(str_cat("not valid JSON: ", e.what()));
+    }
+    CalibTable t;
+    std::string key;
+    try {
+      key = "format";
+      PTQ_CHECK(j.at(key).get<std::string>() == kFormat, IoError, "not a ptq calibration table");
+      key = "version";
+      PTQ_CHECK(j.at(key).get<int>() == kVersion, IoError, "unsupported calibration table version ",
+                j.at(key).get<int>());
+      key = "model_sha256";
+      t.model_sha256 = j.at(key).get<std::string>();
+      key = "method";
+      t.method = j.at(key).get<std::string>();
+      key = "samples";
+      t.samples = j.value(key, size_t{0});
+      if (j.contains("params")) {
+        const json& p = j["params"];
+        key = "params";
+        t.params.percentile = p.value("percentile", t.params.percentile);
+        t.params.num_bins = p.value("num_bins", t.params.num_bins);
+        t.params.num_quantized_bins = p.value("num_quantized_bins", t.params.num_quantized_bins);
+        t.params.symmetric = p.value("symmetric", t.params.symmetric);
+        t.params.moving_average = p.value("moving_average", t.params.moving_average);
+        if (p.contains("activation_type")) t.params.activation_type = parse_type(p["activation_type"]);
+        t.params.activation_symmetry = p.value("activation_symmetric", false) ? quant::Symmetry::kSymmetric
+                                                                              : quant::Symmetry::kAsymmetric;
+      }
+      for (const auto& [name, r] : j.at("tensors").items()) {
+        key = "tensors." + name;
+        const float lo = r.at("min").get<float>(), hi = r.at("max").get<float>();
+        PTQ_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, IoError, "tensor '", name,
+                  "': min/max must be finite with min <= max");
+        t.ranges[name] = {lo, hi};
+      }
+    } catch (const json::exception& e) {
+      throw IoError(str_cat("key '", key, "': ", e.what()));
+    } catch (const std::runtime_error& e) {
+      if (dynamic_cast<const Error*>(&e)) throw;
+      throw IoError(str_cat("key '", key, "': ", e.what()));
+    }
+    return t;
+  });
+}
+
+}  // namespace ptq::calib

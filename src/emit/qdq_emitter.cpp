@@ -1,0 +1,203 @@
+// QDQ emission: activation Q->DQ pairs, integer weights, int32 biases, in a deterministic order.
+#include "ptq/emit/qdq_emitter.h"
+
+#include <algorithm>
+#include <map>
+
+#include "ptq/core/error.h"
+#include "ptq/ir/verify.h"
+#include "ptq/passes/prepare.h"
+#include "weights.h"
+
+namespace ptq::emit {
+namespace {
+
+struct ActParams {
+  quant::QuantParams qp;
+  ir::ValueId scale = ir::kNone;
+  ir::ValueId zero_point = ir::kNone;
+};
+
+class Emitter {
+ public:
+  Emitter(ir::Model& m, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
+          const quant::QuantConfig& config)
+      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config) {}
+
+  EmitSummary run() {
+    activation_params();
+    for (const passes::NodeQuant& q : plan_.nodes) node_constants(q);
+    for (ir::ValueId v : plan_.activations)
+      if (params_.count(v)) insert_pair(v);
+    summary_.quantized_nodes = plan_.nodes.size();
+    passes::Changes dead;
+    passes::remove_dead_code(g_, dead);
+    ir::debug_verify(g_);
+    return summary_;
+  }
+
+ private:
+  ir::ValueId rep(ir::ValueId v) const {
+    auto it = plan_.tied.find(v);
+    return it == plan_.tied.end() ? v : it->second;
+  }
+
+  // Scale and zero point for every planned activation, one pair of initializers per tie group.
+  void activation_params() {
+    std::map<ir::ValueId, quant::Range> group_range;
+    std::map<ir::ValueId, bool> group_missing;
+    for (ir::ValueId v : plan_.activations) {
+      const ir::ValueId r = rep(v);
+      auto fixed = plan_.fixed_ranges.find(v);
+      auto it = ranges_.find(g_.value(v).name);
+      if (fixed != plan_.fixed_ranges.end()) {
+        group_range[r] = group_range.count(r) ? passes::range_union(group_range[r], fixed->second) : fixed->second;
+      } else if (it != ranges_.end()) {
+        group_range[r] = group_range.count(r) ? passes::range_union(group_range[r], it->second) : it->second;
+      } else {
+        group_missing[r] = true;
+      }
+    }
+    std::map<ir::ValueId, ActParams> by_group;
+    for (ir::ValueId v : plan_.activations) {
+      const ir::ValueId r = rep(v);
+      if (group_missing[r] || !group_range.count(r)) {
+        summary_.notes.push_back(str_cat("tensor '", g_.value(v).name, "' has no calibrated range; left fp32"));
+        continue;
+      }
+      auto [it, fresh] = by_group.try_emplace(r);
+      if (fresh) {
+        const quant::Range range = group_range[r];
+        it->second.qp = quant::compute_scale_zp(range.min, range.max, config_.activation_type,
+                                                config_.activation_symmetry);
+        const std::string base = g_.value(r).name;
+        it->second.scale = g_.add_initializer(g_.unique_name(base + "_scale"),
+                                              scale_tensor({it->second.qp.scale}, false));
+        it->second.zero_point = g_.add_initializer(
+            g_.unique_name(base + "_zero_point"),
+            zero_point_tensor({it->second.qp.zero_point}, config_.activation_type, false));
+      }
+      params_[v] = it->second;
+    }
+  }
+
+  ir::ValueId add_dequantize(const std::string& base, ir::ValueId q, ir::ValueId scale, ir::ValueId zp,
+                             int64_t axis) {
+    std::vector<ir::Attribute> attrs;
+    // DequantizeLinear's axis defaults to 1: always write it so Conv weights are never wrong.
+    attrs.push_back(ir::Attribute::make_int("axis", axis < 0 ? 0 : axis));
+    const ir::NodeId dq = g_.add_node("DequantizeLinear", {q, scale, zp}, {g_.unique_name(base + "_dequantized")},
+                                      std::move(attrs), g_.unique_name(base + "_DequantizeLinear"));
+    return g_.node(dq).outputs[0];
+  }
+
+  ir::ValueId emit_weight(const std::string& base, const QuantizedWeight& w, DType type) {
+    const bool per_channel = w.axis >= 0;
+    Tensor q = w.q;
+    const ir::ValueId qv = g_.add_initializer(g_.unique_name(base + "_quantized"), std::move(q));
+    const ir::ValueId s = g_.add_initializer(g_.unique_name(base + "_scale"), scale_tensor(w.scale, per_channel));
+    const ir::ValueId z = g_.add_initializer(g_.unique_name(base + "_zero_point"),
+                                             zero_point_tensor(w.zero_point, type, per_channel));
+    return add_dequantize(base, qv, s, z, w.axis);
+  }
+
+  // Weights, constant operands and biases of one node, rewired to DequantizeLinear outputs.
+  void node_constants(const passes::NodeQuant& q) {
+    const ir::Node& n = g_.node(q.node);
+    const ir::ValueId x = n.inputs.empty() ? ir::kNone : n.inputs[0];
+    const bool x_quantized = params_.count(x) > 0;
+    std::vector<float> weight_scale;
+    for (const passes::WeightSpec& spec : q.weights) {
+      const ir::ValueId wv = g_.node(q.node).inputs[static_cast<size_t>(spec.slot)];
+      const Tensor& w = *g_.constant(wv);
+      const std::string base = g_.value(wv).name;
+      if (spec.as_activation) {
+        // A constant operand of Add/Mul: activation type, per-tensor, its own exact range.
+        const QuantizedWeight qw = quantize_weight(w, -1, config_.activation_type, config_.activation_symmetry);
+        g_.set_node_input(q.node, spec.slot, emit_weight(base, qw, config_.activation_type));
+        ++summary_.weights;
+        continue;
+      }
+      std::vector<float> min_scale;
+      const ir::ValueId bv = q.bias_slot >= 0 ? g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)] : ir::kNone;
+      const bool with_bias = bv != ir::kNone && x_quantized && spec.slot == q.weights.front().slot;
+      const size_t channels = spec.axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
+      if (with_bias) min_scale = bias_safe_weight_scales(*g_.constant(bv), params_[x].qp.scale, channels);
+      const QuantizedWeight plain = quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry);
+      QuantizedWeight qw = quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale);
+      size_t raised = 0;
+      for (size_t c = 0; c < qw.scale.size(); ++c) raised += qw.scale[c] != plain.scale[c];
+      if (raised)
+        summary_.notes.push_back(str_cat(n.label(), ": raised the weight scale of ", raised,
+                                         " channel(s) so the int32 bias does not overflow"));
+      ir::ValueId dq;
+      const auto key = std::make_pair(wv, spec.axis);
+      if (!raised && weight_cache_.count(key)) {
+        dq = weight_cache_[key];  // a weight shared by several nodes is stored once
+      } else {
+        dq = emit_weight(base, qw, config_.weight_type);
+        if (!raised) weight_cache_[key] = dq;
+        ++summary_.weights;
+      }
+      g_.set_node_input(q.node, spec.slot, dq);
+      if (spec.slot == q.weights.front().slot) weight_scale = qw.scale;
+    }
+    if (q.bias_slot < 0 || !x_quantized || weight_scale.empty()) return;
+    const ir::ValueId bv = g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)];
+    std::vector<float> bias_scale;
+    Tensor qb = quantize_bias(*g_.constant(bv), params_[x].qp.scale, weight_scale, bias_scale);
+    const bool per_channel = bias_scale.size() > 1;
+    const std::string base = g_.value(bv).name;
+    const ir::ValueId qv = g_.add_initializer(g_.unique_name(base + "_quantized"), std::move(qb));
+    const ir::ValueId s = g_.add_initializer(g_.unique_name(base + "_scale"), scale_tensor(bias_scale, per_channel));
+    const ir::ValueId z = g_.add_initializer(
+        g_.unique_name(base + "_zero_point"),
+        zero_point_tensor(std::vector<int32_t>(bias_scale.size(), 0), DType::kInt32, per_channel));
+    g_.set_node_input(q.node, q.bias_slot, add_dequantize(base, qv, s, z, per_channel ? 0 : -1));
+    ++summary_.biases;
+  }
+
+  // v -> Q -> DQ -> every former consumer of v. A graph output keeps its name on the DQ output.
+  void insert_pair(ir::ValueId v) {
+    const ActParams& p = params_.at(v);
+    const std::vector<ir::Use> uses = g_.value(v).uses;
+    const std::string name = g_.value(v).name;
+    const auto out_it = std::find(g_.outputs.begin(), g_.outputs.end(), v);
+    const ir::NodeId qn = g_.add_node("QuantizeLinear", {v, p.scale, p.zero_point},
+                                      {g_.unique_name(name + "_quantized")}, {},
+                                      g_.unique_name(name + "_QuantizeLinear"));
+    const ir::ValueId qv = g_.node(qn).outputs[0];
+    g_.value(qv).type.known = true;
+    g_.value(qv).type.dtype = config_.activation_type;
+    g_.value(qv).type.shape = g_.value(v).type.shape;
+    const ir::ValueId dq = add_dequantize(name, qv, p.scale, p.zero_point, -1);
+    g_.value(dq).type = g_.value(v).type;
+    for (const ir::Use& u : uses) g_.set_node_input(u.node, u.slot, dq);
+    if (out_it != g_.outputs.end()) {
+      const std::string dq_name = g_.value(dq).name;
+      g_.rename_value(v, g_.unique_name(name + "_float"));
+      g_.rename_value(dq, name);
+      *out_it = dq;
+    }
+    ++summary_.activation_pairs;
+  }
+
+  ir::Graph& g_;
+  const passes::QuantPlan& plan_;
+  const passes::RangeMap& ranges_;
+  const quant::QuantConfig& config_;
+  std::map<ir::ValueId, ActParams> params_;
+  std::map<std::pair<ir::ValueId, int64_t>, ir::ValueId> weight_cache_;
+  EmitSummary summary_;
+};
+
+}  // namespace
+
+EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
+                     const quant::QuantConfig& config) {
+  PTQ_CHECK(model.opset() >= 13, UnsupportedError, "QDQ emission needs opset >= 13, the model has ",
+            model.opset());
+  return Emitter(model, plan, ranges, config).run();
+}
+
+}  // namespace ptq::emit

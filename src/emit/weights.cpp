@@ -1,0 +1,115 @@
+// Weight and bias quantization: exact per-channel ranges, ORT's rounding, int32 bias scales.
+#include "weights.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ptq/core/error.h"
+
+namespace ptq::emit {
+namespace {
+
+constexpr double kInt32Max = 2147483647.0;
+
+std::vector<float> to_floats(const Tensor& t) {
+  PTQ_CHECK(t.dtype() == DType::kFloat, UnsupportedError, "only float32 weights can be quantized, not ",
+            dtype_name(t.dtype()));
+  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
+}
+
+template <typename T>
+void store(Tensor& q, size_t i, int32_t v) {
+  q.mutable_data<T>()[i] = static_cast<T>(v);
+}
+
+}  // namespace
+
+QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
+                                const std::vector<float>& min_scale) {
+  const std::vector<float> v = to_floats(w);
+  QuantizedWeight r;
+  const int64_t rank = static_cast<int64_t>(w.rank());
+  if (axis >= 0 || axis < -1) {
+    if (axis < 0) axis += rank;
+    PTQ_CHECK(axis >= 0 && axis < rank, InternalError, "weight axis out of range");
+  }
+  r.axis = axis;
+  const size_t channels = axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(axis)]);
+  size_t inner = 1;
+  for (int64_t d = axis + 1; axis >= 0 && d < rank; ++d) inner *= static_cast<size_t>(w.dims()[static_cast<size_t>(d)]);
+  const auto channel_of = [&](size_t i) { return axis < 0 ? size_t{0} : (i / inner) % channels; };
+  std::vector<float> lo(channels, std::numeric_limits<float>::infinity()), hi(channels, -lo[0]);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const size_t c = channel_of(i);
+    lo[c] = std::min(lo[c], v[i]);
+    hi[c] = std::max(hi[c], v[i]);
+  }
+  const quant::IntRange full = quant::full_range(type);
+  r.scale.resize(channels);
+  r.zero_point.resize(channels);
+  for (size_t c = 0; c < channels; ++c) {
+    if (lo[c] > hi[c]) lo[c] = hi[c] = 0.f;  // empty channel
+    quant::QuantParams p = quant::compute_scale_zp(lo[c], hi[c], type, symmetry);
+    if (c < min_scale.size() && p.scale < min_scale[c]) p.scale = min_scale[c];
+    r.scale[c] = p.scale;
+    r.zero_point[c] = p.zero_point;
+  }
+  r.q = Tensor::empty(type, w.dims());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const size_t c = channel_of(i);
+    const int32_t q = quant::quantize_value(v[i], r.scale[c], r.zero_point[c], full);
+    if (type == DType::kInt8) store<int8_t>(r.q, i, q);
+    else if (type == DType::kUint8) store<uint8_t>(r.q, i, q);
+    else throw UnsupportedError(str_cat("weight type ", dtype_name(type), " is not supported"));
+  }
+  return r;
+}
+
+std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, size_t channels) {
+  const std::vector<float> v = to_floats(b);
+  std::vector<float> min_scale(channels, 0.f);
+  for (size_t c = 0; c < channels; ++c) {
+    double bc = 0;  // per-channel: this channel's bias; per-tensor: the largest of all
+    if (channels == v.size()) bc = std::fabs(static_cast<double>(v[c]));
+    else for (float x : v) bc = std::max(bc, std::fabs(static_cast<double>(x)));
+    // s_x * s_w >= |b| / INT32_MAX, with a margin for the float32 product's rounding.
+    const double need = bc / (static_cast<double>(input_scale) * kInt32Max) * (1.0 + 1e-6);
+    min_scale[c] = static_cast<float>(need);
+  }
+  return min_scale;
+}
+
+Tensor quantize_bias(const Tensor& b, float input_scale, const std::vector<float>& weight_scale,
+                     std::vector<float>& scale) {
+  const std::vector<float> v = to_floats(b);
+  const bool per_channel = weight_scale.size() > 1;
+  scale.resize(weight_scale.size());
+  for (size_t c = 0; c < scale.size(); ++c) scale[c] = input_scale * weight_scale[c];  // float32, as ORT
+  Tensor q = Tensor::empty(DType::kInt32, b.dims());
+  int32_t* out = q.mutable_data<int32_t>();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double s = scale[per_channel ? i : 0];
+    const double r = std::nearbyint(static_cast<double>(v[i]) / s);
+    out[i] = static_cast<int32_t>(std::clamp(r, -kInt32Max - 1.0, kInt32Max));
+  }
+  return q;
+}
+
+Tensor zero_point_tensor(const std::vector<int32_t>& zp, DType type, bool per_channel) {
+  Tensor t = Tensor::empty(type, per_channel ? Dims{static_cast<int64_t>(zp.size())} : Dims{});
+  for (size_t i = 0; i < zp.size() && i < t.numel(); ++i) {
+    if (type == DType::kInt8) store<int8_t>(t, i, zp[i]);
+    else if (type == DType::kUint8) store<uint8_t>(t, i, zp[i]);
+    else if (type == DType::kInt32) store<int32_t>(t, i, zp[i]);
+    else throw UnsupportedError(str_cat("zero point type ", dtype_name(type), " is not supported"));
+  }
+  return t;
+}
+
+Tensor scale_tensor(const std::vector<float>& scale, bool per_channel) {
+  if (!per_channel) return Tensor::scalar<float>(scale.at(0));
+  return Tensor::from_vector<float>({static_cast<int64_t>(scale.size())}, scale);
+}
+
+}  // namespace ptq::emit

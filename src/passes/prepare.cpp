@@ -1,0 +1,146 @@
+// Preparation passes: no-op removal, BatchNormalization folding, dead code removal.
+#include "ptq/passes/prepare.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ptq/core/error.h"
+#include "ptq/ir/verify.h"
+#include "rewrite.h"
+
+namespace ptq::passes {
+namespace {
+
+std::vector<float> as_floats(const Tensor& t) {
+  std::vector<float> v(t.numel());
+  if (t.dtype() == DType::kFloat) std::copy(t.data<float>(), t.data<float>() + t.numel(), v.begin());
+  else if (t.dtype() == DType::kDouble)
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(t.data<double>()[i]);
+  else throw UnsupportedError("BatchNormalization parameters must be float");
+  return v;
+}
+
+}  // namespace
+
+void remove_noops(ir::Graph& g, Changes& changes) {
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& n = g.node(id);
+    if (!n.is_default_domain() || (n.op_type != "Identity" && n.op_type != "Dropout")) continue;
+    if (n.inputs.empty() || n.inputs[0] == ir::kNone || n.outputs.empty()) continue;
+    // Dropout's mask output, or training_mode set, means it is not a no-op.
+    if (n.outputs.size() > 1 && n.outputs[1] != ir::kNone && !g.value(n.outputs[1]).uses.empty()) continue;
+    if (n.op_type == "Dropout" && n.inputs.size() > 2 && n.inputs[2] != ir::kNone) continue;
+    const ir::ValueId in = n.inputs[0], out = n.outputs[0];
+    if (!can_bypass(g, in, out)) continue;
+    if (n.outputs.size() > 1 && n.outputs[1] != ir::kNone && is_graph_output(g, n.outputs[1])) continue;
+    changes.push_back(str_cat("removed ", n.label()));
+    bypass(g, id, in, out);
+  }
+}
+
+void fold_batchnorm(ir::Graph& g, Changes& changes) {
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& bn = g.node(id);
+    if (!bn.alive || bn.op_type != "BatchNormalization" || !bn.is_default_domain()) continue;
+    if (bn.inputs.size() < 5 || bn.attr_int("training_mode", 0) != 0) continue;
+    if (bn.outputs.size() > 1 && std::any_of(bn.outputs.begin() + 1, bn.outputs.end(), [&](ir::ValueId v) {
+          return v != ir::kNone && (!g.value(v).uses.empty() || is_graph_output(g, v));
+        }))
+      continue;
+    const ir::ValueId x = bn.inputs[0];
+    const ir::Node* conv = g.producer(x);
+    if (!conv || (conv->op_type != "Conv" && conv->op_type != "ConvTranspose")) continue;
+    if (g.value(x).uses.size() != 1 || is_graph_output(g, x)) continue;
+    const Tensor* w = g.constant(conv->inputs.size() > 1 ? conv->inputs[1] : ir::kNone);
+    const Tensor* b = g.constant(conv->inputs.size() > 2 ? conv->inputs[2] : ir::kNone);
+    if (!w || w->dtype() != DType::kFloat || w->rank() < 2) continue;
+    if (conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone && !b) continue;
+    const Tensor* gamma = g.constant(bn.inputs[1]);
+    const Tensor* beta = g.constant(bn.inputs[2]);
+    const Tensor* mean = g.constant(bn.inputs[3]);
+    const Tensor* var = g.constant(bn.inputs[4]);
+    if (!gamma || !beta || !mean || !var) continue;
+    if (!can_bypass(g, x, bn.outputs[0])) continue;
+    const bool transpose = conv->op_type == "ConvTranspose";
+    const int64_t group = conv->attr_int("group", 1);
+    // Output channels: Conv W[M, C/g, k...]; ConvTranspose W[C, M/g, k...] with M = g * dims[1].
+    const int64_t m = transpose ? w->dims()[1] * group : w->dims()[0];
+    const auto gm = as_floats(*gamma), bt = as_floats(*beta), mu = as_floats(*mean), vr = as_floats(*var);
+    if (static_cast<int64_t>(gm.size()) != m || bt.size() != gm.size() || mu.size() != gm.size() ||
+        vr.size() != gm.size())
+      continue;
+    const float eps = bn.attr_float("epsilon", 1e-5f);
+    std::vector<float> factor(static_cast<size_t>(m));
+    for (size_t c = 0; c < factor.size(); ++c) factor[c] = gm[c] / std::sqrt(vr[c] + eps);
+    Tensor nw = Tensor::from_bytes(DType::kFloat, w->dims(), w->raw(), w->nbytes());
+    float* pw = nw.mutable_data<float>();
+    const size_t inner = w->numel() / static_cast<size_t>(w->dims()[0]);
+    for (size_t i = 0; i < w->numel(); ++i) {
+      size_t c;
+      if (!transpose) {
+        c = i / inner;
+      } else {
+        // W[C, M/g, k...]: input channel ci belongs to group ci / (C/g); m = group * M/g + j.
+        const size_t per_m = inner / static_cast<size_t>(w->dims()[1]);
+        const size_t ci = i / inner, j = (i % inner) / per_m;
+        const size_t cin_per_group = static_cast<size_t>(w->dims()[0] / group);
+        c = (ci / cin_per_group) * static_cast<size_t>(w->dims()[1]) + j;
+      }
+      pw[i] *= factor[c];
+    }
+    std::vector<float> nb(static_cast<size_t>(m), 0.f);
+    const std::vector<float> ob = b ? as_floats(*b) : std::vector<float>(static_cast<size_t>(m), 0.f);
+    for (size_t c = 0; c < nb.size(); ++c) nb[c] = (ob[c] - mu[c]) * factor[c] + bt[c];
+    const ir::NodeId conv_id = conv->id;
+    const std::string conv_label = conv->label(), bn_label = bn.label();
+    const std::string wname = g.unique_name(g.value(conv->inputs[1]).name + "_bn");
+    const std::string bname = g.unique_name((conv->name.empty() ? wname : conv->name) + "_bias_bn");
+    g.set_node_input(conv_id, 1, g.add_initializer(wname, std::move(nw)));
+    g.set_node_input(conv_id, 2, g.add_initializer(bname, Tensor::from_vector<float>({m}, nb)));
+    bypass(g, id, x, g.node(id).outputs[0]);
+    changes.push_back(str_cat("folded ", bn_label, " into ", conv_label));
+  }
+}
+
+void remove_dead_code(ir::Graph& g, Changes& changes) {
+  auto order = g.topological_order();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const ir::Node& n = g.node(*it);
+    const bool dead = std::all_of(n.outputs.begin(), n.outputs.end(), [&](ir::ValueId v) {
+      return v == ir::kNone ||
+             (g.value(v).uses.empty() && !is_graph_output(g, v) && !is_captured(g, v));
+    });
+    if (!dead) continue;
+    if (n.op_type != "Constant") changes.push_back(str_cat("removed unused ", n.label()));
+    g.remove_node(*it);
+  }
+  for (ir::ValueId v : std::vector<ir::ValueId>(g.initializers)) {
+    const ir::Value& val = g.value(v);
+    if (val.uses.empty() && !is_graph_output(g, v) && !is_graph_input(g, v) && !is_captured(g, v))
+      g.remove_value(v);
+  }
+}
+
+void remove_initializers_from_inputs(ir::Graph& g, Changes& changes) {
+  const size_t before = g.inputs.size();
+  g.inputs.erase(std::remove_if(g.inputs.begin(), g.inputs.end(),
+                                [&](ir::ValueId v) { return g.value(v).kind == ir::ValueKind::kInitializer; }),
+                 g.inputs.end());
+  if (g.inputs.size() != before)
+    changes.push_back(str_cat("moved ", before - g.inputs.size(), " initializers out of the graph inputs"));
+}
+
+Changes prepare_for_quantization(ir::Model& model) {
+  Changes changes;
+  ir::Graph& g = model.graph;
+  if (model.ir_version >= 4) remove_initializers_from_inputs(g, changes);
+  remove_noops(g, changes);
+  ir::debug_verify(g);
+  fold_batchnorm(g, changes);
+  ir::debug_verify(g);
+  remove_dead_code(g, changes);
+  ir::debug_verify(g);
+  return changes;
+}
+
+}  // namespace ptq::passes

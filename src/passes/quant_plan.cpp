@@ -1,0 +1,137 @@
+// Quantization planning: apply the rules registry, propagate through passthrough ops, tie scales.
+#include "ptq/passes/quant_plan.h"
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "ptq/core/error.h"
+#include "quant_rules/rule.h"
+
+namespace ptq::passes {
+namespace {
+
+// Ops that are expensive enough that leaving them fp32 deserves a warning.
+bool is_heavy(const std::string& op) {
+  static const std::set<std::string> kHeavy = {"LSTM", "GRU", "RNN", "Einsum", "Conv", "ConvTranspose",
+                                               "Gemm", "MatMul", "Attention", "LayerNormalization"};
+  return kHeavy.count(op) > 0;
+}
+
+// Union-find over value ids with the earliest-positioned member as representative.
+struct Ties {
+  std::map<ir::ValueId, ir::ValueId> parent;
+  const std::map<ir::ValueId, size_t>& position;
+  ir::ValueId find(ir::ValueId v) {
+    auto it = parent.find(v);
+    if (it == parent.end() || it->second == v) return v;
+    return it->second = find(it->second);
+  }
+  void join(ir::ValueId a, ir::ValueId b) {
+    a = find(a);
+    b = find(b);
+    if (a == b) return;
+    if (position.at(b) < position.at(a)) std::swap(a, b);
+    parent[b] = a;
+    parent.emplace(a, a);
+  }
+};
+
+}  // namespace
+
+QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config, const RangeMap& ranges) {
+  QuantPlan plan;
+  const RuleContext ctx{g, config, ranges};
+  std::optional<std::regex> exclude;
+  if (!config.exclude_nodes.empty()) {
+    try {
+      exclude.emplace(config.exclude_nodes, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw UsageError(str_cat("--exclude-nodes: invalid regular expression '", config.exclude_nodes,
+                               "': ", e.what()));
+    }
+  }
+  const auto excluded = [&](const ir::Node& n) {
+    if (std::find(config.exclude_ops.begin(), config.exclude_ops.end(), n.op_type) != config.exclude_ops.end())
+      return true;
+    return exclude && std::regex_search(n.name, *exclude);
+  };
+
+  // Positions give every decision a deterministic order: graph inputs, then node outputs.
+  std::map<ir::ValueId, size_t> position;
+  for (ir::ValueId v : g.inputs) position.emplace(v, position.size());
+  const std::vector<ir::NodeId> order = g.topological_order();
+  for (ir::NodeId id : order)
+    for (ir::ValueId v : g.node(id).outputs)
+      if (v != ir::kNone) position.emplace(v, position.size());
+
+  std::set<ir::ValueId> acts;
+  Ties ties{{}, position};
+  for (ir::NodeId id : order) {
+    const ir::Node& n = g.node(id);
+    if (!ir::Graph::subgraphs(n).empty()) {
+      plan.fp32.push_back(str_cat(n.label(), ": control flow; its subgraphs stay fp32"));
+      continue;
+    }
+    if (!n.is_default_domain()) {
+      plan.fp32.push_back(str_cat(n.label(), ": custom domain '", n.domain, "'"));
+      continue;
+    }
+    const QuantRule* rule = find_rule(n.op_type);
+    if (!rule) {
+      if (is_heavy(n.op_type)) plan.fp32.push_back(str_cat(n.label(), ": no integer kernel"));
+      continue;
+    }
+    if (excluded(n)) {
+      plan.fp32.push_back(str_cat(n.label(), ": excluded by --exclude-nodes/--exclude-ops"));
+      continue;
+    }
+    NodeQuant q;
+    q.node = id;
+    q.rule = rule->name;
+    const std::string reason = rule->apply(ctx, n, q);
+    if (!reason.empty()) {
+      plan.fp32.push_back(str_cat(n.label(), ": ", reason));
+      continue;
+    }
+    for (int32_t slot : q.activation_inputs) acts.insert(n.inputs[static_cast<size_t>(slot)]);
+    if (q.quantize_output && ctx.is_float_activation(n.outputs[0])) {
+      acts.insert(n.outputs[0]);
+      if (q.share_input_scale) ties.join(n.inputs[0], n.outputs[0]);
+    } else {
+      q.quantize_output = false;
+    }
+    if (n.op_type == "Concat" && q.quantize_output)
+      for (ir::ValueId in : n.inputs) ties.join(n.outputs[0], in);
+    plan.nodes.push_back(std::move(q));
+  }
+  // Passthrough ops carry their input's quantization to their outputs, so ORT can run them on
+  // integers; repeat until nothing changes (chains like Reshape -> Transpose).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (ir::NodeId id : order) {
+      const ir::Node& n = g.node(id);
+      if (!n.is_default_domain() || !is_passthrough(n.op_type) || excluded(n)) continue;
+      if (n.inputs.empty() || !acts.count(n.inputs[0])) continue;
+      for (ir::ValueId out : n.outputs) {
+        if (out == ir::kNone || !ctx.is_float_activation(out) || acts.count(out)) continue;
+        acts.insert(out);
+        ties.join(n.inputs[0], out);
+        changed = true;
+      }
+    }
+  }
+  plan.activations.assign(acts.begin(), acts.end());
+  std::sort(plan.activations.begin(), plan.activations.end(),
+            [&](ir::ValueId a, ir::ValueId b) { return position.at(a) < position.at(b); });
+  for (ir::ValueId v : plan.activations) {
+    const ir::ValueId rep = ties.find(v);
+    if (rep != v) plan.tied.emplace(v, rep);
+    const ir::Node* p = g.producer(v);
+    // Softmax outputs are probabilities: fixed [0, 1] as ORT does, whatever calibration saw.
+    if (p && p->op_type == "Softmax") plan.fixed_ranges.emplace(v, quant::Range{0.f, 1.f});
+  }
+  return plan;
+}
+
+}  // namespace ptq::passes

@@ -1,0 +1,72 @@
+// The rules table (from rules.inc), passthrough ops, and the helpers rules share.
+#include <algorithm>
+#include <cstring>
+
+#include "rule.h"
+
+namespace ptq::passes {
+
+#define PTQ_QUANT_RULE(fn, ops, pattern) \
+  std::string fn(const RuleContext& ctx, const ir::Node& n, NodeQuant& q);
+#include "rules.inc"
+#undef PTQ_QUANT_RULE
+
+namespace {
+
+constexpr QuantRule kRules[] = {
+#define PTQ_QUANT_RULE(fn, ops, pattern) {#fn, ops, pattern, fn},
+#include "rules.inc"
+#undef PTQ_QUANT_RULE
+};
+
+// Ops whose output values are input values rearranged (or, for Resize, interpolated within the
+// input's range): the output shares the input's scale, so ORT drops their Q/DQ (DropQDQ rule).
+// DropQDQ needs equal scale and zero point on both sides, which sharing guarantees.
+constexpr const char* kPassthrough[] = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze",
+                                        "Gather",  "Slice",     "Split",   "Resize"};
+
+bool in_list(const char* list, const std::string& op) {
+  const char* p = list;
+  while (*p) {
+    const char* end = std::strchr(p, ',');
+    const size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+    if (op.size() == len && op.compare(0, len, p, len) == 0) return true;
+    if (!end) break;
+    p = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool RuleContext::is_float_activation(ir::ValueId v) const {
+  if (v == ir::kNone) return false;
+  const ir::Value& val = graph.value(v);
+  if (val.is_constant()) return false;
+  if (val.type.known && val.type.dtype != DType::kUndefined && val.type.dtype != DType::kFloat)
+    return false;
+  // Calibration observed every float tensor the model computes, so having a range is the
+  // reliable test (value_info types are often missing for intermediates).
+  return ranges.count(val.name) > 0;
+}
+
+bool RuleContext::is_float_constant(ir::ValueId v) const {
+  if (v == ir::kNone) return false;
+  const Tensor* t = graph.constant(v);
+  return t && t->dtype() == DType::kFloat;
+}
+
+std::span<const QuantRule> quant_rules() { return kRules; }
+
+const QuantRule* find_rule(const std::string& op_type) {
+  for (const QuantRule& r : kRules)
+    if (in_list(r.op_types, op_type)) return &r;
+  return nullptr;
+}
+
+bool is_passthrough(const std::string& op_type) {
+  return std::any_of(std::begin(kPassthrough), std::end(kPassthrough),
+                     [&](const char* p) { return op_type == p; });
+}
+
+}  // namespace ptq::passes

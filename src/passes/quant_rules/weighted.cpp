@@ -1,0 +1,69 @@
+// Rules for ops with weights: Conv/ConvTranspose, Gemm, MatMul (constant or activation B).
+#include "ptq/core/error.h"
+#include "rule.h"
+
+namespace ptq::passes {
+namespace {
+
+// Per-channel axis, or per-tensor when the flags ask for it.
+int64_t weight_axis(const RuleContext& ctx, int64_t axis) { return ctx.config.per_channel ? axis : -1; }
+
+bool is_1d_bias(const RuleContext& ctx, ir::ValueId b) {
+  const Tensor* t = ctx.graph.constant(b);
+  return t && t->dtype() == DType::kFloat && t->rank() == 1;
+}
+
+}  // namespace
+
+std::string rule_conv(const RuleContext& ctx, const ir::Node& n, NodeQuant& q) {
+  if (!ctx.is_float_activation(RuleContext::input(n, 0))) return "input is not a float activation";
+  if (!ctx.is_float_constant(RuleContext::input(n, 1))) return "weight is not a float constant";
+  const ir::ValueId b = RuleContext::input(n, 2);
+  if (b != ir::kNone && !is_1d_bias(ctx, b)) return "bias is not a 1-D float constant";
+  q.activation_inputs = {0};
+  // Output channels: Conv W[M, C/g, k...] axis 0; ConvTranspose W[C, M/g, k...] axis 1.
+  q.weights = {{1, weight_axis(ctx, n.op_type == "Conv" ? 0 : 1)}};
+  if (b != ir::kNone) q.bias_slot = 2;
+  q.quantize_output = ctx.config.quantize_outputs;
+  return "";
+}
+
+std::string rule_gemm(const RuleContext& ctx, const ir::Node& n, NodeQuant& q) {
+  if (!ctx.is_float_activation(RuleContext::input(n, 0))) return "input A is not a float activation";
+  const ir::ValueId b = RuleContext::input(n, 1);
+  q.activation_inputs = {0};
+  if (ctx.is_float_constant(b)) {
+    q.weights = {{1, weight_axis(ctx, n.attr_int("transB", 0) ? 0 : 1)}};
+    const ir::ValueId c = RuleContext::input(n, 2);
+    // QGemm takes an int32 bias only with beta == 1; alpha folds into the requantization.
+    if (c != ir::kNone && is_1d_bias(ctx, c) && n.attr_float("beta", 1.f) == 1.f &&
+        n.attr_float("alpha", 1.f) == 1.f)
+      q.bias_slot = 2;
+  } else if (ctx.is_float_activation(b)) {
+    q.activation_inputs.push_back(1);
+  } else {
+    return "input B is neither a float constant nor a float activation";
+  }
+  q.quantize_output = ctx.config.quantize_outputs;
+  return "";
+}
+
+std::string rule_matmul(const RuleContext& ctx, const ir::Node& n, NodeQuant& q) {
+  const ir::ValueId a = RuleContext::input(n, 0), b = RuleContext::input(n, 1);
+  if (!ctx.is_float_activation(a)) return "input A is not a float activation";
+  q.activation_inputs = {0};
+  if (ctx.is_float_constant(b)) {
+    const Tensor* t = ctx.graph.constant(b);
+    // Output columns are B's last axis: per-channel along it (ORT's default axis 1 is only
+    // right for 2-D B).
+    q.weights = {{1, t->rank() >= 2 ? weight_axis(ctx, static_cast<int64_t>(t->rank()) - 1) : -1}};
+  } else if (ctx.is_float_activation(b)) {
+    q.activation_inputs.push_back(1);  // activation x activation, as in attention
+  } else {
+    return "input B is neither a float constant nor a float activation";
+  }
+  q.quantize_output = ctx.config.quantize_outputs;
+  return "";
+}
+
+}  // namespace ptq::passes

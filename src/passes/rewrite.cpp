@@ -1,0 +1,47 @@
+// Node bypassing that keeps graph output names and subgraph captures intact.
+#include "rewrite.h"
+
+#include <algorithm>
+
+namespace ptq::passes {
+
+bool is_graph_output(const ir::Graph& g, ir::ValueId v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+bool is_graph_input(const ir::Graph& g, ir::ValueId v) {
+  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+}
+
+bool is_captured(const ir::Graph& g, ir::ValueId v) {
+  for (ir::NodeId id : g.node_ids()) {
+    if (ir::Graph::subgraphs(g.node(id)).empty()) continue;
+    const auto implicit = g.implicit_inputs(id);
+    if (std::find(implicit.begin(), implicit.end(), v) != implicit.end()) return true;
+  }
+  return false;
+}
+
+bool can_bypass(const ir::Graph& g, ir::ValueId keep, ir::ValueId drop) {
+  // Subgraphs read enclosing values by name; a value they capture must keep its name.
+  if (is_captured(g, drop) || is_captured(g, keep)) return false;
+  if (!is_graph_output(g, drop)) return true;
+  const ir::Value& k = g.value(keep);
+  return k.kind == ir::ValueKind::kNodeOutput && !is_graph_output(g, keep);
+}
+
+void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop) {
+  g.replace_all_uses(drop, keep);
+  const bool output = is_graph_output(g, drop);
+  std::string name = g.value(drop).name;
+  ir::TypeInfo type = g.value(drop).type;
+  // Unlink `drop` from the outputs list before removing the node that produces it.
+  if (output) std::replace(g.outputs.begin(), g.outputs.end(), drop, keep);
+  g.remove_node(node);
+  if (output) {
+    g.rename_value(keep, std::move(name));
+    g.value(keep).type = std::move(type);
+  }
+}
+
+}  // namespace ptq::passes

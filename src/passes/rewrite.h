@@ -1,0 +1,19 @@
+// Internal: small graph rewrites shared by passes (bypassing a node while keeping output names).
+#pragma once
+
+#include "ptq/ir/graph.h"
+
+namespace ptq::passes {
+
+bool is_graph_output(const ir::Graph& g, ir::ValueId v);
+bool is_graph_input(const ir::Graph& g, ir::ValueId v);
+// Read by name from inside some node's subgraph (If/Loop bodies): must keep its name.
+bool is_captured(const ir::Graph& g, ir::ValueId v);
+// Whether bypass(node, keep, drop) is allowed without renaming a graph input, another graph
+// output, or a captured value.
+bool can_bypass(const ir::Graph& g, ir::ValueId keep, ir::ValueId drop);
+// Removes `node`, whose output `drop` is replaced by `keep` everywhere; if `drop` was a graph
+// output, `keep` takes its name and type so the model's outputs keep their names.
+void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop);
+
+}  // namespace ptq::passes

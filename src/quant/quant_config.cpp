@@ -1,0 +1,36 @@
+// Target profiles (the --target switch) and their defaults.
+#include "ptq/quant/quant_config.h"
+
+#include "ptq/core/error.h"
+
+namespace ptq::quant {
+
+QuantConfig config_for(Target target) {
+  QuantConfig c;
+  c.target = target;
+  if (target == Target::kTrt) {
+    c.activation_type = DType::kInt8;
+    c.activation_symmetry = Symmetry::kSymmetric;
+    c.fold_relu = false;  // TensorRT fuses Conv+Relu itself; Q/DQ goes after the Relu
+    c.quantize_outputs = false;
+  }
+  return c;
+}
+
+Target parse_target(const std::string& name) {
+  if (name == "ort-x86") return Target::kOrtX86;
+  if (name == "trt") return Target::kTrt;
+  if (name == "generic") return Target::kGeneric;
+  throw UsageError(str_cat("--target: unknown target '", name, "' (use ort-x86, trt or generic)"));
+}
+
+const char* target_name(Target target) {
+  switch (target) {
+    case Target::kOrtX86: return "ort-x86";
+    case Target::kTrt: return "trt";
+    case Target::kGeneric: return "generic";
+  }
+  return "?";
+}
+
+}  // namespace ptq::quant

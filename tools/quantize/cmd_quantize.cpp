@@ -1,0 +1,116 @@
+// `quantize MODEL -o OUT ...`: the main job's flags, mapped onto pipeline::QuantizeOptions.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_common.h"
+#include "data_flags.h"
+#include "ptq/calib/methods.h"
+#include "ptq/core/error.h"
+#include "ptq/onnx_io/save.h"
+#include "ptq/pipeline/quantize.h"
+
+namespace ptq::cli {
+namespace {
+
+DType parse_int_type(const std::string& flag, const std::string& v) {
+  if (v == "int8") return DType::kInt8;
+  if (v == "uint8") return DType::kUint8;
+  throw UsageError(str_cat(flag, ": '", v, "' is not int8 or uint8"));
+}
+
+std::string methods_help() {
+  std::string s = "Calibration method:";
+  for (const calib::Method& m : calib::methods()) s += str_cat("\n  ", m.name, ": ", m.description);
+  return s;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_quantize(CLI::App& app, Run& run) {
+  struct Flags {
+    pipeline::QuantizeOptions o;
+    std::string target = "ort-x86";
+    std::string activation_type, weight_type, exclude_ops;
+    bool activation_symmetric = false, per_tensor = false, external_data = false;
+    bool minmax_average = false, asymmetric_calib = false;
+    DataFlags data;
+  };
+  auto f = std::make_shared<Flags>();
+  app.add_option("model", f->o.model_path, "fp32 ONNX model to quantize");
+  app.add_option("-o,--output", f->o.output_path, "Where to write the int8 QDQ model");
+  app.add_option("--calib", f->o.calib_data,
+                 "Calibration data: a folder (.npy, .npz, .pb, test_data_set_*, images) or a list file");
+  app.add_option("--threads", f->o.threads, "Threads for the reference runtime (default: all cores)");
+  add_data_flags(app, f->data);
+  app.add_option("--load-calib", f->o.load_calib, "Reuse a calibration table (skips calibration)");
+  app.add_option("--save-calib", f->o.save_calib, "Write the calibration table (JSON)");
+  app.add_flag("--force", f->o.force, "Use a calibration table made for another model file");
+  app.add_option("--method", f->o.method, methods_help())->default_str(f->o.method);
+  app.add_option("--percentile", f->o.params.percentile, "Share of values percentile keeps")
+      ->default_str("99.999")->check(CLI::Range(50.0, 100.0));
+  app.add_flag("--minmax-average", f->minmax_average, "minmax: mean of per-sample extremes");
+  app.add_flag("--asymmetric-calib", f->asymmetric_calib,
+               "percentile/entropy: clip each side separately instead of |x|");
+  app.add_option("--target", f->target, "ort-x86 (uint8 activations), trt (int8 symmetric), generic")
+      ->default_str("ort-x86");
+  app.add_option("--activation-type", f->activation_type, "generic target: int8 or uint8");
+  app.add_flag("--activation-symmetric", f->activation_symmetric, "generic target: symmetric activations");
+  app.add_option("--weight-type", f->weight_type, "generic target: int8 or uint8");
+  app.add_flag("--per-tensor", f->per_tensor, "One scale per weight tensor instead of per channel");
+  app.add_option("--exclude-nodes", f->o.config.exclude_nodes, "Regex of node names to leave in fp32");
+  app.add_option("--exclude-ops", f->exclude_ops, "Comma-separated op types to leave in fp32");
+  app.add_flag("--external-data", f->external_data, "Store tensors of 1 KiB or more in OUTPUT.data");
+  app.callback([f, &app, &run] {
+    if (!app.get_subcommands().empty()) return;  // a subcommand runs instead
+    run = [f] {
+      pipeline::QuantizeOptions o = f->o;
+      PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
+      PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
+      const quant::Target target = quant::parse_target(f->target);
+      quant::QuantConfig c = quant::config_for(target);
+      c.exclude_nodes = o.config.exclude_nodes;
+      c.exclude_ops = split_commas(f->exclude_ops);
+      const bool generic_flags = !f->activation_type.empty() || f->activation_symmetric || !f->weight_type.empty();
+      PTQ_CHECK(!generic_flags || target == quant::Target::kGeneric, UsageError,
+                "--activation-type, --activation-symmetric and --weight-type need --target generic");
+      if (!f->activation_type.empty()) c.activation_type = parse_int_type("--activation-type", f->activation_type);
+      if (f->activation_symmetric) c.activation_symmetry = quant::Symmetry::kSymmetric;
+      if (!f->weight_type.empty()) c.weight_type = parse_int_type("--weight-type", f->weight_type);
+      c.per_channel = !f->per_tensor;
+      o.config = c;
+      o.params.moving_average = f->minmax_average;
+      o.params.symmetric = !f->asymmetric_calib;
+      o.params.activation_type = c.activation_type;
+      o.params.activation_symmetry = c.activation_symmetry;
+      if (f->external_data) o.save.external_data = onnx_io::ExternalData::kAlways;
+      o.data = to_data_options(f->data);
+      o.progress = print_progress;
+      const pipeline::QuantizeResult r = pipeline::quantize(o);
+      for (const std::string& n : r.notes) spdlog::warn("{}", n);
+      if (!r.fp32.empty()) {
+        spdlog::warn("{} node(s) stay fp32:", r.fp32.size());
+        for (const std::string& n : r.fp32) spdlog::warn("  {}", n);
+      }
+      std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights, %zu int32 biases, %d Relu/Clip folded)\n",
+                  r.quantized_nodes, r.activation_pairs, r.weights, r.biases, r.folded_activations);
+      std::printf("wrote %s\n", o.output_path.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace ptq::cli
