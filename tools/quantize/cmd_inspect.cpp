@@ -5,6 +5,8 @@
 
 #include "cli_common.h"
 #include "ptq/ir/stats.h"
+#include "ptq/core/error.h"
+#include "ptq/onnx_io/check.h"
 #include "ptq/onnx_io/load.h"
 
 namespace ptq::cli {
@@ -113,16 +115,28 @@ void add_inspect(CLI::App& sub, Run& run) {
   struct Options {
     std::string model;
     bool json = false;
+    bool check = false;
   };
   auto o = std::make_shared<Options>();
   sub.add_option("model", o->model, "ONNX model to describe")->required();
   sub.add_flag("--json", o->json, "Print JSON instead of text");
+  sub.add_flag("--check", o->check,
+               "Also run the onnx checker (exit 2 when it rejects the model; skipped for IR/opsets "
+               "newer than the installed onnx knows)");
   sub.callback([o, &run] {
     run = [o] {
       const ir::Model m = onnx_io::load_model(o->model);
       const ir::GraphStats s = ir::graph_stats(m.graph);
-      if (o->json) std::printf("%s\n", inspect_json(m, s).dump(2).c_str());
-      else print_text(m, s);
+      std::string check;
+      if (o->check) check = with_context(o->model, [&] { return onnx_io::check_model(m); });
+      if (o->json) {
+        nlohmann::json j = inspect_json(m, s);
+        if (o->check) j["checker"] = check.empty() ? "ok" : check;
+        std::printf("%s\n", j.dump(2).c_str());
+      } else {
+        print_text(m, s);
+        if (o->check) std::printf("checker:     %s\n", check.empty() ? "ok" : check.c_str());
+      }
       return 0;
     };
   });

@@ -1,9 +1,16 @@
 // Rules for Add/Mul, Concat, pools and Sigmoid: ops ORT runs as QLinear* kernels.
 #include <algorithm>
+#include <limits>
+
+#include "ptq/core/error.h"
 
 #include "rule.h"
 
 namespace ptq::passes {
+
+// Largest ratio of input range widths for which Concat still shares one scale (measured on
+// YOLOX's heads, where scores in [0, 1] sit next to box regressions spanning tens).
+constexpr float kConcatMaxRangeRatio = 8.f;
 
 std::string rule_binary(const RuleContext& ctx, const ir::Node& n, NodeQuant& q) {
   if (n.inputs.size() != 2) return "expects two inputs";
@@ -31,9 +38,19 @@ std::string rule_concat(const RuleContext& ctx, const ir::Node& n, NodeQuant& q)
   }
   const auto& outs = ctx.graph.outputs;
   // A Concat that forms a model output often mixes unlike quantities (YOLOX: sigmoid scores
-  // next to box coordinates in pixels); one shared scale would crush the small ones.
+  // next to box regressions); one shared scale would crush the small ones.
   if (std::find(outs.begin(), outs.end(), n.outputs[0]) != outs.end())
     return "its output is a graph output that may mix differently scaled values";
+  // The same trap inside the graph: inputs whose ranges differ widely would share one scale.
+  float widest = 0.f, narrowest = std::numeric_limits<float>::infinity();
+  for (ir::ValueId in : n.inputs) {
+    const quant::Range r = ctx.ranges.at(ctx.graph.value(in).name);
+    widest = std::max(widest, r.max - r.min);
+    narrowest = std::min(narrowest, r.max - r.min);
+  }
+  if (narrowest > 0.f && widest / narrowest > kConcatMaxRangeRatio)
+    return str_cat("input ranges differ ", static_cast<int>(widest / narrowest),
+                   "x; one shared scale would crush the narrow ones");
   q.quantize_output = true;
   return "";
 }

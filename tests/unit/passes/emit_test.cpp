@@ -1,0 +1,221 @@
+// Planning + QDQ emission on small graphs: structure ORT needs, exact bias scales, numerics.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ptq/emit/qdq_emitter.h"
+#include "ptq/ir/stats.h"
+#include "ptq/ir/verify.h"
+#include "ptq/onnx_io/load.h"
+#include "ptq/passes/prepare.h"
+#include "ptq/passes/quant_plan.h"
+#include "ptq/runtime/interpreter.h"
+
+namespace ptq::emit {
+namespace {
+
+Tensor random_tensor(Dims dims, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = Tensor::empty(DType::kFloat, std::move(dims));
+  for (size_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = d(rng);
+  return t;
+}
+
+// Conv -> Relu -> MaxPool -> Flatten -> Gemm, weights declared as inputs then made initializers.
+ir::Model small_cnn() {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 4, 4] x, float[3, 2, 3, 3] w, float[3] b, float[5, 12] fw, float[5] fb)
+      => (float[1, 5] y) {
+      c = Conv <pads = [1, 1, 1, 1]> (x, w, b)
+      r = Relu (c)
+      p = MaxPool <kernel_shape = [2, 2], strides = [2, 2]> (r)
+      f = Flatten (p)
+      y = Gemm <transB = 1> (f, fw, fb)
+    }
+  )");
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w"), random_tensor({3, 2, 3, 3}, 1));
+  g.set_initializer(g.find("b"), random_tensor({3}, 2));
+  g.set_initializer(g.find("fw"), random_tensor({5, 12}, 3));
+  g.set_initializer(g.find("fb"), random_tensor({5}, 4));
+  passes::prepare_for_quantization(m);
+  return m;
+}
+
+// Exact min/max of every float tensor over a few random inputs, through the runtime's observer.
+passes::RangeMap observe_ranges(const ir::Model& m, const std::vector<Tensor>& inputs) {
+  passes::RangeMap ranges;
+  runtime::InterpreterOptions o;
+  o.threads = 1;
+  o.observer = [&](const ir::Graph& g, ir::ValueId v, const Tensor& t) {
+    if (t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
+    auto [it, fresh] = ranges.try_emplace(g.value(v).name, quant::Range{t.data<float>()[0], t.data<float>()[0]});
+    for (size_t i = 0; i < t.numel(); ++i) {
+      it->second.min = std::min(it->second.min, t.data<float>()[i]);
+      it->second.max = std::max(it->second.max, t.data<float>()[i]);
+    }
+  };
+  runtime::Interpreter in(m, o);
+  for (const Tensor& x : inputs) in.run({{"x", x}});
+  return ranges;
+}
+
+std::vector<Tensor> inputs() {
+  std::vector<Tensor> xs;
+  for (uint32_t s = 10; s < 14; ++s) xs.push_back(random_tensor({1, 2, 4, 4}, s));
+  return xs;
+}
+
+const ir::Node& consumer_of(const ir::Graph& g, const std::string& op) {
+  for (ir::NodeId id : g.node_ids())
+    if (g.node(id).op_type == op) return g.node(id);
+  throw std::runtime_error("no " + op);
+}
+
+Tensor run(const ir::Model& m, const Tensor& x) {
+  runtime::Interpreter in(m, {.threads = 1});
+  return in.run({{"x", x}})[0];
+}
+
+struct Emitted {
+  ir::Model model;
+  EmitSummary summary;
+};
+
+Emitted quantize(const quant::QuantConfig& config) {
+  Emitted e{small_cnn(), {}};
+  passes::RangeMap ranges = observe_ranges(e.model, inputs());
+  passes::fold_activations_into_quantized_producers(e.model.graph, config, ranges);
+  const passes::QuantPlan plan = passes::plan_quantization(e.model.graph, config, ranges);
+  e.summary = emit_qdq(e.model, plan, ranges, config);
+  ir::verify(e.model);
+  return e;
+}
+
+}  // namespace
+
+TEST(Emit, OrtProfileStructure) {
+  const Emitted e = quantize(quant::config_for(quant::Target::kOrtX86));
+  const ir::Graph& g = e.model.graph;
+  const auto hist = ir::graph_stats(g).op_histogram;
+  EXPECT_EQ(hist.count("Relu"), 0u) << "Relu folds into the Conv's Q (z = qmin)";
+  // Every input of the Conv and the Gemm comes from a DequantizeLinear.
+  for (const char* op : {"Conv", "Gemm"}) {
+    const ir::Node& n = consumer_of(g, op);
+    for (ir::ValueId in : n.inputs) EXPECT_EQ(g.producer(in)->op_type, "DequantizeLinear") << op;
+    // ... and its output feeds only a QuantizeLinear.
+    for (const ir::Use& u : g.value(n.outputs[0]).uses) EXPECT_EQ(g.node(u.node).op_type, "QuantizeLinear");
+  }
+  // The graph output keeps its name, on the final DequantizeLinear.
+  EXPECT_EQ(g.value(g.outputs[0]).name, "y");
+  EXPECT_EQ(g.producer(g.outputs[0])->op_type, "DequantizeLinear");
+  EXPECT_EQ(e.summary.weights, 2u);
+  EXPECT_EQ(e.summary.biases, 2u);
+}
+
+TEST(Emit, WeightsAreInt8PerChannelWithExplicitAxisAndBiasScaleIsExact) {
+  const Emitted e = quantize(quant::config_for(quant::Target::kOrtX86));
+  const ir::Graph& g = e.model.graph;
+  for (const auto& [op, axis, channels] : {std::tuple{"Conv", 0, 3}, std::tuple{"Gemm", 0, 5}}) {
+    const ir::Node& n = consumer_of(g, op);
+    const ir::Node* wdq = g.producer(n.inputs[1]);
+    ASSERT_NE(wdq->attr("axis"), nullptr);
+    EXPECT_EQ(wdq->attr_int("axis", -1), axis) << op;
+    const Tensor* wq = g.constant(wdq->inputs[0]);
+    ASSERT_NE(wq, nullptr);
+    EXPECT_EQ(wq->dtype(), DType::kInt8);
+    const Tensor* ws = g.constant(wdq->inputs[1]);
+    ASSERT_EQ(ws->numel(), static_cast<size_t>(channels));
+    // Bias: int32, zero point 0, scale exactly s_x * s_w[c] as float32 products.
+    const ir::Node* bdq = g.producer(n.inputs[2]);
+    EXPECT_EQ(g.constant(bdq->inputs[0])->dtype(), DType::kInt32);
+    const Tensor* bs = g.constant(bdq->inputs[1]);
+    const float sx = g.constant(g.producer(n.inputs[0])->inputs[1])->data<float>()[0];
+    for (int c = 0; c < channels; ++c) EXPECT_EQ(bs->data<float>()[c], sx * ws->data<float>()[c]) << op << c;
+    for (size_t c = 0; c < g.constant(bdq->inputs[2])->numel(); ++c)
+      EXPECT_EQ(g.constant(bdq->inputs[2])->data<int32_t>()[c], 0);
+  }
+}
+
+TEST(Emit, MaxPoolSharesItsInputScale) {
+  const Emitted e = quantize(quant::config_for(quant::Target::kOrtX86));
+  const ir::Graph& g = e.model.graph;
+  const ir::Node& pool = consumer_of(g, "MaxPool");
+  const ir::Node* in_dq = g.producer(pool.inputs[0]);
+  const ir::Node& out_q = g.node(g.value(pool.outputs[0]).uses.at(0).node);
+  EXPECT_EQ(in_dq->inputs[1], out_q.inputs[1]) << "same scale initializer";
+  EXPECT_EQ(in_dq->inputs[2], out_q.inputs[2]) << "same zero point initializer";
+}
+
+TEST(Emit, QdqModelStaysCloseToFp32) {
+  const ir::Model fp32 = small_cnn();
+  const Emitted e = quantize(quant::config_for(quant::Target::kOrtX86));
+  for (const Tensor& x : inputs()) {
+    const Tensor a = run(fp32, x), b = run(e.model, x);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.numel(); ++i) {
+      const double d = a.data<float>()[i] - b.data<float>()[i];
+      num += d * d;
+      den += static_cast<double>(a.data<float>()[i]) * a.data<float>()[i];
+    }
+    EXPECT_GT(10 * std::log10(den / num), 25.0) << "SQNR in dB";
+  }
+}
+
+TEST(Emit, TrtProfileUsesInt8SymmetricZeroPointsAndKeepsRelu) {
+  const Emitted e = quantize(quant::config_for(quant::Target::kTrt));
+  const ir::Graph& g = e.model.graph;
+  EXPECT_EQ(ir::graph_stats(g).op_histogram.count("Relu"), 1u);
+  size_t checked = 0;
+  for (ir::NodeId id : g.node_ids()) {
+    const ir::Node& n = g.node(id);
+    if (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear") continue;
+    const Tensor* zp = g.constant(n.inputs[2]);
+    ASSERT_NE(zp, nullptr);
+    if (n.op_type == "QuantizeLinear") EXPECT_EQ(zp->dtype(), DType::kInt8);
+    for (size_t i = 0; i < zp->numel(); ++i) {
+      const int64_t v = zp->dtype() == DType::kInt32 ? zp->data<int32_t>()[i] : zp->data<int8_t>()[i];
+      EXPECT_EQ(v, 0) << n.name;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 5u);
+}
+
+TEST(Emit, ExcludedNodesStayFp32) {
+  quant::QuantConfig c = quant::config_for(quant::Target::kOrtX86);
+  c.exclude_ops = {"Gemm"};
+  const Emitted e = quantize(c);
+  const ir::Graph& g = e.model.graph;
+  const ir::Node& gemm = consumer_of(g, "Gemm");
+  EXPECT_TRUE(g.constant(gemm.inputs[1]) && g.constant(gemm.inputs[1])->dtype() == DType::kFloat);
+}
+
+TEST(Emit, HugeBiasRaisesTheWeightScaleInsteadOfOverflowing) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 1, 2, 2] x, float[2, 1, 1, 1] w, float[2] b) => (float[1, 2, 2, 2] y) {
+      y = Conv (x, w, b)
+    }
+  )");
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w"), Tensor::from_vector<float>({2, 1, 1, 1}, {1e-6f, 0.5f}));
+  g.set_initializer(g.find("b"), Tensor::from_vector<float>({2}, {50.f, 0.1f}));
+  passes::prepare_for_quantization(m);
+  passes::RangeMap ranges = {{"x", {0.f, 5.1f}}, {"y", {-1.f, 60.f}}};
+  const quant::QuantConfig c = quant::config_for(quant::Target::kOrtX86);
+  const EmitSummary s = emit_qdq(m, passes::plan_quantization(g, c, ranges), ranges, c);
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_NE(s.notes[0].find("raised the weight scale of 1 channel"), std::string::npos);
+  const ir::Node& conv = consumer_of(g, "Conv");
+  const Tensor* bq = g.constant(g.producer(conv.inputs[2])->inputs[0]);
+  const Tensor* bs = g.constant(g.producer(conv.inputs[2])->inputs[1]);
+  // The bias is represented, not clipped: q * scale gives back 50 within a step.
+  EXPECT_LT(std::abs(bq->data<int32_t>()[0]), 2147483647);
+  EXPECT_NEAR(bq->data<int32_t>()[0] * static_cast<double>(bs->data<float>()[0]), 50.0, bs->data<float>()[0]);
+}
+
+}  // namespace ptq::emit

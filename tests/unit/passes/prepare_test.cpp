@@ -1,0 +1,106 @@
+// Preparation passes: no-op removal keeps output names; BatchNormalization folds exactly.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ptq/ir/stats.h"
+#include "ptq/ir/verify.h"
+#include "ptq/onnx_io/load.h"
+#include "ptq/passes/prepare.h"
+#include "ptq/runtime/interpreter.h"
+
+namespace ptq::passes {
+namespace {
+
+Tensor random_tensor(Dims dims, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = Tensor::empty(DType::kFloat, std::move(dims));
+  for (size_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = d(rng);
+  return t;
+}
+
+std::vector<float> run(const ir::Model& m, const Tensor& x) {
+  runtime::Interpreter in(m, {.threads = 1});
+  const Tensor y = in.run({{"x", x}})[0];
+  return std::vector<float>(y.data<float>(), y.data<float>() + y.numel());
+}
+
+}  // namespace
+
+// Weights are declared as graph inputs in the ONNX text and turned into initializers here.
+
+TEST(Prepare, RemovesNoopsAndKeepsOutputNames) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[2] x) => (float[2] y) {
+      a = Identity (x)
+      b = Relu (a)
+      c = Dropout (b)
+      y = Identity (c)
+    }
+  )");
+  const Changes changes = prepare_for_quantization(m);
+  ir::verify(m);
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram, (std::map<std::string, size_t>{{"Relu", 1}}));
+  EXPECT_EQ(m.graph.value(m.graph.outputs[0]).name, "y");
+  EXPECT_EQ(m.graph.producer(m.graph.outputs[0])->op_type, "Relu");
+  EXPECT_EQ(changes.size(), 3u);
+}
+
+TEST(Prepare, IdentityBetweenInputAndOutputStays) {
+  // Removing it would rename the graph input or the output.
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[2] x) => (float[2] y) { y = Identity (x) }
+  )");
+  prepare_for_quantization(m);
+  EXPECT_EQ(m.graph.num_nodes(), 1u);
+}
+
+TEST(Prepare, FoldsBatchNormalizationIntoConv) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 3, 6, 6] x, float[4, 3, 3, 3] w, float[4] b, float[4] gamma, float[4] beta,
+       float[4] mean, float[4] var) => (float[1, 4, 6, 6] y) {
+      c = Conv <pads = [1, 1, 1, 1]> (x, w, b)
+      y = BatchNormalization <epsilon = 0.001> (c, gamma, beta, mean, var)
+    }
+  )");
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w"), random_tensor({4, 3, 3, 3}, 1));
+  g.set_initializer(g.find("b"), random_tensor({4}, 2));
+  g.set_initializer(g.find("gamma"), random_tensor({4}, 3, 0.5f, 2.f));
+  g.set_initializer(g.find("beta"), random_tensor({4}, 4));
+  g.set_initializer(g.find("mean"), random_tensor({4}, 5));
+  g.set_initializer(g.find("var"), random_tensor({4}, 6, 0.1f, 3.f));
+  const Tensor x = random_tensor({1, 3, 6, 6}, 7);
+  const std::vector<float> before = run(m, x);
+  prepare_for_quantization(m);
+  ir::verify(m);
+  EXPECT_EQ(ir::graph_stats(g).op_histogram, (std::map<std::string, size_t>{{"Conv", 1}}));
+  EXPECT_EQ(g.value(g.outputs[0]).name, "y");
+  const std::vector<float> after = run(m, x);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(before[i], after[i], 1e-5f) << i;
+  // The old weights are gone: only the folded ones remain.
+  EXPECT_EQ(g.initializers.size(), 2u);
+}
+
+TEST(Prepare, BatchNormAfterSharedConvOutputStays) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 1, 2, 2] x, float[1, 1, 1, 1] w, float[1] s) => (float[1, 1, 2, 2] y, float[1, 1, 2, 2] z) {
+      c = Conv (x, w)
+      y = BatchNormalization (c, s, s, s, s)
+      z = Relu (c)
+    }
+  )");
+  m.graph.set_initializer(m.graph.find("w"), Tensor::from_vector<float>({1, 1, 1, 1}, {2.f}));
+  m.graph.set_initializer(m.graph.find("s"), Tensor::from_vector<float>({1}, {1.f}));
+  prepare_for_quantization(m);
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram.count("BatchNormalization"), 1u);
+}
+
+}  // namespace ptq::passes
