@@ -1,6 +1,7 @@
 // The two-pass streaming calibration driver over runtime::Interpreter's observer hook.
 #include "ptq/calib/calibrate.h"
 
+#include <map>
 #include <vector>
 
 #include "ptq/core/error.h"
@@ -14,6 +15,34 @@ struct Observations {
   std::vector<Observation> by_value;
   std::vector<char> seen;
 };
+
+// A batch of n samples as n runs of one: GEMM kernels sum in an order that depends on the batch
+// size, so only batch-1 runs give statistics that do not depend on how samples were grouped.
+// Splits along dim 0 when every runtime input declares a non-static dim 0 and all share its size.
+std::vector<std::map<std::string, Tensor>> split_batch(const ir::Graph& g,
+                                                       const std::map<std::string, Tensor>& inputs) {
+  int64_t n = -1;
+  for (ir::ValueId v : g.runtime_inputs()) {
+    const ir::Value& val = g.value(v);
+    const auto it = inputs.find(val.name);
+    if (it == inputs.end() || it->second.rank() == 0 || it->second.is_string()) return {inputs};
+    if (val.type.shape && !val.type.shape->empty() && (*val.type.shape)[0].is_static()) return {inputs};
+    const int64_t d0 = it->second.dims()[0];
+    if (n >= 0 && d0 != n) return {inputs};
+    n = d0;
+  }
+  if (n <= 1) return {inputs};
+  std::vector<std::map<std::string, Tensor>> rows(static_cast<size_t>(n));
+  for (const auto& [name, t] : inputs) {
+    Dims dims = t.dims();
+    dims[0] = 1;
+    const size_t row_bytes = t.nbytes() / static_cast<size_t>(n);
+    for (int64_t r = 0; r < n; ++r)
+      rows[static_cast<size_t>(r)][name] = Tensor::from_bytes(
+          t.dtype(), dims, static_cast<const uint8_t*>(t.raw()) + static_cast<size_t>(r) * row_bytes, row_bytes);
+  }
+  return rows;
+}
 
 }  // namespace
 
@@ -53,12 +82,15 @@ CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const Calib
     }
     size_t done = 0;
     while (auto sample = dataset.next()) {
-      with_context(str_cat("calibration sample ", sample->source_str()),
-                   [&] { interpreter.run(sample->inputs); });
+      with_context(str_cat("calibration sample ", sample->source_str()), [&] {
+        for (const auto& row : split_batch(g, sample->inputs)) interpreter.run(row);
+      });
       ++done;
+      // Count batch rows, not files, so the table reads the same however samples were batched.
+      const Tensor& first = sample->inputs.begin()->second;
+      if (pass == 1) samples += first.rank() > 0 ? static_cast<size_t>(first.dims()[0]) : 1;
       if (o.progress) o.progress(pass, passes, done, dataset.size());
     }
-    if (pass == 1) samples = done;
     PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");
   }
 

@@ -73,7 +73,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   result.activation_pairs = s.activation_pairs;
   result.weights = s.weights;
   result.biases = s.biases;
-  result.notes = s.notes;
+  result.notes.insert(result.notes.end(), s.notes.begin(), s.notes.end());
   model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
   ir::verify(model);
   onnx_io::save_model(model, o.output_path, o.save);

@@ -17,7 +17,14 @@ void add_global_options(CLI::App& app, GlobalOptions& o) {
   app.add_option("--log-file", o.log_file, "Also write a detailed log to this file");
 }
 
+namespace {
+bool g_progress = true;
+}  // namespace
+
+bool progress_enabled() { return g_progress; }
+
 void setup_logging(const GlobalOptions& o) {
+  g_progress = !o.quiet;
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   console->set_pattern("%^%l%$: %v");
   console->set_level(o.quiet ? spdlog::level::err

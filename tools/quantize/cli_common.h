@@ -19,6 +19,8 @@ struct GlobalOptions {
 void add_global_options(CLI::App& app, GlobalOptions& options);
 // Logs go to stderr ("warning: ..."); --log-file gets everything at debug level with times.
 void setup_logging(const GlobalOptions& options);
+// False under -q: progress bars and plain progress lines stay off.
+bool progress_enabled();
 
 // A subcommand registers its options on `app` and sets `run`, called after a successful parse.
 using Run = std::function<int()>;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli_common.h"
 #include "ptq/data/input_spec.h"
 #include "ptq/data/preprocess.h"
 
@@ -48,6 +49,7 @@ data::DataOptions to_data_options(const DataFlags& f) {
 }
 
 void print_progress(int pass, int passes, size_t done, size_t total) {
+  if (!progress_enabled()) return;
   using Clock = std::chrono::steady_clock;
   static Clock::time_point start;
   static int last_decile = -1;

@@ -13,7 +13,7 @@ struct CalibTable {
   std::string model_sha256;  // of the fp32 model file the ranges belong to
   std::string method;
   CalibParams params;
-  size_t samples = 0;
+  size_t samples = 0;  // batch rows observed (files x batch size)
   std::map<std::string, Range> ranges;  // tensor name -> [min, max]
 };
 

@@ -1,0 +1,150 @@
+// `quantize MODEL --calib ...` end to end: determinism, bad calibration input, every method.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "ptq/core/npy.h"
+#include "testutil.h"
+
+namespace ptq {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string demo_model() { return std::string(PTQ_SOURCE_DIR) + "/models/demo/model.onnx"; }
+
+// n random 8x8 "digits", written as `files` .npy files of n/files samples each (batch stacked).
+std::string write_digits(const test::TempDir& tmp, const std::string& name, int n, int files,
+                         float poison = 0.f) {
+  const fs::path dir = tmp.path() / name;
+  fs::create_directories(dir);
+  std::mt19937 rng(2345);
+  std::uniform_real_distribution<float> d(0.f, 16.f);
+  std::vector<float> all(static_cast<size_t>(n) * 64);
+  for (float& v : all) v = d(rng);
+  if (poison != 0.f) all[100] = poison;
+  const int per = n / files;
+  for (int f = 0; f < files; ++f) {
+    std::vector<float> part(all.begin() + f * per * 64, all.begin() + (f + 1) * per * 64);
+    char file[32];
+    std::snprintf(file, sizeof(file), "%04d.npy", f);
+    write_npy((dir / file).string(), Tensor::from_vector<float>({per, 1, 8, 8}, part));
+  }
+  return dir.string();
+}
+
+struct Output {
+  test::CliResult cli;
+  std::string model;
+  std::string table;
+};
+
+Output quantize(const test::TempDir& tmp, const std::string& tag, std::vector<std::string> args) {
+  const std::string out = tmp.file(tag + ".onnx"), table = tmp.file(tag + ".json");
+  std::vector<std::string> full = {demo_model(), "-o", out, "--save-calib", table, "-q"};
+  full.insert(full.end(), args.begin(), args.end());
+  Output o;
+  o.cli = test::run_quantize(full);
+  if (fs::exists(out)) o.model = test::read_file(out);
+  if (fs::exists(table)) o.table = test::read_file(table);
+  return o;
+}
+
+}  // namespace
+
+TEST(Quantize, ByteIdenticalAcrossThreadsAndBatchSizes) {
+  test::TempDir tmp;
+  const std::string single = write_digits(tmp, "single", 16, 16);
+  const std::string batched = write_digits(tmp, "batched", 16, 4);
+  for (const char* method : {"minmax", "percentile", "entropy", "mse"}) {
+    SCOPED_TRACE(method);
+    const Output a = quantize(tmp, "a", {"--calib", single, "--method", method, "--threads", "1"});
+    ASSERT_EQ(a.cli.exit_code, 0) << a.cli.err;
+    const Output b = quantize(tmp, "b", {"--calib", single, "--method", method, "--threads", "2"});
+    const Output c = quantize(tmp, "c", {"--calib", batched, "--method", method, "--threads", "2"});
+    const Output again = quantize(tmp, "d", {"--calib", single, "--method", method, "--threads", "1"});
+    EXPECT_FALSE(a.model.empty());
+    // (EXPECT_TRUE, not EXPECT_EQ: a failure must not print two model files as text.)
+    EXPECT_TRUE(a.model == b.model) << "threads changed the model";
+    EXPECT_EQ(a.table, b.table) << "threads changed the calibration table";
+    EXPECT_TRUE(a.model == c.model) << "batch size changed the model";
+    EXPECT_EQ(a.table, c.table) << "batch size changed the calibration table";
+    EXPECT_TRUE(a.model == again.model) << "a repeated run changed the model";
+  }
+}
+
+TEST(Quantize, LoadCalibReproducesTheModelAndChecksTheHash) {
+  test::TempDir tmp;
+  const std::string data = write_digits(tmp, "d", 8, 8);
+  const Output a = quantize(tmp, "a", {"--calib", data, "--method", "percentile"});
+  ASSERT_EQ(a.cli.exit_code, 0) << a.cli.err;
+  const Output b = quantize(tmp, "b", {"--load-calib", tmp.file("a.json")});
+  ASSERT_EQ(b.cli.exit_code, 0) << b.cli.err;
+  EXPECT_TRUE(a.model == b.model);
+  // A table for another model file: refused unless --force.
+  std::string other = test::read_file(tmp.file("a.json"));
+  other.replace(other.find("\"model_sha256\": \"") + 17, 4, "0000");
+  test::write_file(tmp.file("other.json"), other);
+  const Output c = quantize(tmp, "c", {"--load-calib", tmp.file("other.json")});
+  EXPECT_EQ(c.cli.exit_code, 5) << c.cli.err;
+  EXPECT_NE(c.cli.err.find("another model"), std::string::npos) << c.cli.err;
+  EXPECT_TRUE(c.model.empty());
+  const Output d = quantize(tmp, "d", {"--load-calib", tmp.file("other.json"), "--force"});
+  EXPECT_EQ(d.cli.exit_code, 0) << d.cli.err;
+}
+
+TEST(Quantize, BadCalibrationInputFailsCleanly) {
+  test::TempDir tmp;
+  const std::string good = write_digits(tmp, "good", 4, 4);
+  const std::string nan = write_digits(tmp, "nan", 4, 4, std::nanf(""));
+  fs::create_directories(tmp.path() / "empty");
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {{"--calib", nan}, 5, "0001.npy: input 'input' contains NaN"},
+      {{"--calib", tmp.file("empty")}, 5, "empty"},
+      {{"--calib", tmp.file("missing")}, 5, "missing"},
+      {{"--calib", good, "--method", "nope"}, 1, "unknown method 'nope'"},
+      {{"--calib", good, "--target", "gpu"}, 1, "--target"},
+      {{"--calib", good, "--activation-type", "int8"}, 1, "--target generic"},
+      {{"--calib", good, "--exclude-nodes", "("}, 1, "--exclude-nodes"},
+      {{}, 1, "--calib"},
+      {{"--calib", good, "--load-calib", tmp.file("x.json")}, 1, "exclude each other"},
+      {{"--load-calib", tmp.file("x.json")}, 5, "x.json"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    const Output o = quantize(tmp, "out", c.args);
+    EXPECT_EQ(o.cli.exit_code, c.exit_code) << o.cli.err;
+    EXPECT_NE(o.cli.err.find(c.message), std::string::npos) << o.cli.err;
+    EXPECT_EQ(std::count(o.cli.err.begin(), o.cli.err.end(), '\n'), 1) << o.cli.err;
+    EXPECT_TRUE(o.model.empty()) << "no output model may be left";
+  }
+  // With --skip-nonfinite the NaN sample is dropped with a warning and the rest calibrates.
+  const auto s = test::run_quantize({demo_model(), "-o", tmp.file("skip.onnx"), "--calib", nan, "--skip-nonfinite"});
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NE(s.err.find("warning: skipped 1 calibration samples with NaN/Inf"), std::string::npos) << s.err;
+}
+
+TEST(Quantize, EveryMethodOnMobileNetV2WithExplicitImageFlags) {
+  PTQ_REQUIRE_SHARED();
+  test::TempDir tmp;
+  for (const char* method : {"minmax", "percentile", "entropy", "mse"}) {
+    SCOPED_TRACE(method);
+    const std::string out = tmp.file(std::string(method) + ".onnx");
+    const auto r = test::run_quantize(
+        {test::shared_dir() + "/models/mobilenetv2/model.onnx", "--calib", test::shared_dir() + "/data/imagenet-sample",
+         "--calib-count", "3", "--resize-short", "256", "--center-crop", "224", "--scale", "0.00392156862745098",
+         "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--channel-order", "rgb", "--layout", "nchw",
+         "--method", method, "--threads", "2", "--save-calib", tmp.file("t.json"), "-o", out, "-q"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(out));
+    EXPECT_NE(r.out.find("quantized"), std::string::npos);
+  }
+}
+
+}  // namespace ptq
