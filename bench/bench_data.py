@@ -198,13 +198,25 @@ def yolox_task(name: str, models: pathlib.Path, data: pathlib.Path, n_eval) -> T
     return task
 
 
+def demo_task(name: str, repo: pathlib.Path, n_eval) -> Task:
+    """The project's own demo model (tools/make_demo_model.py) with its calib/ and eval/ .npy files."""
+    d = repo / "models/demo"
+    rows = [line.split("\t") for line in (d / "labels.tsv").read_text().splitlines()[1:] if line]
+    calib = [(d / f, int(c)) for f, c in rows if f.startswith("calib/")]
+    evals = [(d / f, int(c)) for f, c in rows if f.startswith("eval/")]
+    evals = _pick(evals, subset(evals, n_eval))
+    return Task(name, d / "model.onnx", "input", "classify",
+                [lambda f=f: np.load(f) for f, _ in calib], [lambda f=f: np.load(f) for f, _ in evals],
+                [c for _, c in evals], [], "models/demo/README.md")
+
+
 MODELS = ["mobilenetv2", "squeezenet1.1", "mnist-8", "mnist-cnn-opset20-extdata", "ppocr-cls", "ppocrv4-rec",
-          "yolox-nano"]
+          "yolox-nano", "demo"]
 
 EVAL_COUNTS = {  # full / --quick evaluation sample counts per model
     "mobilenetv2": (900, 200), "squeezenet1.1": (900, 200), "mnist-8": (9000, 1000),
     "mnist-cnn-opset20-extdata": (9000, 1000), "ppocr-cls": (900, 200), "ppocrv4-rec": (900, 100),
-    "yolox-nano": (300, 40),
+    "yolox-nano": (300, 40), "demo": (300, 300),
 }
 
 
@@ -218,5 +230,6 @@ def make_task(name: str, models: pathlib.Path, data: pathlib.Path, quick: bool) 
         "ppocr-cls": lambda: ocr_task(name, models, data, n_eval),
         "ppocrv4-rec": lambda: ocr_task(name, models, data, n_eval),
         "yolox-nano": lambda: yolox_task(name, models, data, n_eval),
+        "demo": lambda: demo_task(name, pathlib.Path(__file__).resolve().parent.parent, n_eval),
     }
     return builders[name]()

@@ -35,6 +35,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
+import report  # noqa: E402
 import bench_metrics as bm  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -67,9 +68,45 @@ def ptq_command(args, task, calib: pathlib.Path, method: str, out: pathlib.Path)
             "--threads", str(args.threads), "-o", str(out)]
 
 
-def ort_command(task, calib: pathlib.Path, method: str, out: pathlib.Path) -> list:
+def ort_command(task, calib: pathlib.Path, method: str, out: pathlib.Path, workarounds=()) -> list:
     return [sys.executable, str(ROOT / "bench/ort_quantize.py"), str(task.model), "--calib", str(calib),
-            "--input-name", task.input_name, "--method", method, "-o", str(out)]
+            "--input-name", task.input_name, "--method", method, "-o", str(out), *workarounds]
+
+
+# ORT failures with a known workaround in bench/ort_quantize.py: (text in the error, flags to add).
+ORT_WORKAROUNDS = [
+    ("truth value of an array", ["--no-bias-weight-adjust"]),
+    ("Unrecognized attribute: axis for operator DequantizeLinear", ["--opset", "13"]),
+]
+
+
+def load_error(path: pathlib.Path) -> str | None:
+    """None if ONNX Runtime loads the model, else the first line of its error."""
+    try:
+        session(str(path), 1)
+        return None
+    except Exception as exc:
+        return f"ORT cannot load the int8 model: {str(exc).splitlines()[0]}"
+
+
+def quantize_one(args, task, work: pathlib.Path, calib: pathlib.Path, method: str, tool: str,
+                 workarounds=()) -> dict:
+    out = work / f"{tool}_{method}.onnx"
+    for stale in (out, out.with_suffix(".onnx.data")):
+        stale.unlink(missing_ok=True)
+    cmd = ptq_command(args, task, calib, method, out) if tool == "ptq" else ort_command(task, calib, method, out, workarounds)
+    rec = run_measured(cmd, work / f"{tool}_{method}", args.timeout)
+    rec["command"] = shlex.join(cmd)
+    rec["model"] = str(out)
+    if tool == "ort" and rec["rc"] == 0:
+        rec.update(json.loads(rec["stdout"].splitlines()[-1]))
+    if rec["rc"] == 0 and not out.exists():
+        rec["rc"], rec["error"] = -1, "exited 0 but wrote no model"
+    if rec["rc"] == 0 and (err := load_error(out)):
+        rec["rc"], rec["error"] = -2, err
+    log(f"  {task.name} {method:10s} {tool}: rc={rec['rc']} {rec['wall_s']:.1f} s "
+        f"{rec['peak_rss_mb']:.0f} MB" + (f"  ERROR {rec['error']}" if rec["error"] else ""))
+    return rec
 
 
 def quantize_all(args, task, work: pathlib.Path, calib: pathlib.Path) -> dict:
@@ -77,19 +114,18 @@ def quantize_all(args, task, work: pathlib.Path, calib: pathlib.Path) -> dict:
     runs = {}
     for method in args.methods:
         for tool in TOOLS:
-            out = work / f"{tool}_{method}.onnx"
-            for stale in (out, out.with_suffix(".onnx.data")):
-                stale.unlink(missing_ok=True)
-            cmd = ptq_command(args, task, calib, method, out) if tool == "ptq" else ort_command(task, calib, method, out)
-            rec = run_measured(cmd, work / f"{tool}_{method}", args.timeout)
-            rec["command"] = shlex.join(cmd)
-            rec["model"] = str(out)
-            if tool == "ort" and rec["rc"] == 0:
-                rec.update(json.loads(rec["stdout"].splitlines()[-1]))
-            if rec["rc"] == 0 and not out.exists():
-                rec["rc"], rec["error"] = -1, "exited 0 but wrote no model"
-            log(f"  {task.name} {method:10s} {tool}: rc={rec['rc']} {rec['wall_s']:.1f} s "
-                f"{rec['peak_rss_mb']:.0f} MB" + (f"  ERROR {rec['error']}" if rec["error"] else ""))
+            rec = quantize_one(args, task, work, calib, method, tool)
+            attempts, flags = [], []
+            while tool == "ort" and rec["rc"] != 0:
+                more = [f for text, fl in ORT_WORKAROUNDS if text in (rec["error"] or "") and fl[0] not in flags
+                        for f in fl]
+                if not more:
+                    break
+                attempts.append({k: rec[k] for k in ("rc", "error", "wall_s", "peak_rss_mb", "command")})
+                flags += more
+                rec = quantize_one(args, task, work, calib, method, tool, flags)
+            if attempts:
+                rec["failed_attempts"], rec["workarounds"] = attempts, flags
             runs[(method, tool)] = rec
     return runs
 
@@ -311,7 +347,7 @@ def main() -> None:
     if not args.fp32_only and not args.quantize.exists():
         ap.error(f"{args.quantize} not found: build it (see bench/README.md)")
 
-    import report  # noqa: E402 (bench/report.py)
+    ensure_requirements()
     t0 = time.perf_counter()
     results = {"command": command_line(), "machine": machine(), "quick": args.quick, "threads": args.threads,
                "latency_runs": args.latency_runs, "models": []}
@@ -322,6 +358,25 @@ def main() -> None:
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     args.out.write_text(report.markdown(results))
     log(f"wrote {args.out} and {args.out.with_suffix('.json')} in {results['total_s']:.0f} s")
+
+
+def ensure_requirements() -> None:
+    """Installs bench/requirements.txt into this venv when a pinned package is missing or differs."""
+    from importlib import metadata
+    for line in (ROOT / "bench/requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        name, version = line.split("==")
+        try:
+            if metadata.version(name) == version:
+                continue
+        except metadata.PackageNotFoundError:
+            pass
+        log(f"installing bench/requirements.txt ({line} missing)")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench/requirements.txt")],
+                       check=True)
+        return
 
 
 def command_line() -> str:

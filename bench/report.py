@@ -83,13 +83,16 @@ def results_table(res: dict) -> list:
     for m in res["models"]:
         fp = f"{m['fp32']['metric']} {m['fp32']['value']:.2f} %"
         for r in m["runs"]:
-            tool = "ptq" if r["tool"] == "ptq" else "ORT"
+            tool = "ptq" if r["tool"] == "ptq" else ("ORT*" if r.get("workarounds") else "ORT")
             if "int8" in r:
                 cells = [metric_cell(r["int8"]), f"{r['drop_pt']:+.2f}", pct(r["agreement"], 1), pct(r["sqnr_db"], 1),
                          f"{r['wall_s']:.1f}", f"{r['peak_rss_mb']:.0f}", pct(r["latency_ms"])]
             else:
                 cells = ["**failed**", "—", "—", "—", f"{r['wall_s']:.1f}", f"{r['peak_rss_mb']:.0f}", "—"]
             lines.append(f"| {m['model']} | {fp} | {r['method']} | {tool} | " + " | ".join(cells) + " |")
+    if any(r.get("workarounds") for m in res["models"] for r in m["runs"]):
+        lines += ["", "ORT\* = ORT's plain `quantize_static` failed on this model; the row is from a retry with the "
+                  "workaround listed under *Failures and warnings*."]
     return lines + [""]
 
 
@@ -118,6 +121,10 @@ def failures(res: dict) -> list:
     lines = []
     for m in res["models"]:
         for r in m["runs"]:
+            for a in r.get("failed_attempts", []):
+                lines.append(f"- {m['model']} / {r['method']} / ORT (exit {a['rc']}): `{a['error']}`  \n"
+                             f"  then retried with `{' '.join(r['workarounds'])}`"
+                             + (" (succeeded)" if r["rc"] == 0 else ""))
             if r.get("error"):
                 lines.append(f"- **{m['model']} / {r['method']} / {r['tool']}** failed (exit {r['rc']}): "
                              f"`{r['error']}`  \n  command: `{r['command']}`")
