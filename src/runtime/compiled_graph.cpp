@@ -5,28 +5,36 @@
 
 #include "ptq/core/error.h"
 #include "ptq/runtime/kernel_registry.h"
+#include "qdq_fusion.h"
 #include "thread_pool.h"
 
 namespace ptq::runtime {
 
 namespace {
 
+// The kernel for `node`, or (fused) the kernel `op_type` of `domain` configured by the node's
+// attributes; fused integer kernels are looked up at the highest opset they exist in.
 std::unique_ptr<Kernel> create_kernel(const ir::Model& model, const ir::Graph& graph,
-                                      const ir::Node& node) {
-  const std::string domain = canonical_domain(node.domain);
-  const int64_t opset = model.opset(node.domain);
-  KernelFactory factory = KernelRegistry::builtin().find(domain, node.op_type, opset);
-  PTQ_CHECK(factory, UnsupportedError, node.label(), ": no kernel for ", domain, " ",
-            node.op_type, " at opset ", opset);
-  KernelInit init{node, graph, opset, [&model](const ir::Graph& g) {
-                    return std::make_shared<const CompiledGraph>(model, g);
+                                      const ir::Node& node, QdqMode mode,
+                                      const FusedGroup* fused = nullptr) {
+  const std::string& dom = fused ? fused->domain : node.domain;
+  const std::string& op = fused ? fused->op_type : node.op_type;
+  const std::string domain = canonical_domain(dom);
+  const bool foreign = fused && canonical_domain(dom) != canonical_domain(node.domain);
+  const int64_t opset = foreign ? INT64_MAX - 1 : model.opset(dom);
+  KernelFactory factory = KernelRegistry::builtin().find(domain, op, opset);
+  PTQ_CHECK(factory, UnsupportedError, node.label(), ": no kernel for ", domain, " ", op,
+            " at opset ", opset);
+  KernelInit init{node, graph, opset, [&model, mode](const ir::Graph& g) {
+                    return std::make_shared<const CompiledGraph>(model, g, mode);
                   }};
   return with_context(node.label(), [&] { return factory(init); });
 }
 
 }  // namespace
 
-CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph) : graph_(graph) {
+CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph, QdqMode mode)
+    : graph_(graph) {
   const size_t nv = graph.id_bound_values();
   constants_.assign(nv, nullptr);
   dead_.assign(nv, false);
@@ -37,15 +45,46 @@ CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph) : g
   // Last reader of each value (explicit inputs and subgraph captures), by step index.
   std::vector<int> last(nv, -1);
   std::vector<ir::NodeId> order = graph.topological_order();
+  // Integer-kernel mode: the fused group of each anchor node, and the nodes groups replace.
+  std::vector<FusedGroup> groups;
+  std::vector<int> group_of(graph.id_bound_nodes(), -1);
+  std::vector<bool> skip(graph.id_bound_nodes(), false);
+  if (mode == QdqMode::kIntegerKernel) {
+    groups = find_fused_groups(graph);
+    std::vector<bool> fused_reader(graph.id_bound_nodes(), false);
+    for (size_t i = 0; i < groups.size(); ++i) {
+      group_of[static_cast<size_t>(groups[i].anchor)] = static_cast<int>(i);
+      fused_reader[static_cast<size_t>(groups[i].anchor)] = true;
+      for (ir::NodeId a : groups[i].absorbed) skip[static_cast<size_t>(a)] = true;
+    }
+    // A DequantizeLinear whose every reader is a fused group need not run (its float output
+    // is never read); one with other readers still runs for them.
+    std::vector<bool> is_output(nv, false);
+    for (ir::ValueId v : graph.outputs) is_output[static_cast<size_t>(v)] = true;
+    for (ir::NodeId nid : order) {
+      const ir::Node& n = graph.node(nid);
+      if (n.op_type != "DequantizeLinear" || !n.is_default_domain() || n.outputs.size() != 1) continue;
+      const ir::Value& v = graph.value(n.outputs[0]);
+      bool only_fused = !v.uses.empty() && !is_output[static_cast<size_t>(v.id)];
+      for (const ir::Use& u : v.uses) only_fused = only_fused && fused_reader[static_cast<size_t>(u.node)];
+      if (only_fused) skip[static_cast<size_t>(nid)] = true;
+    }
+  }
   for (ir::NodeId nid : order) {
     const ir::Node& n = graph.node(nid);
     // Constant nodes need no step: their outputs are already in constants_.
     const bool folded = n.op_type == "Constant" && n.is_default_domain() && n.outputs.size() == 1 &&
                         graph.constant(n.outputs[0]) != nullptr;
-    if (folded) continue;
+    if (folded || skip[static_cast<size_t>(nid)]) continue;
     const int step = static_cast<int>(steps_.size());
-    steps_.push_back(Step{nid, create_kernel(model, graph, n), {}});
-    for (ir::ValueId v : n.inputs)
+    const int gi = group_of[static_cast<size_t>(nid)];
+    if (gi >= 0) {
+      const FusedGroup& f = groups[static_cast<size_t>(gi)];
+      steps_.push_back(Step{nid, create_kernel(model, graph, n, mode, &f), f.inputs, f.outputs, {}});
+    } else {
+      steps_.push_back(Step{nid, create_kernel(model, graph, n, mode), n.inputs, n.outputs, {}});
+    }
+    for (ir::ValueId v : steps_.back().inputs)
       if (v != ir::kNone) last[static_cast<size_t>(v)] = step;
     for (ir::ValueId v : graph.implicit_inputs(nid)) last[static_cast<size_t>(v)] = step;
   }
@@ -86,18 +125,18 @@ std::vector<Tensor> Frame::execute() {
   std::vector<Tensor> outputs;
   for (const CompiledGraph::Step& step : compiled.steps()) {
     const ir::Node& n = g.node(step.node);
-    inputs.assign(n.inputs.size(), nullptr);
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      if (n.inputs[i] == ir::kNone) continue;
-      inputs[i] = slots[static_cast<size_t>(n.inputs[i])];
-      PTQ_CHECK(inputs[i], ModelError, n.label(), ": input '", g.value(n.inputs[i]).name,
+    inputs.assign(step.inputs.size(), nullptr);
+    for (size_t i = 0; i < step.inputs.size(); ++i) {
+      if (step.inputs[i] == ir::kNone) continue;
+      inputs[i] = slots[static_cast<size_t>(step.inputs[i])];
+      PTQ_CHECK(inputs[i], ModelError, n.label(), ": input '", g.value(step.inputs[i]).name,
                 "' has no value (not fed, or produced later)");
     }
     outputs.clear();
-    outputs.resize(n.outputs.size());
+    outputs.resize(step.outputs.size());
     with_context(n.label(), [&] { step.kernel->run(ctx, inputs, outputs); });
-    for (size_t o = 0; o < n.outputs.size(); ++o) {
-      const ir::ValueId v = n.outputs[o];
+    for (size_t o = 0; o < step.outputs.size(); ++o) {
+      const ir::ValueId v = step.outputs[o];
       if (v == ir::kNone) continue;
       PTQ_ASSERT(outputs[o].dtype() != DType::kUndefined, n.label(), " left output ", o, " unset");
       outputs[o].name.clear();

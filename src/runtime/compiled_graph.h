@@ -17,10 +17,15 @@ class CompiledGraph {
   struct Step {
     ir::NodeId node = ir::kNone;
     std::unique_ptr<Kernel> kernel;
+    std::vector<ir::ValueId> inputs;   // what the kernel reads (kNone: omitted)
+    std::vector<ir::ValueId> outputs;  // what it writes (kNone: omitted)
     std::vector<ir::ValueId> release;  // values whose last reader is this step
   };
-  // Creates every kernel of `graph` (and, through KernelInit::compile, of its subgraphs).
-  CompiledGraph(const ir::Model& model, const ir::Graph& graph);
+  // Creates every kernel of `graph` (and, through KernelInit::compile, of its subgraphs). In
+  // QdqMode::kIntegerKernel, fused QDQ groups (qdq_fusion.h) become one step each, and
+  // DequantizeLinear nodes read only by fused groups get no step.
+  CompiledGraph(const ir::Model& model, const ir::Graph& graph,
+                QdqMode mode = QdqMode::kFakeQuant);
 
   const ir::Graph& graph() const { return graph_; }
   const std::vector<Step>& steps() const { return steps_; }

@@ -45,7 +45,7 @@ void check_input(const ir::Value& v, const Tensor& t) {
 
 Interpreter::Interpreter(const ir::Model& model, InterpreterOptions options)
     : model_(model), observer_(std::move(options.observer)) {
-  main_ = std::make_shared<const CompiledGraph>(model, model.graph);
+  main_ = std::make_shared<const CompiledGraph>(model, model.graph, options.qdq_mode);
   size_t threads = options.threads;
   if (threads == 0) threads = std::max<size_t>(1, std::thread::hardware_concurrency());
   pool_ = std::make_unique<ThreadPool>(threads);

@@ -11,10 +11,11 @@
 namespace ptq::test {
 
 std::vector<Tensor> run_text(const std::string& text, const std::map<std::string, Tensor>& inputs,
-                             size_t threads) {
+                             size_t threads, runtime::QdqMode mode) {
   const ir::Model m = onnx_io::parse_model_text(text);
   runtime::InterpreterOptions o;
   o.threads = threads;
+  o.qdq_mode = mode;
   runtime::Interpreter interp(m, o);
   return interp.run(inputs);
 }

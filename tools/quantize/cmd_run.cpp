@@ -1,5 +1,7 @@
-// `quantize run MODEL --input NAME=FILE.npy ... -o OUTDIR [--threads N]`: runs the reference runtime.
+// `quantize run MODEL --input NAME=FILE.npy ... -o OUTDIR [--threads N] [--mode M] [--repeat N]`: runs the reference runtime.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -31,6 +33,8 @@ void add_run(CLI::App& sub, Run& run) {
     std::vector<std::string> inputs;
     std::string out_dir;
     size_t threads = 0;
+    std::string mode = "fake-quant";
+    size_t repeat = 0;
   };
   auto o = std::make_shared<Options>();
   sub.add_option("model", o->model, "ONNX model to run")->required();
@@ -38,6 +42,13 @@ void add_run(CLI::App& sub, Run& run) {
   sub.add_option("-o,--output-dir", o->out_dir, "Directory for the outputs (<output name>.npy)")
       ->required();
   sub.add_option("--threads", o->threads, "Kernel threads (default: hardware concurrency)");
+  sub.add_option("--mode", o->mode,
+                 "QDQ execution: fake-quant (DQ -> fp32 op -> Q, the graph's meaning) or integer "
+                 "(the groups ONNX Runtime fuses run as its integer kernels)")
+      ->check(CLI::IsMember({"fake-quant", "integer"}));
+  sub.add_option("--repeat", o->repeat,
+                 "Benchmark: after one warm-up run, time N more runs and print mean/median/min ms "
+                 "per run to stderr (load and file I/O excluded)");
   sub.callback([o, &run] {
     run = [o] {
       const ir::Model model = onnx_io::load_model(o->model);
@@ -52,10 +63,28 @@ void add_run(CLI::App& sub, Run& run) {
       }
       runtime::InterpreterOptions options;
       options.threads = o->threads;
+      options.qdq_mode = o->mode == "integer" ? runtime::QdqMode::kIntegerKernel
+                                              : runtime::QdqMode::kFakeQuant;
       runtime::Interpreter interp(model, options);
       std::vector<Tensor> outputs;
       try {
         outputs = interp.run(inputs);
+        if (o->repeat > 0) {
+          std::vector<double> ms;
+          for (size_t i = 0; i < o->repeat; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            outputs = interp.run(inputs);
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+          }
+          std::vector<double> sorted = ms;
+          std::sort(sorted.begin(), sorted.end());
+          double sum = 0;
+          for (double v : ms) sum += v;
+          const size_t k = sorted.size();
+          const double median = k % 2 ? sorted[k / 2] : (sorted[k / 2 - 1] + sorted[k / 2]) / 2;
+          std::fprintf(stderr, "repeat %zu threads %zu: mean %.3f ms, median %.3f ms, min %.3f ms\n",
+                       k, interp.threads(), sum / static_cast<double>(k), median, sorted[0]);
+        }
       } catch (UsageError& e) {
         // Name the file the offending input came from.
         for (const std::string& spec : o->inputs) {

@@ -19,9 +19,21 @@ class ThreadPool;
 // Called for every tensor a graph input binds or a node produces (subgraphs included).
 using Observer = std::function<void(const ir::Graph&, ir::ValueId, const Tensor&)>;
 
+// How QDQ graphs execute.
+enum class QdqMode {
+  // DequantizeLinear -> fp32 op -> QuantizeLinear, node by node: what the graph means.
+  kFakeQuant,
+  // The node groups ONNX Runtime's CPU EP fuses (DQ... -> Conv/MatMul/Gemm/Add/Mul/pools/
+  // Sigmoid/Concat -> Q, and value-preserving ops between equal Q/DQ parameters) run as ORT's
+  // integer kernels: int32 accumulation and float requantization, so the outputs predict
+  // ORT's. Fused groups do not produce their float intermediates (the observer never sees them).
+  kIntegerKernel,
+};
+
 struct InterpreterOptions {
   size_t threads = 0;  // 0: std::thread::hardware_concurrency()
   Observer observer;   // optional; no cost when unset
+  QdqMode qdq_mode = QdqMode::kFakeQuant;
 };
 
 class Interpreter {

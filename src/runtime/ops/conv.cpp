@@ -4,36 +4,36 @@
 #include <cstring>
 
 #include "common.h"
+#include "conv_core.h"
 #include "spatial.h"
 
 namespace ptq::runtime {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstStrided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
-using Strided = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using ConstStrided = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using Strided = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
 // Output columns per GEMM tile: keeps the im2col buffer in L2 and fixes the work split
 // independently of the thread count (each tile is computed the same way by whichever thread).
 constexpr int64_t kTile = 256;
 
-// 2-D geometry after mapping 1-D convs onto H = 1.
-struct Geo {
-  int64_t c, h, w, m, kh, kw, ho, wo, sh, sw, dh, dw, pt, pl, group;
-};
-
 // Fills col[K, cols] for output positions [p0, p0 + cols) of channel block starting at `x`.
-void im2col(const float* x, const Geo& g, int64_t cg, int64_t p0, int64_t cols, float* col) {
+template <typename T>
+void im2col(const T* x, const ConvGeo& g, int64_t cg, int64_t p0, int64_t cols, T* col) {
   for (int64_t c = 0; c < cg; ++c) {
-    const float* xc = x + c * g.h * g.w;
+    const T* xc = x + c * g.h * g.w;
     for (int64_t ky = 0; ky < g.kh; ++ky) {
       for (int64_t kx = 0; kx < g.kw; ++kx) {
-        float* row = col + ((c * g.kh + ky) * g.kw + kx) * cols;
+        T* row = col + ((c * g.kh + ky) * g.kw + kx) * cols;
         int64_t oy = p0 / g.wo, ox = p0 % g.wo;
         for (int64_t j = 0; j < cols; ++j) {
           const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
           const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
-          row[j] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? xc[iy * g.w + ix] : 0.f;
+          row[j] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? xc[iy * g.w + ix] : T(0);
           if (++ox == g.wo) {
             ox = 0;
             ++oy;
@@ -45,15 +45,16 @@ void im2col(const float* x, const Geo& g, int64_t cg, int64_t p0, int64_t cols, 
 }
 
 // Depthwise (one input and one output channel per group): a direct kh·kw loop per pixel.
-void depthwise(const float* x, const float* w, float bias, const Geo& g, float* y) {
+template <typename T>
+void depthwise(const T* x, const T* w, T bias, const ConvGeo& g, T* y) {
   for (int64_t oy = 0; oy < g.ho; ++oy) {
     for (int64_t ox = 0; ox < g.wo; ++ox) {
-      float acc = 0.f;
+      T acc = 0;
       for (int64_t ky = 0; ky < g.kh; ++ky) {
         const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
         if (iy < 0 || iy >= g.h) continue;
-        const float* xr = x + iy * g.w;
-        const float* wr = w + ky * g.kw;
+        const T* xr = x + iy * g.w;
+        const T* wr = w + ky * g.kw;
         for (int64_t kx = 0; kx < g.kw; ++kx) {
           const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
           if (ix >= 0 && ix < g.w) acc += xr[ix] * wr[kx];
@@ -76,73 +77,15 @@ class Conv : public Kernel {
     const Tensor& X = float_input(in, 0, "X");
     const Tensor& W = float_input(in, 1, "W");
     const Tensor* B = optional_input(in, 2);
-    const size_t r = X.rank();
-    PTQ_CHECK(r == 3 || r == 4, UnsupportedError, "Conv with input rank ", r,
-              " (only 1-D and 2-D convolutions are supported)");
-    PTQ_CHECK(W.rank() == r, ModelError, "W rank ", W.rank(), " differs from X rank ", r);
-    const int64_t n = X.dims()[0], c = X.dims()[1], m = W.dims()[0];
-    PTQ_CHECK(c % group_ == 0 && m % group_ == 0, ModelError, "channels C=", c, " and M=", m,
-              " must be divisible by group=", group_);
-    PTQ_CHECK(W.dims()[1] == c / group_, ModelError, "W has ", W.dims()[1],
-              " input channels per group, expected ", c / group_);
-    std::vector<int64_t> sp(X.dims().begin() + 2, X.dims().end());
-    std::vector<int64_t> ks(W.dims().begin() + 2, W.dims().end());
-    PTQ_CHECK(attrs_.kernel.empty() || attrs_.kernel == ks, ModelError,
-              "kernel_shape does not match W's spatial dims ", dims_str(ks));
-    const Window win = resolve_window(attrs_, sp, ks);
+    Dims od;
+    const ConvGeo g = conv_geometry(attrs_, group_, X.dims(), W.dims(), od);
     if (B) {
-      PTQ_CHECK(B->dtype() == DType::kFloat && B->numel() == static_cast<size_t>(m), ModelError,
-                "B must be float with ", m, " elements");
+      PTQ_CHECK(B->dtype() == DType::kFloat && B->numel() == static_cast<size_t>(g.m), ModelError,
+                "B must be float with ", g.m, " elements");
     }
-    Geo g{};
-    if (r == 3) {
-      g = Geo{c, 1, sp[0], m, 1, ks[0], 1, win.out[0], 1, win.stride[0], 1, win.dilation[0], 0,
-              win.pad_begin[0], group_};
-    } else {
-      g = Geo{c, sp[0], sp[1], m, ks[0], ks[1], win.out[0], win.out[1], win.stride[0],
-              win.stride[1], win.dilation[0], win.dilation[1], win.pad_begin[0], win.pad_begin[1],
-              group_};
-    }
-    Dims od{n, m};
-    for (int64_t o : win.out) od.push_back(o);
     out[0] = Tensor::empty(DType::kFloat, od);
-    const float* x = X.data<float>();
-    const float* w = W.data<float>();
-    const float* b = B ? B->data<float>() : nullptr;
-    float* y = out[0].mutable_data<float>();
-    const int64_t cg = c / group_, mg = m / group_, P = g.ho * g.wo, HW = g.h * g.w;
-    if (cg == 1 && mg == 1) {
-      ctx.parallel_for(static_cast<size_t>(n * m), [&](size_t i) {
-        const int64_t ch = static_cast<int64_t>(i) % m;
-        depthwise(x + static_cast<int64_t>(i) * HW, w + ch * g.kh * g.kw, b ? b[ch] : 0.f, g,
-                  y + static_cast<int64_t>(i) * P);
-      });
-      return;
-    }
-    const int64_t K = cg * g.kh * g.kw;
-    const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 &&
-                           g.pl == 0 && g.ho == g.h && g.wo == g.w;
-    const int64_t tiles = (P + kTile - 1) / kTile;
-    ctx.parallel_for(static_cast<size_t>(n * group_ * tiles), [&](size_t i) {
-      const int64_t t = static_cast<int64_t>(i) % tiles;
-      const int64_t gi = static_cast<int64_t>(i) / tiles % group_;
-      const int64_t ni = static_cast<int64_t>(i) / tiles / group_;
-      const int64_t p0 = t * kTile, cols = std::min(kTile, P - p0);
-      const float* xg = x + (ni * c + gi * cg) * HW;
-      float* yg = y + (ni * m + gi * mg) * P + p0;
-      Eigen::Map<const RowMat> wg(w + gi * mg * K, mg, K);
-      Strided yt(yg, mg, cols, Eigen::OuterStride<>(P));
-      if (pointwise) {
-        yt.noalias() = wg * ConstStrided(xg + p0, K, cols, Eigen::OuterStride<>(P));
-      } else {
-        thread_local std::vector<float> col;
-        col.resize(static_cast<size_t>(K * cols));
-        im2col(xg, g, cg, p0, cols, col.data());
-        yt.noalias() = wg * Eigen::Map<const RowMat>(col.data(), K, cols);
-      }
-      if (b)
-        for (int64_t oc = 0; oc < mg; ++oc) yt.row(oc).array() += b[gi * mg + oc];
-    });
+    conv_forward<float>(ctx, X.data<float>(), W.data<float>(), B ? B->data<float>() : nullptr, g,
+                        out[0].mutable_data<float>());
   }
 
  private:
@@ -151,6 +94,80 @@ class Conv : public Kernel {
 };
 
 }  // namespace
+
+ConvGeo conv_geometry(const WindowAttrs& attrs, int64_t group, const Dims& xd, const Dims& wd,
+                      Dims& od) {
+  const size_t r = xd.size();
+  PTQ_CHECK(r == 3 || r == 4, UnsupportedError, "Conv with input rank ", r,
+            " (only 1-D and 2-D convolutions are supported)");
+  PTQ_CHECK(wd.size() == r, ModelError, "W rank ", wd.size(), " differs from X rank ", r);
+  const int64_t n = xd[0], c = xd[1], m = wd[0];
+  PTQ_CHECK(c % group == 0 && m % group == 0, ModelError, "channels C=", c, " and M=", m,
+            " must be divisible by group=", group);
+  PTQ_CHECK(wd[1] == c / group, ModelError, "W has ", wd[1], " input channels per group, expected ",
+            c / group);
+  std::vector<int64_t> sp(xd.begin() + 2, xd.end());
+  std::vector<int64_t> ks(wd.begin() + 2, wd.end());
+  PTQ_CHECK(attrs.kernel.empty() || attrs.kernel == ks, ModelError,
+            "kernel_shape does not match W's spatial dims ", dims_str(ks));
+  const Window win = resolve_window(attrs, sp, ks);
+  ConvGeo g{};
+  if (r == 3) {
+    g = ConvGeo{n, c, 1, sp[0], m, 1, ks[0], 1, win.out[0], 1, win.stride[0], 1, win.dilation[0],
+                0, win.pad_begin[0], group};
+  } else {
+    g = ConvGeo{n, c, sp[0], sp[1], m, ks[0], ks[1], win.out[0], win.out[1], win.stride[0],
+                win.stride[1], win.dilation[0], win.dilation[1], win.pad_begin[0],
+                win.pad_begin[1], group};
+  }
+  od = Dims{n, m};
+  for (int64_t o : win.out) od.push_back(o);
+  return g;
+}
+
+template <typename T>
+void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, const ConvGeo& g,
+                  T* y) {
+  const int64_t n = g.n, c = g.c, m = g.m, group = g.group;
+  const int64_t cg = c / group, mg = m / group, P = g.ho * g.wo, HW = g.h * g.w;
+  if (cg == 1 && mg == 1) {
+    ctx.parallel_for(static_cast<size_t>(n * m), [&](size_t i) {
+      const int64_t ch = static_cast<int64_t>(i) % m;
+      depthwise(x + static_cast<int64_t>(i) * HW, w + ch * g.kh * g.kw, b ? b[ch] : T(0), g,
+                y + static_cast<int64_t>(i) * P);
+    });
+    return;
+  }
+  const int64_t K = cg * g.kh * g.kw;
+  const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 &&
+                         g.pl == 0 && g.ho == g.h && g.wo == g.w;
+  const int64_t tiles = (P + kTile - 1) / kTile;
+  ctx.parallel_for(static_cast<size_t>(n * group * tiles), [&](size_t i) {
+    const int64_t t = static_cast<int64_t>(i) % tiles;
+    const int64_t gi = static_cast<int64_t>(i) / tiles % group;
+    const int64_t ni = static_cast<int64_t>(i) / tiles / group;
+    const int64_t p0 = t * kTile, cols = std::min(kTile, P - p0);
+    const T* xg = x + (ni * c + gi * cg) * HW;
+    T* yg = y + (ni * m + gi * mg) * P + p0;
+    Eigen::Map<const RowMat<T>> wg(w + gi * mg * K, mg, K);
+    Strided<T> yt(yg, mg, cols, Eigen::OuterStride<>(P));
+    if (pointwise) {
+      yt.noalias() = wg * ConstStrided<T>(xg + p0, K, cols, Eigen::OuterStride<>(P));
+    } else {
+      thread_local std::vector<T> col;
+      col.resize(static_cast<size_t>(K * cols));
+      im2col(xg, g, cg, p0, cols, col.data());
+      yt.noalias() = wg * Eigen::Map<const RowMat<T>>(col.data(), K, cols);
+    }
+    if (b)
+      for (int64_t oc = 0; oc < mg; ++oc) yt.row(oc).array() += b[gi * mg + oc];
+  });
+}
+
+template void conv_forward<float>(const KernelContext&, const float*, const float*, const float*,
+                                  const ConvGeo&, float*);
+template void conv_forward<double>(const KernelContext&, const double*, const double*,
+                                   const double*, const ConvGeo&, double*);
 
 void register_conv(KernelRegistry& r) { r.add("Conv", make_kernel<Conv>); }
 

@@ -1,0 +1,135 @@
+// QdqMode::kIntegerKernel: which QDQ groups fuse, and that fused groups compute what the
+// equivalent QLinear* graph computes (the kernels themselves are checked in qlinear_test.cpp).
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "ptq/onnx_io/load.h"
+#include "runtime_testutil.h"
+
+namespace ptq {
+namespace {
+
+using runtime::QdqMode;
+
+const char* kHeader = R"(<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+)";
+const char* kParams = R"(<float sx = {0.02}, uint8 zx = {120}, float[3] sw = {0.01, 0.02, 0.015},
+  int8[3] zw = {0, 0, 0}, float[3] sb = {0.0002, 0.0004, 0.0003}, int32[3] zb = {0, 0, 0},
+  float sy = {0.03}, uint8 zy = {100}, float sa = {0.05}, uint8 za = {90}>)";
+
+std::string conv_qdq(const std::string& extra_outputs = "", const std::string& extra_nodes = "") {
+  return std::string(kHeader) +
+         "g (float[1,2,5,4] x, int8[3,2,3,3] w, int32[3] b) => (float[n,o,p,q] y" + extra_outputs +
+         ")\n" + kParams + R"( {
+    xq = QuantizeLinear (x, sx, zx)
+    xd = DequantizeLinear (xq, sx, zx)
+    wd = DequantizeLinear <axis = 0> (w, sw, zw)
+    bd = DequantizeLinear <axis = 0> (b, sb, zb)
+    c = Conv <pads = [1, 1, 1, 1]> (xd, wd, bd)
+    cq = QuantizeLinear (c, sy, zy)
+    y = DequantizeLinear (cq, sy, zy)
+)" + extra_nodes + "}";
+}
+
+std::map<std::string, Tensor> conv_inputs(unsigned seed) {
+  std::mt19937 rng(seed);
+  Tensor x = test::random_floats(rng, {1, 2, 5, 4});
+  for (size_t i = 0; i < x.numel(); ++i) x.mutable_data<float>()[i] *= 2.f;
+  std::uniform_int_distribution<int> w8(-127, 127), b32(-3000, 3000);
+  Tensor w = Tensor::empty(DType::kInt8, {3, 2, 3, 3});
+  for (size_t i = 0; i < w.numel(); ++i) w.mutable_data<int8_t>()[i] = static_cast<int8_t>(w8(rng));
+  Tensor b = Tensor::empty(DType::kInt32, {3});
+  for (size_t i = 0; i < 3; ++i) b.mutable_data<int32_t>()[i] = b32(rng);
+  return {{"x", x}, {"w", w}, {"b", b}};
+}
+
+// Names of every value the interpreter produced.
+std::set<std::string> produced(const std::string& text, const std::map<std::string, Tensor>& in,
+                               QdqMode mode) {
+  const ir::Model m = onnx_io::parse_model_text(text);
+  std::set<std::string> names;
+  runtime::InterpreterOptions o;
+  o.threads = 1;
+  o.qdq_mode = mode;
+  o.observer = [&](const ir::Graph& g, ir::ValueId id, const Tensor&) { names.insert(g.value(id).name); };
+  runtime::Interpreter(m, o).run(in);
+  return names;
+}
+
+TEST(IntegerMode, ConvGroupRunsAsQLinearConv) {
+  const std::string qlinear = std::string(kHeader) +
+      "g (float[1,2,5,4] x, int8[3,2,3,3] w, int32[3] b) => (float[n,o,p,q] y)\n" + kParams + R"( {
+    xq = QuantizeLinear (x, sx, zx)
+    cq = QLinearConv <pads = [1, 1, 1, 1]> (xq, sx, zx, w, sw, zw, sy, zy, b)
+    y = DequantizeLinear (cq, sy, zy) })";
+  for (unsigned seed = 1; seed <= 5; ++seed) {
+    const auto in = conv_inputs(seed);
+    const Tensor integer = test::run_text(conv_qdq(), in, 2, QdqMode::kIntegerKernel)[0];
+    const Tensor reference = test::run_text(qlinear, in, 1)[0];
+    EXPECT_EQ(test::max_abs_diff(integer, reference), 0.f);
+    // The graph's meaning (fake quant) differs only by rounding at .5 boundaries: 1 LSB at most.
+    const Tensor fake = test::run_text(conv_qdq(), in, 1)[0];
+    EXPECT_LE(test::max_abs_diff(integer, fake), 0.03f * 1.0001f);
+  }
+  const auto names = produced(conv_qdq(), conv_inputs(1), QdqMode::kIntegerKernel);
+  EXPECT_FALSE(names.count("c"));   // the float Conv output never exists
+  EXPECT_FALSE(names.count("wd"));  // nor do DQs read only by fused groups
+  EXPECT_TRUE(names.count("cq"));
+  EXPECT_TRUE(produced(conv_qdq(), conv_inputs(1), QdqMode::kFakeQuant).count("c"));
+}
+
+TEST(IntegerMode, NoFusionWhenTheOpOutputHasAnotherReader) {
+  // `c` is also a graph output, so ORT keeps the group in float; so must integer mode.
+  const std::string text = conv_qdq(", float[a,b,c,d] c");
+  const auto in = conv_inputs(9);
+  const auto names = produced(text, in, QdqMode::kIntegerKernel);
+  EXPECT_TRUE(names.count("c"));
+  const auto a = test::run_text(text, in, 1, QdqMode::kIntegerKernel);
+  const auto b = test::run_text(text, in, 1, QdqMode::kFakeQuant);
+  EXPECT_EQ(test::max_abs_diff(a[0], b[0]), 0.f);
+}
+
+TEST(IntegerMode, AddAndReshapeGroups) {
+  // An Add of two DQ'd tensors (QLinearAdd), then a Reshape between equal Q/DQ parameters
+  // (DropQDQ: it runs on the integer tensor).
+  const std::string text = conv_qdq(", float[e] r", R"(
+    s = Add (y, y)
+    sq = QuantizeLinear (s, sa, za)
+    sd = DequantizeLinear (sq, sa, za)
+    shape = Constant <value = int64[1] {-1}> ()
+    rr = Reshape (sd, shape)
+    rq = QuantizeLinear (rr, sa, za)
+    r = DequantizeLinear (rq, sa, za)
+)");
+  const std::string qlinear = std::string(kHeader) +
+      "g (float[1,2,5,4] x, int8[3,2,3,3] w, int32[3] b) => (float[n,o,p,q] y, float[e] r)\n" +
+      kParams + R"( {
+    xq = QuantizeLinear (x, sx, zx)
+    cq = QLinearConv <pads = [1, 1, 1, 1]> (xq, sx, zx, w, sw, zw, sy, zy, b)
+    y = DequantizeLinear (cq, sy, zy)
+    sq = com.microsoft.QLinearAdd (cq, sy, zy, cq, sy, zy, sa, za)
+    shape = Constant <value = int64[1] {-1}> ()
+    rq = Reshape (sq, shape)
+    r = DequantizeLinear (rq, sa, za) })";
+  const auto in = conv_inputs(6);
+  const auto integer = test::run_text(text, in, 2, QdqMode::kIntegerKernel);
+  const auto reference = test::run_text(qlinear, in, 1);
+  ASSERT_EQ(integer.size(), 2u);
+  EXPECT_EQ(integer[1].dims(), (Dims{60}));
+  EXPECT_EQ(test::max_abs_diff(integer[1], reference[1]), 0.f);
+  const auto names = produced(text, in, QdqMode::kIntegerKernel);
+  EXPECT_FALSE(names.count("s"));
+  EXPECT_FALSE(names.count("rr"));
+  EXPECT_TRUE(names.count("rq"));
+}
+
+TEST(IntegerMode, ResultsDoNotDependOnThreads) {
+  const auto in = conv_inputs(4);
+  const Tensor one = test::run_text(conv_qdq(), in, 1, QdqMode::kIntegerKernel)[0];
+  for (size_t t : {2, 3, 4})
+    EXPECT_EQ(test::max_abs_diff(one, test::run_text(conv_qdq(), in, t, QdqMode::kIntegerKernel)[0]), 0.f);
+}
+
+}  // namespace
+}  // namespace ptq
