@@ -7,7 +7,7 @@ ppocrv4-rec, yolox-nano) and each calibration method (minmax, percentile, entrop
   1. writes the preprocessed calibration tensors once as .npy files (bench/.work/MODEL/calib/),
   2. runs `quantize MODEL --calib DIR --method M` and bench/ort_quantize.py (ORT's quant_pre_process +
      quantize_static: QDQ, per-channel, uint8 activations, int8 weights) on the same files, each as a
-     separate subprocess whose wall time and peak RSS are measured (os.wait4),
+     separate subprocess whose wall time and peak RSS are measured (GNU time),
   3. evaluates fp32 and both int8 models in ONNX Runtime (CPU, 2 threads) on the same held-out split:
      task metric, drop, agreement with fp32, output SQNR, and batch-1 latency (median of N runs),
 
@@ -24,10 +24,10 @@ import pathlib
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -42,25 +42,39 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 METHODS = ["minmax", "percentile", "entropy"]
 TOOLS = ["ptq", "ort"]
 CHUNK = 32
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
 
 
 # ---------------------------------------------------------------- subprocess measurement
 
 def run_measured(cmd: list, log: pathlib.Path, timeout: float) -> dict:
-    """Runs cmd, returning its wall time, peak RSS (its own process tree, via wait4) and exit code."""
+    """Runs cmd under GNU time, returning its wall time, peak RSS and exit code.
+
+    Peak RSS comes from `/usr/bin/time -f %M`, not from wait4 on our own child: a child forked from
+    this (large) Python process inherits its RSS high-water mark across exec, which would inflate
+    ru_maxrss; GNU time's own child is forked from a small process.
+    """
+    rss_file = log.with_suffix(".time")
+    rss_file.unlink(missing_ok=True)
     with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen([TIME, "-f", "%M", "-o", str(rss_file), *cmd], stdout=out, stderr=err,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the process group this call started: time and the tool
+            proc.wait()
+            rc = -9
         wall = time.perf_counter() - t0
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     stderr = log.with_suffix(".err").read_text(errors="replace").strip().splitlines()
-    return {"rc": proc.returncode, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+    if rc == -9:
+        stderr.append(f"timed out after {timeout:.0f} s")
+    rss_lines = rss_file.read_text().split() if rss_file.exists() else []
+    rss_kb = int(rss_lines[-1]) if rss_lines and rss_lines[-1].isdigit() else 0
+    return {"rc": rc, "wall_s": round(wall, 2), "peak_rss_mb": round(rss_kb / 1024.0, 1),
             "stdout": log.with_suffix(".out").read_text(errors="replace").strip(),
-            "error": (stderr[-1] if stderr else f"exit code {proc.returncode}") if proc.returncode else None}
+            "error": (stderr[-1] if stderr else f"exit code {rc}") if rc else None}
 
 
 def ptq_command(args, task, calib: pathlib.Path, method: str, out: pathlib.Path) -> list:

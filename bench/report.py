@@ -47,7 +47,7 @@ def method_notes(res: dict) -> list:
         "with all other options at their defaults (percentile 99.999, entropy 128 bins).",
         "- Both read the **same calibration arrays**: the preprocessed samples are written once as .npy files "
         "(batch dim 1) and each tool is pointed at that folder. Each quantization runs as its own subprocess; "
-        "wall time and peak RSS (`wait4` ru_maxrss of that process) are measured around it. ORT's numbers include "
+        "wall time and peak RSS (GNU `/usr/bin/time -f %M`) are measured around it. ORT's numbers include "
         "starting Python, importing onnxruntime and `quant_pre_process`.",
         "- Evaluation: ONNX Runtime CPU, 2 intra-op threads, same held-out split for every model. *drop* = fp32 − "
         "int8 in points; *agree* = share of eval samples whose int8 prediction equals the fp32 prediction (top-1 "
