@@ -44,24 +44,47 @@ void im2col(const T* x, const ConvGeo& g, int64_t cg, int64_t p0, int64_t cols, 
   }
 }
 
-// Depthwise (one input and one output channel per group): a direct kh·kw loop per pixel.
+// Depthwise (one input and one output channel per group): a direct kh·kw loop, vectorised
+// along output rows. Each kernel tap adds w·x to a whole row over the output columns whose input
+// column is inside the image, so the bounds are checked once per tap instead of per pixel.
+// Every pixel still sums its taps in (ky, kx) order and adds the bias last.
 template <typename T>
 void depthwise(const T* x, const T* w, T bias, const ConvGeo& g, T* y) {
   for (int64_t oy = 0; oy < g.ho; ++oy) {
-    for (int64_t ox = 0; ox < g.wo; ++ox) {
-      T acc = 0;
-      for (int64_t ky = 0; ky < g.kh; ++ky) {
-        const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-        if (iy < 0 || iy >= g.h) continue;
-        const T* xr = x + iy * g.w;
-        const T* wr = w + ky * g.kw;
-        for (int64_t kx = 0; kx < g.kw; ++kx) {
-          const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
-          if (ix >= 0 && ix < g.w) acc += xr[ix] * wr[kx];
+    T* yr = y + oy * g.wo;
+    std::fill(yr, yr + g.wo, T(0));
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+      if (iy < 0 || iy >= g.h) continue;
+      const T* xr = x + iy * g.w;
+      // Stride 2: split the input row into even and odd columns so every tap reads contiguously.
+      thread_local std::vector<T> split;
+      T *even = nullptr, *odd = nullptr;
+      if (g.sw == 2) {
+        split.resize(static_cast<size_t>(g.w + 2));
+        even = split.data();
+        odd = even + (g.w + 1) / 2;
+        for (int64_t i = 0; i < g.w; ++i) (i & 1 ? odd : even)[i / 2] = xr[i];
+      }
+      for (int64_t kx = 0; kx < g.kw; ++kx) {
+        const T wv = w[ky * g.kw + kx];
+        const int64_t off = kx * g.dw - g.pl;  // input column of output column ox: ox·sw + off
+        const int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+        const int64_t hi = g.w - 1 - off < 0 ? -1 : std::min(g.wo - 1, (g.w - 1 - off) / g.sw);
+        if (g.sw == 1) {
+          const T* xp = xr + off;
+          for (int64_t ox = lo; ox <= hi; ++ox) yr[ox] += wv * xp[ox];
+        } else if (g.sw == 2) {
+          // Column ox reads 2·ox + off: the even or odd half of the de-interleaved row.
+          const int64_t parity = off & 1;
+          const T* xp = (parity ? odd : even) + (off - parity) / 2;
+          for (int64_t ox = lo; ox <= hi; ++ox) yr[ox] += wv * xp[ox];
+        } else {
+          for (int64_t ox = lo; ox <= hi; ++ox) yr[ox] += wv * xr[ox * g.sw + off];
         }
       }
-      y[oy * g.wo + ox] = acc + bias;
     }
+    for (int64_t ox = 0; ox < g.wo; ++ox) yr[ox] += bias;
   }
 }
 
