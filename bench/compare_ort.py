@@ -23,6 +23,7 @@ import os
 import pathlib
 import platform
 import shlex
+import resource
 import shutil
 import signal
 import statistics
@@ -59,7 +60,7 @@ def run_measured(cmd: list, log: pathlib.Path, timeout: float) -> dict:
     with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([TIME, "-f", "%M", "-o", str(rss_file), *cmd], stdout=out, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=cap_memory)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -91,7 +92,16 @@ def ort_command(task, calib: pathlib.Path, method: str, out: pathlib.Path, worka
 ORT_WORKAROUNDS = [
     ("truth value of an array", ["--no-bias-weight-adjust"]),
     ("Unrecognized attribute: axis for operator DequantizeLinear", ["--opset", "13"]),
+    ("MemoryError", ["--calib-count", "25"]),
+    ("Unable to allocate", ["--calib-count", "25"]),
+    ("bad_alloc", ["--calib-count", "25"]),
+    ("Failed to allocate", ["--calib-count", "25"]),
 ]
+MEMORY_CAP_GB = 12  # address-space limit for every quantization command (the machine is shared)
+
+
+def cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_GB << 30, MEMORY_CAP_GB << 30))
 
 
 def load_error(path: pathlib.Path) -> str | None:
@@ -326,7 +336,7 @@ def machine() -> dict:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
-            "onnxruntime": ort.__version__, "ptq": ver, "git": commit,
+            "onnxruntime": ort.__version__, "ptq": ver, "git": commit, "quantize_binary": str(ARGS.quantize),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
 
 
@@ -349,8 +359,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="ptq --threads and ORT intra-op threads")
     ap.add_argument("--latency-runs", type=int, default=None, help="runs per latency median (default 100, quick 20)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per quantization command")
+    ap.add_argument("--report-from", type=pathlib.Path, help="only re-render --out from this results JSON")
     args = ap.parse_args()
     ARGS = args
+    if args.report_from:
+        args.out.write_text(report.markdown(json.loads(args.report_from.read_text())))
+        return
     args.models = [m for m in args.models.split(",") if m]
     args.methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in args.models if m not in bench_data.MODELS] + [m for m in args.methods if m not in METHODS]
@@ -364,14 +378,22 @@ def main() -> None:
     ensure_requirements()
     t0 = time.perf_counter()
     results = {"command": command_line(), "machine": machine(), "quick": args.quick, "threads": args.threads,
-               "latency_runs": args.latency_runs, "models": []}
-    for name in args.models:
-        results["models"].append(bench_model(args, name))
-    results["total_s"] = round(time.perf_counter() - t0, 1)
+               "latency_runs": args.latency_runs, "memory_cap_gb": MEMORY_CAP_GB, "models": []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=float) + "\n")
-    args.out.write_text(report.markdown(results))
+    for name in args.models:
+        try:
+            results["models"].append(bench_model(args, name))
+        except Exception as exc:  # a crash in the benchmark itself: keep the other models' results
+            log(f"{name}: benchmark error {type(exc).__name__}: {exc}")
+            results.setdefault("bench_errors", []).append(f"{name}: {type(exc).__name__}: {exc}")
+        results["total_s"] = round(time.perf_counter() - t0, 1)
+        write_results(args.out, results)
     log(f"wrote {args.out} and {args.out.with_suffix('.json')} in {results['total_s']:.0f} s")
+
+
+def write_results(out: pathlib.Path, results: dict) -> None:
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    out.write_text(report.markdown(results))
 
 
 def ensure_requirements() -> None:

@@ -8,7 +8,8 @@ script in its own process so that wall time and peak RSS measure ORT's quantizat
 
 Workarounds for ORT failures, which compare_ort.py applies only after a plain attempt failed: with
 --no-bias-weight-adjust ORT skips its int32-bias weight-scale adjustment (which crashes on a bias
-of shape [C,1,1], as in mnist-8); with --opset N the model is first converted to opset N with onnx.version_converter (compare_ort.py
+of shape [C,1,1], as in mnist-8); with --calib-count N it calibrates on fewer samples when the
+histogram calibrators run out of memory; with --opset N the model is first converted to opset N with onnx.version_converter (compare_ort.py
 retries with --opset 13 when ORT's own output for an older-opset model does not load: per-channel
 DequantizeLinear needs opset 13, but ORT only upgrades such models to opset 11).
 
@@ -35,8 +36,8 @@ METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.P
 class NpyFolderReader(CalibrationDataReader):
     """Feeds the sorted .npy files of a folder, one sample each, to the single model input."""
 
-    def __init__(self, folder: pathlib.Path, input_name: str):
-        self.files = sorted(folder.glob("*.npy"))
+    def __init__(self, folder: pathlib.Path, input_name: str, count: int | None = None):
+        self.files = sorted(folder.glob("*.npy"))[:count]
         self.input_name = input_name
         self.pos = 0
 
@@ -81,6 +82,8 @@ def main() -> None:
     ap.add_argument("--opset", type=int, help="convert to this opset first (onnx.version_converter)")
     ap.add_argument("--no-bias-weight-adjust", action="store_true",
                     help="extra_options QDQDisableWeightAdjustForInt32Bias=True (works around an ORT crash)")
+    ap.add_argument("--calib-count", type=int, help="use only the first N calibration files (ORT's histogram "
+                    "calibrators keep every activation of every sample in memory)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ort_pre_") as tmp:
@@ -88,7 +91,7 @@ def main() -> None:
         model = upgrade_opset(args.model, args.opset, pathlib.Path(tmp) / "up.onnx") if args.opset else args.model
         src, status = pre_process(model, pathlib.Path(tmp) / "pre.onnx")
         t1 = time.perf_counter()
-        quantize_static(str(src), str(args.output), NpyFolderReader(args.calib, args.input_name),
+        quantize_static(str(src), str(args.output), NpyFolderReader(args.calib, args.input_name, args.calib_count),
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=METHODS[args.method],

@@ -15,6 +15,19 @@ def metric_cell(m: dict) -> str:
     return s
 
 
+def short(text: str, n: int = 320) -> str:
+    text = str(text).replace("`", "'")
+    return text if len(text) <= n else text[:n] + " …"
+
+
+WORKAROUND_LABELS = {"--no-bias-weight-adjust": "no bias adjust", "--opset": "opset 13",
+                     "--calib-count": "25 calib samples"}
+
+
+def workaround_label(r: dict) -> str:
+    return " (" + ", ".join(WORKAROUND_LABELS[f] for f in r["workarounds"] if f in WORKAROUND_LABELS) + ")"
+
+
 def header(res: dict) -> list:
     mc = res["machine"]
     return [
@@ -28,7 +41,8 @@ def header(res: dict) -> list:
         "```",
         "",
         f"Machine: {mc['cpu']}, {mc['cores']} cores, {mc['os']}; Python {mc['python']}, ONNX Runtime "
-        f"{mc['onnxruntime']}; ptq `{mc['ptq']}` at git `{mc['git']}`. Total run time {res['total_s']:.0f} s.",
+        f"{mc['onnxruntime']}; ptq `{mc['ptq']}` (binary `{mc.get('quantize_binary', '?')}`), repository at git "
+        f"`{mc['git']}`. Total run time {res['total_s']:.0f} s.",
         "",
         "**Wall times and latencies come from a shared 2-core machine on which other engineers were compiling at "
         "the same time; expect ±30 % or more between runs.** Compare them within a row, not across runs.",
@@ -47,7 +61,8 @@ def method_notes(res: dict) -> list:
         "with all other options at their defaults (percentile 99.999, entropy 128 bins).",
         "- Both read the **same calibration arrays**: the preprocessed samples are written once as .npy files "
         "(batch dim 1) and each tool is pointed at that folder. Each quantization runs as its own subprocess; "
-        "wall time and peak RSS (GNU `/usr/bin/time -f %M`) are measured around it. ORT's numbers include "
+        "wall time and peak RSS (GNU `/usr/bin/time -f %M`) are measured around it, under a "
+        f"{res.get('memory_cap_gb', 12)} GB address-space limit (the machine is shared). ORT's numbers include "
         "starting Python, importing onnxruntime and `quant_pre_process`.",
         "- Evaluation: ONNX Runtime CPU, 2 intra-op threads, same held-out split for every model. *drop* = fp32 − "
         "int8 in points; *agree* = share of eval samples whose int8 prediction equals the fp32 prediction (top-1 "
@@ -83,7 +98,7 @@ def results_table(res: dict) -> list:
     for m in res["models"]:
         fp = f"{m['fp32']['metric']} {m['fp32']['value']:.2f} %"
         for r in m["runs"]:
-            tool = "ptq" if r["tool"] == "ptq" else ("ORT*" if r.get("workarounds") else "ORT")
+            tool = "ptq" if r["tool"] == "ptq" else ("ORT*" + workaround_label(r) if r.get("workarounds") else "ORT")
             if "int8" in r:
                 cells = [metric_cell(r["int8"]), f"{r['drop_pt']:+.2f}", pct(r["agreement"], 1), pct(r["sqnr_db"], 1),
                          f"{r['wall_s']:.1f}", f"{r['peak_rss_mb']:.0f}", pct(r["latency_ms"])]
@@ -91,6 +106,7 @@ def results_table(res: dict) -> list:
                 cells = ["**failed**", "—", "—", "—", f"{r['wall_s']:.1f}", f"{r['peak_rss_mb']:.0f}", "—"]
             lines.append(f"| {m['model']} | {fp} | {r['method']} | {tool} | " + " | ".join(cells) + " |")
     if any(r.get("workarounds") for m in res["models"] for r in m["runs"]):
+        # --calib-count: fewer calibration samples, so not the same comparison; said in the note.
         lines += ["", "ORT\* = ORT's plain `quantize_static` failed on this model; the row is from a retry with the "
                   "workaround listed under *Failures and warnings*."]
     return lines + [""]
@@ -122,15 +138,16 @@ def failures(res: dict) -> list:
     for m in res["models"]:
         for r in m["runs"]:
             for a in r.get("failed_attempts", []):
-                lines.append(f"- {m['model']} / {r['method']} / ORT (exit {a['rc']}): `{a['error']}`  \n"
+                lines.append(f"- {m['model']} / {r['method']} / ORT (exit {a['rc']}): `{short(a['error'])}`  \n"
                              f"  then retried with `{' '.join(r['workarounds'])}`"
                              + (" (succeeded)" if r["rc"] == 0 else ""))
             if r.get("error"):
                 lines.append(f"- **{m['model']} / {r['method']} / {r['tool']}** failed (exit {r['rc']}): "
-                             f"`{r['error']}`  \n  command: `{r['command']}`")
+                             f"`{short(r['error'])}`  \n  command: `{r['command']}`")
             if r["tool"] == "ort" and str(r.get("pre_process", "ok")).startswith("failed"):
                 lines.append(f"- {m['model']} / {r['method']} / ORT: `quant_pre_process` {r['pre_process']} — ORT "
                              "quantized the original model instead.")
+    lines += [f"- benchmark error (no results for this model): `{e}`" for e in res.get("bench_errors", [])]
     if not lines:
         return ["## Failures", "", "None: every quantization produced a model that ONNX Runtime loads.", ""]
     return ["## Failures and warnings", ""] + lines + [""]
