@@ -32,12 +32,60 @@ ir::Model load_prepared(const std::string& model_path) {
   return m;
 }
 
+namespace {
+
+// One int8 model from the prepared graph: fold, plan and emit with a node filter.
+struct Int8Build {
+  report::BuiltModel built;
+  passes::QuantPlan plan;
+  emit::EmitSummary summary;
+  int folded = 0;
+};
+
+Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
+                     const passes::NodeFilter& filter) {
+  Int8Build b;
+  b.built.model = prepared;
+  ir::Model& model = b.built.model;
+  passes::RangeMap ranges = table_ranges;
+  b.folded = passes::fold_activations_into_quantized_producers(model.graph, config, ranges, filter);
+  b.plan = passes::plan_quantization(model.graph, config, ranges, filter);
+  for (const passes::NodeQuant& q : b.plan.nodes) {
+    const ir::Node& n = model.graph.node(q.node);
+    const std::string out = n.outputs.empty() || n.outputs[0] == ir::kNone ? "" : model.graph.value(n.outputs[0]).name;
+    // A folded Relu/Clip: the fp32 graph's equivalent of this output is the activation's output.
+    std::string ref = out;
+    const ir::ValueId x = prepared.graph.find(out);
+    if (x != ir::kNone && prepared.graph.value(x).uses.size() == 1) {
+      const ir::Node& act = prepared.graph.node(prepared.graph.value(x).uses[0].node);
+      const bool folded = !model.graph.node(act.id).alive && (act.op_type == "Relu" || act.op_type == "Clip");
+      if (folded && !act.outputs.empty()) ref = prepared.graph.value(act.outputs[0]).name;
+    }
+    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, ref, out});
+  }
+  b.summary = emit::emit_qdq(model, b.plan, ranges, config);
+  model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
+  ir::verify(model);
+  return b;
+}
+
+passes::NodeFilter to_filter(const report::NodeSelection& s) {
+  passes::NodeFilter f;
+  f.use_only = s.use_only;
+  f.only = s.only;
+  f.fp32 = s.fp32;
+  return f;
+}
+
+}  // namespace
+
 QuantizeResult quantize(const QuantizeOptions& o) {
   QuantizeResult result;
   const calib::Method* method = calib::find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");
   PTQ_CHECK(!same_file(o.model_path, o.output_path), UsageError, "the output '", o.output_path,
             "' would overwrite the input model");
+  if (o.check_accuracy) report::validate(o.accuracy);
   ir::Model model = load_prepared(o.model_path);
   const std::string hash = sha256_file(o.model_path);
   PTQ_CHECK(!o.load_calib.empty() || !o.calib_data.empty(), UsageError,
@@ -64,19 +112,39 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       result.notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));
   }
   if (!o.save_calib.empty()) calib::save_calib_table(table, o.save_calib);
-  passes::RangeMap ranges = table.ranges;
-  result.folded_activations = passes::fold_activations_into_quantized_producers(model.graph, o.config, ranges);
-  const passes::QuantPlan plan = passes::plan_quantization(model.graph, o.config, ranges);
-  result.fp32 = plan.fp32;
-  const emit::EmitSummary s = emit::emit_qdq(model, plan, ranges, o.config);
-  result.quantized_nodes = s.quantized_nodes;
-  result.activation_pairs = s.activation_pairs;
-  result.weights = s.weights;
-  result.biases = s.biases;
-  result.notes.insert(result.notes.end(), s.notes.begin(), s.notes.end());
-  model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
-  ir::verify(model);
-  onnx_io::save_model(model, o.output_path, o.save);
+  report::AccuracyOptions acc = o.accuracy;
+  if (o.check_accuracy) {
+    if (acc.data_path.empty()) {
+      PTQ_CHECK(!o.calib_data.empty(), UsageError,
+                "the accuracy report needs data: pass --eval DATA (there is no calibration data with --load-calib)");
+      acc.data_path = o.calib_data;
+      acc.data = o.data;
+      acc.data_is_calibration = true;
+      spdlog::warn("no --eval data: the accuracy report uses the calibration data (optimistic)");
+    }
+    report::validate(acc);
+    acc.fp32_runtime.threads = acc.int8_runtime.threads = o.threads;
+    if (acc.model_a.empty()) acc.model_a = o.model_path;
+    if (acc.model_b.empty()) acc.model_b = o.output_path;
+  }
+  passes::NodeFilter final_filter;
+  if (o.check_accuracy) {
+    const report::Builder builder = [&](const report::NodeSelection& sel) {
+      return build_int8(model, table.ranges, o.config, to_filter(sel)).built;
+    };
+    report::AccuracyOutcome outcome = report::check_accuracy(model, builder, acc);
+    final_filter = to_filter(outcome.selection);
+    result.report = std::move(outcome.report);
+  }
+  Int8Build b = build_int8(model, table.ranges, o.config, final_filter);
+  result.folded_activations = b.folded;
+  result.fp32 = b.plan.fp32;
+  result.quantized_nodes = b.summary.quantized_nodes;
+  result.activation_pairs = b.summary.activation_pairs;
+  result.weights = b.summary.weights;
+  result.biases = b.summary.biases;
+  result.notes.insert(result.notes.end(), b.summary.notes.begin(), b.summary.notes.end());
+  onnx_io::save_model(b.built.model, o.output_path, o.save);
   return result;
 }
 

@@ -35,5 +35,6 @@ void add_inspect(CLI::App& sub, Run& run);
 void add_quantize(CLI::App& app, Run& run);
 void add_convert(CLI::App& sub, Run& run);
 void add_run(CLI::App& sub, Run& run);
+void add_compare(CLI::App& sub, Run& run);
 
 }  // namespace ptq::cli

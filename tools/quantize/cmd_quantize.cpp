@@ -48,6 +48,7 @@ void add_quantize(CLI::App& app, Run& run) {
     bool activation_symmetric = false, per_tensor = false, external_data = false;
     bool minmax_average = false, asymmetric_calib = false;
     DataFlags data;
+    ReportFlags report;
   };
   auto f = std::make_shared<Flags>();
   app.add_option("model", f->o.model_path, "fp32 ONNX model to quantize");
@@ -56,6 +57,10 @@ void add_quantize(CLI::App& app, Run& run) {
                  "Calibration data: a folder (.npy, .npz, .pb, test_data_set_*, images) or a list file");
   app.add_option("--threads", f->o.threads, "Threads for the reference runtime (default: all cores)");
   add_data_flags(app, f->data);
+  app.add_option("--eval", f->report.eval,
+                 "Evaluation data (layouts and preprocessing as --calib): report fp32 vs int8 after emitting")
+      ->group("Accuracy report");
+  add_report_flags(app, f->report, true);
   app.add_option("--load-calib", f->o.load_calib, "Reuse a calibration table (skips calibration)");
   app.add_option("--save-calib", f->o.save_calib, "Write the calibration table (JSON)");
   app.add_flag("--force", f->o.force, "Use a calibration table made for another model file");
@@ -99,6 +104,8 @@ void add_quantize(CLI::App& app, Run& run) {
       if (f->external_data) o.save.external_data = onnx_io::ExternalData::kAlways;
       o.data = to_data_options(f->data);
       o.progress = print_progress;
+      o.check_accuracy = f->report.wanted();
+      if (o.check_accuracy) o.accuracy = to_accuracy_options(f->report, o.data);
       const pipeline::QuantizeResult r = pipeline::quantize(o);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);
       if (!r.fp32.empty()) {
@@ -108,6 +115,7 @@ void add_quantize(CLI::App& app, Run& run) {
       std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights, %zu int32 biases, %d Relu/Clip folded)\n",
                   r.quantized_nodes, r.activation_pairs, r.weights, r.biases, r.folded_activations);
       std::printf("wrote %s\n", o.output_path.c_str());
+      if (r.report) return finish_report(*r.report, f->report);
       return 0;
     };
   });

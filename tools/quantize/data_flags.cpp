@@ -7,9 +7,12 @@
 #include <chrono>
 #include <cstdio>
 
+#include "ptq/core/error.h"
+
 #include "cli_common.h"
 #include "ptq/data/input_spec.h"
 #include "ptq/data/preprocess.h"
+#include "ptq/report/report.h"
 
 namespace ptq::cli {
 
@@ -46,6 +49,68 @@ data::DataOptions to_data_options(const DataFlags& f) {
   o.calib_count = f.count;
   o.skip_nonfinite = f.skip_nonfinite;
   return o;
+}
+
+bool ReportFlags::wanted() const {
+  return !eval.empty() || !labels.empty() || !json.empty() || !html.empty() || !md.empty() || max_drop ||
+         min_agreement || min_sqnr || auto_fallback || task != "auto";
+}
+
+void add_report_flags(CLI::App& app, ReportFlags& f, bool quantize_flags) {
+  const char* g = "Accuracy report";
+  app.add_option("--eval-count", f.eval_count, "Evaluate on the first N samples in sorted order")->group(g);
+  app.add_option("--labels", f.labels, "Labels TSV (file<TAB>class_index): top-1/top-5 accuracy")->group(g);
+  app.add_option("--task", f.task, "auto (classifier when the output looks like one), classify or generic")
+      ->group(g)->default_str("auto");
+  app.add_option("--report", f.json, "Write the report as JSON (docs/report-schema.md)")->group(g);
+  app.add_option("--report-html", f.html, "Write the report as one self-contained HTML file")->group(g);
+  app.add_option("--report-md", f.md, "Write the report as Markdown")->group(g);
+  app.add_option("--max-drop", f.max_drop, "Budget: top-1 accuracy drop in points (needs --labels)")->group(g);
+  app.add_option("--min-agreement", f.min_agreement, "Budget: top-1 agreement with the reference, percent")->group(g);
+  app.add_option("--min-sqnr", f.min_sqnr, "Budget: SQNR of every model output, dB")->group(g);
+  app.add_option("--int8-mode", f.int8_mode,
+                 "How the int8 model runs: integer (ONNX Runtime's integer kernels) or fake-quant (DQ -> fp32 op -> Q)")
+      ->group(g)->default_str("integer");
+  if (!quantize_flags) return;
+  app.add_option("--sensitivity-samples", f.sensitivity_samples,
+                 "Samples for per-node sensitivity (0: skip)")->group(g)->default_str("16");
+  app.add_flag("--auto-fallback", f.auto_fallback,
+               "Return the most sensitive nodes to fp32 one at a time until the budget holds")->group(g);
+  app.add_option("--max-fallback", f.max_fallback, "At most N nodes returned to fp32 by --auto-fallback")
+      ->group(g)->default_str("10");
+}
+
+report::AccuracyOptions to_accuracy_options(const ReportFlags& f, const data::DataOptions& data) {
+  report::AccuracyOptions o;
+  o.data_path = f.eval;
+  o.data = data;
+  o.data.calib_count = 0;
+  o.max_samples = f.eval_count;
+  o.labels_path = f.labels;
+  o.task = report::parse_task(f.task);
+  o.sensitivity_samples = f.sensitivity_samples;
+  o.budget.max_drop = f.max_drop;
+  o.budget.min_agreement = f.min_agreement;
+  o.budget.min_sqnr = f.min_sqnr;
+  o.auto_fallback = f.auto_fallback;
+  o.max_fallback = f.max_fallback;
+  PTQ_CHECK(f.int8_mode == "integer" || f.int8_mode == "fake-quant", UsageError, "--int8-mode: '", f.int8_mode,
+            "' is not integer or fake-quant");
+  o.int8_runtime.qdq_mode = f.int8_mode == "integer" ? runtime::QdqMode::kIntegerKernel : runtime::QdqMode::kFakeQuant;
+  o.int8_execution = f.int8_mode == "integer" ? "integer-kernels" : "qdq-fake-quant";
+  o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  return o;
+}
+
+int finish_report(const report::Report& r, const ReportFlags& f) {
+  report::write_reports(r, f.json, f.html, f.md);
+  std::fputs(report::render_text(r).c_str(), stdout);
+  for (const std::string& p : {f.json, f.html, f.md})
+    if (!p.empty()) std::printf("wrote %s\n", p.c_str());
+  if (!r.gate.checked) return 0;
+  std::printf("%s\n", r.gate.line().c_str());
+  std::fflush(stdout);
+  return r.gate.passed ? 0 : static_cast<int>(ExitCode::kAccuracyBudget);
 }
 
 void print_progress(int pass, int passes, size_t done, size_t total) {

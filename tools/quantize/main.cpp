@@ -26,6 +26,7 @@ constexpr ptq::cli::Subcommand kSubcommands[] = {
      ptq::cli::add_convert},
     {"run", "Run a model on .npy inputs with the reference runtime; write outputs as .npy",
      ptq::cli::add_run},
+    {"compare", "Accuracy report for two models (e.g. fp32 vs int8) on the same data", ptq::cli::add_compare},
 };
 
 }  // namespace

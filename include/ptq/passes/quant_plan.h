@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,15 +52,27 @@ struct QuantPlan {
 // Ranges by tensor name, from calibration (or a loaded calibration table).
 using RangeMap = std::map<std::string, quant::Range>;
 
+// Which nodes may be quantized, by node id, on top of the config's excludes (the accuracy
+// report: one node at a time for sensitivity, or everything but the nodes returned to fp32).
+struct NodeFilter {
+  bool use_only = false;      // when set, only nodes in `only` are quantized
+  std::set<ir::NodeId> only;
+  std::set<ir::NodeId> fp32;  // never quantized
+  bool admits(ir::NodeId id) const { return !fp32.count(id) && (!use_only || only.count(id)); }
+};
+
 // Plans quantization of the top-level graph with the rules registry; subgraphs stay fp32. Only
 // tensors with a range in `ranges` count as float activations.
 QuantPlan plan_quantization(const ir::Graph& graph, const quant::QuantConfig& config,
-                            const RangeMap& ranges);
+                            const RangeMap& ranges, const NodeFilter& filter = {});
 
 // ORT profile: removes Relu / Clip(0, x) nodes that follow a quantized op whose output feeds
 // only them; the producer's output takes the activation's output name and range (Q with
 // z = qmin clamps the same way). Returns how many were folded. Run before planning.
 int fold_activations_into_quantized_producers(ir::Graph& graph, const quant::QuantConfig& config,
                                               RangeMap& ranges);
+// The same, folding only after nodes the filter admits (a node returned to fp32 keeps its Relu).
+int fold_activations_into_quantized_producers(ir::Graph& graph, const quant::QuantConfig& config,
+                                              RangeMap& ranges, const NodeFilter& filter);
 
 }  // namespace ptq::passes

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <optional>
 #include <vector>
 
 #include <functional>
@@ -11,6 +12,7 @@
 #include "ptq/ir/model.h"
 #include "ptq/onnx_io/save.h"
 #include "ptq/quant/quant_config.h"
+#include "ptq/report/accuracy.h"
 
 namespace ptq::pipeline {
 
@@ -33,6 +35,10 @@ struct QuantizeOptions {
   std::string save_calib;
   bool force = false;      // accept a calibration table made for another model file
   onnx_io::SaveOptions save;
+  // Accuracy report (fp32 vs the emitted int8 model) when set. `accuracy.data_path` empty: the
+  // calibration data (the report says so); gate, sensitivity and fallback settings live there.
+  bool check_accuracy = false;
+  report::AccuracyOptions accuracy;
 };
 
 struct QuantizeResult {
@@ -44,6 +50,7 @@ struct QuantizeResult {
   size_t weights = 0;
   size_t biases = 0;
   int folded_activations = 0;
+  std::optional<report::Report> report;  // when check_accuracy
 };
 
 // Loads the model, converts it to opset >= 13 when older (the onnx version converter), and

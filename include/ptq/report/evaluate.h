@@ -1,0 +1,80 @@
+// Runs a reference model and a test model over the same samples and measures how they differ.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ptq/core/tensor.h"
+#include "ptq/data/dataset.h"
+#include "ptq/ir/model.h"
+#include "ptq/report/labels.h"
+#include "ptq/report/report.h"
+#include "ptq/runtime/interpreter.h"
+
+namespace ptq::report {
+
+enum class Task { kAuto, kClassify, kGeneric };
+Task parse_task(const std::string& name);  // "auto" | "classify" | "generic"; UsageError otherwise
+
+// A dataset read from the start on every pass, keeping the first `keep` samples in memory so
+// repeated passes over a small subset (sensitivity) decode each file once.
+class Samples {
+ public:
+  explicit Samples(data::Dataset& data, size_t keep = 0) : data_(data), keep_(keep) {}
+  void rewind();
+  std::optional<data::Sample> next();
+  size_t size() const { return data_.size(); }
+
+ private:
+  data::Dataset& data_;
+  size_t keep_;
+  std::vector<data::Sample> kept_;
+  size_t cursor_ = 0;
+  bool streaming_ = false;
+};
+
+// An intermediate tensor compared between the two models (by name in each graph).
+struct Probe {
+  std::string tensor_a, tensor_b;
+  // tensor_b is the integer output of a QuantizeLinear: dequantize it with these (so the probe
+  // works in integer-kernel mode too, where fused groups produce no float intermediates).
+  bool dequantize = false;
+  float scale = 1.f;
+  int32_t zero_point = 0;
+};
+
+// The probe for `a_name` (reference graph) against `b_name` in the test graph: for a tensor the
+// emitter quantized (`X -> QuantizeLinear -> DequantizeLinear`), the QuantizeLinear output with
+// its per-tensor scale and zero point; otherwise the tensor itself.
+Probe make_probe(const ir::Graph& test, const std::string& a_name, const std::string& b_name);
+
+struct EvalOptions {
+  Task task = Task::kAuto;
+  const Labels* labels = nullptr;
+  std::vector<Probe> probes;
+  size_t max_samples = 0;  // 0: every sample of the dataset
+  runtime::InterpreterOptions a_runtime;  // observer is set by evaluate
+  runtime::InterpreterOptions b_runtime;  // the test model's execution mode lives here
+};
+
+// Reference outputs kept between evaluations on the same data (fallback steps rerun only the
+// test model). Filled by the first evaluate() that gets it; reused when it covers the samples.
+struct ReferenceCache {
+  std::vector<std::vector<Tensor>> outputs;
+  size_t samples = 0;
+  bool filled = false;
+};
+
+struct EvalResult {
+  Measure measure;
+  std::vector<std::optional<ErrorStats>> probes;  // nullopt: a tensor never appeared
+};
+
+// Streams `data` from the start (rewinding it), runs both models on every sample (up to
+// max_samples) and accumulates output and probe statistics in sample order.
+EvalResult evaluate(const ir::Model& a, const ir::Model& b, Samples& data, const EvalOptions& options,
+                    ReferenceCache* cache = nullptr);
+
+
+}  // namespace ptq::report

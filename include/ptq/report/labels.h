@@ -1,0 +1,27 @@
+// Ground-truth class labels for evaluation samples: a TSV of `file<TAB>class_index` lines.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace ptq::report {
+
+class Labels {
+ public:
+  // Reads `path`: one `file<TAB>class_index` per line; a first line whose index is not a number is
+  // a header; empty lines are skipped. IoError names the file and line on anything else.
+  static Labels load(const std::string& path);
+  // The class of a sample file, matched by base name ("a/b/x.jpg" -> "x.jpg"), then by base name
+  // without extension (so "x.npy" made from "x.jpg" finds its label).
+  std::optional<long> find(const std::string& source) const;
+  size_t size() const { return by_name_.size(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::map<std::string, long> by_name_;
+  std::map<std::string, long> by_stem_;
+};
+
+}  // namespace ptq::report

@@ -1,0 +1,62 @@
+// Label TSV reader and base-name matching of sample files.
+#include "ptq/report/labels.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "ptq/core/error.h"
+
+namespace ptq::report {
+namespace {
+
+std::string base_name(const std::string& p) { return std::filesystem::path(p).filename().string(); }
+std::string stem(const std::string& p) { return std::filesystem::path(p).stem().string(); }
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\n')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && s[i] == ' ') ++i;
+  return s.substr(i);
+}
+
+}  // namespace
+
+Labels Labels::load(const std::string& path) {
+  Labels l;
+  l.path_ = path;
+  std::ifstream in(path);
+  PTQ_CHECK(in, IoError, path, ": cannot read the labels file");
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    line = trim(line);
+    if (line.empty()) continue;
+    const size_t tab = line.rfind('\t');
+    PTQ_CHECK(tab != std::string::npos, IoError, path, ":", line_no, ": expected 'file<TAB>class_index'");
+    const std::string file = trim(line.substr(0, tab));
+    const std::string index = trim(line.substr(tab + 1));
+    char* end = nullptr;
+    const long cls = std::strtol(index.c_str(), &end, 10);
+    const bool numeric = !index.empty() && end && *end == '\0';
+    if (!numeric && line_no == 1 && l.by_name_.empty()) continue;  // header
+    PTQ_CHECK(numeric && cls >= 0, IoError, path, ":", line_no, ": class index '", index,
+              "' is not a non-negative integer");
+    PTQ_CHECK(!file.empty(), IoError, path, ":", line_no, ": empty file name");
+    const std::string name = base_name(file);
+    PTQ_CHECK(l.by_name_.emplace(name, cls).second, IoError, path, ":", line_no, ": '", name,
+              "' is listed twice");
+    l.by_stem_.emplace(stem(file), cls);
+  }
+  PTQ_CHECK(!l.by_name_.empty(), IoError, path, ": no labels");
+  return l;
+}
+
+std::optional<long> Labels::find(const std::string& source) const {
+  if (auto it = by_name_.find(base_name(source)); it != by_name_.end()) return it->second;
+  if (auto it = by_stem_.find(stem(source)); it != by_stem_.end()) return it->second;
+  return std::nullopt;
+}
+
+}  // namespace ptq::report

@@ -1,0 +1,127 @@
+// Report library units: error statistics, top-k, classifier shapes, labels, budget gate, renderers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ptq/core/error.h"
+#include "ptq/report/metrics.h"
+#include "ptq/report/labels.h"
+#include "ptq/report/report.h"
+#include "report_fixtures.h"
+#include "schema_check.h"
+
+namespace ptq::report {
+namespace {
+
+TEST(ReportMetrics, SqnrCosineAndAbsErrors) {
+  ErrorStats s;
+  s.add(Tensor::from_vector<float>({4}, {1, 2, 3, 4}), Tensor::from_vector<float>({4}, {1.1f, 2, 3, 4}));
+  ASSERT_TRUE(s.sqnr_db().has_value());
+  EXPECT_NEAR(*s.sqnr_db(), 10 * std::log10(30.0 / 0.01), 1e-4);
+  EXPECT_NEAR(s.max_abs, 0.1, 1e-6);
+  EXPECT_NEAR(s.mean_abs(), 0.025, 1e-6);
+  EXPECT_GT(s.cosine(), 0.999);
+  ErrorStats same;
+  same.add(Tensor::from_vector<float>({2}, {1, 2}), Tensor::from_vector<float>({2}, {1, 2}));
+  EXPECT_FALSE(same.sqnr_db().has_value());  // identical: infinite
+  EXPECT_EQ(format_db(same.sqnr_db()), "inf");
+  EXPECT_THROW(same.add(Tensor::from_vector<float>({2}, {1, 2}), Tensor::from_vector<float>({1}, {1})), IoError);
+}
+
+TEST(ReportMetrics, TopKAndClassifierShapes) {
+  const std::vector<float> row = {0.1f, 0.9f, 0.5f, 0.9f, 0.2f};
+  EXPECT_EQ(top_k(row.data(), row.size(), 3), (std::vector<size_t>{1, 3, 2}));  // ties: lower index first
+  EXPECT_EQ(classifier_classes({1, 1000}), 1000u);
+  EXPECT_EQ(classifier_classes({1, 1000, 1, 1}), 1000u);  // squeezenet
+  EXPECT_EQ(classifier_classes({1, 3549, 85}), 0u);       // detector
+  EXPECT_EQ(classifier_classes({1}), 0u);
+}
+
+TEST(ReportLabels, HeaderBaseNameAndStem) {
+  test::TempDir t;
+  test::write_file(t.file("l.tsv"), "file\tclass_index\nsub/a.jpg\t3\nb.jpg\t7\r\n\n");
+  const Labels l = Labels::load(t.file("l.tsv"));
+  EXPECT_EQ(l.size(), 2u);
+  EXPECT_EQ(l.find("/x/y/a.jpg"), 3);
+  EXPECT_EQ(l.find("b.npy"), 7);  // same stem
+  EXPECT_FALSE(l.find("c.jpg").has_value());
+  test::write_file(t.file("bad.tsv"), "a.jpg\t1\nb.jpg\tcat\n");
+  try {
+    Labels::load(t.file("bad.tsv"));
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.tsv:2"), std::string::npos) << e.what();
+  }
+}
+
+Measure classifier_measure(size_t rows, size_t agree, size_t a_ok, size_t b_ok) {
+  Measure m;
+  m.samples = rows;
+  OutputReport o;
+  o.name = "y";
+  o.compared = true;
+  o.stats.add(Tensor::from_vector<float>({2}, {1, 1}), Tensor::from_vector<float>({2}, {1, 1.01f}));
+  m.outputs.push_back(o);
+  Classification c;
+  c.rows = c.labeled = rows;
+  c.agree_top1 = agree;
+  c.has_labels = true;
+  c.a_top1 = a_ok;
+  c.b_top1 = b_ok;
+  m.classification = c;
+  return m;
+}
+
+TEST(ReportGate, NamesEachFailedBudget) {
+  const Measure m = classifier_measure(100, 90, 80, 75);
+  Budget b;
+  b.max_drop = 10;
+  EXPECT_EQ(check_budget(b, m).line(), "PASSED");
+  b.max_drop = 1;
+  b.min_agreement = 95;
+  const Gate g = check_budget(b, m);
+  EXPECT_FALSE(g.passed);
+  EXPECT_EQ(g.failures.size(), 2u);
+  EXPECT_EQ(g.line().rfind("FAILED: top-1 drop 5.00 pt > 1.00 pt allowed", 0), 0u) << g.line();
+  EXPECT_NE(g.line().find("top-1 agreement 90.00% < 95.00% required"), std::string::npos) << g.line();
+  Measure generic = m;
+  generic.classification.reset();
+  EXPECT_THROW(check_budget(b, generic), UsageError);
+  Budget s;
+  s.min_sqnr = 100;
+  EXPECT_NE(check_budget(s, generic).line().find("output SQNR"), std::string::npos);
+}
+
+TEST(ReportRender, JsonMatchesSchemaAndHtmlIsSelfContained) {
+  Report r;
+  r.command = "quantize";
+  r.task = "classify";
+  r.b_execution = "integer-kernels";
+  r.model_a = "a<b>.onnx";
+  r.measure = classifier_measure(10, 9, 8, 7);
+  LayerReport l;
+  l.node = "conv&1";
+  l.op = "Conv";
+  l.measured = l.sensitivity_measured = true;
+  l.sqnr_db = 30;
+  l.sensitivity_db = 40;
+  l.sensitivity_rank = 1;
+  r.layers.push_back(l);
+  const nlohmann::json j = nlohmann::json::parse(to_json(r));
+  const nlohmann::json schema = test::read_json(PTQ_REPORT_SCHEMA);
+  EXPECT_EQ(test::check_schema(j, schema), "");
+  EXPECT_EQ(j["classification"]["fp32_top1"], 80.0);
+  EXPECT_EQ(j["classification"]["int8_top1"], 70.0);
+  nlohmann::json broken = j;
+  broken["classification"].erase("int8_top1");
+  EXPECT_NE(test::check_schema(broken, schema), "");  // the checker does check
+  const std::string html = render_html(r);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("conv&amp;1"), std::string::npos);
+  EXPECT_EQ(html.find("a<b>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ptq::report
