@@ -96,11 +96,11 @@ def main():
         if c["labeled"] != n:
             print(f"FAIL: {c['labeled']} of {n} samples matched a label")
             return 1
-        if abs(c["fp32_top1"] - ort32) > 1e-9:
+        if c["fp32_top1_correct"] != ok32:
             print("FAIL: fp32 top-1 differs from ONNX Runtime's")
             return 1
         allowed = max(TOLERANCE_PT, 100.0 * args.slack_samples / n)
-        if abs(c["int8_top1"] - ort8) > allowed + 1e-9:
+        if abs(c["int8_top1"] - ort8) > allowed + 1e-3:  # the report rounds to 4 decimals
             print(f"FAIL: int8 top-1 differs from ONNX Runtime's by more than {allowed:.2f} pt")
             return 1
         print("OK")
