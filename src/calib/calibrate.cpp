@@ -1,7 +1,8 @@
-// The two-pass streaming calibration driver over runtime::Interpreter's observer hook.
+// The single-pass streaming calibration driver over runtime::Interpreter's observer hook.
 #include "ptq/calib/calibrate.h"
 
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "ptq/core/error.h"
@@ -9,12 +10,6 @@
 
 namespace ptq::calib {
 namespace {
-
-// One Observation per value id of the top-level graph; only float tensors are tracked.
-struct Observations {
-  std::vector<Observation> by_value;
-  std::vector<char> seen;
-};
 
 // A batch of n samples as n runs of one: GEMM kernels sum in an order that depends on the batch
 // size, so only batch-1 runs give statistics that do not depend on how samples were grouped.
@@ -51,56 +46,42 @@ CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const Calib
   const Method* method = find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", method_names(), ")");
   const ir::Graph& g = model.graph;
-  Observations obs;
-  obs.by_value.resize(g.id_bound_values());
-  obs.seen.assign(g.id_bound_values(), 0);
-  const HistogramKind kind = method->histogram(o.params);
-  const int passes = kind == HistogramKind::kNone ? 1 : 2;
-  int pass = 1;
+  // One Observation per float tensor of the top-level graph, created when first seen.
+  std::vector<std::unique_ptr<Observation>> obs(g.id_bound_values());
+  const bool histograms = method->histogram(o.params) != HistogramKind::kNone;
+  const int bins = histogram_bins(o.params);
 
   runtime::InterpreterOptions ro;
   ro.threads = o.threads;
   // Subgraph tensors (If/Loop bodies) are never quantized: only the top-level graph is observed.
   ro.observer = [&](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
     if (&graph != &g || t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
-    Observation& ob = obs.by_value[static_cast<size_t>(v)];
-    if (pass == 1) {
-      ob.range.observe(t.data<float>(), t.numel());
-      obs.seen[static_cast<size_t>(v)] = 1;
-    } else {
-      observe_histogram(ob, kind, t.data<float>(), t.numel());
-    }
+    auto& ob = obs[static_cast<size_t>(v)];
+    if (!ob) ob = std::make_unique<Observation>(histograms ? bins : 1);
+    ob->observe(t.data<float>(), t.numel(), histograms);
   };
   const runtime::Interpreter interpreter(model, ro);
 
-  size_t samples = 0;
-  for (; pass <= passes; ++pass) {
-    if (pass == 2) {
-      for (size_t v = 0; v < obs.by_value.size(); ++v)
-        if (obs.seen[v]) prepare_histograms(obs.by_value[v], kind, o.params.num_bins);
-      dataset.rewind();
-    }
-    size_t done = 0;
-    while (auto sample = dataset.next()) {
-      with_context(str_cat("calibration sample ", sample->source_str()), [&] {
-        for (const auto& row : split_batch(g, sample->inputs)) interpreter.run(row);
-      });
-      ++done;
-      // Count batch rows, not files, so the table reads the same however samples were batched.
-      const Tensor& first = sample->inputs.begin()->second;
-      if (pass == 1) samples += first.rank() > 0 ? static_cast<size_t>(first.dims()[0]) : 1;
-      if (o.progress) o.progress(pass, passes, done, dataset.size());
-    }
-    PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");
+  size_t samples = 0, done = 0;
+  while (auto sample = dataset.next()) {
+    with_context(str_cat("calibration sample ", sample->source_str()), [&] {
+      for (const auto& row : split_batch(g, sample->inputs)) interpreter.run(row);
+    });
+    ++done;
+    // Count batch rows, not files, so the table reads the same however samples were batched.
+    const Tensor& first = sample->inputs.begin()->second;
+    samples += first.rank() > 0 ? static_cast<size_t>(first.dims()[0]) : 1;
+    if (o.progress) o.progress(1, 1, done, dataset.size());
   }
+  PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");
 
   CalibTable table;
   table.model_sha256 = model_sha256;
   table.method = o.method;
   table.params = o.params;
   table.samples = samples;
-  for (size_t v = 0; v < obs.by_value.size(); ++v)
-    if (obs.seen[v]) table.ranges[g.value(static_cast<ir::ValueId>(v)).name] = method->compute(obs.by_value[v], o.params);
+  for (size_t v = 0; v < obs.size(); ++v)
+    if (obs[v]) table.ranges[g.value(static_cast<ir::ValueId>(v)).name] = method->compute(*obs[v], o.params);
   return table;
 }
 

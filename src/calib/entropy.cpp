@@ -80,11 +80,11 @@ HistogramKind entropy_histogram(const CalibParams& p) {
 
 Range entropy_compute(const Observation& obs, const CalibParams& p) {
   if (p.symmetric) {
-    const double t = threshold(obs.hist, p.num_quantized_bins);
+    const double t = threshold(obs.absolute(), p.num_quantized_bins);
     return clamp_to_observed(-t, t, obs.range);
   }
-  return clamp_to_observed(-threshold(obs.negative, p.num_quantized_bins),
-                           threshold(obs.hist, p.num_quantized_bins), obs.range);
+  return clamp_to_observed(-threshold(obs.negative_view(), p.num_quantized_bins),
+                           threshold(obs.positive_view(), p.num_quantized_bins), obs.range);
 }
 
 }  // namespace ptq::calib

@@ -1,7 +1,8 @@
-// Histogram and range statistics.
+// Range statistics, power-of-two histograms that grow by exact pairwise merging, and views.
 #include "ptq/calib/histogram.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numeric>
 
@@ -10,39 +11,92 @@
 namespace ptq::calib {
 
 void RangeStats::observe(const float* x, size_t n) {
-  double lo = std::numeric_limits<double>::infinity();
-  double hi = -lo;
+  float lo = std::numeric_limits<float>::infinity();
+  float hi = -lo;
   for (size_t i = 0; i < n; ++i) {
-    const double v = x[i];
-    if (!(v == v)) continue;
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
+    const float v = x[i];
+    lo = v < lo ? v : lo;  // NaN compares false: ignored
+    hi = v > hi ? v : hi;
   }
   if (lo > hi) return;
-  min = std::min(min, lo);
-  max = std::max(max, hi);
+  min = std::min(min, static_cast<double>(lo));
+  max = std::max(max, static_cast<double>(hi));
   sum_sample_min += lo;
   sum_sample_max += hi;
   ++samples;
 }
 
-Histogram::Histogram(double lo, double hi, int bins) : lo_(lo), hi_(hi) {
-  PTQ_ASSERT(bins > 0 && std::isfinite(lo) && std::isfinite(hi) && hi >= lo);
-  // A zero-width range (constant tensor) still gets a usable bin width.
-  if (hi_ <= lo_) hi_ = lo_ + 1e-30;
-  width_ = (hi_ - lo_) / bins;
-  inv_width_ = 1.0 / width_;
-  counts_.assign(static_cast<size_t>(bins), 0);
+Pow2Histogram::Pow2Histogram(int bins) : counts_(static_cast<size_t>(bins), 0) {
+  PTQ_ASSERT(bins > 0 && (bins & (bins - 1)) == 0, "histogram bins must be a power of two");
 }
 
-void Histogram::merge(const Histogram& o) {
-  PTQ_ASSERT(o.lo_ == lo_ && o.hi_ == hi_ && o.counts_.size() == counts_.size(),
-             "histograms over different ranges");
-  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
+double Pow2Histogram::range() const { return empty() ? 0.0 : std::ldexp(1.0, exp_); }
+
+void Pow2Histogram::grow_to(float max_value) {
+  if (!(max_value >= 0.f) || std::isinf(max_value)) return;
+  int e;
+  std::frexp(max_value, &e);  // max_value < 2^e
+  if (max_value == 0.f) e = -126;
+  if (exp_ == std::numeric_limits<int>::min()) {
+    exp_ = e;
+    return;
+  }
+  while (exp_ < e) {
+    // Doubling the range: bin i of the new grid holds old bins 2i and 2i+1.
+    const size_t half = counts_.size() / 2;
+    for (size_t i = 0; i < half; ++i) counts_[i] = counts_[2 * i] + counts_[2 * i + 1];
+    std::fill(counts_.begin() + static_cast<std::ptrdiff_t>(half), counts_.end(), 0);
+    ++exp_;
+  }
 }
 
-uint64_t Histogram::total() const {
-  return std::accumulate(counts_.begin(), counts_.end(), uint64_t{0});
+template <typename Bin>
+void Pow2Histogram::add_binned(const float* x, size_t n, Bin value_of) {
+  float hi = -1.f;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = value_of(x[i]);
+    hi = v > hi ? v : hi;
+  }
+  if (hi < 0.f) return;  // nothing to add
+  grow_to(hi);
+  const int bits = std::countr_zero(static_cast<unsigned>(counts_.size()));
+  // v * bins / 2^exp with a power-of-two factor: exact, so bins are order-independent.
+  const float scale = std::ldexp(1.f, bits - exp_);
+  const size_t last = counts_.size() - 1;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = value_of(x[i]);
+    if (!(v >= 0.f) || std::isinf(v)) continue;
+    const size_t b = static_cast<size_t>(v * scale);
+    ++counts_[b < last ? b : last];
+    ++total_;
+  }
 }
+
+void Pow2Histogram::add_nonnegative(const float* x, size_t n) {
+  add_binned(x, n, [](float a) { return a >= 0.f ? a : -1.f; });  // NaN -> -1: skipped
+}
+
+void Pow2Histogram::add_negated(const float* x, size_t n) {
+  add_binned(x, n, [](float a) { return a < 0.f ? -a : -1.f; });
+}
+
+std::vector<uint64_t> Pow2Histogram::counts_at_range_of(const Pow2Histogram& other) const {
+  std::vector<uint64_t> c = counts_;
+  if (empty() || other.empty() || other.exp_ <= exp_) return c;
+  for (int e = exp_; e < other.exp_; ++e) {
+    const size_t half = c.size() / 2;
+    for (size_t i = 0; i < half; ++i) c[i] = c[2 * i] + c[2 * i + 1];
+    std::fill(c.begin() + static_cast<std::ptrdiff_t>(half), c.end(), 0);
+  }
+  return c;
+}
+
+Histogram::Histogram(double lo, double hi, std::vector<uint64_t> counts)
+    : lo_(lo), hi_(hi), counts_(std::move(counts)) {
+  PTQ_ASSERT(!counts_.empty() && hi >= lo);
+  width_ = (hi_ - lo_) / static_cast<double>(counts_.size());
+}
+
+uint64_t Histogram::total() const { return std::accumulate(counts_.begin(), counts_.end(), uint64_t{0}); }
 
 }  // namespace ptq::calib

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace ptq::calib {
 
@@ -34,37 +35,67 @@ std::string method_names() {
   return s;
 }
 
-void prepare_histograms(Observation& obs, HistogramKind kind, int num_bins) {
-  const double lo = obs.range.empty() ? 0.0 : obs.range.min;
-  const double hi = obs.range.empty() ? 0.0 : obs.range.max;
-  switch (kind) {
-    case HistogramKind::kNone: break;
-    case HistogramKind::kAbsolute:
-      obs.hist = Histogram(0.0, std::max(std::fabs(lo), std::fabs(hi)), num_bins);
-      break;
-    case HistogramKind::kSigned: obs.hist = Histogram(lo, hi, num_bins); break;
-    case HistogramKind::kSplit:
-      obs.hist = Histogram(0.0, std::max(hi, 0.0), num_bins);
-      obs.negative = Histogram(0.0, std::max(-lo, 0.0), num_bins);
-      break;
-  }
+int histogram_bins(const CalibParams& params) {
+  int bins = 1;
+  while (bins < 2 * params.num_bins) bins *= 2;
+  return bins;
 }
 
-void observe_histogram(Observation& obs, HistogramKind kind, const float* x, size_t n) {
-  switch (kind) {
-    case HistogramKind::kNone: break;
-    case HistogramKind::kAbsolute:
-      for (size_t i = 0; i < n; ++i) obs.hist.add(std::fabs(static_cast<double>(x[i])));
-      break;
-    case HistogramKind::kSigned: obs.hist.add(x, n); break;
-    case HistogramKind::kSplit:
-      for (size_t i = 0; i < n; ++i) {
-        const double v = x[i];
-        if (v > 0) obs.hist.add(v);
-        else if (v < 0) obs.negative.add(-v);
-      }
-      break;
-  }
+Observation::Observation(int num_bins) : positive(num_bins), negative(num_bins) {}
+
+void Observation::observe(const float* x, size_t n, bool histograms) {
+  range.observe(x, n);
+  if (!histograms) return;
+  positive.add_nonnegative(x, n);
+  negative.add_negated(x, n);
 }
+
+namespace {
+
+// Drops empty bins at both ends, so methods see the range that holds data.
+Histogram trimmed(double lo, double width, const std::vector<uint64_t>& c) {
+  size_t first = 0, last = c.size();
+  while (first < c.size() && c[first] == 0) ++first;
+  while (last > first && c[last - 1] == 0) --last;
+  if (first == last) return Histogram(0.0, 0.0, {0});
+  return Histogram(lo + width * static_cast<double>(first), lo + width * static_cast<double>(last),
+                   std::vector<uint64_t>(c.begin() + static_cast<std::ptrdiff_t>(first),
+                                         c.begin() + static_cast<std::ptrdiff_t>(last)));
+}
+
+// The one-sided histogram of `h` over [0, R) with its zero bin kept (one-sided views start at 0).
+Histogram one_sided(const std::vector<uint64_t>& c, double range) {
+  size_t last = c.size();
+  while (last > 0 && c[last - 1] == 0) --last;
+  if (last == 0) return Histogram(0.0, 0.0, {0});
+  const double width = range / static_cast<double>(c.size());
+  return Histogram(0.0, width * static_cast<double>(last),
+                   std::vector<uint64_t>(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(last)));
+}
+
+}  // namespace
+
+Histogram Observation::absolute() const {
+  const Pow2Histogram& wide = positive.range() >= negative.range() ? positive : negative;
+  std::vector<uint64_t> c = positive.counts_at_range_of(wide);
+  const std::vector<uint64_t> n = negative.counts_at_range_of(wide);
+  for (size_t i = 0; i < c.size(); ++i) c[i] += n[i];
+  return one_sided(c, wide.range());
+}
+
+Histogram Observation::signed_view() const {
+  const Pow2Histogram& wide = positive.range() >= negative.range() ? positive : negative;
+  const std::vector<uint64_t> p = positive.counts_at_range_of(wide);
+  const std::vector<uint64_t> n = negative.counts_at_range_of(wide);
+  // Negative bin i covers (-(i+1)w, -iw]: reversed, it sits left of the positive bins.
+  std::vector<uint64_t> c(n.rbegin(), n.rend());
+  c.insert(c.end(), p.begin(), p.end());
+  const double r = wide.range();
+  return trimmed(-r, r / static_cast<double>(p.size()), c);
+}
+
+Histogram Observation::positive_view() const { return one_sided(positive.counts(), positive.range()); }
+
+Histogram Observation::negative_view() const { return one_sided(negative.counts(), negative.range()); }
 
 }  // namespace ptq::calib

@@ -42,7 +42,8 @@ HistogramKind mse_histogram(const CalibParams&) { return HistogramKind::kSigned;
 
 Range mse_compute(const Observation& obs, const CalibParams& p) {
   const RangeStats& r = obs.range;
-  if (r.empty() || obs.hist.total() == 0) return {0.f, 0.f};
+  const Histogram h = obs.signed_view();
+  if (r.empty() || h.total() == 0) return {0.f, 0.f};
   const double lo = std::min(r.min, 0.0), hi = std::max(r.max, 0.0);
   const bool symmetric = p.activation_symmetry == quant::Symmetry::kSymmetric;
   // Coarse grid of shrink factors, then a finer grid around the best: the loss is smooth enough
@@ -53,12 +54,12 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
     const double absmax = std::max(-lo, hi);
     for (int k = 1; k <= kCoarse; ++k) {
       const double s = static_cast<double>(k) / kCoarse;
-      best.offer(loss(obs.hist, -absmax * s, absmax * s, p), s, s);
+      best.offer(loss(h, -absmax * s, absmax * s, p), s, s);
     }
     const double center = best.a;
     for (int k = -kFine; k <= kFine; ++k) {
       const double s = center + static_cast<double>(k) / (kCoarse * kFine);
-      if (s > 0 && s <= 1) best.offer(loss(obs.hist, -absmax * s, absmax * s, p), s, s);
+      if (s > 0 && s <= 1) best.offer(loss(h, -absmax * s, absmax * s, p), s, s);
     }
     return clamp_to_observed(-absmax * best.a, absmax * best.b, r);
   }
@@ -66,13 +67,13 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
   for (int i = 1; i <= kGrid; ++i)
     for (int j = 1; j <= kGrid; ++j) {
       const double a = static_cast<double>(i) / kGrid, b = static_cast<double>(j) / kGrid;
-      best.offer(loss(obs.hist, lo * a, hi * b, p), a, b);
+      best.offer(loss(h, lo * a, hi * b, p), a, b);
     }
   const double ca = best.a, cb = best.b;
   for (int i = -8; i <= 8; ++i)
     for (int j = -8; j <= 8; ++j) {
       const double a = ca + static_cast<double>(i) / (kGrid * 8), b = cb + static_cast<double>(j) / (kGrid * 8);
-      if (a > 0 && a <= 1 && b > 0 && b <= 1) best.offer(loss(obs.hist, lo * a, hi * b, p), a, b);
+      if (a > 0 && a <= 1 && b > 0 && b <= 1) best.offer(loss(h, lo * a, hi * b, p), a, b);
     }
   return clamp_to_observed(lo * best.a, hi * best.b, r);
 }

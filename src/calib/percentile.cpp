@@ -32,12 +32,12 @@ HistogramKind percentile_histogram(const CalibParams& p) {
 Range percentile_compute(const Observation& obs, const CalibParams& p) {
   const double share = p.percentile / 100.0;
   if (p.symmetric) {
-    const double t = percentile_edge(obs.hist, share);
+    const double t = percentile_edge(obs.absolute(), share);
     return clamp_to_observed(-t, t, obs.range);
   }
   const double tail = (1.0 - share) / 2.0;
-  return clamp_to_observed(percentile_edge(obs.hist, tail), percentile_edge(obs.hist, 1.0 - tail),
-                           obs.range);
+  const Histogram h = obs.signed_view();
+  return clamp_to_observed(percentile_edge(h, tail), percentile_edge(h, 1.0 - tail), obs.range);
 }
 
 }  // namespace ptq::calib

@@ -16,14 +16,15 @@ struct CalibrateOptions {
   std::string method = "minmax";
   CalibParams params;
   size_t threads = 0;  // 0: all cores
-  // Called after each sample: pass (1 = ranges, 2 = histograms), passes in total, samples done
-  // in this pass, samples in the dataset.
+  // Called after each sample: pass, passes in total (1: one streaming pass), samples done,
+  // samples in the dataset.
   std::function<void(int pass, int passes, size_t done, size_t total)> progress;
 };
 
-// Ranges for every float tensor the top-level graph computes (graph inputs included), with the
-// method's histogram pass when it has one. Pass 1 gives exact min/max; histograms then span that
-// fixed range, so results do not depend on batch size, threads or sample grouping.
+// Ranges for every float tensor the top-level graph computes (graph inputs included), in one
+// streaming pass: exact min/max plus, for histogram methods, power-of-two histograms whose counts
+// do not depend on sample order or grouping; batched samples run as batch-1 rows. Results are
+// therefore the same for any batch size or thread count.
 // `model_sha256` is recorded in the table. Throws IoError for an empty dataset.
 CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& options,
                      const std::string& model_sha256);

@@ -1,4 +1,4 @@
-// Fixed-range histograms and exact min/max: the per-tensor statistics calibration streams into.
+// Per-tensor statistics calibration streams into: exact min/max and single-pass histograms.
 #pragma once
 
 #include <cstddef>
@@ -22,23 +22,38 @@ struct RangeStats {
   bool empty() const { return samples == 0 || min > max; }
 };
 
-// Equal-width bins over [lo, hi] fixed up front (from the min/max pre-pass), so the counts never
-// depend on the order or grouping of samples. Values outside clamp into the end bins.
+// A one-sided histogram of non-negative values over [0, 2^e) in a power-of-two number of bins.
+// When a value reaches the range, the range doubles and neighbouring bins merge pairwise. Bin
+// edges of every such range are nested and a value's bin is computed by scaling with a power of
+// two (exact in floating point), so the counts equal those of a histogram built directly over
+// the final range: they do not depend on the order or grouping of samples, and one pass suffices.
+class Pow2Histogram {
+ public:
+  explicit Pow2Histogram(int bins = 4096);
+  void add_nonnegative(const float* x, size_t n);  // adds every x >= 0 (zeros included)
+  void add_negated(const float* x, size_t n);      // adds -x for every x < 0
+  bool empty() const { return total_ == 0; }
+  double range() const;  // 2^e: every value seen is below it
+  size_t bins() const { return counts_.size(); }
+  const std::vector<uint64_t>& counts() const { return counts_; }
+  uint64_t total() const { return total_; }
+  // This histogram's counts over the range of `other` when that is larger (bins merge pairwise).
+  std::vector<uint64_t> counts_at_range_of(const Pow2Histogram& other) const;
+
+ private:
+  void grow_to(float max_value);
+  template <typename Bin>
+  void add_binned(const float* x, size_t n, Bin value_of);
+  int exp_ = std::numeric_limits<int>::min();  // range 2^exp_; min() while empty
+  std::vector<uint64_t> counts_;
+  uint64_t total_ = 0;
+};
+
+// Equal-width bins over [lo, hi]: the view calibration methods read (built from Pow2Histograms).
 class Histogram {
  public:
   Histogram() = default;
-  Histogram(double lo, double hi, int bins);
-  void add(double v) {
-    if (!(v == v)) return;  // NaN
-    double t = (v - lo_) * inv_width_;
-    int64_t b = t <= 0 ? 0 : static_cast<int64_t>(t);
-    if (b >= static_cast<int64_t>(counts_.size())) b = static_cast<int64_t>(counts_.size()) - 1;
-    ++counts_[static_cast<size_t>(b)];
-  }
-  void add(const float* x, size_t n) {
-    for (size_t i = 0; i < n; ++i) add(static_cast<double>(x[i]));
-  }
-  void merge(const Histogram& other);
+  Histogram(double lo, double hi, std::vector<uint64_t> counts);
   double lo() const { return lo_; }
   double hi() const { return hi_; }
   double width() const { return width_; }
@@ -49,7 +64,7 @@ class Histogram {
   uint64_t total() const;
 
  private:
-  double lo_ = 0, hi_ = 0, width_ = 0, inv_width_ = 0;
+  double lo_ = 0, hi_ = 0, width_ = 0;
   std::vector<uint64_t> counts_;
 };
 

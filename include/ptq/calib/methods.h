@@ -14,17 +14,17 @@ namespace ptq::calib {
 
 using Range = quant::Range;
 
-// What the second (histogram) pass collects for a tensor.
+// The histogram view a method reads.
 enum class HistogramKind {
   kNone,      // min/max only
-  kAbsolute,  // |x| over [0, max|x|]
-  kSigned,    // x over [min, max]
-  kSplit,     // positives over [0, max] and negated negatives over [0, -min], separately
+  kAbsolute,  // |x| over [0, R)
+  kSigned,    // x over [-R, R)
+  kSplit,     // positives over [0, Rp) and negated negatives over [0, Rn), separately
 };
 
 struct CalibParams {
   double percentile = 99.999;    // percentile: share of values kept
-  int num_bins = 2048;           // histogram bins (TensorRT uses 2048; ORT's default 128 is degenerate)
+  int num_bins = 2048;           // histogram resolution over [0, max|x|] (at least; TensorRT uses 2048)
   int num_quantized_bins = 128;  // entropy: levels the reference distribution is merged into
   bool symmetric = true;         // percentile/entropy on |x|; false: the asymmetric variant
   bool moving_average = false;   // minmax: mean of per-sample extremes instead of the extremes
@@ -33,12 +33,25 @@ struct CalibParams {
   quant::Symmetry activation_symmetry = quant::Symmetry::kAsymmetric;
 };
 
-// Statistics gathered for one tensor: exact range from the first pass, histograms from the second.
+// Statistics gathered for one tensor in a single pass: exact range and, when the method needs
+// them, one-sided power-of-two histograms of the positive and negated negative values.
 struct Observation {
   RangeStats range;
-  Histogram hist;      // kAbsolute, kSigned, or the positive side of kSplit
-  Histogram negative;  // kSplit only: the negated negative values
+  Pow2Histogram positive;
+  Pow2Histogram negative;
+  explicit Observation(int num_bins = 2048);
+  void observe(const float* x, size_t n, bool histograms);
+
+  // Views (bins over the trimmed range that holds data; see histogram_bins()).
+  Histogram absolute() const;
+  Histogram signed_view() const;
+  Histogram positive_view() const;
+  Histogram negative_view() const;
 };
+
+// Storage bins per side: twice the requested resolution, because a power-of-two range may be up to
+// twice the largest value.
+int histogram_bins(const CalibParams& params);
 
 struct Method {
   const char* name;
@@ -53,11 +66,6 @@ std::span<const Method> methods();
 const Method* find_method(std::string_view name);
 // "minmax, percentile, entropy, mse" for messages and help.
 std::string method_names();
-
-// Creates the histograms a method needs over the first pass's range.
-void prepare_histograms(Observation& obs, HistogramKind kind, int num_bins);
-// Adds a sample's values to the histograms of `kind`.
-void observe_histogram(Observation& obs, HistogramKind kind, const float* x, size_t n);
 
 // Building blocks, exposed for tests.
 // TensorRT-style KL search on a one-sided histogram: returns the number of bins i (the threshold

@@ -37,18 +37,23 @@ std::vector<float> half_normal(size_t n) {
   return v;
 }
 
-// Streams `samples` samples of the data through both passes, as the driver does.
+// Streams `samples` samples of the data through an Observation, as the driver does.
 Range calibrate(const char* name, const std::vector<float>& data, const CalibParams& p,
                 size_t samples = 4) {
   const Method* m = find_method(name);
   EXPECT_NE(m, nullptr) << name;
-  Observation obs;
+  Observation obs(histogram_bins(p));
   const size_t chunk = data.size() / samples;
-  for (size_t s = 0; s < samples; ++s) obs.range.observe(data.data() + s * chunk, chunk);
-  const HistogramKind kind = m->histogram(p);
-  prepare_histograms(obs, kind, p.num_bins);
-  for (size_t s = 0; s < samples; ++s) observe_histogram(obs, kind, data.data() + s * chunk, chunk);
+  const bool histograms = m->histogram(p) != HistogramKind::kNone;
+  for (size_t s = 0; s < samples; ++s) obs.observe(data.data() + s * chunk, chunk, histograms);
   return m->compute(obs, p);
+}
+
+// Bin width of the power-of-two histogram holding values up to `absmax`.
+double bin_width(double absmax, const CalibParams& p) {
+  int e;
+  std::frexp(absmax, &e);
+  return std::ldexp(1.0, e) / histogram_bins(p);
 }
 
 // numpy.percentile with linear interpolation.
@@ -71,15 +76,17 @@ double quant_mse(const std::vector<float>& data, Range r, const CalibParams& p) 
   return s / static_cast<double>(data.size());
 }
 
-// Plain TensorRT/pytorch-quantization entropy calibration straight from the raw values.
-double reference_entropy_amax(const std::vector<float>& data, int bins, int nq) {
+// Plain TensorRT/pytorch-quantization entropy calibration straight from the raw values, on the
+// binning ptq documents: bins of width 2^e / 4096 (2^e > max|x|) up to the last non-empty one.
+double reference_entropy_amax(const std::vector<float>& data, int nq) {
   double amax = 0;
   for (float x : data) amax = std::max(amax, static_cast<double>(std::fabs(x)));
+  int e;
+  std::frexp(amax, &e);
+  const double width = std::ldexp(1.0, e) / 4096;
+  const int bins = static_cast<int>(amax / width) + 1;
   std::vector<double> hist(static_cast<size_t>(bins), 0.0);
-  for (float x : data) {
-    int b = static_cast<int>(std::fabs(x) / amax * bins);
-    hist[static_cast<size_t>(std::min(b, bins - 1))] += 1;
-  }
+  for (float x : data) hist[static_cast<size_t>(std::fabs(x) / width)] += 1;
   hist[0] = hist[1];
   double best_kl = std::numeric_limits<double>::infinity();
   int best = bins;
@@ -118,7 +125,7 @@ double reference_entropy_amax(const std::vector<float>& data, int bins, int nq) 
       best = i;
     }
   }
-  return amax * best / bins;
+  return width * best;
 }
 
 }  // namespace
@@ -160,15 +167,14 @@ TEST(Methods, PercentileWithinOneBinOfNumpy) {
         absmax = std::max(absmax, abs.back());
       }
       const Range r = calibrate("percentile", data, p);
-      const double bin = absmax / p.num_bins;
+      const double bin = bin_width(absmax, p);
       EXPECT_NEAR(r.max, std::min<double>(np_percentile(abs, pct), *std::max_element(data.begin(), data.end())), bin)
           << "percentile " << pct;
       // Asymmetric variant: each tail separately on the signed values.
       p.symmetric = false;
       std::vector<double> signed_values(data.begin(), data.end());
       const Range a = calibrate("percentile", data, p);
-      const double lo = *std::min_element(data.begin(), data.end());
-      const double sbin = (*std::max_element(data.begin(), data.end()) - lo) / p.num_bins;
+      const double sbin = bin_width(absmax, p);
       EXPECT_NEAR(a.max, np_percentile(signed_values, 100 - (100 - pct) / 2), sbin);
       EXPECT_NEAR(a.min, np_percentile(signed_values, (100 - pct) / 2), sbin);
     }
@@ -179,7 +185,8 @@ TEST(Methods, EntropyWithinTwoPercentOfPlainReference) {
   for (const auto& data : {gaussian_with_outliers(200000), half_normal(200000), uniform(200000, -2.f, 2.f)}) {
     CalibParams p;
     const Range r = calibrate("entropy", data, p);
-    const double ref = reference_entropy_amax(data, p.num_bins, p.num_quantized_bins);
+    ASSERT_EQ(histogram_bins(p), 4096);
+    const double ref = reference_entropy_amax(data, p.num_quantized_bins);
     EXPECT_NEAR(r.max, std::min<double>(ref, *std::max_element(data.begin(), data.end())), 0.02 * ref);
   }
   // Outliers are clipped: the threshold sits far below the max of 40.
