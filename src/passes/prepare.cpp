@@ -136,6 +136,8 @@ Changes prepare_for_quantization(ir::Model& model) {
   if (model.ir_version >= 4) remove_initializers_from_inputs(g, changes);
   remove_noops(g, changes);
   ir::debug_verify(g);
+  fold_constants(model, changes);
+  ir::debug_verify(g);
   fold_batchnorm(g, changes);
   ir::debug_verify(g);
   remove_dead_code(g, changes);

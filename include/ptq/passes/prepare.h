@@ -16,6 +16,9 @@ using Changes = std::vector<std::string>;
 void remove_initializers_from_inputs(ir::Graph& graph, Changes& changes);
 // Removes Identity and inference-mode Dropout; graph input and output names stay as they were.
 void remove_noops(ir::Graph& graph, Changes& changes);
+// Runs nodes whose inputs are all constants (Cast, Reshape, Transpose, ... of weights) once and
+// stores their outputs as initializers; Q/DQ, random and control-flow ops are left alone.
+void fold_constants(ir::Model& model, Changes& changes);
 // Folds BatchNormalization into the Conv or ConvTranspose that feeds only it (constant weights).
 void fold_batchnorm(ir::Graph& graph, Changes& changes);
 // Removes nodes whose outputs nobody reads and initializers nobody uses (not graph inputs/outputs).

@@ -103,4 +103,43 @@ TEST(Prepare, BatchNormAfterSharedConvOutputStays) {
   EXPECT_EQ(ir::graph_stats(m.graph).op_histogram.count("BatchNormalization"), 1u);
 }
 
+TEST(Prepare, FoldsSubgraphsThatOnlyComputeWeights) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 3, 2, 2] x) => (float[1, 2, 2, 2] y) {
+      w = Constant <value = float[3, 2, 1, 1] {1, 2, 3, 4, 5, 6}> ()
+      wt = Transpose <perm = [1, 0, 2, 3]> (w)
+      y = Conv (x, wt)
+    }
+  )");
+  const Tensor x = random_tensor({1, 3, 2, 2}, 9);
+  const std::vector<float> before = run(m, x);
+  prepare_for_quantization(m);
+  ir::verify(m);
+  const ir::Graph& g = m.graph;
+  EXPECT_EQ(ir::graph_stats(g).op_histogram, (std::map<std::string, size_t>{{"Conv", 1}}));
+  const ir::ValueId wt = g.find("wt");
+  ASSERT_NE(wt, ir::kNone);
+  EXPECT_EQ(g.value(wt).kind, ir::ValueKind::kInitializer);
+  EXPECT_EQ(g.constant(wt)->dims(), (Dims{2, 3, 1, 1}));
+  EXPECT_EQ(g.constant(wt)->data<float>()[1], 3.f);  // transposed: wt[0, 1] = w[1, 0]
+  EXPECT_EQ(run(m, x), before);
+}
+
+TEST(Prepare, ConstantsFeedingGraphOutputsAndRandomOpsStay) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[2] x) => (float[2] y, float[2] z) {
+      c = Constant <value = float[2] {1, 2}> ()
+      y = Neg (c)
+      r = RandomUniform <shape = [2]> ()
+      z = Add (x, r)
+    }
+  )");
+  prepare_for_quantization(m);
+  const auto hist = ir::graph_stats(m.graph).op_histogram;
+  EXPECT_EQ(hist.count("Neg"), 1u);
+  EXPECT_EQ(hist.count("RandomUniform"), 1u);
+}
+
 }  // namespace ptq::passes
