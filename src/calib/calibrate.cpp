@@ -80,8 +80,15 @@ CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const Calib
   table.method = o.method;
   table.params = o.params;
   table.samples = samples;
-  for (size_t v = 0; v < obs.size(); ++v)
-    if (obs[v]) table.ranges[g.value(static_cast<ir::ValueId>(v)).name] = method->compute(*obs[v], o.params);
+  for (size_t v = 0; v < obs.size(); ++v) {
+    if (!obs[v]) continue;
+    const ir::Value& val = g.value(static_cast<ir::ValueId>(v));
+    // Graph inputs hold preprocessed data whose range is meant (MNIST's background sits at the
+    // minimum): clipping it moves every such pixel, so inputs keep their exact min/max.
+    const bool input = val.kind == ir::ValueKind::kGraphInput;
+    table.ranges[val.name] = input ? Range{static_cast<float>(obs[v]->range.min), static_cast<float>(obs[v]->range.max)}
+                                   : method->compute(*obs[v], o.params);
+  }
   return table;
 }
 
