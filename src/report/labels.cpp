@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <vector>
 
 #include "ptq/core/error.h"
 
@@ -29,6 +31,7 @@ Labels Labels::load(const std::string& path) {
   PTQ_CHECK(in, IoError, path, ": cannot read the labels file");
   std::string line;
   size_t line_no = 0;
+  std::map<std::string, std::vector<long>> names, stems;
   while (std::getline(in, line)) {
     ++line_no;
     line = trim(line);
@@ -40,20 +43,35 @@ Labels Labels::load(const std::string& path) {
     char* end = nullptr;
     const long cls = std::strtol(index.c_str(), &end, 10);
     const bool numeric = !index.empty() && end && *end == '\0';
-    if (!numeric && line_no == 1 && l.by_name_.empty()) continue;  // header
+    if (!numeric && line_no == 1 && l.by_path_.empty()) continue;  // header
     PTQ_CHECK(numeric && cls >= 0, IoError, path, ":", line_no, ": class index '", index,
               "' is not a non-negative integer");
     PTQ_CHECK(!file.empty(), IoError, path, ":", line_no, ": empty file name");
-    const std::string name = base_name(file);
-    PTQ_CHECK(l.by_name_.emplace(name, cls).second, IoError, path, ":", line_no, ": '", name,
+    const std::string rel = std::filesystem::path(file).lexically_normal().generic_string();
+    PTQ_CHECK(l.by_path_.emplace(rel, cls).second, IoError, path, ":", line_no, ": '", rel,
               "' is listed twice");
-    l.by_stem_.emplace(stem(file), cls);
+    names[base_name(rel)].push_back(cls);
+    stems[stem(rel)].push_back(cls);
   }
-  PTQ_CHECK(!l.by_name_.empty(), IoError, path, ": no labels");
+  PTQ_CHECK(!l.by_path_.empty(), IoError, path, ": no labels");
+  // Base names and stems serve as keys only where they are unambiguous.
+  for (const auto& [k, v] : names)
+    if (v.size() == 1) l.by_name_.emplace(k, v[0]);
+  for (const auto& [k, v] : stems)
+    if (v.size() == 1) l.by_stem_.emplace(k, v[0]);
   return l;
 }
 
 std::optional<long> Labels::find(const std::string& source) const {
+  // Longest listed suffix of the source path wins.
+  const std::filesystem::path p = std::filesystem::path(source).lexically_normal();
+  std::vector<std::string> parts;
+  for (const auto& part : p) parts.push_back(part.generic_string());
+  for (size_t start = 0; start < parts.size(); ++start) {
+    std::string suffix;
+    for (size_t i = start; i < parts.size(); ++i) suffix += (suffix.empty() ? "" : "/") + parts[i];
+    if (auto it = by_path_.find(suffix); it != by_path_.end()) return it->second;
+  }
   if (auto it = by_name_.find(base_name(source)); it != by_name_.end()) return it->second;
   if (auto it = by_stem_.find(stem(source)); it != by_stem_.end()) return it->second;
   return std::nullopt;

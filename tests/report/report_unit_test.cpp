@@ -54,6 +54,18 @@ TEST(ReportLabels, HeaderBaseNameAndStem) {
   }
 }
 
+TEST(ReportLabels, SplitsMayReuseFileNamesThroughTheirDirectories) {
+  test::TempDir t;
+  test::write_file(t.file("l.tsv"), "calib/0000.npy\t3\neval/0000.npy\t9\neval/0001.npy\t4\n");
+  const Labels l = Labels::load(t.file("l.tsv"));
+  EXPECT_EQ(l.find("models/demo/eval/0000.npy"), 9);
+  EXPECT_EQ(l.find("/abs/calib/0000.npy"), 3);
+  EXPECT_EQ(l.find("elsewhere/0001.npy"), 4);           // unique base name still matches
+  EXPECT_FALSE(l.find("elsewhere/0000.npy").has_value());  // ambiguous base name does not
+  test::write_file(t.file("dup.tsv"), "eval/0000.npy\t1\n./eval/0000.npy\t2\n");
+  EXPECT_THROW(Labels::load(t.file("dup.tsv")), IoError);
+}
+
 Measure classifier_measure(size_t rows, size_t agree, size_t a_ok, size_t b_ok) {
   Measure m;
   m.samples = rows;

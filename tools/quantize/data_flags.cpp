@@ -123,7 +123,8 @@ void print_progress(int pass, int passes, size_t done, size_t total) {
     last_decile = -1;
   }
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+  // The clock starts at the first sample, so the rate counts the samples after it.
+  const double rate = secs > 0 && done > 1 ? static_cast<double>(done - 1) / secs : 0.0;
   const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
   if (isatty(STDERR_FILENO)) {
     const int width = 30;
