@@ -16,7 +16,13 @@ def metric_cell(m: dict) -> str:
 
 
 def short(text: str, n: int = 320) -> str:
+    """One readable error line: ORT's long load/allocation errors keep their head and the telling tail."""
     text = str(text).replace("`", "'")
+    for marker in (" , Error ", "Status Message: "):
+        if marker in text and len(text) > n:
+            head, tail = text.split(marker, 1)
+            tail = tail.split(") ")[-1] if "BFCArena" in tail else tail
+            text = f"{head[:90]} … {tail}"
     return text if len(text) <= n else text[:n] + " …"
 
 
@@ -44,6 +50,7 @@ def header(res: dict) -> list:
         f"{mc['onnxruntime']}; ptq `{mc['ptq']}` (binary `{mc.get('quantize_binary', '?')}`), repository at git "
         f"`{mc['git']}`. Total run time {res['total_s']:.0f} s.",
         "",
+        *[f"{n}\n" for n in res.get("notes", [])],
         "**Wall times and latencies come from a shared 2-core machine on which other engineers were compiling at "
         "the same time; expect ±30 % or more between runs.** Compare them within a row, not across runs.",
         "",
@@ -137,10 +144,11 @@ def failures(res: dict) -> list:
     lines = []
     for m in res["models"]:
         for r in m["runs"]:
-            for a in r.get("failed_attempts", []):
-                lines.append(f"- {m['model']} / {r['method']} / ORT (exit {a['rc']}): `{short(a['error'])}`  \n"
-                             f"  then retried with `{' '.join(r['workarounds'])}`"
-                             + (" (succeeded)" if r["rc"] == 0 else ""))
+            if r.get("failed_attempts"):
+                tries = "; ".join(f"attempt {i + 1} (exit {a['rc']}): `{short(a['error'], 200)}`"
+                                  for i, a in enumerate(r["failed_attempts"]))
+                lines.append(f"- {m['model']} / {r['method']} / ORT: {tries}; "
+                             + (f"succeeded with `{' '.join(r['workarounds'])}`" if r["rc"] == 0 else "gave up"))
             if r.get("error"):
                 lines.append(f"- **{m['model']} / {r['method']} / {r['tool']}** failed (exit {r['rc']}): "
                              f"`{short(r['error'])}`  \n  command: `{r['command']}`")
@@ -153,6 +161,13 @@ def failures(res: dict) -> list:
     return ["## Failures and warnings", ""] + lines + [""]
 
 
+def observations(res: dict) -> list:
+    """Hand-written reading of a run, stored in the JSON under "observations" (added after the run)."""
+    obs = res.get("observations", [])
+    return ["## Observations", ""] + [f"- {o}" for o in obs] + [""] if obs else []
+
+
 def markdown(res: dict) -> str:
-    parts = header(res) + results_table(res) + detect_table(res) + failures(res) + fp32_table(res) + method_notes(res)
+    parts = (header(res) + results_table(res) + observations(res) + detect_table(res) + failures(res)
+             + fp32_table(res) + method_notes(res))
     return "\n".join(parts).rstrip() + "\n"
