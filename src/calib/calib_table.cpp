@@ -55,57 +55,73 @@ void save_calib_table(const CalibTable& table, const std::string& path) {
   });
 }
 
+namespace {
+
+// The table from JSON text; errors name the offending key (callers add the source as context).
+CalibTable parse_table(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw IoError(str_cat("not valid JSON: ", e.what()));
+  }
+  CalibTable t;
+  std::string key;
+  try {
+    key = "format";
+    PTQ_CHECK(j.at(key).get<std::string>() == kFormat, IoError, "not a ptq calibration table");
+    key = "version";
+    PTQ_CHECK(j.at(key).get<int>() == kVersion, IoError, "unsupported calibration table version ",
+              j.at(key).get<int>());
+    key = "model_sha256";
+    t.model_sha256 = j.at(key).get<std::string>();
+    key = "method";
+    t.method = j.at(key).get<std::string>();
+    key = "samples";
+    t.samples = j.value(key, size_t{0});
+    if (j.contains("params")) {
+      const json& p = j["params"];
+      key = "params";
+      t.params.percentile = p.value("percentile", t.params.percentile);
+      t.params.num_bins = p.value("num_bins", t.params.num_bins);
+      t.params.num_quantized_bins = p.value("num_quantized_bins", t.params.num_quantized_bins);
+      t.params.symmetric = p.value("symmetric", t.params.symmetric);
+      t.params.moving_average = p.value("moving_average", t.params.moving_average);
+      if (p.contains("activation_type")) t.params.activation_type = parse_type(p["activation_type"]);
+      t.params.activation_symmetry = p.value("activation_symmetric", false) ? quant::Symmetry::kSymmetric
+                                                                            : quant::Symmetry::kAsymmetric;
+    }
+    for (const auto& [name, r] : j.at("tensors").items()) {
+      key = "tensors." + name;
+      const float lo = r.at("min").get<float>(), hi = r.at("max").get<float>();
+      PTQ_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, IoError, "tensor '", name,
+                "': min/max must be finite with min <= max");
+      t.ranges[name] = {lo, hi};
+    }
+  } catch (const json::exception& e) {
+    throw IoError(str_cat("key '", key, "': ", e.what()));
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw IoError(str_cat("key '", key, "': ", e.what()));
+  }
+  return t;
+}
+
+}  // namespace
+
 CalibTable load_calib_table(const std::string& path) {
   return with_context(path, [&] {
-    std::ifstream f(path);
+    std::ifstream f(path, std::ios::binary);
     PTQ_CHECK(f, IoError, "cannot open calibration table");
-    json j;
-    try {
-      j = json::parse(f);
-    } catch (const json::exception& e) {
-      throw IoError(str_cat("not valid JSON: ", e.what()));
-    }
-    CalibTable t;
-    std::string key;
-    try {
-      key = "format";
-      PTQ_CHECK(j.at(key).get<std::string>() == kFormat, IoError, "not a ptq calibration table");
-      key = "version";
-      PTQ_CHECK(j.at(key).get<int>() == kVersion, IoError, "unsupported calibration table version ",
-                j.at(key).get<int>());
-      key = "model_sha256";
-      t.model_sha256 = j.at(key).get<std::string>();
-      key = "method";
-      t.method = j.at(key).get<std::string>();
-      key = "samples";
-      t.samples = j.value(key, size_t{0});
-      if (j.contains("params")) {
-        const json& p = j["params"];
-        key = "params";
-        t.params.percentile = p.value("percentile", t.params.percentile);
-        t.params.num_bins = p.value("num_bins", t.params.num_bins);
-        t.params.num_quantized_bins = p.value("num_quantized_bins", t.params.num_quantized_bins);
-        t.params.symmetric = p.value("symmetric", t.params.symmetric);
-        t.params.moving_average = p.value("moving_average", t.params.moving_average);
-        if (p.contains("activation_type")) t.params.activation_type = parse_type(p["activation_type"]);
-        t.params.activation_symmetry = p.value("activation_symmetric", false) ? quant::Symmetry::kSymmetric
-                                                                              : quant::Symmetry::kAsymmetric;
-      }
-      for (const auto& [name, r] : j.at("tensors").items()) {
-        key = "tensors." + name;
-        const float lo = r.at("min").get<float>(), hi = r.at("max").get<float>();
-        PTQ_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, IoError, "tensor '", name,
-                  "': min/max must be finite with min <= max");
-        t.ranges[name] = {lo, hi};
-      }
-    } catch (const json::exception& e) {
-      throw IoError(str_cat("key '", key, "': ", e.what()));
-    } catch (const std::runtime_error& e) {
-      if (dynamic_cast<const Error*>(&e)) throw;
-      throw IoError(str_cat("key '", key, "': ", e.what()));
-    }
-    return t;
+    std::ostringstream text;
+    text << f.rdbuf();
+    PTQ_CHECK(!f.bad(), IoError, "cannot read calibration table");
+    return parse_table(text.str());
   });
+}
+
+CalibTable parse_calib_table(const std::string& text, const std::string& label) {
+  return with_context(label, [&] { return parse_table(text); });
 }
 
 }  // namespace ptq::calib

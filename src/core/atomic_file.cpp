@@ -21,8 +21,9 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   fs::path p(path_);
   fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::error_code ec;
-  PTQ_CHECK(fs::is_directory(dir, ec), IoError, "cannot write '", path_, "': directory '",
-            dir.string(), "' does not exist");
+  PTQ_CHECK(fs::is_directory(dir, ec), IoError, "cannot write '", path_, "': ",
+            fs::exists(dir, ec) ? "'" : "directory '", dir.string(),
+            fs::exists(dir, ec) ? "' is not a directory" : "' does not exist");
   PTQ_CHECK(!fs::is_directory(p, ec), IoError, "cannot write '", path_, "': it is a directory");
   std::string tmpl = (dir / ("." + p.filename().string() + ".tmp-XXXXXX")).string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());

@@ -106,6 +106,15 @@ std::vector<float> per_channel(const std::vector<float>& v, int channels, const 
   return v;
 }
 
+// Target sizes come from flags and image headers: refuse a geometry whose result exceeds the pixel
+// limit before computing or allocating it (resizing a 200-byte 1x60000 PNG to short side 256
+// would otherwise allocate 16 GB). Doubles, so hostile sizes cannot overflow.
+void check_target(double w, double h) {
+  const auto shown = [](double v) { return int64_t(std::min(v, 9e18)); };
+  PTQ_CHECK(w * h <= double(kMaxImagePixels), IoError, "image would be ", shown(w), "x", shown(h),
+            " pixels after resizing, more than the limit of ", kMaxImagePixels);
+}
+
 std::string lower_ext(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -134,13 +143,18 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
   if (t.geometry == G::kResizeShort) {
     // torchvision Resize(int): the short side becomes N, the long side int(N * long / short).
     const int64_t n = t.size.width;
+    const double short_side = double(std::min(img.width, img.height));
+    const double long_side = double(std::max(img.width, img.height));
+    check_target(double(n), double(n) * long_side / short_side);
     if (img.width <= img.height)
       img = resize_bilinear(img, n, std::max<int64_t>(1, int64_t(double(n) * double(img.height) / double(img.width))));
     else
       img = resize_bilinear(img, std::max<int64_t>(1, int64_t(double(n) * double(img.width) / double(img.height))), n);
   } else if (t.geometry == G::kResize) {
+    check_target(double(t.size.width), double(t.size.height));
     img = resize_bilinear(img, t.size.width, t.size.height);
   } else if (t.geometry == G::kLetterbox) {
+    check_target(double(t.size.width), double(t.size.height));
     img = letterbox(img, t.size, t.letterbox_pad);
   }
   if (t.center_crop) {
@@ -173,6 +187,26 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
   return out;
 }
 
+namespace {
+
+Tensor decode(const unsigned char* bytes, size_t size, const ImageTransform& t, int channels,
+              DType dtype) {
+  PTQ_CHECK(size > 0, IoError, "empty image file");
+  PTQ_CHECK(size < size_t(INT_MAX), IoError, "image file is larger than 2 GB");
+  int w = 0, h = 0, n = 0;
+  // Header first, so that a hostile declared size is refused before stb allocates for it.
+  PTQ_CHECK(stbi_info_from_memory(bytes, int(size), &w, &h, &n), IoError,
+            "cannot decode image (", stbi_failure_reason(), ")");
+  PTQ_CHECK(w > 0 && h > 0 && int64_t(w) * h <= kMaxImagePixels, IoError, "image declares ", w,
+            "x", h, " pixels, more than the limit of ", kMaxImagePixels);
+  std::unique_ptr<unsigned char, void (*)(void*)> px(
+      stbi_load_from_memory(bytes, int(size), &w, &h, &n, channels), stbi_image_free);
+  PTQ_CHECK(px != nullptr, IoError, "cannot decode image (", stbi_failure_reason(), ")");
+  return transform_pixels(px.get(), w, h, channels, t, dtype);
+}
+
+}  // namespace
+
 Tensor load_image(const std::string& path, const ImageTransform& t, int channels, DType dtype) {
   return with_context(path, [&] {
     std::ifstream f(path, std::ios::binary | std::ios::ate);
@@ -184,16 +218,14 @@ Tensor load_image(const std::string& path, const ImageTransform& t, int channels
     f.seekg(0);
     f.read(reinterpret_cast<char*>(bytes.data()), size);
     PTQ_CHECK(f.gcount() == size, IoError, "short read");
-    int w = 0, h = 0, n = 0;
-    // Header first, so that a hostile declared size is refused before stb allocates for it.
-    PTQ_CHECK(stbi_info_from_memory(bytes.data(), int(size), &w, &h, &n), IoError,
-              "cannot decode image (", stbi_failure_reason(), ")");
-    PTQ_CHECK(w > 0 && h > 0 && int64_t(w) * h <= kMaxImagePixels, IoError, "image declares ", w,
-              "x", h, " pixels, more than the limit of ", kMaxImagePixels);
-    std::unique_ptr<unsigned char, void (*)(void*)> px(
-        stbi_load_from_memory(bytes.data(), int(size), &w, &h, &n, channels), stbi_image_free);
-    PTQ_CHECK(px != nullptr, IoError, "cannot decode image (", stbi_failure_reason(), ")");
-    return transform_pixels(px.get(), w, h, channels, t, dtype);
+    return decode(bytes.data(), bytes.size(), t, channels, dtype);
+  });
+}
+
+Tensor load_image_bytes(const void* data, size_t size, const std::string& label,
+                        const ImageTransform& t, int channels, DType dtype) {
+  return with_context(label, [&] {
+    return decode(static_cast<const unsigned char*>(data), size, t, channels, dtype);
   });
 }
 

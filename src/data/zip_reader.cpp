@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <set>
 
 #include "ptq/core/error.h"
@@ -35,6 +36,10 @@ constexpr const char* kZip64 = "zip64 archives (over 4 GB or 65535 members) are 
 void ZipReader::read_at(uint64_t offset, void* out, uint64_t size) {
   PTQ_CHECK(offset <= size_ && size <= size_ - offset, IoError, "zip structure points past the end",
             " of the file (offset ", offset, ", ", size, " bytes, file has ", size_, ")");
+  if (mem_) {
+    if (size) std::memcpy(out, mem_ + offset, size_t(size));
+    return;
+  }
   file_.clear();
   file_.seekg(std::streamoff(offset));
   file_.read(static_cast<char*>(out), std::streamsize(size));
@@ -46,6 +51,15 @@ ZipReader::ZipReader(const std::string& path) : file_(path, std::ios::binary | s
   const std::streamoff end = file_.tellg();
   PTQ_CHECK(end >= 0, IoError, "cannot read file");
   size_ = uint64_t(end);
+  read_directory();
+}
+
+ZipReader::ZipReader(const void* data, uint64_t size)
+    : mem_(static_cast<const uint8_t*>(data)), size_(size) {
+  read_directory();
+}
+
+void ZipReader::read_directory() {
   PTQ_CHECK(size_ >= kEocdSize, IoError, "not a zip file (too short)");
 
   // The end-of-central-directory record sits in the last 22 + 65535 (max comment) bytes.

@@ -23,6 +23,8 @@ struct ZipMember {
 class ZipReader {
  public:
   explicit ZipReader(const std::string& path);
+  // The same on bytes in memory (not copied: they must outlive the reader).
+  ZipReader(const void* data, uint64_t size);
   const std::vector<ZipMember>& members() const { return members_; }
   // The member's uncompressed bytes, CRC-checked. Refuses members over `max_bytes` before
   // allocating, and deflated members claiming more than deflate can expand to.
@@ -30,7 +32,9 @@ class ZipReader {
 
  private:
   void read_at(uint64_t offset, void* out, uint64_t size);
+  void read_directory();
   std::ifstream file_;
+  const uint8_t* mem_ = nullptr;  // set when reading from memory
   uint64_t size_ = 0;
   uint64_t central_dir_offset_ = 0;
   std::vector<ZipMember> members_;

@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "data_flags.h"
 #include "ptq/calib/methods.h"
+#include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 #include "ptq/onnx_io/save.h"
 #include "ptq/pipeline/quantize.h"
@@ -36,6 +37,13 @@ std::vector<std::string> split_commas(const std::string& s) {
     start = end + 1;
   }
   return out;
+}
+
+// Every output is probed (a temp file created and removed) before any work, so that an unwritable
+// report path fails the run before the model is written rather than after.
+void check_writable(const std::vector<std::string>& paths) {
+  for (const std::string& p : paths)
+    if (!p.empty()) AtomicFile probe(p);
 }
 
 }  // namespace
@@ -106,6 +114,7 @@ void add_quantize(CLI::App& app, Run& run) {
       o.progress = print_progress;
       o.check_accuracy = f->report.wanted();
       if (o.check_accuracy) o.accuracy = to_accuracy_options(f->report, o.data);
+      check_writable({o.output_path, o.save_calib, f->report.json, f->report.html, f->report.md});
       const pipeline::QuantizeResult r = pipeline::quantize(o);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);
       if (!r.fp32.empty()) {

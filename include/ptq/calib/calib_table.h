@@ -21,6 +21,8 @@ struct CalibTable {
 void save_calib_table(const CalibTable& table, const std::string& path);
 // Throws IoError naming the file and the offending key on malformed content.
 CalibTable load_calib_table(const std::string& path);
+// The same on JSON text in memory; `label` names the source in errors.
+CalibTable parse_calib_table(const std::string& text, const std::string& label);
 // The same JSON text save_calib_table writes (for tests and reports).
 std::string calib_table_json(const CalibTable& table);
 

@@ -1,6 +1,7 @@
 // Image files (.jpg/.jpeg/.png/.bmp, 8-bit) to tensors through an ImageTransform.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -22,6 +23,10 @@ bool is_image_path(const std::string& path);
 // count that is neither 1 nor `channels`.
 Tensor load_image(const std::string& path, const ImageTransform& t, int channels,
                   DType dtype = DType::kFloat);
+
+// The same on encoded image bytes in memory; `label` names the source in errors.
+Tensor load_image_bytes(const void* data, size_t size, const std::string& label,
+                        const ImageTransform& t, int channels, DType dtype = DType::kFloat);
 
 // The transform alone, on interleaved 8-bit pixels (`channels` per pixel, RGB order when 3).
 // Steps: resize (short side / exact / letterbox, bilinear with half-pixel centers, rounded back

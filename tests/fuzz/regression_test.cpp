@@ -1,0 +1,85 @@
+// Every fuzz target on its seeds, their truncations and byte flips, plus saved crash inputs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../data/fixtures.h"
+#include "ptq/core/error.h"
+#include "ptq/data/image.h"
+#include "seeds.h"
+#include "targets.h"
+#include "testutil.h"
+
+namespace ptq::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+
+void run(const Target& t, const std::string& bytes) {
+  t.run(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
+// Under PTQ_SANITIZE this is a small deterministic fuzz run: any crash or report fails the suite.
+TEST(FuzzRegression, SeedsTruncationsAndFlipsOnlyThrowPtqErrors) {
+  test::TempDir tmp;
+  for (const Target& t : targets()) {
+    SCOPED_TRACE(t.name);
+    const auto all = seeds(t.name, tmp.path().string());
+    ASSERT_FALSE(all.empty());
+    for (const std::string& s : all) {
+      run(t, s);
+      const size_t step = std::max<size_t>(1, s.size() / 64);
+      for (size_t n = 0; n < s.size(); n += step) run(t, s.substr(0, n));
+      for (size_t i = 0; i < s.size(); i += step)
+        for (uint8_t x : {0x01, 0x80, 0xFF}) {
+          std::string m = s;
+          m[i] = char(uint8_t(m[i]) ^ x);
+          run(t, m);
+        }
+    }
+  }
+}
+
+// Inputs that once crashed a target (tests/fuzz/regressions/<target>/*) must now be refused cleanly.
+TEST(FuzzRegression, SavedCrashInputs) {
+  const fs::path root = PTQ_FUZZ_REGRESSIONS;
+  for (const Target& t : targets()) {
+    const fs::path dir = root / t.name;
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      SCOPED_TRACE(e.path().string());
+      std::ifstream f(e.path(), std::ios::binary);
+      std::ostringstream s;
+      s << f.rdbuf();
+      run(t, s.str());
+    }
+  }
+}
+
+// Found by review of the image target: a 1x60000 PNG (about 200 bytes) resized to short side 256
+// asked for 256x15360000 float pixels (16 GB). Now refused before allocating.
+TEST(FuzzRegression, ResizingAThinImageBeyondThePixelLimitIsRefused) {
+  test::TempDir tmp;
+  const std::string png = tmp.file("tall.png");
+  data::test::write_png(png, 1, 60000, 1, std::vector<uint8_t>(60000, 7));
+  for (data::ImageTransform::Geometry geometry :
+       {data::ImageTransform::Geometry::kResizeShort, data::ImageTransform::Geometry::kResize,
+        data::ImageTransform::Geometry::kLetterbox}) {
+    data::ImageTransform t;
+    t.geometry = geometry;
+    t.size = geometry == data::ImageTransform::Geometry::kResizeShort ? data::Size2{256, 256}
+                                                                      : data::Size2{100000, 100000};
+    try {
+      (void)data::load_image(png, t, 3);
+      ADD_FAILURE() << "no error";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("pixels after resizing"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace ptq::fuzz
