@@ -1,4 +1,5 @@
 // entropy: TensorRT-style KL-divergence threshold search on a 2048-bin one-sided histogram.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -43,26 +44,37 @@ double candidate_divergence(const std::vector<uint64_t>& counts, size_t i, size_
   return kl;
 }
 
+// Candidates clip at most this share of the values. Without the guard the KL search picks
+// degenerate thresholds: on strictly positive tensors (LayerNorm's variance) every candidate
+// below the data folds it all into one bin, a perfect match at KL 0; on sparse post-ReLU
+// tensors it settles far inside the bulk (mnist-cnn: 0.18 against a 99.9th percentile of 1.58).
+constexpr double kMaxClippedShare = 1e-3;
+
 double threshold(const Histogram& h, int quantized_bins) {
-  if (h.total() == 0) return 0.0;
+  const uint64_t total = h.total();
+  if (total == 0) return 0.0;
   std::vector<uint64_t> counts = h.counts();
+  size_t first = counts.size();
+  for (uint64_t tail = 0; first > 0 && static_cast<double>(tail + counts[first - 1]) <= kMaxClippedShare * static_cast<double>(total);)
+    tail += counts[--first];
   // The first bin holds the zeros of ReLU outputs; like TensorRT, keep it from dominating.
   if (counts.size() > 1) counts[0] = counts[1];
-  return h.edge(entropy_threshold_bins(counts, quantized_bins));
+  return h.edge(entropy_threshold_bins(counts, quantized_bins, first));
 }
 
 }  // namespace
 
-size_t entropy_threshold_bins(const std::vector<uint64_t>& counts, int quantized_bins) {
+size_t entropy_threshold_bins(const std::vector<uint64_t>& counts, int quantized_bins, size_t first_candidate) {
   const size_t nq = static_cast<size_t>(quantized_bins);
   const size_t n = counts.size();
   if (n <= nq) return n;
+  const size_t start = std::max(nq, std::min(first_candidate, n));
   uint64_t tail = 0;
-  for (size_t j = nq; j < n; ++j) tail += counts[j];
+  for (size_t j = start; j < n; ++j) tail += counts[j];
   size_t best = n;
   double best_kl = std::numeric_limits<double>::infinity();
   std::vector<double> q;
-  for (size_t i = nq; i <= n; ++i) {
+  for (size_t i = start; i <= n; ++i) {
     const double kl = candidate_divergence(counts, i, nq, tail, q);
     // Ties go to the larger threshold (clipping less), as pytorch-quantization does.
     if (kl <= best_kl) {

@@ -71,7 +71,8 @@ std::string method_names();
 // TensorRT-style KL search on a one-sided histogram: returns the number of bins i (the threshold
 // is edge(i)) minimising KL(P_i || Q_i), P_i = first i bins with the tail folded into the last,
 // Q_i = P_i merged into `quantized_bins` levels and expanded over its non-empty bins.
-size_t entropy_threshold_bins(const std::vector<uint64_t>& counts, int quantized_bins);
+// Candidates start at `first_candidate` bins (at least `quantized_bins`).
+size_t entropy_threshold_bins(const std::vector<uint64_t>& counts, int quantized_bins, size_t first_candidate = 0);
 // Left edge of the bin where the cumulative share first reaches `share` (0..1).
 double percentile_edge(const Histogram& h, double share);
 

@@ -195,6 +195,24 @@ TEST(Methods, EntropyWithinTwoPercentOfPlainReference) {
   EXPECT_EQ(calibrate("entropy", half_normal(200000), {}).min, 0.f);
 }
 
+TEST(Methods, EntropyNeverClipsMoreThanATenthOfAPercent) {
+  // A strictly positive tensor (a LayerNorm variance, as in PP-OCRv4) whose minimum lies above
+  // the smallest candidate: every candidate below the data folds it all into one bin, KL 0, and
+  // the plain search returns a threshold at the minimum. (The sparse post-ReLU failure is covered
+  // on real data by tests/cli/quantize_test.cpp.)
+  std::mt19937 rng(99);
+  std::exponential_distribution<float> expo(4.f);
+  std::vector<float> positive(200000);
+  for (float& v : positive) v = 0.237f + expo(rng);
+  for (const auto* data : {&positive}) {
+    std::vector<double> sorted(data->begin(), data->end());
+    const double p999 = np_percentile(sorted, 99.9);
+    const Range r = calibrate("entropy", *data, {});
+    EXPECT_GE(r.max, p999 - bin_width(sorted.back(), {}));
+    EXPECT_LT(r.min, r.max);
+  }
+}
+
 TEST(Methods, EntropyAsymmetricVariantClipsEachSide) {
   CalibParams p;
   p.symmetric = false;
