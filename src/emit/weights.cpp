@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <span>
 
 #include "ptq/core/error.h"
 
@@ -12,10 +13,11 @@ namespace {
 
 constexpr double kInt32Max = 2147483647.0;
 
-std::vector<float> to_floats(const Tensor& t) {
+// A view, not a copy: a weight of 256 MB would otherwise be held twice while it is quantized.
+std::span<const float> to_floats(const Tensor& t) {
   PTQ_CHECK(t.dtype() == DType::kFloat, UnsupportedError, "only float32 weights can be quantized, not ",
             dtype_name(t.dtype()));
-  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
+  return {t.data<float>(), t.numel()};
 }
 
 template <typename T>
@@ -27,7 +29,7 @@ void store(Tensor& q, size_t i, int32_t v) {
 
 QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
                                 const std::vector<float>& min_scale) {
-  const std::vector<float> v = to_floats(w);
+  const std::span<const float> v = to_floats(w);
   QuantizedWeight r;
   const int64_t rank = static_cast<int64_t>(w.rank());
   if (axis >= 0 || axis < -1) {
@@ -67,7 +69,7 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
 }
 
 std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, size_t channels) {
-  const std::vector<float> v = to_floats(b);
+  const std::span<const float> v = to_floats(b);
   std::vector<float> min_scale(channels, 0.f);
   for (size_t c = 0; c < channels; ++c) {
     double bc = 0;  // per-channel: this channel's bias; per-tensor: the largest of all
@@ -82,7 +84,7 @@ std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, s
 
 Tensor quantize_bias(const Tensor& b, float input_scale, const std::vector<float>& weight_scale,
                      std::vector<float>& scale) {
-  const std::vector<float> v = to_floats(b);
+  const std::span<const float> v = to_floats(b);
   const bool per_channel = weight_scale.size() > 1;
   scale.resize(weight_scale.size());
   for (size_t c = 0; c < scale.size(); ++c) scale[c] = input_scale * weight_scale[c];  // float32, as ORT

@@ -32,7 +32,8 @@ std::string ExternalDataReader::resolve(const std::string& location, const std::
   return full.string();
 }
 
-std::vector<uint8_t> ExternalDataReader::read(const onnx::TensorProto& t, size_t nbytes) {
+Tensor ExternalDataReader::read(const onnx::TensorProto& t, DType dtype, const Dims& dims,
+                                size_t nbytes) {
   std::string location;
   int64_t offset = 0;
   int64_t length = -1;
@@ -63,15 +64,17 @@ std::vector<uint8_t> ExternalDataReader::read(const onnx::TensorProto& t, size_t
             " bytes its shape and type need");
   std::ifstream in(path, std::ios::binary);
   PTQ_CHECK(in, IoError, "cannot open '", path, "'");
-  std::vector<uint8_t> bytes(nbytes);
+  Tensor out = Tensor::empty(dtype, dims);
+  PTQ_CHECK(out.nbytes() == nbytes, ModelError, "tensor '", t.name(), "': external data of ",
+            nbytes, " bytes does not match its shape and type");
   in.seekg(offset);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(nbytes));
+  in.read(static_cast<char*>(out.mutable_raw()), static_cast<std::streamsize>(nbytes));
   PTQ_CHECK(in.gcount() == static_cast<std::streamsize>(nbytes), IoError, "short read from '",
             path, "'");
   bool known = false;
   for (const auto& f : files_) known = known || f == location;
   if (!known) files_.push_back(location);
-  return bytes;
+  return out;
 }
 
 ExternalDataWriter::ExternalDataWriter(const std::string& model_path, size_t min_bytes)

@@ -18,8 +18,9 @@ class ExternalDataReader {
  public:
   ExternalDataReader(std::string base_dir, LoadLimits limits)
       : base_dir_(std::move(base_dir)), limits_(limits) {}
-  // Reads `nbytes` bytes described by the tensor's external_data entries.
-  std::vector<uint8_t> read(const onnx::TensorProto& t, size_t nbytes);
+  // Reads the `nbytes` bytes described by the tensor's external_data entries straight into a new
+  // tensor of `dtype` and `dims` (one copy in memory; allocated only after the bounds checks).
+  Tensor read(const onnx::TensorProto& t, DType dtype, const Dims& dims, size_t nbytes);
   const std::vector<std::string>& files() const { return files_; }
 
  private:

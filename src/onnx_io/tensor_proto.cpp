@@ -38,8 +38,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, ExternalDataReader* ext,
     if (p.data_location() == onnx::TensorProto::EXTERNAL) {
       PTQ_CHECK(ext != nullptr, ModelError, "external data is not allowed here");
       PTQ_CHECK(dtype != DType::kString, ModelError, "string tensors cannot be external");
-      std::vector<uint8_t> bytes = ext->read(p, nbytes);
-      t = Tensor::from_bytes(dtype, dims, bytes.data(), bytes.size());
+      t = ext->read(p, dtype, dims, nbytes);
     } else if (p.has_raw_data()) {
       PTQ_CHECK(dtype != DType::kString, ModelError, "string tensors cannot use raw_data");
       PTQ_CHECK(p.raw_data().size() == nbytes, ModelError, "raw_data has ", p.raw_data().size(),
