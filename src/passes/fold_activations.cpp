@@ -19,10 +19,15 @@ bool clip_min_is_zero(const ir::Graph& g, const ir::Node& n) {
 
 int fold_activations_into_quantized_producers(ir::Graph& g, const quant::QuantConfig& config,
                                               RangeMap& ranges) {
+  return fold_activations_into_quantized_producers(g, config, ranges, NodeFilter{});
+}
+
+int fold_activations_into_quantized_producers(ir::Graph& g, const quant::QuantConfig& config, RangeMap& ranges,
+                                              const NodeFilter& filter) {
   // Only an asymmetric Q has z = qmin after a [0, max] range, which is what clamps at zero.
   if (!config.fold_relu || config.activation_symmetry != quant::Symmetry::kAsymmetric) return 0;
   std::set<ir::NodeId> quantized_output;
-  for (const NodeQuant& q : plan_quantization(g, config, ranges).nodes)
+  for (const NodeQuant& q : plan_quantization(g, config, ranges, filter).nodes)
     if (q.quantize_output) quantized_output.insert(q.node);
   int folded = 0;
   for (ir::NodeId id : g.topological_order()) {

@@ -7,7 +7,6 @@
 
 #include "ptq/core/error.h"
 #include "quant_rules/rule.h"
-#include "rewrite.h"
 
 namespace ptq::passes {
 namespace {
@@ -138,36 +137,6 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
     if (p && p->op_type == "Softmax") plan.fixed_ranges.emplace(v, quant::Range{0.f, 1.f});
   }
   return plan;
-}
-
-int fold_activations_into_quantized_producers(ir::Graph& g, const quant::QuantConfig& config, RangeMap& ranges,
-                                              const NodeFilter& filter) {
-  // Same rule as the unfiltered fold (fold_activations.cpp), with the planner seeing the filter.
-  if (!config.fold_relu || config.activation_symmetry != quant::Symmetry::kAsymmetric) return 0;
-  std::set<ir::NodeId> quantized_output;
-  for (const NodeQuant& q : plan_quantization(g, config, ranges, filter).nodes)
-    if (q.quantize_output) quantized_output.insert(q.node);
-  const auto min_is_zero = [&](const ir::Node& n) {
-    if (n.op_type == "Relu") return true;
-    if (const ir::Attribute* a = n.attr("min")) return a->f == 0.f;
-    const Tensor* t = g.constant(n.inputs.size() > 1 ? n.inputs[1] : ir::kNone);
-    return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == 0.f;
-  };
-  int folded = 0;
-  for (ir::NodeId id : g.topological_order()) {
-    const ir::Node& n = g.node(id);
-    if (!n.is_default_domain() || (n.op_type != "Relu" && n.op_type != "Clip")) continue;
-    if (n.inputs.empty() || n.outputs.empty() || !min_is_zero(n)) continue;
-    const ir::ValueId x = n.inputs[0], y = n.outputs[0];
-    const ir::Node* p = g.producer(x);
-    if (!p || !quantized_output.count(p->id) || g.value(x).uses.size() != 1 || is_graph_output(g, x)) continue;
-    auto r = ranges.find(g.value(y).name);
-    if (r == ranges.end() || !can_bypass(g, x, y)) continue;
-    ranges[g.value(x).name] = r->second;
-    bypass(g, id, x, y);
-    ++folded;
-  }
-  return folded;
 }
 
 }  // namespace ptq::passes

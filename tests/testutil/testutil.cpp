@@ -22,6 +22,14 @@ std::string shared_dir() {
   return fs::is_directory(fs::path(dir) / "models") ? dir : "";
 }
 
+Tensor random_tensor(Dims dims, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = Tensor::empty(DType::kFloat, std::move(dims));
+  for (size_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = d(rng);
+  return t;
+}
+
 std::vector<std::string> shared_models() {
   std::vector<std::string> r;
   const std::string dir = shared_dir();

@@ -45,6 +45,9 @@ CliResult run_quantize(const std::vector<std::string>& args);
 void write_file(const std::string& path, const std::string& bytes);
 std::string read_file(const std::string& path);
 
+// A float tensor of uniform values in [lo, hi) from a fixed seed.
+Tensor random_tensor(Dims dims, uint32_t seed, float lo = -1.f, float hi = 1.f);
+
 // Structural equality of two graphs: names, ops, attributes, types, bit-identical tensors.
 // Returns "" when equal, otherwise the first difference.
 std::string diff_graphs(const ir::Graph& a, const ir::Graph& b);

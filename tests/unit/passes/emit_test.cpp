@@ -11,17 +11,12 @@
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/runtime/interpreter.h"
+#include "testutil.h"
 
 namespace ptq::emit {
 namespace {
 
-Tensor random_tensor(Dims dims, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor t = Tensor::empty(DType::kFloat, std::move(dims));
-  for (size_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = d(rng);
-  return t;
-}
+using test::random_tensor;
 
 // Conv -> Relu -> MaxPool -> Flatten -> Gemm, weights declared as inputs then made initializers.
 ir::Model small_cnn() {

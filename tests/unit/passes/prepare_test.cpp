@@ -9,17 +9,12 @@
 #include "ptq/onnx_io/load.h"
 #include "ptq/passes/prepare.h"
 #include "ptq/runtime/interpreter.h"
+#include "testutil.h"
 
 namespace ptq::passes {
 namespace {
 
-Tensor random_tensor(Dims dims, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor t = Tensor::empty(DType::kFloat, std::move(dims));
-  for (size_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = d(rng);
-  return t;
-}
+using test::random_tensor;
 
 std::vector<float> run(const ir::Model& m, const Tensor& x) {
   runtime::Interpreter in(m, {.threads = 1});
