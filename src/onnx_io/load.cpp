@@ -141,7 +141,14 @@ std::shared_ptr<Graph> GraphLoader::load(const onnx::GraphProto& gp, const Scope
           n.inputs.push_back(in.empty() ? kNone : resolve(g, in, scope, who));
         for (const std::string& out : np.output()) n.outputs.push_back(out.empty() ? kNone : g.find(out));
         n.unknown_fields = unknown_fields_of(np);
-        g.add_node(std::move(n));
+        const ir::Node& added = g.node(g.add_node(std::move(n)));
+        // A Constant must yield its tensor (found by fuzzing: a corrupted attribute left the IR
+        // with a Constant output without one, an internal error later).
+        if (added.op_type == "Constant" && added.is_default_domain() && !added.attr("sparse_value") &&
+            !added.outputs.empty() && added.outputs[0] != kNone)
+          PTQ_CHECK(g.value(added.outputs[0]).constant, ModelError,
+                    "Constant has no value attribute (value, value_float(s), value_int(s) or "
+                    "value_string(s)) with a tensor");
       });
     }
     for (const auto& vi : gp.output()) {

@@ -1,6 +1,7 @@
 // Every fuzz target on its seeds, their truncations and byte flips, plus saved crash inputs.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include "../data/fixtures.h"
 #include "ptq/core/error.h"
 #include "ptq/data/image.h"
+#include "ptq/onnx_io/load.h"
 #include "seeds.h"
 #include "targets.h"
 #include "testutil.h"
@@ -45,8 +47,10 @@ TEST(FuzzRegression, SeedsTruncationsAndFlipsOnlyThrowPtqErrors) {
 }
 
 // Inputs that once crashed a target (tests/fuzz/regressions/<target>/*) must now be refused cleanly.
+// PTQ_FUZZ_REPLAY=DIR replays DIR/<target>/* instead (e.g. build-fuzz/corpus, without clang).
 TEST(FuzzRegression, SavedCrashInputs) {
-  const fs::path root = PTQ_FUZZ_REGRESSIONS;
+  const char* replay = std::getenv("PTQ_FUZZ_REPLAY");
+  const fs::path root = replay ? replay : PTQ_FUZZ_REGRESSIONS;
   for (const Target& t : targets()) {
     const fs::path dir = root / t.name;
     if (!fs::is_directory(dir)) continue;
@@ -79,6 +83,21 @@ TEST(FuzzRegression, ResizingAThinImageBeyondThePixelLimitIsRefused) {
     } catch (const IoError& e) {
       EXPECT_NE(std::string(e.what()).find("pixels after resizing"), std::string::npos) << e.what();
     }
+  }
+}
+
+// Found by the onnx_loader target (a flipped byte in an attribute name): a Constant without a
+// usable value attribute loaded, then failed ir::verify as an internal error (exit 70).
+TEST(FuzzRegression, ConstantWithoutAValueIsAModelError) {
+  try {
+    (void)onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[2] x) => (float[2] y) {
+        c = Constant <valuf = float[2] {1, 2}> ()
+        y = Add (x, c)
+      })");
+    ADD_FAILURE() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("Constant has no value attribute"), std::string::npos) << e.what();
   }
 }
 

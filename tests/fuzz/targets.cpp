@@ -14,10 +14,13 @@
 namespace ptq::fuzz {
 namespace {
 
+// An InternalError (exit 70, "a bug in ptq") is not a refusal of bad input: it escapes too.
 template <typename F>
 void guarded(F&& fn) {
   try {
     fn();
+  } catch (const InternalError&) {
+    throw;
   } catch (const Error&) {
   }
 }

@@ -9,7 +9,8 @@
 namespace ptq::fuzz {
 
 // Each feeds `data` to one reader. A ptq::Error (the documented refusal of bad input) is
-// swallowed; anything else (another exception, an abort, a sanitizer report) escapes as a crash.
+// swallowed; anything else (InternalError, another exception, an abort, a sanitizer report)
+// escapes as a crash.
 void onnx_loader(const uint8_t* data, size_t size);  // ModelProto -> IR -> ir::verify
 void npy(const uint8_t* data, size_t size);          // read_npy_bytes
 void npz(const uint8_t* data, size_t size);          // read_npz_bytes
