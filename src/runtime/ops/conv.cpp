@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "conv_core.h"
+#include "phase_planes.h"
 #include "spatial.h"
 
 namespace ptq::runtime {
@@ -20,8 +21,12 @@ using Strided = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 // Output columns per GEMM tile: keeps the im2col buffer in L2 and fixes the work split
 // independently of the thread count (each tile is computed the same way by whichever thread).
 constexpr int64_t kTile = 256;
+// Output channels per GEMM when an image has fewer than four tiles.
+constexpr int64_t kChannelBlock = 64;
 
 // Fills col[K, cols] for output positions [p0, p0 + cols) of channel block starting at `x`.
+// Works one output row at a time: the columns whose input lies inside the image are found once
+// per (row, tap) and copied, the rest are zero, so the inner loops have no bounds checks.
 template <typename T>
 void im2col(const T* x, const ConvGeo& g, int64_t cg, int64_t p0, int64_t cols, T* col) {
   for (int64_t c = 0; c < cg; ++c) {
@@ -29,62 +34,61 @@ void im2col(const T* x, const ConvGeo& g, int64_t cg, int64_t p0, int64_t cols, 
     for (int64_t ky = 0; ky < g.kh; ++ky) {
       for (int64_t kx = 0; kx < g.kw; ++kx) {
         T* row = col + ((c * g.kh + ky) * g.kw + kx) * cols;
+        // Output column ox reads input column ox·sw + off; [lo, hi] are the ones inside.
+        const int64_t off = kx * g.dw - g.pl;
+        const int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+        const int64_t hi = g.w - 1 - off < 0 ? -1 : (g.w - 1 - off) / g.sw;
         int64_t oy = p0 / g.wo, ox = p0 % g.wo;
-        for (int64_t j = 0; j < cols; ++j) {
+        for (int64_t j = 0; j < cols; ox = 0, ++oy) {
+          const int64_t n = std::min(g.wo - ox, cols - j);
+          T* dst = row + j - ox;  // dst[ox'] is output column ox' of this row
           const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-          const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
-          row[j] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? xc[iy * g.w + ix] : T(0);
-          if (++ox == g.wo) {
-            ox = 0;
-            ++oy;
+          const int64_t a = std::max(ox, lo), b = std::min(ox + n - 1, hi);
+          if (iy < 0 || iy >= g.h || a > b) {
+            std::fill(dst + ox, dst + ox + n, T(0));
+          } else {
+            std::fill(dst + ox, dst + a, T(0));
+            const T* xr = xc + iy * g.w + off;
+            if (g.sw == 1) {
+              std::memcpy(dst + a, xr + a, static_cast<size_t>(b - a + 1) * sizeof(T));
+            } else {
+              for (int64_t o = a; o <= b; ++o) dst[o] = xr[o * g.sw];
+            }
+            std::fill(dst + b + 1, dst + ox + n, T(0));
           }
+          j += n;
         }
       }
     }
   }
 }
 
-// Depthwise (one input and one output channel per group): a direct kh·kw loop, vectorised
-// along output rows. Each kernel tap adds w·x to a whole row over the output columns whose input
-// column is inside the image, so the bounds are checked once per tap instead of per pixel.
-// Every pixel still sums its taps in (ky, kx) order and adds the bias last.
+// Depthwise (one input and one output channel per group): the channel is copied once into
+// zero-padded stride-phase planes (phase_planes.h), then each block of kWindowBlock output
+// columns sums its kh·kw taps in a register-sized accumulator with no bounds checks. Every pixel
+// sums its taps in (ky, kx) order starting from 0 and adds the bias last; taps in the padding
+// add w·0, which leaves the sum unchanged.
 template <typename T>
-void depthwise(const T* x, const T* w, T bias, const ConvGeo& g, T* y) {
+void depthwise(const T* x, const T* w, T bias, const ConvGeo& cg, T* y) {
+  const PlaneGeo g{cg.h, cg.w, cg.ho, cg.wo, cg.kh, cg.kw, cg.sh, cg.sw, cg.dh, cg.dw, cg.pt, cg.pl};
+  thread_local std::vector<T> planes;
+  build_phase_planes(x, g, T(0), planes);
+  const T* buf = planes.data();
   for (int64_t oy = 0; oy < g.ho; ++oy) {
     T* yr = y + oy * g.wo;
-    std::fill(yr, yr + g.wo, T(0));
-    for (int64_t ky = 0; ky < g.kh; ++ky) {
-      const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-      if (iy < 0 || iy >= g.h) continue;
-      const T* xr = x + iy * g.w;
-      // Stride 2: split the input row into even and odd columns so every tap reads contiguously.
-      thread_local std::vector<T> split;
-      T *even = nullptr, *odd = nullptr;
-      if (g.sw == 2) {
-        split.resize(static_cast<size_t>(g.w + 2));
-        even = split.data();
-        odd = even + (g.w + 1) / 2;
-        for (int64_t i = 0; i < g.w; ++i) (i & 1 ? odd : even)[i / 2] = xr[i];
-      }
-      for (int64_t kx = 0; kx < g.kw; ++kx) {
-        const T wv = w[ky * g.kw + kx];
-        const int64_t off = kx * g.dw - g.pl;  // input column of output column ox: ox·sw + off
-        const int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
-        const int64_t hi = g.w - 1 - off < 0 ? -1 : std::min(g.wo - 1, (g.w - 1 - off) / g.sw);
-        if (g.sw == 1) {
-          const T* xp = xr + off;
-          for (int64_t ox = lo; ox <= hi; ++ox) yr[ox] += wv * xp[ox];
-        } else if (g.sw == 2) {
-          // Column ox reads 2·ox + off: the even or odd half of the de-interleaved row.
-          const int64_t parity = off & 1;
-          const T* xp = (parity ? odd : even) + (off - parity) / 2;
-          for (int64_t ox = lo; ox <= hi; ++ox) yr[ox] += wv * xp[ox];
-        } else {
-          for (int64_t ox = lo; ox <= hi; ++ox) yr[ox] += wv * xr[ox * g.sw + off];
+    for (int64_t ox0 = 0; ox0 < g.wo; ox0 += kWindowBlock) {
+      T acc[kWindowBlock] = {};
+      for (int64_t ky = 0; ky < g.kh; ++ky) {
+        const int64_t r = oy * g.sh + ky * g.dh;
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          const T wv = w[ky * g.kw + kx];
+          const T* p = buf + g.offset(r, kx) + ox0;
+          for (int64_t j = 0; j < kWindowBlock; ++j) acc[j] += wv * p[j];
         }
       }
+      const int64_t n = std::min(kWindowBlock, g.wo - ox0);
+      for (int64_t j = 0; j < n; ++j) yr[ox0 + j] = acc[j] + bias;
     }
-    for (int64_t ox = 0; ox < g.wo; ++ox) yr[ox] += bias;
   }
 }
 
@@ -165,25 +169,33 @@ void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, 
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 &&
                          g.pl == 0 && g.ho == g.h && g.wo == g.w;
   const int64_t tiles = (P + kTile - 1) / kTile;
-  ctx.parallel_for(static_cast<size_t>(n * group * tiles), [&](size_t i) {
-    const int64_t t = static_cast<int64_t>(i) % tiles;
-    const int64_t gi = static_cast<int64_t>(i) / tiles % group;
-    const int64_t ni = static_cast<int64_t>(i) / tiles / group;
+  // Small images give few tiles, so output channels are split too (by the shape alone, so the
+  // split and each element's arithmetic are the same for any thread count).
+  const int64_t mblock = tiles >= 4 ? mg : std::min(mg, kChannelBlock);
+  const int64_t mblocks = (mg + mblock - 1) / mblock;
+  ctx.parallel_for(static_cast<size_t>(n * group * tiles * mblocks), [&](size_t item) {
+    const int64_t i = static_cast<int64_t>(item);
+    const int64_t mb = i % mblocks;
+    const int64_t t = i / mblocks % tiles;
+    const int64_t gi = i / mblocks / tiles % group;
+    const int64_t ni = i / mblocks / tiles / group;
     const int64_t p0 = t * kTile, cols = std::min(kTile, P - p0);
+    const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
     const T* xg = x + (ni * c + gi * cg) * HW;
-    T* yg = y + (ni * m + gi * mg) * P + p0;
-    Eigen::Map<const RowMat<T>> wg(w + gi * mg * K, mg, K);
-    Strided<T> yt(yg, mg, cols, Eigen::OuterStride<>(P));
+    T* yg = y + (ni * m + gi * mg + m0) * P + p0;
+    Eigen::Map<const RowMat<T>> wg(w + (gi * mg + m0) * K, rows, K);
+    Strided<T> yt(yg, rows, cols, Eigen::OuterStride<>(P));
+    // Start from the bias and accumulate: Eigen's `=` would zero the tile first and the bias
+    // would be a third pass. bias + sum equals sum + bias exactly (addition commutes).
+    for (int64_t oc = 0; oc < rows; ++oc) yt.row(oc).setConstant(b ? b[gi * mg + m0 + oc] : T(0));
     if (pointwise) {
-      yt.noalias() = wg * ConstStrided<T>(xg + p0, K, cols, Eigen::OuterStride<>(P));
+      yt.noalias() += wg * ConstStrided<T>(xg + p0, K, cols, Eigen::OuterStride<>(P));
     } else {
       thread_local std::vector<T> col;
       col.resize(static_cast<size_t>(K * cols));
       im2col(xg, g, cg, p0, cols, col.data());
-      yt.noalias() = wg * Eigen::Map<const RowMat<T>>(col.data(), K, cols);
+      yt.noalias() += wg * Eigen::Map<const RowMat<T>>(col.data(), K, cols);
     }
-    if (b)
-      for (int64_t oc = 0; oc < mg; ++oc) yt.row(oc).array() += b[gi * mg + oc];
   });
 }
 

@@ -1,12 +1,34 @@
 // MaxPool / AveragePool (1-D and 2-D, ceil_mode, dilations, count_include_pad) and global pools.
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "common.h"
+#include "phase_planes.h"
 #include "spatial.h"
 
 namespace ptq::runtime {
 namespace {
+
+// One channel of MaxPool from its phase planes; std::max's NaN rule (a NaN tap is skipped).
+void max_pool_plane(const float* buf, const PlaneGeo& g, float* y) {
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    float* yr = y + oy * g.wo;
+    for (int64_t ox0 = 0; ox0 < g.wo; ox0 += kWindowBlock) {
+      float acc[kWindowBlock];
+      std::fill(acc, acc + kWindowBlock, -std::numeric_limits<float>::infinity());
+      for (int64_t ky = 0; ky < g.kh; ++ky) {
+        const int64_t r = oy * g.sh + ky * g.dh;
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          const float* p = buf + g.offset(r, kx) + ox0;
+          for (int64_t j = 0; j < kWindowBlock; ++j) acc[j] = acc[j] < p[j] ? p[j] : acc[j];
+        }
+      }
+      const int64_t n = std::min(kWindowBlock, g.wo - ox0);
+      std::copy(acc, acc + n, yr + ox0);
+    }
+  }
+}
 
 template <bool kMax>
 class Pool : public Kernel {
@@ -41,6 +63,18 @@ class Pool : public Kernel {
     const float* x = X.data<float>();
     float* y = out[0].mutable_data<float>();
     const bool cip = count_include_pad_;
+    if constexpr (kMax) {
+      // Max over -inf-padded stride-phase planes: no bounds checks, kWindowBlock columns at a
+      // time. max ignores the -inf padding and is order-free, so the result is the same.
+      const PlaneGeo g{H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl};
+      ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
+        thread_local std::vector<float> planes;
+        build_phase_planes(x + static_cast<int64_t>(i) * H * W, g,
+                           -std::numeric_limits<float>::infinity(), planes);
+        max_pool_plane(planes.data(), g, y + static_cast<int64_t>(i) * Ho * Wo);
+      });
+      return;
+    }
     ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
       const float* xc = x + static_cast<int64_t>(i) * H * W;
       float* yc = y + static_cast<int64_t>(i) * Ho * Wo;
