@@ -97,7 +97,11 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 6, 13, 10, 4, 3, 3, 2, {2, 2}, {}, {}, "SAME_UPPER"},
         ConvCase{1, 6, 13, 10, 4, 4, 2, 1, {3, 1}, {}, {}, "SAME_LOWER"},
         ConvCase{1, 3, 9, 9, 2, 3, 3, 1, {2, 2}, {}, {}, "VALID"},
-        ConvCase{3, 4, 1, 40, 6, 1, 5, 2, {1, 3}, {0, 2, 0, 1}, {}}),        // H = 1
+        ConvCase{3, 4, 1, 40, 6, 1, 5, 2, {1, 3}, {0, 2, 0, 1}, {}},         // H = 1
+        ConvCase{1, 4, 20, 37, 4, 3, 3, 4, {3, 3}, {2, 1, 1, 2}, {2, 1}},    // depthwise, 3 blocks
+        ConvCase{1, 3, 5, 2, 3, 1, 1, 3, {1, 3}, {}, {}},                   // stride > width
+        ConvCase{1, 8, 6, 6, 130, 3, 3, 1, {}, {1, 1, 1, 1}, {}},           // channel blocks
+        ConvCase{2, 16, 7, 7, 200, 1, 1, 1, {}, {}, {}}),                   // pointwise blocks
     [](const ::testing::TestParamInfo<ConvCase>& i) { return "case" + std::to_string(i.index); });
 
 TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
