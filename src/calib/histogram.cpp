@@ -23,6 +23,8 @@ void RangeStats::observe(const float* x, size_t n) {
   max = std::max(max, static_cast<double>(hi));
   sum_sample_min += lo;
   sum_sample_max += hi;
+  last_min = lo;
+  last_max = hi;
   ++samples;
 }
 
@@ -60,16 +62,52 @@ void Pow2Histogram::add_binned(const float* x, size_t n, Bin value_of) {
   if (hi < 0.f) return;  // nothing to add
   grow_to(hi);
   const int bits = std::countr_zero(static_cast<unsigned>(counts_.size()));
-  // v * bins / 2^exp with a power-of-two factor: exact, so bins are order-independent.
-  const float scale = std::ldexp(1.f, bits - exp_);
+  // v * bins / 2^exp with a power-of-two factor: exact, so bins are order-independent. In double:
+  // for tiny ranges (all zeros: 2^-126) the factor overflows float, and 0 * inf is NaN (UBSan).
+  const double scale = std::ldexp(1.0, bits - exp_);
   const size_t last = counts_.size() - 1;
   for (size_t i = 0; i < n; ++i) {
     const float v = value_of(x[i]);
     if (!(v >= 0.f) || std::isinf(v)) continue;
-    const size_t b = static_cast<size_t>(v * scale);
+    const size_t b = static_cast<size_t>(static_cast<double>(v) * scale);
     ++counts_[b < last ? b : last];
     ++total_;
   }
+}
+
+void Pow2Histogram::add_split(Pow2Histogram& pos, Pow2Histogram& neg, const float* x, size_t n, float min,
+                              float max) {
+  if (!(min <= max)) return;  // empty or all NaN
+  if (!std::isfinite(min) || !std::isfinite(max)) {
+    // Infinities are skipped, so the ranges must come from the finite values: the two-scan path.
+    pos.add_nonnegative(x, n);
+    neg.add_negated(x, n);
+    return;
+  }
+  if (max >= 0.f) pos.grow_to(max);
+  if (min < 0.f) neg.grow_to(-min);
+  // Power-of-two factors (exact); in double because a tiny range (all zeros: 2^-126) overflows float.
+  const int bits = std::countr_zero(static_cast<unsigned>(pos.counts_.size()));
+  const double pos_scale = max >= 0.f ? std::ldexp(1.0, bits - pos.exp_) : 0.0;
+  const double neg_scale = min < 0.f ? std::ldexp(1.0, bits - neg.exp_) : 0.0;
+  const size_t last = pos.counts_.size() - 1;
+  uint64_t* pc = pos.counts_.data();
+  uint64_t* nc = neg.counts_.data();
+  uint64_t np = 0, nn = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    if (v >= 0.f) {
+      const size_t b = static_cast<size_t>(static_cast<double>(v) * pos_scale);
+      ++pc[b < last ? b : last];
+      ++np;
+    } else if (v < 0.f) {
+      const size_t b = static_cast<size_t>(-static_cast<double>(v) * neg_scale);
+      ++nc[b < last ? b : last];
+      ++nn;
+    }  // NaN: neither
+  }
+  pos.total_ += np;
+  neg.total_ += nn;
 }
 
 void Pow2Histogram::add_nonnegative(const float* x, size_t n) {

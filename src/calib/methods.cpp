@@ -44,10 +44,10 @@ int histogram_bins(const CalibParams& params) {
 Observation::Observation(int num_bins) : positive(num_bins), negative(num_bins) {}
 
 void Observation::observe(const float* x, size_t n, bool histograms) {
+  const size_t before = range.samples;
   range.observe(x, n);
-  if (!histograms) return;
-  positive.add_nonnegative(x, n);
-  negative.add_negated(x, n);
+  if (!histograms || range.samples == before) return;  // nothing but NaN
+  Pow2Histogram::add_split(positive, negative, x, n, range.last_min, range.last_max);
 }
 
 namespace {

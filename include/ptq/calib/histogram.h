@@ -16,6 +16,7 @@ struct RangeStats {
   double sum_sample_min = 0;
   double sum_sample_max = 0;
   size_t samples = 0;
+  float last_min = 0.f, last_max = 0.f;  // extremes of the latest sample
 
   // One sample's values (NaN is ignored).
   void observe(const float* x, size_t n);
@@ -32,6 +33,10 @@ class Pow2Histogram {
   explicit Pow2Histogram(int bins = 4096);
   void add_nonnegative(const float* x, size_t n);  // adds every x >= 0 (zeros included)
   void add_negated(const float* x, size_t n);      // adds -x for every x < 0
+  // Both at once in one pass, given the values' min and max (as RangeStats just saw them): what
+  // calibration runs on every tensor, so it avoids rescanning the data for each side.
+  static void add_split(Pow2Histogram& positive, Pow2Histogram& negative, const float* x, size_t n,
+                        float min, float max);
   bool empty() const { return total_ == 0; }
   double range() const;  // 2^e: every value seen is below it
   size_t bins() const { return counts_.size(); }

@@ -266,6 +266,24 @@ TEST(Methods, ConstantAndZeroTensors) {
   EXPECT_EQ(calibrate("minmax", constant, {}).max, 2.5f);
 }
 
+TEST(Histogram, OnePassSplitEqualsTheTwoScans) {
+  std::vector<float> data = gaussian_with_outliers(50000);
+  data[5] = std::nanf("");
+  data[6] = 0.f;
+  Pow2Histogram pos(4096), neg(4096), pos2(4096), neg2(4096);
+  for (size_t s = 0; s < 5; ++s) {
+    const float* x = data.data() + s * 10000;
+    RangeStats r;
+    r.observe(x, 10000);
+    Pow2Histogram::add_split(pos, neg, x, 10000, r.last_min, r.last_max);
+    pos2.add_nonnegative(x, 10000);
+    neg2.add_negated(x, 10000);
+  }
+  EXPECT_EQ(pos.counts(), pos2.counts());
+  EXPECT_EQ(neg.counts(), neg2.counts());
+  EXPECT_EQ(pos.total() + neg.total(), 49999u);
+}
+
 TEST(Methods, ResultDoesNotDependOnHowSamplesAreGrouped) {
   const auto data = gaussian_with_outliers(80000);
   for (const Method& m : methods()) {
