@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "../data/fixtures.h"
+#include "ptq/calib/histogram.h"
 #include "ptq/core/error.h"
 #include "ptq/data/image.h"
 #include "ptq/onnx_io/load.h"
@@ -99,6 +100,22 @@ TEST(FuzzRegression, ConstantWithoutAValueIsAModelError) {
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("Constant has no value attribute"), std::string::npos) << e.what();
   }
+}
+
+// Found by the UBSan build (Methods.ConstantAndZeroTensors): for an all-zero tensor the bin
+// factor 2^(bits + 126) overflowed float, 0 * inf gave NaN and the NaN -> size_t cast put the
+// zeros in the top bin (undefined behaviour). Tiny values must land in the bottom bins.
+TEST(SanitizerRegression, HistogramOfZerosAndDenormalsBinsAtTheBottom) {
+  const std::vector<float> tiny = {0.f, 0.f, 1e-45f, 1e-40f, 0.f};
+  calib::Pow2Histogram h(2048);
+  h.add_nonnegative(tiny.data(), tiny.size());
+  EXPECT_EQ(h.total(), tiny.size());
+  EXPECT_EQ(h.counts()[0], 4u);  // the zeros and 1e-45 (the range is 2^-132, just above 1e-40)
+  EXPECT_EQ(std::count(h.counts().begin() + 1024, h.counts().end(), 1u), 1);  // 1e-40: upper half
+  calib::Pow2Histogram zeros(2048);
+  const std::vector<float> z(100, 0.f);
+  zeros.add_nonnegative(z.data(), z.size());
+  EXPECT_EQ(zeros.counts()[0], 100u);
 }
 
 }  // namespace ptq::fuzz
