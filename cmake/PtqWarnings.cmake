@@ -1,6 +1,6 @@
-# Per-target warnings; PTQ_WERROR=ON in CI turns them into errors.
+# Per-target warnings (-Wshadow=local is GCC-only); PTQ_WERROR=ON turns them into errors.
 function(ptq_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local>
                          $<$<BOOL:${PTQ_WERROR}>:-Werror>)
 endfunction()
 
