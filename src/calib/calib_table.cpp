@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -20,6 +21,21 @@ DType parse_type(const std::string& s) {
   if (s == "uint8") return DType::kUint8;
   if (s == "int8") return DType::kInt8;
   throw std::runtime_error("activation_type must be uint8 or int8");
+}
+
+// An integer field (or `fallback` when absent). nlohmann's get<int>() casts a float such as 1e73
+// straight to int, which is undefined behaviour (found by the calib_table fuzz target).
+template <typename T>
+T integer(const json& j, const std::string& key, T fallback) {
+  if (!j.contains(key)) return fallback;
+  const json& v = j.at(key);
+  PTQ_CHECK(v.is_number_integer(), IoError, "key '", key, "' must be an integer");
+  const bool ok = v.is_number_unsigned()
+                      ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                      : v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                            (v.get<int64_t>() < 0 || uint64_t(v.get<int64_t>()) <= uint64_t(std::numeric_limits<T>::max()));
+  PTQ_CHECK(ok, IoError, "key '", key, "' is out of range");
+  return v.is_number_unsigned() ? T(v.get<uint64_t>()) : T(v.get<int64_t>());
 }
 
 }  // namespace
@@ -71,20 +87,21 @@ CalibTable parse_table(const std::string& text) {
     key = "format";
     PTQ_CHECK(j.at(key).get<std::string>() == kFormat, IoError, "not a ptq calibration table");
     key = "version";
-    PTQ_CHECK(j.at(key).get<int>() == kVersion, IoError, "unsupported calibration table version ",
-              j.at(key).get<int>());
+    PTQ_CHECK(j.contains(key), IoError, "key 'version' is missing");
+    const int version = integer<int>(j, key, 0);
+    PTQ_CHECK(version == kVersion, IoError, "unsupported calibration table version ", version);
     key = "model_sha256";
     t.model_sha256 = j.at(key).get<std::string>();
     key = "method";
     t.method = j.at(key).get<std::string>();
     key = "samples";
-    t.samples = j.value(key, size_t{0});
+    t.samples = integer<size_t>(j, key, size_t{0});
     if (j.contains("params")) {
       const json& p = j["params"];
       key = "params";
       t.params.percentile = p.value("percentile", t.params.percentile);
-      t.params.num_bins = p.value("num_bins", t.params.num_bins);
-      t.params.num_quantized_bins = p.value("num_quantized_bins", t.params.num_quantized_bins);
+      t.params.num_bins = integer<int>(p, "num_bins", t.params.num_bins);
+      t.params.num_quantized_bins = integer<int>(p, "num_quantized_bins", t.params.num_quantized_bins);
       t.params.symmetric = p.value("symmetric", t.params.symmetric);
       t.params.moving_average = p.value("moving_average", t.params.moving_average);
       if (p.contains("activation_type")) t.params.activation_type = parse_type(p["activation_type"]);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "../data/fixtures.h"
+#include "ptq/calib/calib_table.h"
 #include "ptq/calib/histogram.h"
 #include "ptq/core/error.h"
 #include "ptq/data/image.h"
@@ -100,6 +101,20 @@ TEST(FuzzRegression, ConstantWithoutAValueIsAModelError) {
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("Constant has no value attribute"), std::string::npos) << e.what();
   }
+}
+
+// Found by the calib_table fuzz target: "version": 1e73 reached nlohmann's get<int>(), a float to
+// int cast out of range (undefined behaviour). Integer keys must be integers in range.
+TEST(FuzzRegression, CalibTableIntegerKeysMustBeIntegersInRange) {
+  const std::string head = R"({"format": "ptq-calibration-table", "model_sha256": "", "method": "minmax", )";
+  for (const std::string& bad : {R"("version": 1e73, "tensors": {}})", R"("version": 1.5, "tensors": {}})",
+                                 R"("version": 1, "samples": -1e300, "tensors": {}})",
+                                 R"("version": 1, "params": {"num_bins": 1e12}, "tensors": {}})",
+                                 R"("version": 1, "params": {"num_bins": 99999999999}, "tensors": {}})"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THROW((void)calib::parse_calib_table(head + bad, "t.json"), IoError);
+  }
+  EXPECT_NO_THROW((void)calib::parse_calib_table(head + R"("version": 1, "samples": 3, "tensors": {}})", "t.json"));
 }
 
 // Found by the UBSan build (Methods.ConstantAndZeroTensors): for an all-zero tensor the bin
