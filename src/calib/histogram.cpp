@@ -54,13 +54,17 @@ void Pow2Histogram::grow_to(float max_value) {
 
 template <typename Bin>
 void Pow2Histogram::add_binned(const float* x, size_t n, Bin value_of) {
+  // The largest finite value: infinities are never binned, and must not set the range either (an
+  // inf maximum left the range unset while finite values were counted: the histogram then
+  // "grew" from 2^INT_MIN one doubling at a time, a hang).
   float hi = -1.f;
   for (size_t i = 0; i < n; ++i) {
     const float v = value_of(x[i]);
-    hi = v > hi ? v : hi;
+    hi = v > hi && !std::isinf(v) ? v : hi;
   }
-  if (hi < 0.f) return;  // nothing to add
+  if (hi < 0.f) return;  // nothing finite to add
   grow_to(hi);
+  PTQ_ASSERT(exp_ != std::numeric_limits<int>::min(), "histogram range not set");
   const int bits = std::countr_zero(static_cast<unsigned>(counts_.size()));
   // v * bins / 2^exp with a power-of-two factor: exact, so bins are order-independent. In double:
   // for tiny ranges (all zeros: 2^-126) the factor overflows float, and 0 * inf is NaN (UBSan).
@@ -121,7 +125,10 @@ void Pow2Histogram::add_negated(const float* x, size_t n) {
 std::vector<uint64_t> Pow2Histogram::counts_at_range_of(const Pow2Histogram& other) const {
   std::vector<uint64_t> c = counts_;
   if (empty() || other.empty() || other.exp_ <= exp_) return c;
-  for (int e = exp_; e < other.exp_; ++e) {
+  // Past log2(bins) doublings everything sits in bin 0: stop there (ranges span up to 2^254).
+  const int bits = std::countr_zero(static_cast<unsigned>(c.size()));
+  const int doublings = std::min(other.exp_ - exp_, bits + 1);
+  for (int e = 0; e < doublings; ++e) {
     const size_t half = c.size() / 2;
     for (size_t i = 0; i < half; ++i) c[i] = c[2 * i] + c[2 * i + 1];
     std::fill(c.begin() + static_cast<std::ptrdiff_t>(half), c.end(), 0);

@@ -124,17 +124,63 @@ void ZipReader::read_directory() {
   }
 }
 
+uint64_t ZipReader::data_offset(const ZipMember& m) {
+  uint8_t lh[kLocalSize];
+  read_at(m.local_header_offset, lh, kLocalSize);
+  PTQ_CHECK(u32(lh) == kLocalSig, IoError, "corrupt local header");
+  // Sizes come from the central directory: numpy writes zip64 local headers (sizes 0xFFFFFFFF
+  // plus a zip64 extra field) even for small members, so local sizes are not trusted.
+  const uint64_t data = m.local_header_offset + kLocalSize + u16(lh + 26) + u16(lh + 28);
+  PTQ_CHECK(data <= central_dir_offset_ && m.compressed_size <= central_dir_offset_ - data,
+            IoError, "data (", m.compressed_size, " bytes at offset ", data,
+            ") runs past the member area of the file");
+  PTQ_CHECK(m.method != 8 || m.uncompressed_size <= m.compressed_size * kMaxDeflateRatio + 64, IoError,
+            "declares ", m.uncompressed_size, " bytes from ", m.compressed_size,
+            " compressed bytes, more than deflate can produce");
+  return data;
+}
+
+std::vector<uint8_t> ZipReader::read_prefix(const ZipMember& m, uint64_t n) {
+  return with_context("member '" + m.name + "'", [&] {
+    const uint64_t data = data_offset(m);
+    n = std::min(n, m.uncompressed_size);
+    std::vector<uint8_t> out;
+    if (m.method == 0) {
+      n = std::min(n, m.compressed_size);
+      out.resize(size_t(n));
+      read_at(data, out.data(), n);
+    } else if (m.method == 8) {
+      // Only as much input as it takes to fill n bytes is read and inflated.
+      out.resize(size_t(n));
+      z_stream zs{};
+      PTQ_CHECK(inflateInit2(&zs, -MAX_WBITS) == Z_OK, IoError, "zlib initialization failed");
+      std::vector<uint8_t> in(64 * 1024);
+      uint64_t consumed = 0;
+      zs.next_out = out.data();
+      zs.avail_out = uInt(out.size());
+      int rc = Z_OK;
+      while (zs.avail_out > 0 && rc == Z_OK && consumed < m.compressed_size) {
+        const uint64_t chunk = std::min<uint64_t>(in.size(), m.compressed_size - consumed);
+        read_at(data + consumed, in.data(), chunk);
+        consumed += chunk;
+        zs.next_in = in.data();
+        zs.avail_in = uInt(chunk);
+        while (zs.avail_out > 0 && zs.avail_in > 0 && rc == Z_OK) rc = inflate(&zs, Z_NO_FLUSH);
+      }
+      out.resize(size_t(zs.total_out));
+      inflateEnd(&zs);
+      PTQ_CHECK(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR, IoError, "deflate data is corrupt");
+    } else {
+      throw IoError(str_cat("compression method ", m.method,
+                            " is not supported (use stored or deflate, as numpy does)"));
+    }
+    return out;
+  });
+}
+
 std::vector<uint8_t> ZipReader::read(const ZipMember& m, uint64_t max_bytes) {
   return with_context("member '" + m.name + "'", [&] {
-    uint8_t lh[kLocalSize];
-    read_at(m.local_header_offset, lh, kLocalSize);
-    PTQ_CHECK(u32(lh) == kLocalSig, IoError, "corrupt local header");
-    // Sizes come from the central directory: numpy writes zip64 local headers (sizes 0xFFFFFFFF
-    // plus a zip64 extra field) even for small members, so local sizes are not trusted.
-    const uint64_t data = m.local_header_offset + kLocalSize + u16(lh + 26) + u16(lh + 28);
-    PTQ_CHECK(data <= central_dir_offset_ && m.compressed_size <= central_dir_offset_ - data,
-              IoError, "data (", m.compressed_size, " bytes at offset ", data,
-              ") runs past the member area of the file");
+    const uint64_t data = data_offset(m);
     PTQ_CHECK(m.uncompressed_size <= max_bytes, IoError, "declares ", m.uncompressed_size,
               " bytes, more than the limit of ", max_bytes);
     std::vector<uint8_t> out;

@@ -29,10 +29,15 @@ class ZipReader {
   // The member's uncompressed bytes, CRC-checked. Refuses members over `max_bytes` before
   // allocating, and deflated members claiming more than deflate can expand to.
   std::vector<uint8_t> read(const ZipMember& m, uint64_t max_bytes);
+  // The member's first min(n, uncompressed size) bytes (no CRC check: the rest is not read), so
+  // a caller can check what the data declares (an .npy header) before allocating all of it.
+  std::vector<uint8_t> read_prefix(const ZipMember& m, uint64_t n);
 
  private:
   void read_at(uint64_t offset, void* out, uint64_t size);
   void read_directory();
+  // Offset of the member's data, checked to lie inside the member area.
+  uint64_t data_offset(const ZipMember& m);
   std::ifstream file_;
   const uint8_t* mem_ = nullptr;  // set when reading from memory
   uint64_t size_ = 0;

@@ -109,6 +109,7 @@ NodeId Graph::add_node(Node n) {
   }
   for (size_t slot = 0; slot < n.inputs.size(); ++slot)
     if (n.inputs[slot] != kNone) value(n.inputs[slot]).uses.push_back({n.id, static_cast<int32_t>(slot)});
+  if (!subgraphs(n).empty()) control_flow_.insert(n.id);
   nodes_.push_back(std::move(n));
   if (nodes_.back().op_type == "Constant" && nodes_.back().is_default_domain())
     refresh_constant(nodes_.back().id);
@@ -131,9 +132,13 @@ NodeId Graph::add_node(std::string op_type, std::vector<ValueId> ins,
 
 std::string Graph::unique_name(const std::string& base) const {
   if (find(base) == kNone) return base;
-  for (size_t i = 1;; ++i) {
+  size_t& next = next_suffix_[base];
+  for (size_t i = std::max<size_t>(next, 1);; ++i) {
     std::string candidate = base + "_" + std::to_string(i);
-    if (find(candidate) == kNone) return candidate;
+    if (find(candidate) == kNone) {
+      next = i;  // the caller usually takes it: the next call starts here
+      return candidate;
+    }
   }
 }
 
@@ -178,6 +183,7 @@ void Graph::remove_node(NodeId nid) {
     remove_value(o);
   }
   n.alive = false;
+  control_flow_.erase(nid);
   n.inputs.clear();
   n.outputs.clear();
 }

@@ -2,8 +2,10 @@
 #include "ptq/passes/quant_plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
 #include <set>
+#include <utility>
 
 #include "ptq/core/error.h"
 #include "quant_rules/rule.h"
@@ -22,10 +24,16 @@ bool is_heavy(const std::string& op) {
 struct Ties {
   std::map<ir::ValueId, ir::ValueId> parent;
   const std::map<ir::ValueId, size_t>& position;
+  // Iterative with path compression: a recursive find overflows the stack on a 100k-long tie chain.
   ir::ValueId find(ir::ValueId v) {
-    auto it = parent.find(v);
-    if (it == parent.end() || it->second == v) return v;
-    return it->second = find(it->second);
+    ir::ValueId root = v;
+    for (auto it = parent.find(root); it != parent.end() && it->second != root; it = parent.find(root))
+      root = it->second;
+    while (v != root) {
+      auto it = parent.find(v);
+      v = std::exchange(it->second, root);
+    }
+    return root;
   }
   void join(ir::ValueId a, ir::ValueId b) {
     a = find(a);
@@ -37,12 +45,37 @@ struct Ties {
   }
 };
 
+// std::regex matches by recursion, about half a KiB of stack per subject character: a
+// 100k-character node name overflowed the stack (SIGSEGV). Names longer than this are refused
+// with an error instead of matched (no real exporter writes such names).
+constexpr size_t kMaxRegexSubject = 1024;
+
+// Calibrated ranges beyond this magnitude (or not finite) give inf, NaN or meaningless scales
+// (an inf activation such as Log(0), or a hand-edited table entry of 3e38): such tensors stay fp32.
+constexpr float kMaxRangeMagnitude = 1e30f;
+
+bool usable_range(const quant::Range& r) {
+  return std::isfinite(r.min) && std::isfinite(r.max) && r.min <= r.max && std::fabs(r.min) <= kMaxRangeMagnitude &&
+         std::fabs(r.max) <= kMaxRangeMagnitude;
+}
+
 }  // namespace
 
 QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config, const RangeMap& ranges,
                             const NodeFilter& filter) {
   QuantPlan plan;
-  const RuleContext ctx{g, config, ranges};
+  // Tensors with an unusable range are not float activations for the rules: every node reading
+  // or writing one stays fp32, and a warning names the tensor.
+  RangeMap usable;
+  for (const auto& [name, r] : ranges) {
+    if (usable_range(r)) {
+      usable.emplace_hint(usable.end(), name, r);
+    } else {
+      plan.fp32.push_back(str_cat("tensor '", name, "': calibrated range [", r.min, ", ", r.max,
+                                  "] is not finite or beyond 1e30; nodes reading or writing it stay fp32"));
+    }
+  }
+  const RuleContext ctx{g, config, usable};
   std::optional<std::regex> exclude;
   if (!config.exclude_nodes.empty()) {
     try {
@@ -55,7 +88,11 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
   const auto excluded = [&](const ir::Node& n) {
     if (std::find(config.exclude_ops.begin(), config.exclude_ops.end(), n.op_type) != config.exclude_ops.end())
       return true;
-    return exclude && std::regex_search(n.name, *exclude);
+    if (!exclude) return false;
+    PTQ_CHECK(n.name.size() <= kMaxRegexSubject, UsageError, "--exclude-nodes: node '", n.name.substr(0, 40),
+              "...' has a name of ", n.name.size(), " characters; regular expressions match names of at most ",
+              kMaxRegexSubject, " (use --exclude-ops instead)");
+    return std::regex_search(n.name, *exclude);
   };
 
   // Positions give every decision a deterministic order: graph inputs, then node outputs.

@@ -14,8 +14,7 @@ bool is_graph_input(const ir::Graph& g, ir::ValueId v) {
 }
 
 bool is_captured(const ir::Graph& g, ir::ValueId v) {
-  for (ir::NodeId id : g.node_ids()) {
-    if (ir::Graph::subgraphs(g.node(id)).empty()) continue;
+  for (ir::NodeId id : g.control_flow_nodes()) {
     const auto implicit = g.implicit_inputs(id);
     if (std::find(implicit.begin(), implicit.end(), v) != implicit.end()) return true;
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -81,6 +82,9 @@ class Graph {
   std::vector<ValueId> implicit_inputs(NodeId node) const;
   // Names this graph (with its nested subgraphs) reads from enclosing scopes.
   std::vector<std::string> captured_names() const;
+  // Live nodes that had subgraph attributes when added (If/Loop/Scan), in id order: passes ask
+  // "is this value captured?" per value, and scanning every node each time was quadratic.
+  const std::set<NodeId>& control_flow_nodes() const { return control_flow_; }
   // Subgraph attributes of a node (If branches, Loop/Scan bodies).
   static std::vector<const Graph*> subgraphs(const Node& node);
 
@@ -89,6 +93,10 @@ class Graph {
   std::vector<Node> nodes_;
   std::vector<Value> values_;
   std::unordered_map<std::string, ValueId> by_name_;
+  // unique_name's next suffix to try per base: scanning from _1 every time was quadratic when
+  // thousands of nodes share one constant (10k Adds: 46 s).
+  mutable std::unordered_map<std::string, size_t> next_suffix_;
+  std::set<NodeId> control_flow_;
 };
 
 }  // namespace ptq::ir

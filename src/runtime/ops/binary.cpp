@@ -1,6 +1,8 @@
 // Elementwise binary ops with numpy broadcasting: Add Sub Mul Div Pow Mod, comparisons, logic.
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <type_traits>
 
 #include "common.h"
 
@@ -50,6 +52,19 @@ void broadcast_apply(const Tensor& a, const Tensor& b, Tensor& out, Op op) {
   }
 }
 
+// Signed integer Add/Sub/Mul wrap around (two's complement, as ONNX Runtime's int kernels do on
+// every target) instead of overflowing, which is undefined behaviour in C++.
+template <typename T, typename Op>
+T wrapping(T x, T y, Op op) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // In unsigned int at least: uint16 * uint16 would otherwise promote to (overflowing) int.
+    using U = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+    return static_cast<T>(op(static_cast<U>(x), static_cast<U>(y)));
+  } else {
+    return T(op(x, y));
+  }
+}
+
 enum class Kind { kAdd, kSub, kMul, kDiv, kPow, kMod, kEqual, kLess, kGreater, kLessOrEqual,
                   kGreaterOrEqual, kAnd, kOr, kXor };
 
@@ -67,7 +82,7 @@ class BinaryKernel : public Kernel {
       // The exponent may have another type; compute it in the base's type.
       PTQ_CHECK(a.dtype() == DType::kFloat || a.dtype() == DType::kDouble, UnsupportedError,
                 "Pow base must be float or double, got ", dtype_name(a.dtype()));
-      out[0] = Tensor::empty(a.dtype(), od);
+      out[0] = new_tensor(a.dtype(), od);
       dispatch_numeric(a.dtype(), [&](auto ta) {
         using T = decltype(ta);
         if constexpr (std::is_floating_point_v<T>) {
@@ -84,7 +99,7 @@ class BinaryKernel : public Kernel {
       PTQ_CHECK(a.dtype() == b.dtype(), ModelError, "input dtypes differ: ", dtype_name(a.dtype()),
                 " and ", dtype_name(b.dtype()));
       constexpr bool kCompare = K >= Kind::kEqual;
-      out[0] = Tensor::empty(kCompare ? DType::kBool : a.dtype(), od);
+      out[0] = new_tensor(kCompare ? DType::kBool : a.dtype(), od);
       dispatch_numeric(a.dtype(), [&](auto tag) {
         using T = decltype(tag);
         if constexpr (K >= Kind::kAnd) {
@@ -112,14 +127,17 @@ class BinaryKernel : public Kernel {
  private:
   template <typename T>
   void arithmetic(const Tensor& a, const Tensor& b, Tensor& o) const {
-    if constexpr (K == Kind::kAdd) broadcast_apply<T, T, T>(a, b, o, [](T x, T y) { return T(x + y); });
-    if constexpr (K == Kind::kSub) broadcast_apply<T, T, T>(a, b, o, [](T x, T y) { return T(x - y); });
-    if constexpr (K == Kind::kMul) broadcast_apply<T, T, T>(a, b, o, [](T x, T y) { return T(x * y); });
+    if constexpr (K == Kind::kAdd) broadcast_apply<T, T, T>(a, b, o, [](T x, T y) { return wrapping(x, y, std::plus<>()); });
+    if constexpr (K == Kind::kSub) broadcast_apply<T, T, T>(a, b, o, [](T x, T y) { return wrapping(x, y, std::minus<>()); });
+    if constexpr (K == Kind::kMul) broadcast_apply<T, T, T>(a, b, o, [](T x, T y) { return wrapping(x, y, std::multiplies<>()); });
     if constexpr (K == Kind::kDiv) {
       if constexpr (std::is_integral_v<T>) {
         // Integer Div truncates; division by zero is rejected rather than crashing.
         broadcast_apply<T, T, T>(a, b, o, [](T x, T y) {
           PTQ_CHECK(y != 0, ModelError, "integer division by zero");
+          // INT_MIN / -1 overflows (SIGFPE on x86): wrap to INT_MIN as two's complement does.
+          if constexpr (std::is_signed_v<T>)
+            if (y == T(-1)) return wrapping(T(0), x, std::minus<>());
           return T(x / y);
         });
       } else {
@@ -131,9 +149,11 @@ class BinaryKernel : public Kernel {
         const bool f = fmod_;
         broadcast_apply<T, T, T>(a, b, o, [f](T x, T y) {
           PTQ_CHECK(y != 0, ModelError, "integer modulo by zero");
+          if constexpr (std::is_signed_v<T>)
+            if (y == T(-1)) return T(0);  // INT_MIN % -1 traps on x86; the remainder is 0
           T r = T(x % y);
           // fmod=0 follows Python: the result takes the divisor's sign.
-          if (!f && r != 0 && ((r < 0) != (y < 0))) r = T(r + y);
+          if (!f && r != 0 && ((r < 0) != (y < 0))) r = wrapping(r, y, std::plus<>());
           return r;
         });
       } else {

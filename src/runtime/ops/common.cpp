@@ -5,6 +5,47 @@
 
 namespace ptq::runtime {
 
+int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  PTQ_CHECK(!__builtin_mul_overflow(a, b, &r), ModelError, what, ": ", a, " * ", b, " overflows int64");
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  PTQ_CHECK(!__builtin_add_overflow(a, b, &r), ModelError, what, ": ", a, " + ", b, " overflows int64");
+  return r;
+}
+
+int64_t numel_of(const Dims& d) {
+  int64_t n = 1;
+  for (int64_t x : d) {
+    PTQ_CHECK(x >= 0, ModelError, "negative dimension in shape ", dims_str(d));
+    int64_t r = 0;
+    PTQ_CHECK(!__builtin_mul_overflow(n, x, &r), ModelError, "shape ", dims_str(d), " has more than 2^63 elements");
+    n = r;
+  }
+  return n;
+}
+
+namespace {
+void check_size(const Dims& dims) {
+  const int64_t n = numel_of(dims);
+  PTQ_CHECK(n <= kMaxTensorElements, UnsupportedError, "output shape ", dims_str(dims), " has ", n,
+            " elements, more than the runtime's limit of ", kMaxTensorElements);
+}
+}  // namespace
+
+Tensor new_tensor(DType dtype, const Dims& dims) {
+  check_size(dims);
+  return Tensor::empty(dtype, dims);
+}
+
+Tensor new_zeros(DType dtype, const Dims& dims) {
+  check_size(dims);
+  return Tensor::zeros(dtype, dims);
+}
+
 std::vector<int64_t> strides_of(const Dims& dims) {
   std::vector<int64_t> s(dims.size(), 1);
   for (size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];

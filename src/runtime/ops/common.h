@@ -19,11 +19,20 @@ std::unique_ptr<Kernel> make_kernel(const KernelInit& init) {
   return std::make_unique<K>(init);
 }
 
-inline int64_t numel_of(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
+// a * b and a + b, or ModelError naming `what` when the int64 result overflows (hostile
+// attributes such as pads of 2^62 or Slice steps of INT64_MIN must not be undefined behaviour).
+int64_t checked_mul(int64_t a, int64_t b, const char* what = "shape arithmetic");
+int64_t checked_add(int64_t a, int64_t b, const char* what = "shape arithmetic");
+
+// Element count of a shape; ModelError on a negative dim or int64 overflow.
+int64_t numel_of(const Dims& d);
+
+// Kernels allocate outputs and scratch through these: a tensor over this many elements is an
+// UnsupportedError naming the shape (the interpreter adds the node), not a bare "out of memory"
+// (a 200-byte model with ConstantOfShape([1, 2^40]) asked for 4 TiB).
+constexpr int64_t kMaxTensorElements = int64_t{1} << 30;
+Tensor new_tensor(DType dtype, const Dims& dims);
+Tensor new_zeros(DType dtype, const Dims& dims);
 
 // Row-major strides of dims (in elements).
 std::vector<int64_t> strides_of(const Dims& dims);

@@ -3,10 +3,23 @@
 #include <cmath>
 #include <cstring>
 
+#include <limits>
+
 #include "common.h"
 
 namespace ptq::runtime {
 namespace {
+
+// float -> int out of range (or NaN) is undefined behaviour in C++; ONNX leaves the value
+// unspecified: saturate (NaN -> 0), so hostile data cannot reach the undefined cast.
+template <typename O, typename I>
+O float_to_int(I v) {
+  if (!(v == v)) return O(0);
+  const long double x = static_cast<long double>(v);
+  if (x <= static_cast<long double>(std::numeric_limits<O>::min())) return std::numeric_limits<O>::min();
+  if (x >= static_cast<long double>(std::numeric_limits<O>::max())) return std::numeric_limits<O>::max();
+  return static_cast<O>(v);
+}
 
 class Cast : public Kernel {
  public:
@@ -22,7 +35,7 @@ class Cast : public Kernel {
       out[0] = X;
       return;
     }
-    out[0] = Tensor::empty(to_, X.dims());
+    out[0] = new_tensor(to_, X.dims());
     dispatch_numeric(X.dtype(), [&](auto ti) {
       using I = decltype(ti);
       dispatch_numeric(to_, [&](auto to) {
@@ -32,6 +45,7 @@ class Cast : public Kernel {
         // float -> int truncates toward zero (C semantics), as ONNX specifies.
         for (size_t i = 0; i < X.numel(); ++i) {
           if constexpr (std::is_same_v<O, bool>) y[i] = x[i] != I(0);
+          else if constexpr (std::is_floating_point_v<I> && std::is_integral_v<O>) y[i] = float_to_int<O>(x[i]);
           else y[i] = static_cast<O>(x[i]);
         }
       });
@@ -57,7 +71,7 @@ class Where : public Kernel {
     PTQ_CHECK(es > 0, UnsupportedError, "Where on ", dtype_name(X.dtype()));
     // Broadcast all three to the output shape, then select.
     std::vector<char> c(static_cast<size_t>(numel_of(od)));
-    Tensor xb = Tensor::empty(X.dtype(), od), yb = Tensor::empty(X.dtype(), od);
+    Tensor xb = new_tensor(X.dtype(), od), yb = new_tensor(X.dtype(), od);
     strided_copy(C.raw(), broadcast_strides(C.dims(), od), 0, c.data(), od, 1);
     strided_copy(X.raw(), broadcast_strides(X.dims(), od), 0, xb.mutable_raw(), od, es);
     strided_copy(Y.raw(), broadcast_strides(Y.dims(), od), 0, yb.mutable_raw(), od, es);
@@ -83,8 +97,12 @@ class Range : public Kernel {
         const T d = static_cast<T>(scalar_value(required_input(in, 2, "delta"), "delta"));
         PTQ_CHECK(d != T(0), ModelError, "delta must not be 0");
         const double n = std::ceil((static_cast<double>(l) - static_cast<double>(s)) / static_cast<double>(d));
-        const int64_t count = std::max<int64_t>(0, static_cast<int64_t>(n));
-        out[0] = Tensor::empty(S.dtype(), {count});
+        // Checked in double before the cast: a huge or NaN count is undefined behaviour as int64.
+        PTQ_CHECK(!(n > static_cast<double>(kMaxTensorElements)), UnsupportedError, "Range from ",
+                  static_cast<double>(s), " to ", static_cast<double>(l), " by ", static_cast<double>(d),
+                  " has more than ", kMaxTensorElements, " elements");
+        const int64_t count = n > 0 ? static_cast<int64_t>(n) : 0;
+        out[0] = new_tensor(S.dtype(), {count});
         T* y = out[0].mutable_data<T>();
         for (int64_t i = 0; i < count; ++i) y[i] = static_cast<T>(s + static_cast<T>(i) * d);
       }
@@ -110,9 +128,9 @@ class Tile : public Kernel {
       vd.push_back(X.dims()[i]);
       st.push_back(0);
       st.push_back(xs[i]);
-      od.push_back(reps[i] * X.dims()[i]);
+      od.push_back(checked_mul(reps[i], X.dims()[i], "repeats"));
     }
-    out[0] = Tensor::empty(X.dtype(), od);
+    out[0] = new_tensor(X.dtype(), od);
     strided_copy(X.raw(), st, 0, out[0].mutable_raw(), vd, static_cast<size_t>(dtype_bits(X.dtype()) / 8));
   }
 };
@@ -161,9 +179,15 @@ class Pad : public Kernel {
     Dims od(static_cast<size_t>(r));
     std::vector<std::vector<int64_t>> src(static_cast<size_t>(r));
     for (size_t a = 0; a < static_cast<size_t>(r); ++a) {
-      const int64_t d = X.dims()[a];
-      od[a] = d + pb[a] + pe[a];
+      od[a] = checked_add(checked_add(X.dims()[a], pb[a], "pads"), pe[a], "pads");
       PTQ_CHECK(od[a] >= 0, ModelError, "negative output dim on axis ", a);
+      // Bounded per axis too: the index maps below have od[a] entries even when another axis is 0.
+      PTQ_CHECK(od[a] <= kMaxTensorElements, UnsupportedError, "padded axis ", a, " has ", od[a],
+                " elements, more than the runtime's limit of ", kMaxTensorElements);
+    }
+    out[0] = new_tensor(X.dtype(), od);
+    for (size_t a = 0; a < static_cast<size_t>(r); ++a) {
+      const int64_t d = X.dims()[a];
       PTQ_CHECK(mode_ == "constant" || d > 0 || od[a] == 0, ModelError, "cannot ", mode_,
                 "-pad an empty axis");
       for (int64_t o = 0; o < od[a]; ++o) {
@@ -182,7 +206,6 @@ class Pad : public Kernel {
         src[a].push_back(i);
       }
     }
-    out[0] = Tensor::empty(X.dtype(), od);
     const int64_t total = numel_of(od);
     const std::vector<int64_t> xs = strides_of(X.dims());
     const char* x = static_cast<const char*>(X.raw());

@@ -34,10 +34,10 @@ class Concat : public Kernel {
         PTQ_CHECK(d == axis || t.dims()[static_cast<size_t>(d)] == first.dims()[static_cast<size_t>(d)],
                   ModelError, "input ", i, " shape ", dims_str(t.dims()), " does not match ",
                   dims_str(first.dims()), " off axis ", axis);
-      od[static_cast<size_t>(axis)] += t.dims()[static_cast<size_t>(axis)];
+      od[static_cast<size_t>(axis)] = checked_add(od[static_cast<size_t>(axis)], t.dims()[static_cast<size_t>(axis)], "concatenated axis");
     }
     const size_t es = elem_size(first);
-    out[0] = Tensor::empty(first.dtype(), od);
+    out[0] = new_tensor(first.dtype(), od);
     const int64_t outer = numel_of(Dims(od.begin(), od.begin() + axis));
     const int64_t inner = numel_of(Dims(od.begin() + axis + 1, od.end()));
     const size_t row = static_cast<size_t>(od[static_cast<size_t>(axis)] * inner) * es;
@@ -78,7 +78,7 @@ class Transpose : public Kernel {
       od[i] = X.dims()[static_cast<size_t>(perm[i])];
       st[i] = xs[static_cast<size_t>(perm[i])];
     }
-    out[0] = Tensor::empty(X.dtype(), od);
+    out[0] = new_tensor(X.dtype(), od);
     strided_copy(X.raw(), st, 0, out[0].mutable_raw(), od, elem_size(X));
   }
 
@@ -102,7 +102,7 @@ class Gather : public Kernel {
     od.insert(od.end(), I.dims().begin(), I.dims().end());
     od.insert(od.end(), X.dims().begin() + axis + 1, X.dims().end());
     const size_t es = elem_size(X);
-    out[0] = Tensor::empty(X.dtype(), od);
+    out[0] = new_tensor(X.dtype(), od);
     const int64_t outer = numel_of(Dims(X.dims().begin(), X.dims().begin() + axis));
     const size_t inner = static_cast<size_t>(numel_of(Dims(X.dims().begin() + axis + 1, X.dims().end()))) * es;
     const char* x = static_cast<const char*>(X.raw());
@@ -166,16 +166,20 @@ class Slice : public Kernel {
       if (step > 0) {
         s = std::clamp<int64_t>(s, 0, d);
         e = std::clamp<int64_t>(e, 0, d);
-        od[a] = e > s ? (e - s + step - 1) / step : 0;
+        // (e - s - 1) / step + 1: with e - s + step - 1 a huge step (INT64_MAX) overflowed.
+        od[a] = e > s ? (e - s - 1) / step + 1 : 0;
       } else {
         s = std::clamp<int64_t>(s, 0, d - 1);
         e = std::clamp<int64_t>(e, -1, d - 1);
-        od[a] = s > e ? (s - e - step - 1) / -step : 0;
+        // -step overflows for INT64_MIN: divide by it as unsigned.
+        const uint64_t back = uint64_t{0} - static_cast<uint64_t>(step);
+        od[a] = s > e ? static_cast<int64_t>(static_cast<uint64_t>(s - e - 1) / back + 1) : 0;
       }
       offset += s * xs[a];
-      st[a] = xs[a] * step;
+      // With two or more elements |step| < d, so the product stays below the tensor size.
+      st[a] = od[a] > 1 ? xs[a] * step : 0;
     }
-    out[0] = Tensor::empty(X.dtype(), od);
+    out[0] = new_tensor(X.dtype(), od);
     strided_copy(X.raw(), st, offset, out[0].mutable_raw(), od, elem_size(X));
   }
 
@@ -202,19 +206,23 @@ class Split : public Kernel {
       if (const Tensor* t = optional_input(in, 1)) split = int_values(*t, "split");
     if (split.empty()) {
       const int64_t part = (d + outputs_ - 1) / outputs_;  // the last part may be smaller (18)
-      for (int64_t i = 0; i < outputs_; ++i) split.push_back(std::max<int64_t>(0, std::min(part, d - i * part)));
+      for (int64_t i = 0; i < outputs_; ++i)
+        split.push_back(std::max<int64_t>(0, std::min(part, d - std::min(i, d) * std::min(part, d))));
     }
     PTQ_CHECK(static_cast<int64_t>(split.size()) == outputs_, ModelError, "split has ", split.size(),
               " entries for ", outputs_, " outputs");
     int64_t total = 0;
-    for (int64_t s : split) total += s;
+    for (int64_t s : split) {
+      PTQ_CHECK(s >= 0, ModelError, "split size ", s, " is negative");
+      total = checked_add(total, s, "split sizes");
+    }
     PTQ_CHECK(total == d, ModelError, "split sizes sum to ", total, ", axis has ", d);
     const std::vector<int64_t> xs = strides_of(X.dims());
     int64_t start = 0;
     for (size_t i = 0; i < split.size(); ++i) {
       Dims od = X.dims();
       od[static_cast<size_t>(axis)] = split[i];
-      out[i] = Tensor::empty(X.dtype(), od);
+      out[i] = new_tensor(X.dtype(), od);
       strided_copy(X.raw(), xs, start * xs[static_cast<size_t>(axis)], out[i].mutable_raw(), od,
                    elem_size(X));
       start += split[i];

@@ -32,7 +32,7 @@ class BatchNorm : public Kernel {
       a[i] = p[0]->data<float>()[i] / std::sqrt(p[3]->data<float>()[i] + eps_);
       b[i] = p[1]->data<float>()[i] - p[2]->data<float>()[i] * a[i];
     }
-    out[0] = Tensor::empty(DType::kFloat, X.dims());
+    out[0] = new_tensor(DType::kFloat, X.dims());
     const float* x = X.data<float>();
     float* y = out[0].mutable_data<float>();
     ctx.parallel_for(static_cast<size_t>(n * c), [&](size_t i) {
@@ -85,7 +85,7 @@ class LayerNorm : public Kernel {
     PTQ_CHECK(sd == tail && (!B || broadcast_dims(B->dims(), tail) == tail), ModelError,
               "Scale/B must broadcast to ", dims_str(tail));
     const std::vector<int64_t> ss = broadcast_strides(S.dims(), tail);
-    out[0] = Tensor::empty(DType::kFloat, X.dims());
+    out[0] = new_tensor(DType::kFloat, X.dims());
     // Materialize scale and bias over the normalized tail once.
     std::vector<float> s(static_cast<size_t>(len)), b(static_cast<size_t>(len), 0.f);
     strided_copy(S.raw(), broadcast_strides(S.dims(), tail), 0, s.data(), tail, sizeof(float));
@@ -114,7 +114,7 @@ class InstanceNorm : public Kernel {
     PTQ_CHECK(S.numel() == static_cast<size_t>(c) && B.numel() == static_cast<size_t>(c),
               ModelError, "scale and B must have C=", c, " elements");
     const int64_t len = numel_of(Dims(X.dims().begin() + 2, X.dims().end()));
-    out[0] = Tensor::empty(DType::kFloat, X.dims());
+    out[0] = new_tensor(DType::kFloat, X.dims());
     const float* s = S.data<float>();
     const float* b = B.data<float>();
     normalize_rows(ctx, X.data<float>(), out[0].mutable_data<float>(), X.dims()[0] * c, len, eps_,

@@ -70,7 +70,7 @@ class Reduce : public Kernel {
         idx[static_cast<size_t>(d)] = 0;
       }
     }
-    out[0] = Tensor::empty(DType::kFloat, od);
+    out[0] = new_tensor(DType::kFloat, od);
     float* y = out[0].mutable_data<float>();
     for (int64_t j = 0; j < on; ++j) {
       double v = acc[static_cast<size_t>(j)];

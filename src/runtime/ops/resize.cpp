@@ -87,7 +87,11 @@ class Resize : public Kernel {
       } else {
         PTQ_CHECK(scales[i] > 0, ModelError, "scales must be positive");
         sc[a] = scales[i];
-        od[a] = static_cast<int64_t>(std::floor(static_cast<float>(X.dims()[a]) * scales[i]));
+        const double len = std::floor(static_cast<double>(static_cast<float>(X.dims()[a]) * scales[i]));
+        // Checked before the cast: a scale of 1e30 made it undefined behaviour.
+        PTQ_CHECK(len <= static_cast<double>(kMaxTensorElements), UnsupportedError, "scale ", scales[i],
+                  " resizes axis ", a, " to more than ", kMaxTensorElements, " elements");
+        od[a] = static_cast<int64_t>(len);
       }
       if (!roi.empty()) {
         rs[a] = roi[i];
@@ -126,9 +130,12 @@ class Resize : public Kernel {
   std::vector<std::vector<Tap>> taps(int64_t in_len, int64_t out_len, float scale, float start, float end) const {
     std::vector<std::vector<Tap>> t(static_cast<size_t>(out_len));
     for (int64_t o = 0; o < out_len; ++o) {
-      const float x = source_coord(o, in_len, out_len, scale, start, end);
+      float x = source_coord(o, in_len, out_len, scale, start, end);
       auto& v = t[static_cast<size_t>(o)];
-      if (coord_ == "tf_crop_and_resize" && (x < 0 || x > static_cast<float>(in_len - 1))) continue;
+      if (coord_ == "tf_crop_and_resize" && !(x >= 0 && x <= static_cast<float>(in_len - 1))) continue;
+      // Indices are clamped into the axis below anyway; clamping the coordinate first keeps the
+      // float -> int64 casts defined for NaN or huge coordinates (hostile scales or roi).
+      x = std::isnan(x) ? 0.f : std::clamp(x, -4.f, static_cast<float>(in_len) + 4.f);
       auto clampi = [in_len](int64_t i) { return std::clamp<int64_t>(i, 0, in_len - 1); };
       if (mode_ == "nearest") {
         int64_t i;
@@ -171,7 +178,10 @@ class Resize : public Kernel {
     const int64_t inner = numel_of(Dims(d.begin() + axis + 1, d.end()));
     Dims od = d;
     od[static_cast<size_t>(axis)] = out_len;
-    Tensor y = Tensor::empty(DType::kFloat, od);
+    Tensor y = new_tensor(DType::kFloat, od);
+    if (y.numel() == 0) return y;
+    // A zero-width axis has nothing to interpolate from (the taps would read before the data).
+    PTQ_CHECK(in_len > 0, ModelError, "cannot resize axis ", axis, " of length 0 to ", out_len);
     const auto tp = taps(in_len, out_len, scale, start, end);
     const float* px = x.data<float>();
     float* py = y.mutable_data<float>();

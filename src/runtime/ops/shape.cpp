@@ -153,7 +153,7 @@ class ConstantOfShape : public Kernel {
            std::vector<Tensor>& out) override {
     const std::vector<int64_t> s = int_values(required_input(in, 0, "input"), "shape");
     for (int64_t d : s) PTQ_CHECK(d >= 0, ModelError, "negative dim in shape ", dims_str(s));
-    out[0] = Tensor::empty(value_.dtype(), s);
+    out[0] = new_tensor(value_.dtype(), s);
     const size_t es = value_.nbytes();
     char* p = static_cast<char*>(out[0].mutable_raw());
     for (size_t i = 0; i < out[0].numel(); ++i) std::memcpy(p + i * es, value_.raw(), es);
@@ -171,7 +171,7 @@ class Expand : public Kernel {
     const Tensor& X = required_input(in, 0, "input");
     check_plain(X);
     const Dims od = broadcast_dims(X.dims(), int_values(required_input(in, 1, "shape"), "shape"));
-    out[0] = Tensor::empty(X.dtype(), od);
+    out[0] = new_tensor(X.dtype(), od);
     strided_copy(X.raw(), broadcast_strides(X.dims(), od), 0, out[0].mutable_raw(), od,
                  static_cast<size_t>(dtype_bits(X.dtype()) / 8));
   }

@@ -29,7 +29,7 @@ class Softmax : public Kernel {
       len = r ? d[static_cast<size_t>(axis)] : 1;
       for (int64_t i = axis + 1; i < r; ++i) inner *= d[static_cast<size_t>(i)];
     }
-    out[0] = Tensor::empty(DType::kFloat, d);
+    out[0] = new_tensor(DType::kFloat, d);
     const float* x = X.data<float>();
     float* y = out[0].mutable_data<float>();
     ctx.parallel_for(static_cast<size_t>(outer), [&](size_t o) {

@@ -42,25 +42,27 @@ Window resolve_window(const WindowAttrs& a, const std::vector<int64_t>& in,
   for (size_t i = 0; i < r; ++i) {
     const int64_t s = get(a.strides, i, 1, "strides");
     const int64_t d = get(a.dilations, i, 1, "dilations");
-    const int64_t ek = d * (kernel[i] - 1) + 1;  // effective kernel extent
+    // Effective kernel extent; huge attributes must fail, not overflow (UBSan found these).
+    const int64_t ek = checked_add(checked_mul(d, kernel[i] - 1, "dilations"), 1, "kernel extent");
     int64_t pb = a.pads.empty() ? 0 : a.pads[i], pe = a.pads.empty() ? 0 : a.pads[i + r];
     int64_t o = 0;
     if (a.auto_pad == "VALID") {
       pb = pe = 0;
-      o = (in[i] - ek) / s + 1;
+      o = checked_add(in[i], -ek, "VALID window") / s + 1;
     } else if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
-      o = (in[i] + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (o - 1) * s + ek - in[i]);
+      o = checked_add(in[i], s - 1, "strides") / s;
+      const int64_t total =
+          std::max<int64_t>(0, checked_add(checked_add(checked_mul(o - 1, s, "strides"), ek, "SAME padding"), -in[i]));
       pb = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       pe = total - pb;
     } else {
-      const int64_t span = in[i] + pb + pe - ek;
-      PTQ_CHECK(span >= 0, ModelError, "window (extent ", ek, ") larger than padded input ",
-                in[i] + pb + pe);
+      const int64_t padded = checked_add(checked_add(in[i], pb, "pads"), pe, "pads");
+      const int64_t span = padded - ek;
+      PTQ_CHECK(span >= 0, ModelError, "window (extent ", ek, ") larger than padded input ", padded);
       if (a.ceil_mode) {
-        o = (span + s - 1) / s + 1;
+        o = checked_add(span, s - 1, "strides") / s + 1;
         // The last window must start inside the input or its leading padding.
-        if ((o - 1) * s >= in[i] + pb) --o;
+        if ((o - 1) * s >= in[i] + pb) --o;  // (o - 1) * s <= span + s - 1: no overflow
       } else {
         o = span / s + 1;
       }

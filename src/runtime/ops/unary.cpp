@@ -13,7 +13,7 @@ constexpr size_t kChunk = 1 << 14;  // elements per parallel chunk (fixed: threa
 // A float → float map applied in parallel chunks.
 template <typename F>
 void map_float(const KernelContext& ctx, const Tensor& x, Tensor& y, F f) {
-  y = Tensor::empty(DType::kFloat, x.dims());
+  y = new_tensor(DType::kFloat, x.dims());
   const float* px = x.data<float>();
   float* py = y.mutable_data<float>();
   const size_t n = x.numel();
@@ -130,7 +130,7 @@ class Clip : public Kernel {
   void run_generic(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) const {
     const Tensor& x = *in[0];
     PTQ_CHECK(!attrs_, UnsupportedError, "Clip on ", dtype_name(x.dtype()), " before opset 11");
-    out[0] = Tensor::empty(x.dtype(), x.dims());
+    out[0] = new_tensor(x.dtype(), x.dims());
     dispatch_numeric(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
@@ -153,7 +153,7 @@ class SignOp : public Kernel {
   void run(const KernelContext&, const std::vector<const Tensor*>& in,
            std::vector<Tensor>& out) override {
     const Tensor& x = required_input(in, 0, "X");
-    out[0] = Tensor::empty(x.dtype(), x.dims());
+    out[0] = new_tensor(x.dtype(), x.dims());
     dispatch_numeric(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if constexpr (!std::is_same_v<T, bool>) {
@@ -176,7 +176,7 @@ class Not : public Kernel {
            std::vector<Tensor>& out) override {
     const Tensor& x = required_input(in, 0, "X");
     PTQ_CHECK(x.dtype() == DType::kBool, ModelError, "Not needs bool input");
-    out[0] = Tensor::empty(DType::kBool, x.dims());
+    out[0] = new_tensor(DType::kBool, x.dims());
     for (size_t i = 0; i < x.numel(); ++i) out[0].mutable_data<bool>()[i] = !x.data<bool>()[i];
   }
 };
@@ -191,7 +191,7 @@ class Identity : public Kernel {
     const Tensor& x = required_input(in, 0, "input");
     out[0] = x;
     if (out.size() > 1) {
-      out[1] = Tensor::empty(DType::kBool, x.dims());
+      out[1] = new_tensor(DType::kBool, x.dims());
       std::fill_n(out[1].mutable_data<bool>(), x.numel(), true);
     }
   }
