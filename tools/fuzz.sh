@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan, in build-fuzz) and runs one for SECONDS.
 # Usage: tools/fuzz.sh TARGET SECONDS [libFuzzer flags...]
-#   TARGET: onnx_loader | npy | npz | tensor_pb | image | calib_table
+#   TARGET: onnx_loader | npy | npz | tensor_pb | image | calib_table | pipeline
 # The corpus grows in build-fuzz/corpus/TARGET (seeded from build-fuzz/seeds/TARGET); crashes are
 # written to build-fuzz/crashes/TARGET/ and make the script exit non-zero. PTQ_FUZZ_BUILD overrides
 # the build directory.

@@ -102,6 +102,52 @@ std::vector<std::string> calib_seeds() {
   return {calib::calib_table_json(t), calib::calib_table_json(empty)};
 }
 
+// Small quantizable models with float inputs of static shape (the pipeline target generates
+// calibration data for those), some with the hostile patterns issue 12 found.
+std::vector<std::string> pipeline_seeds() {
+  std::vector<std::string> out;
+  for (const char* text : {
+           R"(<ir_version: 8, opset_import: ["" : 13]>
+              g (float[1, 2, 4, 4] x) => (float[1, 2, 4, 4] y) <float[2, 2, 1, 1] w = {1, 0, 0, 1}, float[2] b = {0.5, -1}> {
+                c = Conv (x, w, b)
+                r = Relu (c)
+                y = MaxPool <kernel_shape = [1, 1]> (r)
+              })",
+           R"(<ir_version: 8, opset_import: ["" : 13]>
+              g (float[3, 4] a) => (float[3, 5] y) <float[4, 5] w = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, float[5] bias = {1, 2, 3, 4, 5}> {
+                m = MatMul (a, w)
+                y = Add (m, bias)
+              })",
+           R"(<ir_version: 8, opset_import: ["" : 13]>
+              g (float[1, 4] x) => (float[1, 4] y) {
+                r = Relu (x)
+                l = Log (r)
+                y = Add (l, x)
+              })",
+           R"(<ir_version: 8, opset_import: ["" : 13]>
+              g (float[1, 4] x) => (float[1, 4] y) <int32[1] a = {-2147483648}, int32[1] b = {-1}> {
+                q = Div (a, b)
+                m = Mod <fmod = 0> (a, b)
+                s = Add (q, m)
+                f = Cast <to = 1> (s)
+                y = Mul (x, f)
+              })",
+           R"(<ir_version: 8, opset_import: ["" : 13]>
+              g (float[1, 2, 3, 3] x) => (float[1, 4, 6, 6] y) <float[4] scales = {1, 1, 2, 2}> {
+                c = Concat <axis = 1> (x, x)
+                y = Resize <mode = "linear"> (c, , scales)
+              })",
+           R"(<ir_version: 8, opset_import: ["" : 13]>
+              g (float[2, 6] x) => (float[2, 3] y) <int64[1] s = {0}, int64[1] e = {9223372036854775807}, int64[1] ax = {1}, int64[1] st = {2}> {
+                t = Slice (x, s, e, ax, st)
+                u = Sigmoid (t)
+                y = Mul (u, t)
+              })",
+       })
+    out.push_back(onnx_io::serialize_model(onnx_io::parse_model_text(text)));
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> seeds(const std::string& target, const std::string& scratch_dir) {
@@ -111,6 +157,7 @@ std::vector<std::string> seeds(const std::string& target, const std::string& scr
   if (target == "tensor_pb") return tensor_pb_seeds();
   if (target == "image") return image_seeds(scratch_dir);
   if (target == "calib_table") return calib_seeds();
+  if (target == "pipeline") return pipeline_seeds();
   return {};
 }
 

@@ -10,6 +10,12 @@
 #include "ptq/ir/verify.h"
 #include "ptq/onnx_io/load.h"
 #include "ptq/onnx_io/tensor_file.h"
+#include "ptq/pipeline/quantize.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 namespace ptq::fuzz {
 namespace {
@@ -49,7 +55,82 @@ data::Preprocess preprocess_from(const uint8_t* c) {
   return p;
 }
 
+// A scratch folder per process (libFuzzer runs one input at a time).
+const std::filesystem::path& scratch() {
+  static const std::filesystem::path dir = [] {
+    auto d = std::filesystem::temp_directory_path() / ("ptq-fuzz-pipeline-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+bool plain_name(const std::string& n) {
+  if (n.empty() || n.size() > 64 || n == "." || n == "..") return false;
+  for (char c : n)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  return true;
+}
+
 }  // namespace
+
+void pipeline(const uint8_t* data, size_t size) {
+  namespace fs = std::filesystem;
+  const fs::path& dir = scratch();
+  const fs::path calib = dir / "calib", model_path = dir / "model.onnx", out = dir / "out.onnx";
+  guarded([&] {
+    const ir::Model model = onnx_io::load_model_from_bytes(data, size, "");
+    const std::vector<ir::ValueId> inputs = model.graph.runtime_inputs();
+    if (inputs.empty() || inputs.size() > 4) return;
+    fs::remove_all(calib);
+    fs::remove(out);
+    fs::create_directories(calib);
+    uint32_t rng = static_cast<uint32_t>(size) * 2654435761u + 1;
+    for (ir::ValueId v : inputs) {
+      const ir::Value& val = model.graph.value(v);
+      if (val.type.dtype != DType::kFloat || !val.type.shape || !plain_name(val.name)) return;
+      Dims dims;
+      int64_t n = 1;
+      for (const ir::Dim& d : *val.type.shape) {
+        const int64_t x = d.is_static() ? d.value : 1;
+        if (x < 0 || x > 64) return;
+        dims.push_back(x);
+        n *= x;
+        if (n > 4096) return;
+      }
+      const fs::path folder = inputs.size() == 1 ? calib : calib / val.name;
+      fs::create_directories(folder);
+      for (int s = 0; s < 2; ++s) {
+        Tensor t = Tensor::empty(DType::kFloat, dims);
+        float* p = t.mutable_data<float>();
+        for (int64_t i = 0; i < n; ++i) {
+          rng = rng * 1664525u + 1013904223u;
+          p[i] = static_cast<float>(rng >> 8) / static_cast<float>(1 << 24) * 6.f - 3.f;  // [-3, 3)
+        }
+        write_npy((folder / (std::to_string(s) + ".npy")).string(), t);
+      }
+    }
+    std::ofstream(model_path, std::ios::binary).write(reinterpret_cast<const char*>(data), std::streamsize(size));
+    pipeline::QuantizeOptions o;
+    o.model_path = model_path.string();
+    o.output_path = out.string();
+    o.calib_data = calib.string();
+    o.threads = 1;
+    pipeline::quantize(o);
+    const ir::Model q = onnx_io::load_model(out.string());
+    ir::verify(q);
+    for (ir::NodeId id : q.graph.node_ids()) {
+      const ir::Node& n = q.graph.node(id);
+      if (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear") continue;
+      const Tensor* scale = n.inputs.size() > 1 ? q.graph.constant(n.inputs[1]) : nullptr;
+      PTQ_CHECK(scale && scale->dtype() == DType::kFloat, InternalError, n.label(), ": scale is not a float constant");
+      for (size_t i = 0; i < scale->numel(); ++i) {
+        const float s = scale->data<float>()[i];
+        PTQ_CHECK(std::isfinite(s) && s > 0.f, InternalError, n.label(), ": scale ", s, " is not finite and > 0");
+      }
+    }
+  });
+}
 
 void onnx_loader(const uint8_t* data, size_t size) {
   guarded([&] {
@@ -91,6 +172,7 @@ const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
       {"onnx_loader", onnx_loader}, {"npy", npy},   {"npz", npz},
       {"tensor_pb", tensor_pb},     {"image", image}, {"calib_table", calib_table},
+      {"pipeline", pipeline},
   };
   return all;
 }

@@ -30,7 +30,7 @@ int64_t numel_of(const Dims& d);
 // Kernels allocate outputs and scratch through these: a tensor over this many elements is an
 // UnsupportedError naming the shape (the interpreter adds the node), not a bare "out of memory"
 // (a 200-byte model with ConstantOfShape([1, 2^40]) asked for 4 TiB).
-constexpr int64_t kMaxTensorElements = int64_t{1} << 30;
+constexpr int64_t kMaxTensorElements = int64_t{1} << 28;  // 1 GiB of float
 Tensor new_tensor(DType dtype, const Dims& dims);
 Tensor new_zeros(DType dtype, const Dims& dims);
 
