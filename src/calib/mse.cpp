@@ -44,7 +44,9 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
   const RangeStats& r = obs.range;
   const Histogram h = obs.signed_view();
   if (r.empty() || h.total() == 0) return {0.f, 0.f};
-  const double lo = std::min(r.min, 0.0), hi = std::max(r.max, 0.0);
+  // Infinities are never binned: the search spans the finite values (the histogram's extent).
+  const double lo = std::min(std::isfinite(r.min) ? r.min : h.lo(), 0.0);
+  const double hi = std::max(std::isfinite(r.max) ? r.max : h.hi(), 0.0);
   const bool symmetric = p.activation_symmetry == quant::Symmetry::kSymmetric;
   // Coarse grid of shrink factors, then a finer grid around the best: the loss is smooth enough
   // in the range that a two-level search lands within a fraction of a percent of the optimum.
