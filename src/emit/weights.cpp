@@ -76,8 +76,11 @@ std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, s
     if (channels == v.size()) bc = std::fabs(static_cast<double>(v[c]));
     else for (float x : v) bc = std::max(bc, std::fabs(static_cast<double>(x)));
     // s_x * s_w >= |b| / INT32_MAX, with a margin for the float32 product's rounding.
-    const double need = bc / (static_cast<double>(input_scale) * kInt32Max) * (1.0 + 1e-6);
-    min_scale[c] = static_cast<float>(need);
+    double need = bc / (static_cast<double>(input_scale) * kInt32Max) * (1.0 + 1e-6);
+    // The bias scale s_x * s_w must also stay a normal float (a product of two tiny scales
+    // underflowed to 0, an invalid scale), and the cast below must not overflow float.
+    need = std::max(need, static_cast<double>(std::numeric_limits<float>::min()) / input_scale * (1.0 + 1e-6));
+    min_scale[c] = static_cast<float>(std::min(need, static_cast<double>(std::numeric_limits<float>::max())));
   }
   return min_scale;
 }

@@ -1,5 +1,6 @@
 // The rules table (from rules.inc), passthrough ops, and the helpers rules share.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "rule.h"
@@ -53,7 +54,12 @@ bool RuleContext::is_float_activation(ir::ValueId v) const {
 bool RuleContext::is_float_constant(ir::ValueId v) const {
   if (v == ir::kNone) return false;
   const Tensor* t = graph.constant(v);
-  return t && t->dtype() == DType::kFloat;
+  if (!t || t->dtype() != DType::kFloat) return false;
+  // Weights with inf/NaN or beyond 1e30 would get inf or NaN scales: such nodes stay fp32.
+  const float* p = t->data<float>();
+  for (size_t i = 0; i < t->numel(); ++i)
+    if (!(std::fabs(p[i]) <= 1e30f)) return false;
+  return true;
 }
 
 std::span<const QuantRule> quant_rules() { return kRules; }

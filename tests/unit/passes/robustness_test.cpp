@@ -167,6 +167,21 @@ TEST(HostilePlan, UnusableRangesStayFp32WithAWarningNamingTheTensor) {
   EXPECT_TRUE(plan.nodes.empty());  // Add reads l; Mul reads a
 }
 
+TEST(HostilePlan, NonFiniteOrHugeWeightsStayFp32) {
+  for (const float w : {std::numeric_limits<float>::infinity(), 3e38f}) {
+    SCOPED_TRACE(w);
+    ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1, 0, 0, 1}> {
+        y = MatMul (x, w)
+      })");
+    m.graph.set_initializer(m.graph.find("w"), Tensor::from_vector<float>({2, 2}, {1.f, w, 0.f, 1.f}));
+    passes::prepare_for_quantization(m);
+    const passes::RangeMap ranges = {{"x", {-1.f, 1.f}}, {"y", {-1.f, 1.f}}};
+    const passes::QuantPlan plan = passes::plan_quantization(m.graph, quant::QuantConfig{}, ranges);
+    EXPECT_TRUE(plan.nodes.empty());
+  }
+}
+
 TEST(HostilePlan, LongNodeNamesAreRefusedByExcludeNodesNotMatchedRecursively) {
   ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[1, 4] x) => (float[1, 4] y) { y = Add (x, x) })");
