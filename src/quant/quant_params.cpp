@@ -2,6 +2,7 @@
 #include "ptq/quant/quant_params.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "ptq/core/error.h"
@@ -41,6 +42,10 @@ QuantParams compute_scale_zp(float rmin, float rmax, DType type, Symmetry symmet
   // The difference is taken in float32, then widened, as ORT does with numpy float32 inputs.
   const double scale = static_cast<double>(rmax - rmin) / static_cast<double>(r.qmax - r.qmin);
   if (!(scale >= static_cast<double>(std::numeric_limits<float>::min()))) return {1.f, 0};
+  // The planner keeps non-finite or absurd ranges fp32 and the rules refuse such weights; an
+  // inf scale reaching here would be written into the model (ORT then outputs NaN): a bug.
+  PTQ_CHECK(scale <= static_cast<double>(std::numeric_limits<float>::max()), InternalError,
+            "range [", rmin, ", ", rmax, "] gives a non-finite scale");
   QuantParams p;
   if (symmetry == Symmetry::kSymmetric) {
     p.zero_point = static_cast<int32_t>(std::nearbyint((r.qmin + r.qmax) / 2.0));

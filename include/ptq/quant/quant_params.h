@@ -34,13 +34,14 @@ QuantParams compute_scale_zp(float rmin, float rmax, DType type, Symmetry symmet
 inline int32_t quantize_value(float x, float scale, int32_t zero_point, IntRange range) {
   const float v = std::nearbyint(x / scale) + static_cast<float>(zero_point);
   if (!(v >= static_cast<float>(range.qmin))) return range.qmin;  // also catches NaN
-  if (v > static_cast<float>(range.qmax)) return range.qmax;
+  // >=: float(INT32_MAX) rounds up to 2^31, whose cast to int32 would be undefined.
+  if (v >= static_cast<float>(range.qmax)) return range.qmax;
   return static_cast<int32_t>(v);
 }
 
 // ONNX DequantizeLinear: (q - zp) * scale in float32.
 inline float dequantize_value(int32_t q, float scale, int32_t zero_point) {
-  return static_cast<float>(q - zero_point) * scale;
+  return static_cast<float>(int64_t{q} - zero_point) * scale;  // int64: no overflow at int32 ends
 }
 
 // Quantize then dequantize (what a Q/DQ pair does to a float).
