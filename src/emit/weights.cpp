@@ -113,6 +113,11 @@ Tensor zero_point_tensor(const std::vector<int32_t>& zp, DType type, bool per_ch
 }
 
 Tensor scale_tensor(const std::vector<float>& scale, bool per_channel) {
+  // Every scale the emitter writes passes here: inf, NaN, 0 or denormal would be an invalid
+  // model (ORT outputs NaN); the planner and rules must have kept such tensors fp32.
+  for (float s : scale)
+    PTQ_CHECK(std::isfinite(s) && s >= std::numeric_limits<float>::min(), InternalError,
+              "quantization scale ", s, " is not a finite normal float");
   if (!per_channel) return Tensor::scalar<float>(scale.at(0));
   return Tensor::from_vector<float>({static_cast<int64_t>(scale.size())}, scale);
 }

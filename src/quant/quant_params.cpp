@@ -42,10 +42,13 @@ QuantParams compute_scale_zp(float rmin, float rmax, DType type, Symmetry symmet
   // The difference is taken in float32, then widened, as ORT does with numpy float32 inputs.
   const double scale = static_cast<double>(rmax - rmin) / static_cast<double>(r.qmax - r.qmin);
   if (!(scale >= static_cast<double>(std::numeric_limits<float>::min()))) return {1.f, 0};
-  // The planner keeps non-finite or absurd ranges fp32 and the rules refuse such weights; an
-  // inf scale reaching here would be written into the model (ORT then outputs NaN): a bug.
-  PTQ_CHECK(scale <= static_cast<double>(std::numeric_limits<float>::max()), InternalError,
-            "range [", rmin, ", ", rmax, "] gives a non-finite scale");
+  // Ranges near float's limits (rmax - rmin overflowed to inf): the largest float scale, so
+  // callers such as mse's loss search see a defined value. The planner keeps ranges beyond 1e30
+  // fp32, and the emitter refuses to write a non-finite scale (scale_tensor).
+  if (!(scale <= static_cast<double>(std::numeric_limits<float>::max())))
+    return {std::numeric_limits<float>::max(), symmetry == Symmetry::kSymmetric
+                                                   ? static_cast<int32_t>(std::nearbyint((r.qmin + r.qmax) / 2.0))
+                                                   : r.qmin};
   QuantParams p;
   if (symmetry == Symmetry::kSymmetric) {
     p.zero_point = static_cast<int32_t>(std::nearbyint((r.qmin + r.qmax) / 2.0));
