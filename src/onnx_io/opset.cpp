@@ -1,6 +1,7 @@
 // Opset upgrades with onnx::version_conversion (runs on protobuf, so it lives in onnx_io).
 #include "ptq/onnx_io/opset.h"
 
+#include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 #include <onnx/version_converter/convert.h>
 
@@ -85,11 +86,28 @@ int lower_unshaped_softmax(ir::Graph& g, const std::set<std::string>& shaped) {
   return lowered;
 }
 
+// onnx's adapters index inputs without checking (an opset-1 Add with no inputs segfaulted in
+// BroadcastForwardCompatibility: found by the pipeline fuzz target): nodes must have at least
+// the inputs their schema requires before conversion.
+void check_input_counts(const ir::Graph& g, int64_t opset) {
+  for (ir::NodeId id : g.node_ids()) {
+    const ir::Node& n = g.node(id);
+    if (!n.is_default_domain()) continue;
+    const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type, static_cast<int>(opset), "");
+    if (!schema) continue;
+    PTQ_CHECK(n.inputs.size() >= static_cast<size_t>(schema->min_input()), ModelError, n.label(), " has ",
+              n.inputs.size(), " inputs; ", n.op_type, " at opset ", opset, " needs at least ", schema->min_input());
+    PTQ_CHECK(n.outputs.size() >= static_cast<size_t>(schema->min_output()), ModelError, n.label(), " has ",
+              n.outputs.size(), " outputs; ", n.op_type, " at opset ", opset, " needs at least ", schema->min_output());
+  }
+}
+
 }  // namespace
 
 void convert_opset(ir::Model& model, int64_t target) {
   const int64_t from = model.opset();
   if (from == target) return;
+  check_input_counts(model.graph, from);
   onnx::ModelProto in;
   detail::model_to_proto(model, &in, nullptr);
   onnx::ModelProto out;
