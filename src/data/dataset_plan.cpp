@@ -8,6 +8,7 @@
 #include <map>
 
 #include "ptq/core/error.h"
+#include "ptq/core/file_checks.h"
 #include "ptq/data/image.h"
 
 namespace ptq::data::detail {
@@ -56,7 +57,11 @@ Listing list_dir(const std::string& dir) {
     const std::string name = it->path().filename().string();
     if (name.empty() || name[0] == '.') continue;
     if (it->is_directory(ec)) l.folders.push_back(it->path().string());
-    else if (file_kind(name)) l.files.push_back(it->path().string());
+    else if (file_kind(name)) {
+      // A FIFO or device named like data would block or never end when read.
+      require_regular_input("data file", it->path().string());
+      l.files.push_back(it->path().string());
+    }
   }
   std::sort(l.files.begin(), l.files.end());
   std::sort(l.folders.begin(), l.folders.end(), natural_less);
@@ -214,6 +219,7 @@ std::vector<File> plan_list_line(const std::string& line, const fs::path& base,
 }
 
 Dataset::Plan plan_list_file(const std::string& path, const std::vector<InputSpec>& inputs) {
+  require_regular_input("list file", path);  // /dev/zero or a FIFO would never end
   std::ifstream in(path);
   PTQ_CHECK(in, IoError, path, ": cannot open list file");
   const fs::path base = fs::path(path).parent_path();

@@ -20,7 +20,8 @@ void add_compare(CLI::App& sub, Run& run) {
   sub.add_option("reference", f->a, "Reference model (A), e.g. the fp32 model")->required();
   sub.add_option("test", f->b, "Model compared with it (B), e.g. an int8 model")->required();
   sub.add_option("--data", f->report.eval, "Evaluation data (a folder or list file, as --calib)")->required();
-  sub.add_option("--threads", f->threads, "Threads for the reference runtime (default: all cores)");
+  sub.add_option("--threads", f->threads, "Threads for the reference runtime (default: all cores)")
+      ->check(finite_range(1, kMaxThreads));
   add_data_flags(sub, f->data);
   add_report_flags(sub, f->report, false);
   sub.callback([f, &run] {
@@ -29,6 +30,8 @@ void add_compare(CLI::App& sub, Run& run) {
       o.model_a = f->a;
       o.model_b = f->b;
       o.fp32_runtime.threads = o.int8_runtime.threads = f->threads;
+      check_output_safety({{"reference", f->a}, {"test", f->b}, {"--data", f->report.eval}, {"--labels", f->report.labels}},
+                          {{"--report", f->report.json}, {"--report-html", f->report.html}, {"--report-md", f->report.md}});
       report::validate(o);
       const ir::Model a = onnx_io::load_model(f->a);
       const ir::Model b = onnx_io::load_model(f->b);

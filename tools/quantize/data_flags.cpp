@@ -65,9 +65,12 @@ void add_report_flags(CLI::App& app, ReportFlags& f, bool quantize_flags) {
   app.add_option("--report", f.json, "Write the report as JSON (docs/report-schema.md)")->group(g);
   app.add_option("--report-html", f.html, "Write the report as one self-contained HTML file")->group(g);
   app.add_option("--report-md", f.md, "Write the report as Markdown")->group(g);
-  app.add_option("--max-drop", f.max_drop, "Budget: top-1 accuracy drop in points (needs --labels)")->group(g);
-  app.add_option("--min-agreement", f.min_agreement, "Budget: top-1 agreement with the reference, percent")->group(g);
-  app.add_option("--min-sqnr", f.min_sqnr, "Budget: SQNR of every model output, dB")->group(g);
+  app.add_option("--max-drop", f.max_drop, "Budget: top-1 accuracy drop in points (needs --labels)")
+      ->group(g)->check(finite_range(-100, 100));
+  app.add_option("--min-agreement", f.min_agreement, "Budget: top-1 agreement with the reference, percent")
+      ->group(g)->check(finite_range(0, 100));
+  app.add_option("--min-sqnr", f.min_sqnr, "Budget: SQNR of every model output, dB")
+      ->group(g)->check(finite_range(-1000, 1000));
   app.add_option("--int8-mode", f.int8_mode,
                  "How the int8 model runs: integer (ONNX Runtime's integer kernels) or fake-quant (DQ -> fp32 op -> Q)")
       ->group(g)->default_str("integer");
@@ -98,7 +101,10 @@ report::AccuracyOptions to_accuracy_options(const ReportFlags& f, const data::Da
             "' is not integer or fake-quant");
   o.int8_runtime.qdq_mode = f.int8_mode == "integer" ? runtime::QdqMode::kIntegerKernel : runtime::QdqMode::kFakeQuant;
   o.int8_execution = f.int8_mode == "integer" ? "integer-kernels" : "qdq-fake-quant";
-  o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  // Progress lines: off under -q, so a failing run prints only its error line.
+  o.log = [](const std::string& line) {
+    if (progress_enabled()) std::fprintf(stderr, "%s\n", line.c_str());
+  };
   return o;
 }
 
