@@ -64,6 +64,9 @@ void install_temp_cleanup_on_signals() {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESETHAND;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  // Past a file size limit (ulimit -f) write() then fails with EFBIG, an I/O error that removes the
+  // temps, instead of SIGXFSZ killing the process with its temps left behind.
+  ::signal(SIGXFSZ, SIG_IGN);
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {

@@ -231,6 +231,22 @@ TEST_F(OutputSafety, LongOutputNameWorks) {
   EXPECT_EQ(listing(out_dir_), std::vector<std::string>{name});
 }
 
+// A write failing late (file size limit, as a full disk) leaves none of the run's outputs: the
+// calibration table finished before the model is not renamed into place either.
+TEST_F(OutputSafety, WriteFailureLeavesNoOutput) {
+  const std::string q = std::getenv("PTQ_QUANTIZE") ? std::getenv("PTQ_QUANTIZE") : PTQ_QUANTIZE_DEFAULT;
+  const std::string table = test::read_file(table_);
+  ASSERT_LT(table.size(), 4096u);
+  // bash's ulimit -f counts KiB: the table fits, the model (about 6 KB) does not.
+  const std::string command = "bash -c 'ulimit -f 5; exec \"" + q + "\" \"" + model_ + "\" -o \"" + out() +
+                              "\" --calib \"" + good_ + "\" --save-calib \"" + out("t.json") +
+                              "\" -q --threads 1' 2>/dev/null";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal: " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  EXPECT_TRUE(listing(out_dir_).empty()) << ::testing::PrintToString(listing(out_dir_));
+}
+
 // -q: a failing run prints exactly its error line (no progress lines from the accuracy report).
 TEST_F(OutputSafety, QuietFailingEvalPrintsOneLine) {
   const auto loud = test::run_quantize(cmd({"--eval", bad_eval_, "--threads", "1"}));

@@ -54,7 +54,8 @@ class OutputSet {
 };
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers that unlink every registered temp file (async-signal-safe
-// calls only) and then re-raise the signal with its default action.
+// calls only) and then re-raise the signal with its default action. SIGXFSZ is ignored, so a file
+// size limit becomes an I/O error (EFBIG) that cleans up like any other.
 void install_temp_cleanup_on_signals();
 
 // Same file on disk (by device and inode); false when either does not exist.
