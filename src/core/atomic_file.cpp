@@ -55,8 +55,14 @@ extern "C" void cleanup_and_reraise(int sig) {
 }
 
 OutputSet* g_active = nullptr;
+std::vector<std::string> g_inputs;  // note_input_file
 
 }  // namespace
+
+void note_input_file(const std::string& path) {
+  std::lock_guard<std::mutex> lock(g_slots_mu);
+  g_inputs.push_back(path);
+}
 
 void install_temp_cleanup_on_signals() {
   struct sigaction sa {};
@@ -140,6 +146,11 @@ OutputSet::~OutputSet() {
 
 void OutputSet::commit() {
   g_active = nullptr;
+  // The last line of the output-safety rule: inputs found only while running (external data).
+  for (const Pending& p : pending_)
+    for (const std::string& in : g_inputs)
+      PTQ_CHECK(!same_file_or_path(p.path, in), UsageError, "the output '", p.path, "' would overwrite the input '",
+                in, "'");
   // A later file of the same path replaces an earlier one (e.g. a probe): only the last is kept.
   while (!pending_.empty()) {
     const Pending p = pending_.front();

@@ -168,6 +168,12 @@ void save_model(const ir::Model& model, const std::string& path, const SaveOptio
               "the output would overwrite the input model");
     const bool external = options.external_data == ExternalData::kAlways ||
                           tensor_bytes(model.graph) > kInlineLimit;
+    // The files this model was read from: no output of the run may replace them.
+    if (!model.source_path.empty()) {
+      note_input_file(model.source_path);
+      for (const std::string& f : model.external_data_files)
+        note_input_file((fs::path(model.source_path).parent_path() / f).string());
+    }
     if (external) {
       // OUTPUT.data must not replace the input model or any external data file it was read from.
       const std::string data = path + ".data";

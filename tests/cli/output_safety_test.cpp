@@ -135,6 +135,11 @@ class OutputSafety : public ::testing::Test {
          {"convert", t_.file("src.onnx"), "-o", t_.file("ext.onnx"), "--external-data"}, 1, "ext.onnx.data"},
         {"quantize: OUTPUT.data is the input's external data",
          {t_.file("src.onnx"), "-o", t_.file("ext.onnx"), "--external-data", "--calib", good_}, 1, "ext.onnx.data"},
+        {"--report at the input's external data file",
+         {t_.file("src.onnx"), "-o", out(), "--calib", good_, "--report", t_.file("ext.onnx.data")}, 1, "ext.onnx.data"},
+        {"compare --report-md at model B's external data file",
+         {"compare", m, t_.file("src.onnx"), "--data", good_, "--report-md", t_.file("ext.onnx.data")}, 1,
+         "ext.onnx.data"},
         {"--save-calib at the model", cmd({"--save-calib", m}), 1, "--save-calib"},
         {"--report at the model", cmd({"--report", m}), 1, "--report"},
         {"--report-html at the model", cmd({"--report-html", m}), 1, "--report-html"},
@@ -215,7 +220,7 @@ TEST_F(OutputSafety, EveryCaseFailsCleanly) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(c.culprit), std::string::npos) << "culprit '" << c.culprit << "' in: " << r.err;
     EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
-    EXPECT_TRUE(r.out.find("error") == std::string::npos) << "error on stdout: " << r.out;
+    EXPECT_TRUE(r.out.find("error: ") == std::string::npos) << "error on stdout: " << r.out;
     EXPECT_TRUE(listing(out_dir_).empty()) << "left in the output folder: " << ::testing::PrintToString(listing(out_dir_));
     EXPECT_TRUE(snapshot(c.args) == before) << "an input file changed (bytes, mtime or type)";
     EXPECT_EQ(listing(t_.path()), dir_before) << "files appeared beside the inputs";

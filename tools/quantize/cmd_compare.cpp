@@ -3,6 +3,9 @@
 
 #include "cli_common.h"
 #include "data_flags.h"
+#include <filesystem>
+
+#include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 #include "ptq/onnx_io/load.h"
 #include "ptq/report/accuracy.h"
@@ -35,6 +38,9 @@ void add_compare(CLI::App& sub, Run& run) {
       report::validate(o);
       const ir::Model a = onnx_io::load_model(f->a);
       const ir::Model b = onnx_io::load_model(f->b);
+      for (const ir::Model* m : {&a, &b})
+        for (const std::string& file : m->external_data_files)
+          note_input_file((std::filesystem::path(m->source_path).parent_path() / file).string());
       const report::Report r = with_context(f->b, [&] { return report::compare_models(a, b, o); });
       return finish_report(r, f->report);
     };

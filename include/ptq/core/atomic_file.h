@@ -53,6 +53,10 @@ class OutputSet {
   std::vector<Pending> pending_;
 };
 
+// Notes a file the run read that the command line does not name (a model's external data):
+// OutputSet::commit() renames nothing when an output is one of them (UsageError, exit 1).
+void note_input_file(const std::string& path);
+
 // Installs SIGINT/SIGTERM/SIGHUP handlers that unlink every registered temp file (async-signal-safe
 // calls only) and then re-raise the signal with its default action. SIGXFSZ is ignored, so a file
 // size limit becomes an I/O error (EFBIG) that cleans up like any other.
