@@ -182,6 +182,7 @@ std::vector<File> plan_list_line(const std::string& line, const fs::path& base,
     fs::path r = fs::path(p).is_absolute() ? fs::path(p) : base / p;
     std::error_code ec;
     PTQ_CHECK(fs::exists(r, ec), IoError, "no such file or folder '", r.string(), "'");
+    require_regular_input("data file", r.string());  // a FIFO or device would block or never end
     return r.string();
   };
   const auto data_file = [&](const std::string& p) {

@@ -108,6 +108,8 @@ class OutputSafety : public ::testing::Test {
     bad_eval_ = (t_.path() / "badeval").string();
     fs::create_directories(bad_eval_);
     test::write_file(bad_eval_ + "/0000.npy", digits_npy(9));
+    fifo_list_ = t_.file("fifolist.txt");
+    test::write_file(fifo_list_, fifo_dir_ + "/0000.npy\n");
     run_dir_ = (t_.path() / "rundir").string();
     fs::create_directories(run_dir_);
     test::write_file(run_dir_ + "/logits.npy", digits_npy());
@@ -170,6 +172,8 @@ class OutputSafety : public ::testing::Test {
         {"--load-calib a FIFO", {m, "-o", out(), "--load-calib", fifo_}, 5, "--load-calib"},
         {"--labels a FIFO", cmd({"--eval", good_, "--labels", fifo_}), 5, "--labels"},
         {"model a FIFO", {fifo_, "-o", out(), "--calib", good_}, 5, "FIFO"},
+        {"inspect a FIFO", {"inspect", fifo_}, 5, "FIFO"},
+        {"a FIFO named in a calibration list file", {m, "-o", out(), "--calib", fifo_list_}, 5, "0000.npy"},
         {"run -i a FIFO", {"run", m, "-i", "input=" + fifo_, "-o", out_dir_.string()}, 5, "FIFO"},
         // ---- IR version --------------------------------------------------------------------------
         {"ir_version 99", {ir99(), "-o", out(), "--calib", good_}, 3, "ir_version 99"},
@@ -187,6 +191,7 @@ class OutputSafety : public ::testing::Test {
         {"--max-drop nan", cmd({"--eval", good_, "--labels", labels_, "--max-drop", "nan"}), 1, "--max-drop"},
         {"--min-agreement nan", cmd({"--eval", good_, "--min-agreement", "nan"}), 1, "--min-agreement"},
         {"--min-agreement 101", cmd({"--eval", good_, "--min-agreement", "101"}), 1, "--min-agreement"},
+        {"--calib-count -1", cmd({"--calib-count", "-1"}), 1, "--calib-count"},
         {"--percentile nan", cmd({"--method", "percentile", "--percentile", "nan"}), 1, "--percentile"},
         {"compare --threads -1", {"compare", m, m, "--data", good_, "--threads", "-1"}, 1, "--threads"},
         // ---- a late failure leaves no earlier output -------------------------------------------
@@ -196,7 +201,7 @@ class OutputSafety : public ::testing::Test {
   }
 
   test::TempDir t_;
-  std::string model_, good_, table_, labels_, list_, fifo_, link_, hard_, fifo_dir_, bad_eval_, run_dir_;
+  std::string model_, good_, table_, labels_, list_, fifo_, link_, hard_, fifo_dir_, bad_eval_, run_dir_, fifo_list_;
   fs::path out_dir_;
 };
 
@@ -209,7 +214,7 @@ TEST_F(OutputSafety, EveryCaseFailsCleanly) {
     std::vector<std::string> args = c.args;
     args.push_back("-q");
     const bool threads_case = c.what.find("--threads") != std::string::npos;
-    if (!threads_case && args[0] != "convert") {
+    if (!threads_case && args[0] != "convert" && args[0] != "inspect") {
       args.push_back("--threads");
       args.push_back("1");
     }

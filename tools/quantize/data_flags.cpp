@@ -37,7 +37,8 @@ void add_data_flags(CLI::App& app, DataFlags& f) {
   image_option("--layout", "layout", "nchw or nhwc");
   app.add_option("--input-shape", f.input_shapes, "Fix symbolic dims: NAME:1x3x224x224 (repeatable)")
       ->group("Calibration data");
-  app.add_option("--calib-count", f.count, "Use the first N samples in sorted order")->group("Calibration data");
+  app.add_option("--calib-count", f.count, "Use the first N samples in sorted order")
+      ->group("Calibration data")->check(finite_range(0, 1e12));
   app.add_flag("--skip-nonfinite", f.skip_nonfinite, "Drop samples with NaN/Inf instead of failing")
       ->group("Calibration data");
 }
@@ -58,7 +59,8 @@ bool ReportFlags::wanted() const {
 
 void add_report_flags(CLI::App& app, ReportFlags& f, bool quantize_flags) {
   const char* g = "Accuracy report";
-  app.add_option("--eval-count", f.eval_count, "Evaluate on the first N samples in sorted order")->group(g);
+  app.add_option("--eval-count", f.eval_count, "Evaluate on the first N samples in sorted order")
+      ->group(g)->check(finite_range(0, 1e12));
   app.add_option("--labels", f.labels, "Labels TSV (file<TAB>class_index): top-1/top-5 accuracy")->group(g);
   app.add_option("--task", f.task, "auto (classifier when the output looks like one), classify or generic")
       ->group(g)->default_str("auto");
@@ -76,11 +78,12 @@ void add_report_flags(CLI::App& app, ReportFlags& f, bool quantize_flags) {
       ->group(g)->default_str("integer");
   if (!quantize_flags) return;
   app.add_option("--sensitivity-samples", f.sensitivity_samples,
-                 "Samples for per-node sensitivity (0: skip)")->group(g)->default_str("16");
+                 "Samples for per-node sensitivity (0: skip)")
+      ->group(g)->default_str("16")->check(finite_range(0, 1e12));
   app.add_flag("--auto-fallback", f.auto_fallback,
                "Return the most sensitive nodes to fp32 one at a time until the budget holds")->group(g);
   app.add_option("--max-fallback", f.max_fallback, "At most N nodes returned to fp32 by --auto-fallback")
-      ->group(g)->default_str("10");
+      ->group(g)->default_str("10")->check(finite_range(0, 1e12));
 }
 
 report::AccuracyOptions to_accuracy_options(const ReportFlags& f, const data::DataOptions& data) {
