@@ -11,6 +11,7 @@
 
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
+#include "ptq/core/file_checks.h"
 
 namespace ptq {
 namespace {
@@ -214,6 +215,7 @@ Tensor read_npy_bytes(const void* data, size_t size, const std::string& label) {
 }
 
 Tensor read_npy(const std::string& path) {
+  require_regular_input("npy file", path);  // fopen on a FIFO would block before fstat could refuse it
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   PTQ_CHECK(f, IoError, path, ": cannot open: ", std::strerror(errno));
   struct stat st {};

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "ptq/core/error.h"
+#include "ptq/core/file_checks.h"
 #include "ptq/data/image.h"
 
 namespace ptq::data::detail {
@@ -56,7 +57,11 @@ Listing list_dir(const std::string& dir) {
     const std::string name = it->path().filename().string();
     if (name.empty() || name[0] == '.') continue;
     if (it->is_directory(ec)) l.folders.push_back(it->path().string());
-    else if (file_kind(name)) l.files.push_back(it->path().string());
+    else if (file_kind(name)) {
+      // A FIFO or device named like data would block or never end when read.
+      require_regular_input("data file", it->path().string());
+      l.files.push_back(it->path().string());
+    }
   }
   std::sort(l.files.begin(), l.files.end());
   std::sort(l.folders.begin(), l.folders.end(), natural_less);
@@ -177,6 +182,7 @@ std::vector<File> plan_list_line(const std::string& line, const fs::path& base,
     fs::path r = fs::path(p).is_absolute() ? fs::path(p) : base / p;
     std::error_code ec;
     PTQ_CHECK(fs::exists(r, ec), IoError, "no such file or folder '", r.string(), "'");
+    require_regular_input("data file", r.string());  // a FIFO or device would block or never end
     return r.string();
   };
   const auto data_file = [&](const std::string& p) {
@@ -214,6 +220,7 @@ std::vector<File> plan_list_line(const std::string& line, const fs::path& base,
 }
 
 Dataset::Plan plan_list_file(const std::string& path, const std::vector<InputSpec>& inputs) {
+  require_regular_input("list file", path);  // /dev/zero or a FIFO would never end
   std::ifstream in(path);
   PTQ_CHECK(in, IoError, path, ": cannot open list file");
   const fs::path base = fs::path(path).parent_path();

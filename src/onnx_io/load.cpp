@@ -177,6 +177,11 @@ ir::Model model_from_proto(const onnx::ModelProto& p, ExternalDataReader* ext,
                            const LoadLimits& limits) {
   PTQ_CHECK(p.has_graph(), ModelError, "not an ONNX model (no graph)");
   PTQ_CHECK(p.ir_version() > 0, ModelError, "not an ONNX model (no ir_version)");
+  // IR 10 goes with opset 21, the newest ptq handles; a newer IR may change what fields mean, and
+  // copying it to the output would label ptq's file with a version it does not follow.
+  constexpr int64_t kMaxIrVersion = 10;
+  PTQ_CHECK(p.ir_version() <= kMaxIrVersion, UnsupportedError, "ir_version ", p.ir_version(),
+            " is newer than ptq supports (", kMaxIrVersion, ")");
   ir::Model m;
   m.ir_version = p.ir_version();
   for (const auto& o : p.opset_import()) m.opset_import.push_back({o.domain(), o.version()});

@@ -6,11 +6,14 @@
 
 #include <climits>
 #include <cstring>
+#include <filesystem>
 
 #include "proto_convert.h"
 #include "ptq/core/error.h"
+#include "ptq/core/file_checks.h"
 
 namespace ptq::onnx_io {
+namespace fs = std::filesystem;
 namespace detail {
 namespace {
 
@@ -165,6 +168,23 @@ void save_model(const ir::Model& model, const std::string& path, const SaveOptio
               "the output would overwrite the input model");
     const bool external = options.external_data == ExternalData::kAlways ||
                           tensor_bytes(model.graph) > kInlineLimit;
+    // The files this model was read from: no output of the run may replace them.
+    if (!model.source_path.empty()) {
+      note_input_file(model.source_path);
+      for (const std::string& f : model.external_data_files)
+        note_input_file((fs::path(model.source_path).parent_path() / f).string());
+    }
+    if (external) {
+      // OUTPUT.data must not replace the input model or any external data file it was read from.
+      const std::string data = path + ".data";
+      const fs::path base = fs::path(model.source_path).parent_path();
+      PTQ_CHECK(model.source_path.empty() || !same_file_or_path(model.source_path, data), UsageError,
+                "the external data file '", data, "' would overwrite the input model");
+      for (const std::string& f : model.external_data_files)
+        PTQ_CHECK(!same_file_or_path((base / f).string(), data), UsageError, "the external data file '", data,
+                  "' would overwrite the input's external data '", (base / f).string(), "'");
+      require_regular_output("external data file", data);
+    }
     AtomicFile out(path);
     onnx::ModelProto proto;
     if (external) {

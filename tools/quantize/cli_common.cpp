@@ -7,6 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <sys/stat.h>
+
+#include <cmath>
+
 #include "ptq/core/error.h"
 
 namespace ptq::cli {
@@ -19,9 +23,50 @@ void add_global_options(CLI::App& app, GlobalOptions& o) {
 
 namespace {
 bool g_progress = true;
+bool g_logging = false;
 }  // namespace
 
 bool progress_enabled() { return g_progress; }
+bool logging_ready() { return g_logging; }
+
+CLI::Validator finite_range(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& v) -> std::string {
+        double x = 0;
+        try {
+          size_t used = 0;
+          x = std::stod(v, &used);
+          if (used != v.size()) return "'" + v + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + v + "' is not a number";
+        }
+        if (!std::isfinite(x) || x < lo || x > hi)
+          return str_cat("'", v, "' is not a finite number in [", lo, ", ", hi, "]");
+        return std::string();
+      },
+      str_cat("NUMBER in [", lo, ", ", hi, "]"));
+}
+
+void check_log_file(const GlobalOptions& o, int argc, char** argv) {
+  if (o.log_file.empty()) return;
+  struct stat st {};
+  PTQ_CHECK(!(::stat(o.log_file.c_str(), &st) == 0 && S_ISDIR(st.st_mode)), UsageError, "--log-file '",
+            o.log_file, "': is a directory, not a file");
+  require_regular_output("--log-file", o.log_file);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--log-file") {
+      ++i;  // the log file itself
+      continue;
+    }
+    if (a.rfind("--log-file=", 0) == 0) continue;
+    for (const std::string& cand : {a, a.substr(a.find('=') == std::string::npos ? a.size() : a.find('=') + 1)}) {
+      if (cand.empty() || ::stat(cand.c_str(), &st) != 0) continue;
+      PTQ_CHECK(!same_file_or_path(o.log_file, cand), UsageError, "--log-file '", o.log_file,
+                "' would overwrite '", cand, "', named on the command line");
+    }
+  }
+}
 
 void setup_logging(const GlobalOptions& o) {
   g_progress = !o.quiet;
@@ -46,6 +91,7 @@ void setup_logging(const GlobalOptions& o) {
   logger->set_level(spdlog::level::trace);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
+  g_logging = true;
 }
 
 }  // namespace ptq::cli

@@ -3,9 +3,13 @@
 
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "ptq/core/file_checks.h"
 
 namespace CLI {
 class App;
+class Validator;
 }
 
 namespace ptq::cli {
@@ -21,6 +25,15 @@ void add_global_options(CLI::App& app, GlobalOptions& options);
 void setup_logging(const GlobalOptions& options);
 // False under -q: progress bars and plain progress lines stay off.
 bool progress_enabled();
+// True once setup_logging succeeded (errors before that go straight to stderr).
+bool logging_ready();
+// --log-file must not be any other existing path named on the command line (an input or output).
+void check_log_file(const GlobalOptions& options, int argc, char** argv);
+
+// Flag values: a finite number in [lo, hi] (NaN and Inf are refused, unlike CLI::Range).
+CLI::Validator finite_range(double lo, double hi);
+// --threads: 1..256 (the default, 0, means all cores); more would exhaust processes or memory.
+constexpr int kMaxThreads = 256;
 
 // A subcommand registers its options on `app` and sets `run`, called after a successful parse.
 using Run = std::function<int()>;

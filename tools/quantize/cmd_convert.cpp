@@ -27,6 +27,9 @@ void add_convert(CLI::App& sub, Run& run) {
                "Write the graph ptq calibrates: opset >= 13, no-ops removed, BatchNormalization folded");
   sub.callback([o, &run] {
     run = [o] {
+      std::vector<PathArg> outputs = {{"-o", o->output}};
+      if (o->external_data) outputs.push_back({"-o (external data)", o->output + ".data"});
+      check_output_safety({{"model", o->model}}, outputs);
       ir::Model m = o->prepare ? pipeline::load_prepared(o->model) : onnx_io::load_model(o->model);
       ir::verify(m);
       onnx_io::SaveOptions opts;

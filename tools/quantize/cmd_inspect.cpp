@@ -125,6 +125,7 @@ void add_inspect(CLI::App& sub, Run& run) {
                "newer than the installed onnx knows)");
   sub.callback([o, &run] {
     run = [o] {
+      check_output_safety({{"model", o->model}}, {});  // refuses a FIFO or device as the model
       const ir::Model m = onnx_io::load_model(o->model);
       const ir::GraphStats s = ir::graph_stats(m.graph);
       std::string check;

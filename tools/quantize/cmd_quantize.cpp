@@ -63,7 +63,8 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_option("-o,--output", f->o.output_path, "Where to write the int8 QDQ model");
   app.add_option("--calib", f->o.calib_data,
                  "Calibration data: a folder (.npy, .npz, .pb, test_data_set_*, images) or a list file");
-  app.add_option("--threads", f->o.threads, "Threads for the reference runtime (default: all cores)");
+  app.add_option("--threads", f->o.threads, "Threads for the reference runtime (default: all cores)")
+      ->check(finite_range(1, kMaxThreads));
   add_data_flags(app, f->data);
   app.add_option("--eval", f->report.eval,
                  "Evaluation data (layouts and preprocessing as --calib): report fp32 vs int8 after emitting")
@@ -74,7 +75,7 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_flag("--force", f->o.force, "Use a calibration table made for another model file");
   app.add_option("--method", f->o.method, methods_help())->default_str(f->o.method);
   app.add_option("--percentile", f->o.params.percentile, "Share of values percentile keeps")
-      ->default_str("99.999")->check(CLI::Range(50.0, 100.0));
+      ->default_str("99.999")->check(finite_range(50.0, 100.0));
   app.add_flag("--minmax-average", f->minmax_average, "minmax: mean of per-sample extremes");
   app.add_flag("--asymmetric-calib", f->asymmetric_calib,
                "percentile/entropy: clip each side separately instead of |x|");
@@ -114,6 +115,19 @@ void add_quantize(CLI::App& app, Run& run) {
       o.progress = print_progress;
       o.check_accuracy = f->report.wanted();
       if (o.check_accuracy) o.accuracy = to_accuracy_options(f->report, o.data);
+      // The output-safety rule (file_checks.h): no output replaces an input or a special file.
+      std::vector<PathArg> outputs = {{"-o", o.output_path},
+                                      {"--save-calib", o.save_calib},
+                                      {"--report", f->report.json},
+                                      {"--report-html", f->report.html},
+                                      {"--report-md", f->report.md}};
+      if (f->external_data) outputs.push_back({"-o (external data)", o.output_path + ".data"});
+      check_output_safety({{"model", o.model_path},
+                           {"--calib", o.calib_data},
+                           {"--eval", f->report.eval},
+                           {"--labels", f->report.labels},
+                           {"--load-calib", o.load_calib}},
+                          outputs);
       check_writable({o.output_path, o.save_calib, f->report.json, f->report.html, f->report.md});
       const pipeline::QuantizeResult r = pipeline::quantize(o);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);

@@ -41,16 +41,22 @@ void add_run(CLI::App& sub, Run& run) {
   sub.add_option("--input,-i", o->inputs, "Input tensor as NAME=FILE.npy (repeatable)")->required();
   sub.add_option("-o,--output-dir", o->out_dir, "Directory for the outputs (<output name>.npy)")
       ->required();
-  sub.add_option("--threads", o->threads, "Kernel threads (default: hardware concurrency)");
+  sub.add_option("--threads", o->threads, "Kernel threads (default: hardware concurrency)")
+      ->check(finite_range(1, kMaxThreads));
   sub.add_option("--mode", o->mode,
                  "QDQ execution: fake-quant (DQ -> fp32 op -> Q, the graph's meaning) or integer "
                  "(the groups ONNX Runtime fuses run as its integer kernels)")
       ->check(CLI::IsMember({"fake-quant", "integer"}));
   sub.add_option("--repeat", o->repeat,
                  "Benchmark: after one warm-up run, time N more runs and print mean/median/min ms "
-                 "per run to stderr (load and file I/O excluded)");
+                 "per run to stderr (load and file I/O excluded)")
+      ->check(finite_range(1, 1e6));
   sub.callback([o, &run] {
     run = [o] {
+      std::vector<PathArg> read = {{"model", o->model}};
+      for (const std::string& spec : o->inputs)
+        read.push_back({"--input", spec.substr(spec.find('=') == std::string::npos ? 0 : spec.find('=') + 1)});
+      check_output_safety(read, {});
       const ir::Model model = onnx_io::load_model(o->model);
       std::map<std::string, Tensor> inputs;
       for (const std::string& spec : o->inputs) {
@@ -94,6 +100,12 @@ void add_run(CLI::App& sub, Run& run) {
         }
         throw;
       }
+      // Every output file is checked before any is written: none may be an input (`-o .` beside
+      // the -i files) or a special file, and two outputs may not map to one file name.
+      std::vector<PathArg> outs;
+      for (const Tensor& t : outputs)
+        outs.push_back({"output '" + t.name + "'", (std::filesystem::path(o->out_dir) / file_name_for(t.name)).string()});
+      check_output_safety(read, outs);
       std::error_code ec;
       std::filesystem::create_directories(o->out_dir, ec);
       PTQ_CHECK(!ec, IoError, o->out_dir, ": cannot create directory: ", ec.message());

@@ -37,7 +37,8 @@ void add_data_flags(CLI::App& app, DataFlags& f) {
   image_option("--layout", "layout", "nchw or nhwc");
   app.add_option("--input-shape", f.input_shapes, "Fix symbolic dims: NAME:1x3x224x224 (repeatable)")
       ->group("Calibration data");
-  app.add_option("--calib-count", f.count, "Use the first N samples in sorted order")->group("Calibration data");
+  app.add_option("--calib-count", f.count, "Use the first N samples in sorted order")
+      ->group("Calibration data")->check(finite_range(0, 1e12));
   app.add_flag("--skip-nonfinite", f.skip_nonfinite, "Drop samples with NaN/Inf instead of failing")
       ->group("Calibration data");
 }
@@ -58,26 +59,31 @@ bool ReportFlags::wanted() const {
 
 void add_report_flags(CLI::App& app, ReportFlags& f, bool quantize_flags) {
   const char* g = "Accuracy report";
-  app.add_option("--eval-count", f.eval_count, "Evaluate on the first N samples in sorted order")->group(g);
+  app.add_option("--eval-count", f.eval_count, "Evaluate on the first N samples in sorted order")
+      ->group(g)->check(finite_range(0, 1e12));
   app.add_option("--labels", f.labels, "Labels TSV (file<TAB>class_index): top-1/top-5 accuracy")->group(g);
   app.add_option("--task", f.task, "auto (classifier when the output looks like one), classify or generic")
       ->group(g)->default_str("auto");
   app.add_option("--report", f.json, "Write the report as JSON (docs/report-schema.md)")->group(g);
   app.add_option("--report-html", f.html, "Write the report as one self-contained HTML file")->group(g);
   app.add_option("--report-md", f.md, "Write the report as Markdown")->group(g);
-  app.add_option("--max-drop", f.max_drop, "Budget: top-1 accuracy drop in points (needs --labels)")->group(g);
-  app.add_option("--min-agreement", f.min_agreement, "Budget: top-1 agreement with the reference, percent")->group(g);
-  app.add_option("--min-sqnr", f.min_sqnr, "Budget: SQNR of every model output, dB")->group(g);
+  app.add_option("--max-drop", f.max_drop, "Budget: top-1 accuracy drop in points (needs --labels)")
+      ->group(g)->check(finite_range(-100, 100));
+  app.add_option("--min-agreement", f.min_agreement, "Budget: top-1 agreement with the reference, percent")
+      ->group(g)->check(finite_range(0, 100));
+  app.add_option("--min-sqnr", f.min_sqnr, "Budget: SQNR of every model output, dB")
+      ->group(g)->check(finite_range(-1000, 1000));
   app.add_option("--int8-mode", f.int8_mode,
                  "How the int8 model runs: integer (ONNX Runtime's integer kernels) or fake-quant (DQ -> fp32 op -> Q)")
       ->group(g)->default_str("integer");
   if (!quantize_flags) return;
   app.add_option("--sensitivity-samples", f.sensitivity_samples,
-                 "Samples for per-node sensitivity (0: skip)")->group(g)->default_str("16");
+                 "Samples for per-node sensitivity (0: skip)")
+      ->group(g)->default_str("16")->check(finite_range(0, 1e12));
   app.add_flag("--auto-fallback", f.auto_fallback,
                "Return the most sensitive nodes to fp32 one at a time until the budget holds")->group(g);
   app.add_option("--max-fallback", f.max_fallback, "At most N nodes returned to fp32 by --auto-fallback")
-      ->group(g)->default_str("10");
+      ->group(g)->default_str("10")->check(finite_range(0, 1e12));
 }
 
 report::AccuracyOptions to_accuracy_options(const ReportFlags& f, const data::DataOptions& data) {
@@ -98,7 +104,10 @@ report::AccuracyOptions to_accuracy_options(const ReportFlags& f, const data::Da
             "' is not integer or fake-quant");
   o.int8_runtime.qdq_mode = f.int8_mode == "integer" ? runtime::QdqMode::kIntegerKernel : runtime::QdqMode::kFakeQuant;
   o.int8_execution = f.int8_mode == "integer" ? "integer-kernels" : "qdq-fake-quant";
-  o.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  // Progress lines: off under -q, so a failing run prints only its error line.
+  o.log = [](const std::string& line) {
+    if (progress_enabled()) std::fprintf(stderr, "%s\n", line.c_str());
+  };
   return o;
 }
 

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "cli_common.h"
+#include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 
 namespace {
@@ -15,7 +16,7 @@ void print_error(const std::string& message) {
   std::string line = message;
   for (char& c : line)
     if (c == '\n' || c == '\r') c = ' ';
-  if (spdlog::default_logger()) spdlog::default_logger()->error(line);
+  if (ptq::cli::logging_ready()) spdlog::default_logger()->error(line);
   else std::fprintf(stderr, "error: %s\n", line.c_str());
 }
 
@@ -58,8 +59,15 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::kUsage);
   }
   try {
+    ptq::cli::check_log_file(global, argc, argv);
     ptq::cli::setup_logging(global);
-    return run();
+    ptq::install_temp_cleanup_on_signals();
+    // Every file the command writes is held back as a temp file and renamed here, together, only
+    // when it got to the end (0, or 4: a failed budget still gets its model and report).
+    ptq::OutputSet outputs;
+    const int rc = run();
+    if (rc == 0 || rc == static_cast<int>(ExitCode::kAccuracyBudget)) outputs.commit();
+    return rc;
   } catch (const ptq::Error& e) {
     print_error(e.what());
     return static_cast<int>(e.code());
