@@ -87,13 +87,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
     args = ap.parse_args()
     shared = pathlib.Path(args.shared)
     data = shared / "data"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        for name, make in MODELS.items():
+        for name in args.models.split(","):
+            make = MODELS[name]
             model = shared / "models" / name / "model.onnx"
             feeds = make(data)
             o_med, o_min = time_ort(model, feeds, args.threads, args.repeat)
