@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "ptq/runtime/fast_kernels.h"
 
@@ -84,16 +85,38 @@ PTQ_AVX2 inline void store_row(float* c, __m256 lo, __m256 hi, int64_t cols) {
   std::memcpy(c, tile, sizeof(float) * static_cast<size_t>(cols));
 }
 
+// Loads one row of a C tile (16 floats, or the first `cols` with zeros after).
+PTQ_AVX2 inline void load_row(const float* c, __m256& lo, __m256& hi, int64_t cols) {
+  if (cols == kNr) {
+    lo = _mm256_loadu_ps(c);
+    hi = _mm256_loadu_ps(c + 8);
+    return;
+  }
+  alignas(32) float tile[kNr] = {};
+  std::memcpy(tile, c, sizeof(float) * static_cast<size_t>(cols));
+  lo = _mm256_load_ps(tile);
+  hi = _mm256_load_ps(tile + 8);
+}
+
 // R rows (R <= kMr) × 16 columns. The accumulators are named variables, not an array, so the
-// compiler keeps all twelve in registers (an array is spilled once its address escapes).
+// compiler keeps all twelve in registers (an array is spilled once its address escapes). They
+// start from C when `resume` (a later K block), else from the bias (or 0).
 template <int R>
-PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bias, float* c,
-                    int64_t ldc, int64_t cols) {
+PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bias, bool resume,
+                    float* c, int64_t ldc, int64_t cols) {
   auto init = [bias](int r) { return r < R && bias ? bias[r] : 0.f; };
   __m256 c00 = _mm256_set1_ps(init(0)), c10 = _mm256_set1_ps(init(1));
   __m256 c20 = _mm256_set1_ps(init(2)), c30 = _mm256_set1_ps(init(3));
   __m256 c40 = _mm256_set1_ps(init(4)), c50 = _mm256_set1_ps(init(5));
   __m256 c01 = c00, c11 = c10, c21 = c20, c31 = c30, c41 = c40, c51 = c50;
+  if (resume) {
+    load_row(c, c00, c01, cols);
+    if constexpr (R > 1) load_row(c + ldc, c10, c11, cols);
+    if constexpr (R > 2) load_row(c + 2 * ldc, c20, c21, cols);
+    if constexpr (R > 3) load_row(c + 3 * ldc, c30, c31, cols);
+    if constexpr (R > 4) load_row(c + 4 * ldc, c40, c41, cols);
+    if constexpr (R > 5) load_row(c + 5 * ldc, c50, c51, cols);
+  }
   for (int64_t p = 0; p < k; ++p, pa += kMr, pb += kNr) {
     const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
     __m256 av = _mm256_broadcast_ss(pa);
@@ -133,8 +156,8 @@ PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bi
   if constexpr (R > 5) store_row(c + 5 * ldc, c50, c51, cols);
 }
 
-using MicroFn = void (*)(const float*, const float*, int64_t, const float*, float*, int64_t,
-                         int64_t);
+using MicroFn = void (*)(const float*, const float*, int64_t, const float*, bool, float*,
+                         int64_t, int64_t);
 constexpr MicroFn kMicro[kMr + 1] = {nullptr,  micro<1>, micro<2>, micro<3>,
                                      micro<4>, micro<5>, micro<6>};
 
@@ -142,36 +165,71 @@ constexpr MicroFn kMicro[kMr + 1] = {nullptr,  micro<1>, micro<2>, micro<3>,
 
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
                  const float* bias, float* c, int64_t ldc) {
-  // Column panel outer: its k×16 floats stay in L1/L2 while every row panel passes over it.
-  for (int64_t j0 = 0; j0 < n; j0 += kNr, pb += kNr * k) {
-    const int64_t cols = std::min(kNr, n - j0);
-    const float* a = pa;
-    for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kMr * k) {
-      const int64_t rows = std::min(kMr, m - i0);
-      kMicro[rows](a, pb, k, bias ? bias + i0 : nullptr, c + i0 * ldc + j0, ldc, cols);
+  // K blocks of at most kKc (balanced): a block's slice of one B column panel (16 KiB) stays in
+  // L1 while every row panel passes over it, and the A block stays in L2 across column panels.
+  // The accumulators go through C between blocks, which rounds nothing (a float store and load
+  // are exact), so each element is still one FMA chain over p = 0..k-1.
+  constexpr int64_t kKc = 256;
+  const int64_t kblocks = std::max<int64_t>(1, (k + kKc - 1) / kKc);
+  const int64_t kc = (k + kblocks - 1) / kblocks;
+  for (int64_t k0 = 0; k0 < k || k0 == 0; k0 += kc) {
+    const int64_t kn = std::min(kc, k - k0);
+    const float* b = pb + k0 * kNr;
+    for (int64_t j0 = 0; j0 < n; j0 += kNr, b += kNr * k) {
+      const int64_t cols = std::min(kNr, n - j0);
+      const float* a = pa + k0 * kMr;
+      for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kMr * k) {
+        const int64_t rows = std::min(kMr, m - i0);
+        kMicro[rows](a, b, kn, bias ? bias + i0 : nullptr, k0 > 0, c + i0 * ldc + j0, ldc, cols);
+      }
     }
+    if (k == 0) break;
   }
 }
 
+namespace {
+
+// Offset of every tap (ky, kx) from the start of output row 0's window in the phase planes;
+// output row oy adds oy·row_step(). Hoists PlaneGeo::offset's divisions out of the pixel loops.
+// Each kernel keeps one per thread; it is recomputed only when the geometry differs from the
+// previous call (every channel of a layer shares it).
+struct TapOffsets {
+  PlaneGeo geo{};
+  bool valid = false;
+  std::vector<int64_t> off;
+
+  const int64_t* get(const PlaneGeo& g) {
+    if (valid && std::memcmp(&geo, &g, sizeof g) == 0) return off.data();
+    off.resize(static_cast<size_t>(g.kh * g.kw));
+    for (int64_t ky = 0; ky < g.kh; ++ky)
+      for (int64_t kx = 0; kx < g.kw; ++kx)
+        off[static_cast<size_t>(ky * g.kw + kx)] = g.offset(ky * g.dh, kx);
+    geo = g;
+    valid = true;
+    return off.data();
+  }
+};
+int64_t row_step(const PlaneGeo& g) { return g.sh * g.sw * g.wq(); }
+
+}  // namespace
+
 PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float* w, float bias,
                                float* y) {
-  const int64_t wq = g.wq();
+  thread_local TapOffsets taps_cache;
+  const int64_t* o = taps_cache.get(g);
+  const int64_t taps = g.kh * g.kw, step = row_step(g);
+  const __m256 bv = _mm256_set1_ps(bias);
   for (int64_t oy = 0; oy < g.ho; ++oy) {
     float* yr = y + oy * g.wo;
+    const float* row = buf + oy * step;
     for (int64_t ox0 = 0; ox0 < g.wo; ox0 += kWindowBlock) {
       __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      for (int64_t ky = 0; ky < g.kh; ++ky) {
-        const int64_t r = oy * g.sh + ky * g.dh;
-        const float* wr = w + ky * g.kw;
-        for (int64_t kx = 0; kx < g.kw; ++kx) {
-          const int64_t cc = kx * g.dw;
-          const float* p = buf + (r * g.sw + cc % g.sw) * wq + cc / g.sw + ox0;
-          const __m256 wv = _mm256_broadcast_ss(wr + kx);
-          a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
-          a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
-        }
+      for (int64_t t = 0; t < taps; ++t) {
+        const float* p = row + o[t] + ox0;
+        const __m256 wv = _mm256_broadcast_ss(w + t);
+        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
       }
-      const __m256 bv = _mm256_set1_ps(bias);
       a0 = _mm256_add_ps(a0, bv);
       a1 = _mm256_add_ps(a1, bv);
       const int64_t n = std::min(kWindowBlock, g.wo - ox0);
@@ -189,22 +247,21 @@ PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float*
 }
 
 PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
-  const int64_t wq = g.wq();
+  thread_local TapOffsets taps_cache;
+  const int64_t* o = taps_cache.get(g);
+  const int64_t taps = g.kh * g.kw, step = row_step(g);
   const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t oy = 0; oy < g.ho; ++oy) {
     float* yr = y + oy * g.wo;
+    const float* row = buf + oy * step;
     for (int64_t ox0 = 0; ox0 < g.wo; ox0 += kWindowBlock) {
       __m256 a0 = ninf, a1 = ninf;
-      for (int64_t ky = 0; ky < g.kh; ++ky) {
-        const int64_t r = oy * g.sh + ky * g.dh;
-        for (int64_t kx = 0; kx < g.kw; ++kx) {
-          const int64_t cc = kx * g.dw;
-          const float* p = buf + (r * g.sw + cc % g.sw) * wq + cc / g.sw + ox0;
-          // max_ps(v, acc) returns acc when v is NaN or v <= acc: the reference's
-          // `acc < v ? v : acc` exactly.
-          a0 = _mm256_max_ps(_mm256_loadu_ps(p), a0);
-          a1 = _mm256_max_ps(_mm256_loadu_ps(p + 8), a1);
-        }
+      for (int64_t t = 0; t < taps; ++t) {
+        const float* p = row + o[t] + ox0;
+        // max_ps(v, acc) returns acc when v is NaN or v <= acc: the reference's
+        // `acc < v ? v : acc` exactly.
+        a0 = _mm256_max_ps(_mm256_loadu_ps(p), a0);
+        a1 = _mm256_max_ps(_mm256_loadu_ps(p + 8), a1);
       }
       const int64_t n = std::min(kWindowBlock, g.wo - ox0);
       if (n == kWindowBlock) {
