@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <limits>
 #include <vector>
 
@@ -19,7 +21,11 @@
 
 namespace ptq::runtime {
 namespace {
-std::atomic<bool> g_fast_on{true};
+// PTQ_REFERENCE_KERNELS=1 in the environment starts with the switch off (benchmarks, bisecting).
+std::atomic<bool> g_fast_on{[] {
+  const char* e = std::getenv("PTQ_REFERENCE_KERNELS");
+  return !(e && *e && std::string_view(e) != "0");
+}()};
 }  // namespace
 
 void set_fast_kernels(bool on) { g_fast_on.store(on, std::memory_order_relaxed); }
