@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "python"))
@@ -34,19 +35,42 @@ def mobilenetv2_batch1(data):
     return {"input": parity.mobilenetv2(data)["input"][:1].copy()}
 
 
+def efficientnet_lite0(data):
+    # Short side 256 (bilinear), center crop 224, RGB, (p - 127) / 128 (../shared/models README).
+    img = Image.open(parity.imagenet_files(data)[0]).convert("RGB")
+    w, h = img.size
+    s = 256 / min(w, h)
+    img = img.resize((round(w * s), round(h * s)), Image.BILINEAR)
+    w, h = img.size
+    l, t = (w - 224) // 2, (h - 224) // 2
+    x = (np.asarray(img.crop((l, t, l + 224, t + 224)), np.float32) - 127.0) / 128.0
+    return {"input": np.ascontiguousarray(x.transpose(2, 0, 1)[None])}
+
+
+def minilm_l6(data):
+    # One real tokenized sentence padded to 64 tokens (batch 1).
+    z = np.load(data / "sentences" / "eval_pad64" / "0000.npz")
+    return {k: z[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
 MODELS = {
     "mobilenetv2": mobilenetv2_batch1,
     "squeezenet1.1": parity.squeezenet,
     "yolox-nano": parity.yolox,
+    "efficientnet-lite0": efficientnet_lite0,
+    "minilm-l6": minilm_l6,
     "ppocrv4-rec": parity.ppocrv4_rec,
 }
 
 
-def time_ort(model, feeds, threads, repeat):
+def ort_session(model, threads):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+
+
+def time_ort(sess, feeds, repeat):
     sess.run(None, feeds)
     ms = []
     for _ in range(repeat):
@@ -85,7 +109,8 @@ def main():
     ap.add_argument("--quantize", default=str(ROOT / "build" / "tools" / "quantize"))
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=30, help="timed runs per side (split over rounds)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved ORT/ptq rounds")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
     args = ap.parse_args()
@@ -98,20 +123,35 @@ def main():
             make = MODELS[name]
             model = shared / "models" / name / "model.onnx"
             feeds = make(data)
-            o_med, o_min = time_ort(model, feeds, args.threads, args.repeat)
-            p_med, p_min = time_ptq(args.quantize, model, feeds, args.threads, args.repeat, tmp)
+            sess = ort_session(model, args.threads)
+            # Interleaved rounds (ORT, ptq, ORT, ptq, ...) so both sides see the same machine
+            # load; min over rounds, and the median of the per-round medians.
+            per = max(1, args.repeat // args.rounds)
+            o_meds, o_mins, p_meds, p_mins = [], [], [], []
+            for _ in range(args.rounds):
+                med, mn = time_ort(sess, feeds, per)
+                o_meds.append(med)
+                o_mins.append(mn)
+                med, mn = time_ptq(args.quantize, model, feeds, args.threads, per, tmp)
+                p_meds.append(med)
+                p_mins.append(mn)
+            o_med, o_min = statistics.median(o_meds), min(o_mins)
+            p_med, p_min = statistics.median(p_meds), min(p_mins)
             rows.append((name, list(next(iter(feeds.values())).shape), o_med, p_med, p_med / o_med, o_min, p_min))
-            print(f"{name:16} ORT {o_med:8.2f} ms  ptq {p_med:8.2f} ms  ratio {p_med / o_med:5.2f}", flush=True)
+            print(f"{name:18} ORT min {o_min:8.2f} ms  ptq min {p_min:8.2f} ms  ratio {p_min / o_min:5.2f}"
+                  f"  (medians {o_med:.2f} / {p_med:.2f})", flush=True)
     cmd = (f".venv/bin/python bench/runtime_speed.py --quantize {args.quantize} --shared {args.shared} "
-           f"--threads {args.threads} --repeat {args.repeat}")
+           f"--threads {args.threads} --repeat {args.repeat} --rounds {args.rounds}")
     lines = [SECTION, "",
-             f"Median of {args.repeat} timed runs after one warm-up, {args.threads} intra-op threads on both "
+             f"{args.repeat} timed runs per side in {args.rounds} interleaved rounds (ORT, ptq, ORT, ptq, "
+             "...; each round after one warm-up run), min over all runs and median of the per-round "
+             f"medians, {args.threads} intra-op threads on both "
              "sides, one real preprocessed input per model; ptq is timed inside `quantize run --repeat` "
              "(no start-up, load or file I/O), ORT around `InferenceSession.run` "
              f"(onnxruntime {ort.__version__}, ORT_ENABLE_ALL). Machine: {platform.machine()}, "
              f"{os.cpu_count()} cores; ptq built with the default PTQ_RUNTIME_NATIVE=ON (-march=native). Medians "
              "suffer when other jobs share the cores (the load average is recorded below); the min "
-             "columns are the least disturbed runs.",
+             "columns are the least disturbed runs and the ones to compare.",
              "", f"Load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
              "", "```sh", cmd, "```", "",
              "| model | input | ORT median ms | ptq median ms | ptq / ORT | ORT min ms | ptq min ms | ptq / ORT (min) |",
