@@ -104,10 +104,11 @@ PTQ_AVX2 inline void load_row(const float* c, __m256& lo, __m256& hi, int64_t co
   hi = _mm256_load_ps(tile + 8);
 }
 
-// R rows (R <= kMr) × 16 columns. The accumulators are named variables, not an array, so the
-// compiler keeps all twelve in registers (an array is spilled once its address escapes). They
-// start from C when `resume` (a later K block), else from the bias (or 0).
-template <int R>
+// R rows (R <= kMr) × 16 columns (8 when kHalf: a last panel of at most 8 columns, whose
+// zero upper half would be wasted FMAs). The accumulators are named variables, not an array, so
+// the compiler keeps all twelve in registers (an array is spilled once its address escapes).
+// They start from C when `resume` (a later K block), else from the bias (or 0).
+template <int R, bool kHalf>
 PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bias, bool resume,
                     float* c, int64_t ldc, int64_t cols) {
   auto init = [bias](int r) { return r < R && bias ? bias[r] : 0.f; };
@@ -124,34 +125,35 @@ PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bi
     if constexpr (R > 5) load_row(c + 5 * ldc, c50, c51, cols);
   }
   for (int64_t p = 0; p < k; ++p, pa += kMr, pb += kNr) {
-    const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
+    const __m256 b0 = _mm256_loadu_ps(pb);
+    const __m256 b1 = kHalf ? b0 : _mm256_loadu_ps(pb + 8);
     __m256 av = _mm256_broadcast_ss(pa);
     c00 = _mm256_fmadd_ps(av, b0, c00);
-    c01 = _mm256_fmadd_ps(av, b1, c01);
+    if constexpr (!kHalf) c01 = _mm256_fmadd_ps(av, b1, c01);
     if constexpr (R > 1) {
       av = _mm256_broadcast_ss(pa + 1);
       c10 = _mm256_fmadd_ps(av, b0, c10);
-      c11 = _mm256_fmadd_ps(av, b1, c11);
+      if constexpr (!kHalf) c11 = _mm256_fmadd_ps(av, b1, c11);
     }
     if constexpr (R > 2) {
       av = _mm256_broadcast_ss(pa + 2);
       c20 = _mm256_fmadd_ps(av, b0, c20);
-      c21 = _mm256_fmadd_ps(av, b1, c21);
+      if constexpr (!kHalf) c21 = _mm256_fmadd_ps(av, b1, c21);
     }
     if constexpr (R > 3) {
       av = _mm256_broadcast_ss(pa + 3);
       c30 = _mm256_fmadd_ps(av, b0, c30);
-      c31 = _mm256_fmadd_ps(av, b1, c31);
+      if constexpr (!kHalf) c31 = _mm256_fmadd_ps(av, b1, c31);
     }
     if constexpr (R > 4) {
       av = _mm256_broadcast_ss(pa + 4);
       c40 = _mm256_fmadd_ps(av, b0, c40);
-      c41 = _mm256_fmadd_ps(av, b1, c41);
+      if constexpr (!kHalf) c41 = _mm256_fmadd_ps(av, b1, c41);
     }
     if constexpr (R > 5) {
       av = _mm256_broadcast_ss(pa + 5);
       c50 = _mm256_fmadd_ps(av, b0, c50);
-      c51 = _mm256_fmadd_ps(av, b1, c51);
+      if constexpr (!kHalf) c51 = _mm256_fmadd_ps(av, b1, c51);
     }
   }
   store_row(c, c00, c01, cols);
@@ -164,8 +166,12 @@ PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bi
 
 using MicroFn = void (*)(const float*, const float*, int64_t, const float*, bool, float*,
                          int64_t, int64_t);
-constexpr MicroFn kMicro[kMr + 1] = {nullptr,  micro<1>, micro<2>, micro<3>,
-                                     micro<4>, micro<5>, micro<6>};
+// [half][rows]
+constexpr MicroFn kMicro[2][kMr + 1] = {
+    {nullptr, micro<1, false>, micro<2, false>, micro<3, false>, micro<4, false>,
+     micro<5, false>, micro<6, false>},
+    {nullptr, micro<1, true>, micro<2, true>, micro<3, true>, micro<4, true>, micro<5, true>,
+     micro<6, true>}};
 
 }  // namespace
 
@@ -186,7 +192,8 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
       const float* a = pa + k0 * kMr;
       for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kMr * k) {
         const int64_t rows = std::min(kMr, m - i0);
-        kMicro[rows](a, b, kn, bias ? bias + i0 : nullptr, k0 > 0, c + i0 * ldc + j0, ldc, cols);
+        kMicro[cols <= 8][rows](a, b, kn, bias ? bias + i0 : nullptr, k0 > 0, c + i0 * ldc + j0,
+                                ldc, cols);
       }
     }
     if (k == 0) break;
