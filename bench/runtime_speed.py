@@ -80,13 +80,17 @@ def time_ort(sess, feeds, repeat):
     return statistics.median(ms), min(ms)
 
 
-def time_ptq(quantize, model, feeds, threads, repeat, tmp):
+def time_ptq(quantize, model, feeds, threads, repeat, tmp, reference=False):
     cmd = [quantize, "run", str(model), "-o", str(tmp / "out"), "--threads", str(threads),
            "--repeat", str(repeat)]
     for k, v in feeds.items():
         np.save(tmp / f"in_{k}.npy", v)
         cmd += ["--input", f"{k}={tmp / f'in_{k}.npy'}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    env.pop("PTQ_REFERENCE_KERNELS", None)
+    if reference:  # the Eigen/scalar reference kernels instead of the AVX2 ones
+        env["PTQ_REFERENCE_KERNELS"] = "1"
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     m = re.search(r"median ([0-9.]+) ms, min ([0-9.]+) ms", proc.stderr)
     if not m:
         raise RuntimeError(f"no timing in quantize run output: {proc.stderr[-300:]}")
@@ -113,6 +117,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="interleaved ORT/ptq rounds")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip the PTQ_REFERENCE_KERNELS=1 (Eigen reference kernels) column")
     args = ap.parse_args()
     shared = pathlib.Path(args.shared)
     data = shared / "data"
@@ -127,7 +133,7 @@ def main():
             # Interleaved rounds (ORT, ptq, ORT, ptq, ...) so both sides see the same machine
             # load; min over rounds, and the median of the per-round medians.
             per = max(1, args.repeat // args.rounds)
-            o_meds, o_mins, p_meds, p_mins = [], [], [], []
+            o_meds, o_mins, p_meds, p_mins, r_mins = [], [], [], [], []
             for _ in range(args.rounds):
                 med, mn = time_ort(sess, feeds, per)
                 o_meds.append(med)
@@ -135,13 +141,17 @@ def main():
                 med, mn = time_ptq(args.quantize, model, feeds, args.threads, per, tmp)
                 p_meds.append(med)
                 p_mins.append(mn)
+                if args.reference:
+                    r_mins.append(time_ptq(args.quantize, model, feeds, args.threads, per, tmp, True)[1])
             o_med, o_min = statistics.median(o_meds), min(o_mins)
             p_med, p_min = statistics.median(p_meds), min(p_mins)
-            rows.append((name, list(next(iter(feeds.values())).shape), o_med, p_med, p_med / o_med, o_min, p_min))
+            r_min = min(r_mins) if r_mins else float("nan")
+            rows.append((name, list(next(iter(feeds.values())).shape), o_min, p_min, r_min, o_med, p_med))
             print(f"{name:18} ORT min {o_min:8.2f} ms  ptq min {p_min:8.2f} ms  ratio {p_min / o_min:5.2f}"
-                  f"  (medians {o_med:.2f} / {p_med:.2f})", flush=True)
+                  f"  reference kernels min {r_min:.2f}  (medians {o_med:.2f} / {p_med:.2f})", flush=True)
     cmd = (f".venv/bin/python bench/runtime_speed.py --quantize {args.quantize} --shared {args.shared} "
-           f"--threads {args.threads} --repeat {args.repeat} --rounds {args.rounds}")
+           f"--threads {args.threads} --repeat {args.repeat} --rounds {args.rounds}"
+           + ("" if args.reference else " --no-reference"))
     lines = [SECTION, "",
              f"{args.repeat} timed runs per side in {args.rounds} interleaved rounds (ORT, ptq, ORT, ptq, "
              "...; each round after one warm-up run), min over all runs and median of the per-round "
@@ -154,10 +164,15 @@ def main():
              "columns are the least disturbed runs and the ones to compare.",
              "", f"Load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
              "", "```sh", cmd, "```", "",
-             "| model | input | ORT median ms | ptq median ms | ptq / ORT | ORT min ms | ptq min ms | ptq / ORT (min) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for n, shape, om, pm, r, omin, pmin in rows:
-        lines.append(f"| {n} | {'x'.join(map(str, shape))} | {om:.2f} | {pm:.2f} | {r:.2f} | {omin:.2f} | {pmin:.2f} | {pmin / omin:.2f} |")
+             "The reference column is the same ptq binary with `PTQ_REFERENCE_KERNELS=1`: the Eigen "
+             "im2col GEMM Conv, Eigen MatMul/Gemm and scalar window kernels that ran before the "
+             "AVX2 kernels (src/runtime/ops/fast_kernels.*), timed in the same rounds.",
+             "",
+             "| model | input | ORT min ms | ptq min ms | ptq / ORT (min) | ptq reference kernels min ms | ORT median ms | ptq median ms | ptq / ORT (median) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n, shape, omin, pmin, rmin, om, pm in rows:
+        lines.append(f"| {n} | {'x'.join(map(str, shape))} | {omin:.2f} | {pmin:.2f} | {pmin / omin:.2f} | "
+                     f"{rmin:.2f} | {om:.2f} | {pm:.2f} | {pm / om:.2f} |")
     write_section(pathlib.Path(args.out), "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
     return 0
