@@ -269,7 +269,37 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   const int64_t tiles = (P + ncols - 1) / ncols;
   const int64_t mblock = tiles >= 4 ? mg : std::min(mg, kFastChannelBlock);
   const int64_t mblocks = (mg + mblock - 1) / mblock;
-  ctx.parallel_for(static_cast<size_t>(n * group * tiles * mblocks), [&](size_t item) {
+  // B tile (t of group gi, image ni): im2col (unless pointwise) then packed into dst.
+  auto pack_tile = [&](int64_t ni, int64_t gi, int64_t t, float* dst) {
+    const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
+    const float* xg = x + (ni * c + gi * cg) * HW;
+    const float* src = xg + p0;
+    int64_t rs = P;
+    thread_local std::vector<float> col;
+    if (!pointwise) {
+      col.resize(static_cast<size_t>(K * cols));
+      im2col(xg, g, cg, p0, cols, col.data());
+      src = col.data();
+      rs = cols;
+    }
+    fast::pack_b(src, rs, 1, K, cols, dst);
+  };
+  const int64_t bsz = fast::packed_b_size(K, ncols), nt = n * group * tiles;
+  // Several channel blocks read each B tile: pack every tile once first (a second parallel
+  // pass) unless that buffer would be large; otherwise each task packs its own tile.
+  const bool shared = mblocks > 1 && nt * bsz <= (int64_t{4} << 20);
+  // The calling thread's buffer, passed to the tasks as a pointer: named inside a lambda, a
+  // thread_local would be each worker's own.
+  thread_local std::vector<float> shared_b;
+  if (shared) shared_b.resize(static_cast<size_t>(nt * bsz));
+  float* const sb = shared_b.data();
+  if (shared) {
+    ctx.parallel_for(static_cast<size_t>(nt), [&](size_t item) {
+      const int64_t i = static_cast<int64_t>(item);
+      pack_tile(i / tiles / group, i / tiles % group, i % tiles, sb + i * bsz);
+    });
+  }
+  ctx.parallel_for(static_cast<size_t>(nt * mblocks), [&](size_t item) {
     const int64_t i = static_cast<int64_t>(item);
     const int64_t mb = i % mblocks;
     const int64_t t = i / mblocks % tiles;
@@ -277,20 +307,17 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     const int64_t ni = i / mblocks / tiles / group;
     const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
     const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
-    const float* xg = x + (ni * c + gi * cg) * HW;
-    thread_local std::vector<float> col, bpack;
-    const float* src = xg + p0;
-    int64_t rs = P;
-    if (!pointwise) {
-      col.resize(static_cast<size_t>(K * cols));
-      im2col(xg, g, cg, p0, cols, col.data());
-      src = col.data();
-      rs = cols;
+    const float* bp;
+    if (shared) {
+      bp = sb + (i / mblocks) * bsz;
+    } else {
+      thread_local std::vector<float> bpack;
+      bpack.resize(static_cast<size_t>(bsz));
+      pack_tile(ni, gi, t, bpack.data());
+      bp = bpack.data();
     }
-    bpack.resize(static_cast<size_t>(fast::packed_b_size(K, cols)));
-    fast::pack_b(src, rs, 1, K, cols, bpack.data());
     // m0 is a multiple of kMr, so its row panel starts at m0·K in the packed group.
-    fast::gemm_packed(packed + gi * asz + m0 * K, bpack.data(), rows, cols, K,
+    fast::gemm_packed(packed + gi * asz + m0 * K, bp, rows, cols, K,
                       b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P);
   });
 }
