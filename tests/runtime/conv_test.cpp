@@ -1,7 +1,12 @@
-// Conv against a straight-loop oracle over groups, depthwise, pads, strides, dilations, auto_pad, 1-D;
-// results must be bit-identical for any thread count.
+// Conv against a straight-loop oracle over groups, depthwise, pads, strides, dilations, auto_pad, 1-D,
+// for the fast AVX2 kernels and the Eigen reference, W fed or constant; results must be
+// bit-identical for any thread count. Empty outputs (M = 0, N = 0) and C = 0 must not crash.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <limits>
+
+#include "ptq/runtime/fast_kernels.h"
 #include "runtime_testutil.h"
 
 namespace ptq {
@@ -47,6 +52,25 @@ Tensor conv_oracle(const Tensor& x, const Tensor& w, const Tensor& b, int64_t gr
   return y;
 }
 
+// ONNX text for a constant tensor: float[d0, d1, ...] name = {v, ...} with round-trip digits.
+std::string literal(const std::string& name, const Tensor& t) {
+  std::string s = "float[";
+  for (size_t i = 0; i < t.rank(); ++i) s += (i ? ", " : "") + std::to_string(t.dims()[i]);
+  s += "] " + name + " = {";
+  char buf[32];
+  for (size_t i = 0; i < t.numel(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", double(t.data<float>()[i]));
+    s += buf;
+  }
+  return s + "}";
+}
+
+// Restores the default (fast kernels on) even when an assertion returns early.
+struct FastKernels {
+  explicit FastKernels(bool on) { runtime::set_fast_kernels(on); }
+  ~FastKernels() { runtime::set_fast_kernels(true); }
+};
+
 class ConvTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvTest, MatchesLoopOracleAndIsThreadCountInvariant) {
@@ -64,9 +88,23 @@ TEST_P(ConvTest, MatchesLoopOracleAndIsThreadCountInvariant) {
       y = Conv <)" + attrs + R"(> (x, w, bias)
     })";
   const std::map<std::string, Tensor> in = {{"x", x}, {"w", w}, {"bias", b}};
-  const Tensor y1 = test::run_text(text, in, 1)[0];
-  const Tensor y3 = test::run_text(text, in, 3)[0];
-  EXPECT_TRUE(y1.bit_equal(y3)) << "results depend on the thread count";
+  // W as an initializer: the fast kernel packs it once at construction.
+  const std::string const_text = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[a, b, c, d] x, float[i] bias) => (float[j, k, l, m] y) <)" + literal("w", w) + R"(> {
+      y = Conv <)" + attrs + R"(> (x, w, bias)
+    })";
+  std::vector<Tensor> ys;  // fast, then reference
+  for (bool fast : {true, false}) {
+    FastKernels mode(fast);
+    const Tensor y1 = test::run_text(text, in, 1)[0];
+    const Tensor y3 = test::run_text(text, in, 3)[0];
+    EXPECT_TRUE(y1.bit_equal(y3)) << "results depend on the thread count (fast " << fast << ")";
+    const Tensor yc = test::run_text(const_text, {{"x", x}, {"bias", b}}, 2)[0];
+    EXPECT_TRUE(yc.bit_equal(y1)) << "constant W differs from fed W (fast " << fast << ")";
+    ys.push_back(y1);
+  }
+  const Tensor& y1 = ys[0];
+  EXPECT_LT(test::max_abs_diff(ys[0], ys[1]), 1e-4f) << "fast kernel vs Eigen reference";
 
   std::vector<int64_t> s = k.strides.empty() ? std::vector<int64_t>{1, 1} : k.strides;
   std::vector<int64_t> d = k.dilations.empty() ? std::vector<int64_t>{1, 1} : k.dilations;
@@ -101,7 +139,10 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 4, 20, 37, 4, 3, 3, 4, {3, 3}, {2, 1, 1, 2}, {2, 1}},    // depthwise, 3 blocks
         ConvCase{1, 3, 5, 2, 3, 1, 1, 3, {1, 3}, {}, {}},                   // stride > width
         ConvCase{1, 8, 6, 6, 130, 3, 3, 1, {}, {1, 1, 1, 1}, {}},           // channel blocks
-        ConvCase{2, 16, 7, 7, 200, 1, 1, 1, {}, {}, {}}),                   // pointwise blocks
+        ConvCase{2, 16, 7, 7, 200, 1, 1, 1, {}, {}, {}},                    // pointwise blocks
+        ConvCase{1, 64, 12, 12, 50, 3, 3, 1, {}, {1, 1, 1, 1}, {}},         // K = 576: narrow tiles
+        ConvCase{1, 16, 10, 9, 48, 3, 3, 4, {2, 1}, {1, 1, 0, 1}, {}},      // grouped, not depthwise
+        ConvCase{1, 12, 40, 40, 13, 1, 1, 1, {}, {}, {}}),                  // 4+ tiles, M % 6 != 0
     [](const ::testing::TestParamInfo<ConvCase>& i) { return "case" + std::to_string(i.index); });
 
 TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
@@ -116,6 +157,58 @@ TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
   const Tensor ref = conv_oracle(x.reshaped({2, 4, 1, 37}), w.reshaped({6, 2, 1, 5}), b, 2,
                                  {1, 2}, {0, 3, 0, 1}, {1, 2});
   EXPECT_LT(test::max_abs_diff(y, ref.reshaped({2, 6, ref.dims()[3]})), 1e-4f);
+}
+
+// MaxPool: the AVX2 kernel must give the reference's bits exactly (max is exact), NaN taps
+// skipped the same way, for pads, strides, dilations and widths beyond one 16-column block.
+TEST(MaxPool, FastKernelIsBitIdenticalToReference) {
+  std::mt19937 rng(31);
+  for (const char* attrs : {"kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]",
+                            "kernel_shape = [2, 3], strides = [1, 2], dilations = [2, 1]",
+                            "kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1"}) {
+    Tensor x = test::random_floats(rng, {2, 3, 37, 41});
+    for (size_t i = 0; i < x.numel(); i += 97)
+      x.mutable_data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+    const std::string text = std::string(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[a, b, c, d] x) => (float[e, f, g, h] y) { y = MaxPool <)") + attrs + R"(> (x) })";
+    Tensor fast_y, ref_y;
+    {
+      FastKernels mode(true);
+      fast_y = test::run_text(text, {{"x", x}}, 2)[0];
+    }
+    {
+      FastKernels mode(false);
+      ref_y = test::run_text(text, {{"x", x}}, 1)[0];
+    }
+    EXPECT_TRUE(fast_y.bit_equal(ref_y)) << attrs;
+  }
+}
+
+// Empty outputs (no output channels, an empty batch) and empty reductions (no input channels:
+// the output is the bias) on both kernel paths.
+TEST(Conv, ZeroSizedDimensionsDoNotCrash) {
+  const std::string text = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[a, b, c, d] x, float[e, f, g, h] w, float[i] bias) => (float[j, k, l, m] y) {
+      y = Conv <pads = [1, 1, 1, 1]> (x, w, bias)
+    })";
+  std::mt19937 rng(5);
+  for (bool fast : {true, false}) {
+    FastKernels mode(fast);
+    const Tensor y0 = test::run_text(text, {{"x", test::random_floats(rng, {1, 3, 5, 5})},
+                                            {"w", test::random_floats(rng, {0, 3, 3, 3})},
+                                            {"bias", test::random_floats(rng, {0})}})[0];
+    EXPECT_EQ(y0.dims(), (Dims{1, 0, 5, 5}));
+    const Tensor yn = test::run_text(text, {{"x", test::random_floats(rng, {0, 3, 5, 5})},
+                                            {"w", test::random_floats(rng, {4, 3, 3, 3})},
+                                            {"bias", test::random_floats(rng, {4})}}, 2)[0];
+    EXPECT_EQ(yn.dims(), (Dims{0, 4, 5, 5}));
+    const Tensor b = test::random_floats(rng, {4});
+    const Tensor yc = test::run_text(text, {{"x", test::random_floats(rng, {1, 0, 5, 5})},
+                                            {"w", test::random_floats(rng, {4, 0, 3, 3})},
+                                            {"bias", b}})[0];
+    ASSERT_EQ(yc.dims(), (Dims{1, 4, 5, 5}));
+    for (int64_t i = 0; i < 4 * 25; ++i) EXPECT_EQ(yc.data<float>()[i], b.data<float>()[i / 25]);
+  }
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
-// Conv (1-D and 2-D, groups, pads/strides/dilations/auto_pad): im2col + Eigen GEMM, direct depthwise.
+// Conv (1-D and 2-D, groups, pads/strides/dilations/auto_pad): im2col + GEMM, direct depthwise.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 
 #include "common.h"
 #include "conv_core.h"
+#include "fast_kernels.h"
 #include "phase_planes.h"
 #include "spatial.h"
 
@@ -92,11 +93,26 @@ void depthwise(const T* x, const T* w, T bias, const ConvGeo& cg, T* y) {
   }
 }
 
+// Fast path: B tiles (im2col or input columns) of at most this many floats stay in L2.
+constexpr int64_t kBTileFloats = 64 * 1024;
+// Output channels per task when an image has fewer than four column tiles (a multiple of kMr).
+constexpr int64_t kFastChannelBlock = 48;
+static_assert(kFastChannelBlock % fast::kMr == 0);
+
 class Conv : public Kernel {
  public:
   explicit Conv(const KernelInit& init)
       : attrs_(WindowAttrs::from_node(init.node, false)), group_(init.node.attr_int("group", 1)) {
     PTQ_CHECK(group_ >= 1, ModelError, "group must be >= 1, got ", group_);
+    // A constant W is packed for the fast GEMM once here, not on every run.
+    if (fast::cpu_supported() && init.node.inputs.size() > 1 && init.node.inputs[1] != ir::kNone) {
+      const Tensor* w = init.graph.constant(init.node.inputs[1]);
+      if (w && w->dtype() == DType::kFloat && w->rank() >= 3 && w->dims()[0] > 0 &&
+          w->dims()[0] % group_ == 0 && !(w->dims()[1] == 1 && w->dims()[0] == group_)) {
+        w_pinned_ = *w;  // shares the storage: the address below stays W's while we live
+        packed_ = pack_conv_weights(w->data<float>(), w->dims(), group_);
+      }
+    }
   }
 
   void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
@@ -111,13 +127,22 @@ class Conv : public Kernel {
                 "B must be float with ", g.m, " elements");
     }
     out[0] = Tensor::empty(DType::kFloat, od);
-    conv_forward<float>(ctx, X.data<float>(), W.data<float>(), B ? B->data<float>() : nullptr, g,
-                        out[0].mutable_data<float>());
+    const float* b = B ? B->data<float>() : nullptr;
+    if (fast::available()) {
+      const bool pinned = !packed_.empty() && W.data<float>() == w_pinned_.data<float>() &&
+                          W.dims() == w_pinned_.dims();
+      conv_forward_fast(ctx, X.data<float>(), W.data<float>(), pinned ? packed_.data() : nullptr,
+                        b, g, out[0].mutable_data<float>());
+      return;
+    }
+    conv_forward<float>(ctx, X.data<float>(), W.data<float>(), b, g, out[0].mutable_data<float>());
   }
 
  private:
   WindowAttrs attrs_;
   int64_t group_;
+  Tensor w_pinned_;
+  std::vector<float> packed_;
 };
 
 }  // namespace
@@ -157,6 +182,7 @@ void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, 
                   T* y) {
   const int64_t n = g.n, c = g.c, m = g.m, group = g.group;
   const int64_t cg = c / group, mg = m / group, P = g.ho * g.wo, HW = g.h * g.w;
+  if (n == 0 || m == 0 || P == 0) return;  // empty output (and no division by mg == 0 below)
   if (cg == 1 && mg == 1) {
     ctx.parallel_for(static_cast<size_t>(n * m), [&](size_t i) {
       const int64_t ch = static_cast<int64_t>(i) % m;
@@ -196,6 +222,103 @@ void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, 
       im2col(xg, g, cg, p0, cols, col.data());
       yt.noalias() += wg * Eigen::Map<const RowMat<T>>(col.data(), K, cols);
     }
+  });
+}
+
+std::vector<float> pack_conv_weights(const float* w, const Dims& wd, int64_t group) {
+  const int64_t m = wd[0], mg = m / group;
+  int64_t k = 1;
+  for (size_t d = 1; d < wd.size(); ++d) k *= wd[d];
+  const int64_t asz = fast::packed_a_size(mg, k);
+  std::vector<float> packed(static_cast<size_t>(group * asz));
+  for (int64_t gi = 0; gi < group; ++gi)
+    fast::pack_a(w + gi * mg * k, k, 1, mg, k, packed.data() + gi * asz);
+  return packed;
+}
+
+void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
+                       const float* packed, const float* b, const ConvGeo& g, float* y) {
+  const int64_t n = g.n, c = g.c, m = g.m, group = g.group;
+  const int64_t cg = c / group, mg = m / group, P = g.ho * g.wo, HW = g.h * g.w;
+  if (n == 0 || m == 0 || P == 0) return;
+  if (cg == 1 && mg == 1) {
+    const PlaneGeo pg{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
+    ctx.parallel_for(static_cast<size_t>(n * m), [&](size_t i) {
+      const int64_t ch = static_cast<int64_t>(i) % m;
+      thread_local std::vector<float> planes;
+      build_phase_planes(x + static_cast<int64_t>(i) * HW, pg, 0.f, planes);
+      fast::depthwise_planes(planes.data(), pg, w + ch * g.kh * g.kw, b ? b[ch] : 0.f,
+                             y + static_cast<int64_t>(i) * P);
+    });
+    return;
+  }
+  const int64_t K = cg * g.kh * g.kw;
+  std::vector<float> local;
+  if (!packed) {
+    local = pack_conv_weights(w, Dims{m, cg, g.kh, g.kw}, group);
+    packed = local.data();
+  }
+  const int64_t asz = fast::packed_a_size(mg, K);
+  const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 &&
+                         g.pl == 0 && g.ho == g.h && g.wo == g.w;
+  // Column tile: a multiple of kNr whose packed B (K × cols) fits kBTileFloats. Tiles and
+  // channel blocks follow from the shape alone; each output is one FMA chain over K anyway.
+  const int64_t ncols = std::clamp<int64_t>(kBTileFloats / std::max<int64_t>(K, 1) / fast::kNr *
+                                                fast::kNr,
+                                            fast::kNr, kTile);
+  const int64_t tiles = (P + ncols - 1) / ncols;
+  const int64_t mblock = tiles >= 4 ? mg : std::min(mg, kFastChannelBlock);
+  const int64_t mblocks = (mg + mblock - 1) / mblock;
+  // B tile (t of group gi, image ni): im2col (unless pointwise) then packed into dst.
+  auto pack_tile = [&](int64_t ni, int64_t gi, int64_t t, float* dst) {
+    const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
+    const float* xg = x + (ni * c + gi * cg) * HW;
+    const float* src = xg + p0;
+    int64_t rs = P;
+    thread_local std::vector<float> col;
+    if (!pointwise) {
+      col.resize(static_cast<size_t>(K * cols));
+      im2col(xg, g, cg, p0, cols, col.data());
+      src = col.data();
+      rs = cols;
+    }
+    fast::pack_b(src, rs, 1, K, cols, dst);
+  };
+  const int64_t bsz = fast::packed_b_size(K, ncols), nt = n * group * tiles;
+  // Several channel blocks read each B tile: pack every tile once first (a second parallel
+  // pass) unless that buffer would be large; otherwise each task packs its own tile.
+  const bool shared = mblocks > 1 && nt * bsz <= (int64_t{4} << 20);
+  // The calling thread's buffer, passed to the tasks as a pointer: named inside a lambda, a
+  // thread_local would be each worker's own.
+  thread_local std::vector<float> shared_b;
+  if (shared) shared_b.resize(static_cast<size_t>(nt * bsz));
+  float* const sb = shared_b.data();
+  if (shared) {
+    ctx.parallel_for(static_cast<size_t>(nt), [&](size_t item) {
+      const int64_t i = static_cast<int64_t>(item);
+      pack_tile(i / tiles / group, i / tiles % group, i % tiles, sb + i * bsz);
+    });
+  }
+  ctx.parallel_for(static_cast<size_t>(nt * mblocks), [&](size_t item) {
+    const int64_t i = static_cast<int64_t>(item);
+    const int64_t mb = i % mblocks;
+    const int64_t t = i / mblocks % tiles;
+    const int64_t gi = i / mblocks / tiles % group;
+    const int64_t ni = i / mblocks / tiles / group;
+    const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
+    const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
+    const float* bp;
+    if (shared) {
+      bp = sb + (i / mblocks) * bsz;
+    } else {
+      thread_local std::vector<float> bpack;
+      bpack.resize(static_cast<size_t>(bsz));
+      pack_tile(ni, gi, t, bpack.data());
+      bp = bpack.data();
+    }
+    // m0 is a multiple of kMr, so its row panel starts at m0·K in the packed group.
+    fast::gemm_packed(packed + gi * asz + m0 * K, bp, rows, cols, K,
+                      b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P);
   });
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common.h"
 #include "spatial.h"
@@ -22,5 +23,14 @@ ConvGeo conv_geometry(const WindowAttrs& attrs, int64_t group, const Dims& x, co
 template <typename T>
 void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, const ConvGeo& g,
                   T* y);
+
+// W (M × C/group × kernel) packed per group for fast::gemm_packed (fast_kernels.h).
+std::vector<float> pack_conv_weights(const float* w, const Dims& wd, int64_t group);
+
+// conv_forward<float> with the AVX2 kernels (call only when fast::available()): packed is
+// pack_conv_weights(w) or nullptr (then packed per call); depthwise reads w directly. Same
+// thread-count invariance; results differ from the reference by float rounding only.
+void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
+                       const float* packed, const float* b, const ConvGeo& g, float* y);
 
 }  // namespace ptq::runtime

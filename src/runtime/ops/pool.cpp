@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common.h"
+#include "fast_kernels.h"
 #include "phase_planes.h"
 #include "spatial.h"
 
@@ -63,15 +64,20 @@ class Pool : public Kernel {
     const float* x = X.data<float>();
     float* y = out[0].mutable_data<float>();
     const bool cip = count_include_pad_;
+    if (out[0].numel() == 0) return;  // nothing to compute (and no planes of negative size)
     if constexpr (kMax) {
       // Max over -inf-padded stride-phase planes: no bounds checks, kWindowBlock columns at a
       // time. max ignores the -inf padding and is order-free, so the result is the same.
+      // The AVX2 kernel gives the same bits (max is exact), so it needs no tolerance.
       const PlaneGeo g{H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl};
+      const bool fast = fast::available();
       ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
         thread_local std::vector<float> planes;
         build_phase_planes(x + static_cast<int64_t>(i) * H * W, g,
                            -std::numeric_limits<float>::infinity(), planes);
-        max_pool_plane(planes.data(), g, y + static_cast<int64_t>(i) * Ho * Wo);
+        float* yc = y + static_cast<int64_t>(i) * Ho * Wo;
+        if (fast) fast::max_planes(planes.data(), g, yc);
+        else max_pool_plane(planes.data(), g, yc);
       });
       return;
     }

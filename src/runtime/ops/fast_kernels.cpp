@@ -1,0 +1,318 @@
+// AVX2/FMA float kernels (packed GEMM, depthwise and max windows), chosen at run time by CPU.
+#include "fast_kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <limits>
+#include <vector>
+
+#include "ptq/runtime/fast_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PTQ_FAST_X86 1
+#define PTQ_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define PTQ_FAST_X86 0
+#endif
+
+namespace ptq::runtime {
+namespace {
+// PTQ_REFERENCE_KERNELS=1 in the environment starts with the switch off (benchmarks, bisecting).
+std::atomic<bool> g_fast_on{[] {
+  const char* e = std::getenv("PTQ_REFERENCE_KERNELS");
+  return !(e && *e && std::string_view(e) != "0");
+}()};
+}  // namespace
+
+void set_fast_kernels(bool on) { g_fast_on.store(on, std::memory_order_relaxed); }
+bool fast_kernels_active() { return fast::available(); }
+
+namespace fast {
+
+bool cpu_supported() {
+#if PTQ_FAST_X86
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+bool available() { return cpu_supported() && g_fast_on.load(std::memory_order_relaxed); }
+
+void pack_a(const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst) {
+  for (int64_t i0 = 0; i0 < m; i0 += kMr) {
+    const int64_t rows = std::min(kMr, m - i0);
+    for (int64_t p = 0; p < k; ++p, dst += kMr) {
+      int64_t r = 0;
+      for (; r < rows; ++r) dst[r] = a[(i0 + r) * rs + p * cs];
+      for (; r < kMr; ++r) dst[r] = 0.f;
+    }
+  }
+}
+
+void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float* dst) {
+  for (int64_t j0 = 0; j0 < n; j0 += kNr) {
+    const int64_t cols = std::min(kNr, n - j0);
+    for (int64_t p = 0; p < k; ++p, dst += kNr) {
+      const float* src = b + p * rs + j0 * cs;
+      if (cs == 1 && cols == kNr) {
+        std::memcpy(dst, src, sizeof(float) * kNr);
+        continue;
+      }
+      int64_t j = 0;
+      for (; j < cols; ++j) dst[j] = src[j * cs];
+      for (; j < kNr; ++j) dst[j] = 0.f;
+    }
+  }
+}
+
+#if PTQ_FAST_X86
+
+namespace {
+
+// Stores one accumulator row (16 floats, or the first `cols`).
+PTQ_AVX2 inline void store_row(float* c, __m256 lo, __m256 hi, int64_t cols) {
+  if (cols == kNr) {
+    _mm256_storeu_ps(c, lo);
+    _mm256_storeu_ps(c + 8, hi);
+    return;
+  }
+  alignas(32) float tile[kNr];
+  _mm256_store_ps(tile, lo);
+  _mm256_store_ps(tile + 8, hi);
+  std::memcpy(c, tile, sizeof(float) * static_cast<size_t>(cols));
+}
+
+// Loads one row of a C tile (16 floats, or the first `cols` with zeros after).
+PTQ_AVX2 inline void load_row(const float* c, __m256& lo, __m256& hi, int64_t cols) {
+  if (cols == kNr) {
+    lo = _mm256_loadu_ps(c);
+    hi = _mm256_loadu_ps(c + 8);
+    return;
+  }
+  alignas(32) float tile[kNr] = {};
+  std::memcpy(tile, c, sizeof(float) * static_cast<size_t>(cols));
+  lo = _mm256_load_ps(tile);
+  hi = _mm256_load_ps(tile + 8);
+}
+
+// R rows (R <= kMr) × 16 columns (8 when kHalf: a last panel of at most 8 columns, whose
+// zero upper half would be wasted FMAs). The accumulators are named variables, not an array, so
+// the compiler keeps all twelve in registers (an array is spilled once its address escapes).
+// They start from C when `resume` (a later K block), else from the bias (or 0).
+template <int R, bool kHalf>
+PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bias, bool resume,
+                    float* c, int64_t ldc, int64_t cols) {
+  auto init = [bias](int r) { return r < R && bias ? bias[r] : 0.f; };
+  __m256 c00 = _mm256_set1_ps(init(0)), c10 = _mm256_set1_ps(init(1));
+  __m256 c20 = _mm256_set1_ps(init(2)), c30 = _mm256_set1_ps(init(3));
+  __m256 c40 = _mm256_set1_ps(init(4)), c50 = _mm256_set1_ps(init(5));
+  __m256 c01 = c00, c11 = c10, c21 = c20, c31 = c30, c41 = c40, c51 = c50;
+  if (resume) {
+    load_row(c, c00, c01, cols);
+    if constexpr (R > 1) load_row(c + ldc, c10, c11, cols);
+    if constexpr (R > 2) load_row(c + 2 * ldc, c20, c21, cols);
+    if constexpr (R > 3) load_row(c + 3 * ldc, c30, c31, cols);
+    if constexpr (R > 4) load_row(c + 4 * ldc, c40, c41, cols);
+    if constexpr (R > 5) load_row(c + 5 * ldc, c50, c51, cols);
+  }
+  for (int64_t p = 0; p < k; ++p, pa += kMr, pb += kNr) {
+    const __m256 b0 = _mm256_loadu_ps(pb);
+    const __m256 b1 = kHalf ? b0 : _mm256_loadu_ps(pb + 8);
+    __m256 av = _mm256_broadcast_ss(pa);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    if constexpr (!kHalf) c01 = _mm256_fmadd_ps(av, b1, c01);
+    if constexpr (R > 1) {
+      av = _mm256_broadcast_ss(pa + 1);
+      c10 = _mm256_fmadd_ps(av, b0, c10);
+      if constexpr (!kHalf) c11 = _mm256_fmadd_ps(av, b1, c11);
+    }
+    if constexpr (R > 2) {
+      av = _mm256_broadcast_ss(pa + 2);
+      c20 = _mm256_fmadd_ps(av, b0, c20);
+      if constexpr (!kHalf) c21 = _mm256_fmadd_ps(av, b1, c21);
+    }
+    if constexpr (R > 3) {
+      av = _mm256_broadcast_ss(pa + 3);
+      c30 = _mm256_fmadd_ps(av, b0, c30);
+      if constexpr (!kHalf) c31 = _mm256_fmadd_ps(av, b1, c31);
+    }
+    if constexpr (R > 4) {
+      av = _mm256_broadcast_ss(pa + 4);
+      c40 = _mm256_fmadd_ps(av, b0, c40);
+      if constexpr (!kHalf) c41 = _mm256_fmadd_ps(av, b1, c41);
+    }
+    if constexpr (R > 5) {
+      av = _mm256_broadcast_ss(pa + 5);
+      c50 = _mm256_fmadd_ps(av, b0, c50);
+      if constexpr (!kHalf) c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+  }
+  store_row(c, c00, c01, cols);
+  if constexpr (R > 1) store_row(c + ldc, c10, c11, cols);
+  if constexpr (R > 2) store_row(c + 2 * ldc, c20, c21, cols);
+  if constexpr (R > 3) store_row(c + 3 * ldc, c30, c31, cols);
+  if constexpr (R > 4) store_row(c + 4 * ldc, c40, c41, cols);
+  if constexpr (R > 5) store_row(c + 5 * ldc, c50, c51, cols);
+}
+
+using MicroFn = void (*)(const float*, const float*, int64_t, const float*, bool, float*,
+                         int64_t, int64_t);
+// [half][rows]
+constexpr MicroFn kMicro[2][kMr + 1] = {
+    {nullptr, micro<1, false>, micro<2, false>, micro<3, false>, micro<4, false>,
+     micro<5, false>, micro<6, false>},
+    {nullptr, micro<1, true>, micro<2, true>, micro<3, true>, micro<4, true>, micro<5, true>,
+     micro<6, true>}};
+
+}  // namespace
+
+void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
+                 const float* bias, float* c, int64_t ldc) {
+  // K blocks of at most kKc (balanced): a block's slice of one B column panel (16 KiB) stays in
+  // L1 while every row panel passes over it, and the A block stays in L2 across column panels.
+  // The accumulators go through C between blocks, which rounds nothing (a float store and load
+  // are exact), so each element is still one FMA chain over p = 0..k-1.
+  constexpr int64_t kKc = 256;
+  const int64_t kblocks = std::max<int64_t>(1, (k + kKc - 1) / kKc);
+  const int64_t kc = (k + kblocks - 1) / kblocks;
+  for (int64_t k0 = 0; k0 < k || k0 == 0; k0 += kc) {
+    const int64_t kn = std::min(kc, k - k0);
+    const float* b = pb + k0 * kNr;
+    for (int64_t j0 = 0; j0 < n; j0 += kNr, b += kNr * k) {
+      const int64_t cols = std::min(kNr, n - j0);
+      const float* a = pa + k0 * kMr;
+      for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kMr * k) {
+        const int64_t rows = std::min(kMr, m - i0);
+        kMicro[cols <= 8][rows](a, b, kn, bias ? bias + i0 : nullptr, k0 > 0, c + i0 * ldc + j0,
+                                ldc, cols);
+      }
+    }
+    if (k == 0) break;
+  }
+}
+
+namespace {
+
+// Offset of every tap (ky, kx) from the start of output row 0's window in the phase planes;
+// output row oy adds oy·row_step(). Hoists PlaneGeo::offset's divisions out of the pixel loops.
+// Each kernel keeps one per thread; it is recomputed only when the geometry differs from the
+// previous call (every channel of a layer shares it).
+struct TapOffsets {
+  PlaneGeo geo{};
+  bool valid = false;
+  std::vector<int64_t> off;
+
+  const int64_t* get(const PlaneGeo& g) {
+    if (valid && std::memcmp(&geo, &g, sizeof g) == 0) return off.data();
+    off.resize(static_cast<size_t>(g.kh * g.kw));
+    for (int64_t ky = 0; ky < g.kh; ++ky)
+      for (int64_t kx = 0; kx < g.kw; ++kx)
+        off[static_cast<size_t>(ky * g.kw + kx)] = g.offset(ky * g.dh, kx);
+    geo = g;
+    valid = true;
+    return off.data();
+  }
+};
+int64_t row_step(const PlaneGeo& g) { return g.sh * g.sw * g.wq(); }
+
+}  // namespace
+
+// Stores 16 outputs (or the first n).
+PTQ_AVX2 inline void store_block(float* y, __m256 lo, __m256 hi, int64_t n) { store_row(y, lo, hi, n); }
+
+PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float* w, float bias,
+                               float* y) {
+  thread_local TapOffsets taps_cache;
+  const int64_t* o = taps_cache.get(g);
+  const int64_t taps = g.kh * g.kw, step = row_step(g);
+  const __m256 bv = _mm256_set1_ps(bias);
+  // Units of 16 output columns (row oy, block b), taken four at a time across rows: eight
+  // independent FMA chains hide the FMA latency that two chains per unit would expose.
+  const int64_t nblk = (g.wo + kWindowBlock - 1) / kWindowBlock, units = g.ho * nblk;
+  auto in = [&](int64_t u) { return buf + (u / nblk) * step + (u % nblk) * kWindowBlock; };
+  auto out = [&](int64_t u) { return y + (u / nblk) * g.wo + (u % nblk) * kWindowBlock; };
+  auto width = [&](int64_t u) { return std::min(kWindowBlock, g.wo - (u % nblk) * kWindowBlock); };
+  int64_t u = 0;
+  for (; u + 4 <= units; u += 4) {
+    const float *p0 = in(u), *p1 = in(u + 1), *p2 = in(u + 2), *p3 = in(u + 3);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t ot = o[t];
+      const __m256 wv = _mm256_broadcast_ss(w + t);
+      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p0 + ot), a0);
+      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p0 + ot + 8), a1);
+      b0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p1 + ot), b0);
+      b1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p1 + ot + 8), b1);
+      c0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p2 + ot), c0);
+      c1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p2 + ot + 8), c1);
+      d0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3 + ot), d0);
+      d1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3 + ot + 8), d1);
+    }
+    store_block(out(u), _mm256_add_ps(a0, bv), _mm256_add_ps(a1, bv), width(u));
+    store_block(out(u + 1), _mm256_add_ps(b0, bv), _mm256_add_ps(b1, bv), width(u + 1));
+    store_block(out(u + 2), _mm256_add_ps(c0, bv), _mm256_add_ps(c1, bv), width(u + 2));
+    store_block(out(u + 3), _mm256_add_ps(d0, bv), _mm256_add_ps(d1, bv), width(u + 3));
+  }
+  for (; u < units; ++u) {
+    const float* p = in(u);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m256 wv = _mm256_broadcast_ss(w + t);
+      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + o[t]), a0);
+      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + o[t] + 8), a1);
+    }
+    store_block(out(u), _mm256_add_ps(a0, bv), _mm256_add_ps(a1, bv), width(u));
+  }
+}
+
+PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
+  thread_local TapOffsets taps_cache;
+  const int64_t* o = taps_cache.get(g);
+  const int64_t taps = g.kh * g.kw, step = row_step(g);
+  const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    float* yr = y + oy * g.wo;
+    const float* row = buf + oy * step;
+    for (int64_t ox0 = 0; ox0 < g.wo; ox0 += kWindowBlock) {
+      __m256 a0 = ninf, a1 = ninf;
+      for (int64_t t = 0; t < taps; ++t) {
+        const float* p = row + o[t] + ox0;
+        // max_ps(v, acc) returns acc when v is NaN or v <= acc: the reference's
+        // `acc < v ? v : acc` exactly.
+        a0 = _mm256_max_ps(_mm256_loadu_ps(p), a0);
+        a1 = _mm256_max_ps(_mm256_loadu_ps(p + 8), a1);
+      }
+      const int64_t n = std::min(kWindowBlock, g.wo - ox0);
+      if (n == kWindowBlock) {
+        _mm256_storeu_ps(yr + ox0, a0);
+        _mm256_storeu_ps(yr + ox0 + 8, a1);
+      } else {
+        alignas(32) float tile[kWindowBlock];
+        _mm256_store_ps(tile, a0);
+        _mm256_store_ps(tile + 8, a1);
+        std::memcpy(yr + ox0, tile, sizeof(float) * static_cast<size_t>(n));
+      }
+    }
+  }
+}
+
+#else  // not x86: available() is false, so these are never called.
+
+void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
+                 int64_t) {}
+void depthwise_planes(const float*, const PlaneGeo&, const float*, float, float*) {}
+void max_planes(const float*, const PlaneGeo&, float*) {}
+
+#endif
+
+}  // namespace fast
+}  // namespace ptq::runtime

@@ -1,0 +1,47 @@
+// AVX2/FMA float kernels (packed GEMM, depthwise and max windows), chosen at run time by CPU.
+#pragma once
+
+#include <cstdint>
+
+#include "phase_planes.h"
+
+namespace ptq::runtime::fast {
+
+// True when the CPU has AVX2 and FMA (checked once).
+bool cpu_supported();
+// cpu_supported() and the set_fast_kernels switch is on. Otherwise callers use the Eigen
+// reference kernels. The fast kernels are compiled with target attributes, not -march, so the
+// binary still runs on any x86-64 (and builds with PTQ_RUNTIME_NATIVE=OFF or non-x86 targets).
+bool available();
+
+// Register tile of the GEMM micro-kernel: kMr rows of A (broadcast) × kNr columns of B (two
+// 8-float registers), 12 accumulators.
+constexpr int64_t kMr = 6;
+constexpr int64_t kNr = 16;
+
+// Packed A: row panels of kMr rows, each k-major (kMr floats per k, missing rows zero).
+inline int64_t packed_a_size(int64_t m, int64_t k) { return (m + kMr - 1) / kMr * kMr * k; }
+// Packed B: column panels of kNr columns, each k-major (kNr floats per k, missing columns zero).
+inline int64_t packed_b_size(int64_t k, int64_t n) { return (n + kNr - 1) / kNr * kNr * k; }
+
+// Packs A (element (i, p) at a[i·rs + p·cs]) of m×k into dst (packed_a_size floats).
+void pack_a(const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst);
+// Packs B (element (p, j) at b[p·rs + j·cs]) of k×n into dst (packed_b_size floats).
+void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float* dst);
+
+// c[i·ldc + j] = bias[i] (0 without bias) + Σ_p A(i, p)·B(p, j) for i < m, j < n, from packed
+// A and B. Each element is one FMA chain over p = 0..k-1 in order, whatever the tiling, so the
+// result does not depend on how callers split rows or columns.
+void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
+                 const float* bias, float* c, int64_t ldc);
+
+// Depthwise window sum over phase planes (phase_planes.h, zero fill): y = Σ taps w·x, taps in
+// (ky, kx) order from 0, then + bias. w is kh×kw.
+void depthwise_planes(const float* planes, const PlaneGeo& g, const float* w, float bias,
+                      float* y);
+
+// Max over the window from -inf-filled phase planes; a NaN tap is skipped (as std::max(acc, v)
+// with acc first).
+void max_planes(const float* planes, const PlaneGeo& g, float* y);
+
+}  // namespace ptq::runtime::fast
