@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ptq/onnx_io/load.h"
+#include "runtime/ops/int8_gemm.h"
 #include "runtime_testutil.h"
 
 namespace ptq {
@@ -68,9 +69,12 @@ TEST(IntegerMode, ConvGroupRunsAsQLinearConv) {
     const Tensor integer = test::run_text(conv_qdq(), in, 2, QdqMode::kIntegerKernel)[0];
     const Tensor reference = test::run_text(qlinear, in, 1)[0];
     EXPECT_EQ(test::max_abs_diff(integer, reference), 0.f);
-    // The graph's meaning (fake quant) differs only by rounding at .5 boundaries: 1 LSB at most.
+    // The graph's meaning (fake quant) differs only by rounding at .5 boundaries: 1 LSB at most,
+    // unless ORT's u8×s8 kernels saturate int16 pairs on this CPU (int8_gemm.h).
     const Tensor fake = test::run_text(conv_qdq(), in, 1)[0];
-    EXPECT_LE(test::max_abs_diff(integer, fake), 0.03f * 1.0001f);
+    if (runtime::int8::u8s8_arith() == runtime::int8::Arith::kExact) {
+      EXPECT_LE(test::max_abs_diff(integer, fake), 0.03f * 1.0001f);
+    }
   }
   const auto names = produced(conv_qdq(), conv_inputs(1), QdqMode::kIntegerKernel);
   EXPECT_FALSE(names.count("c"));   // the float Conv output never exists

@@ -1,0 +1,282 @@
+// The int8 GEMM core (see int8_gemm.h): AVX2 kernel with a runtime CPU check, scalar reference.
+#include "int8_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define PTQ_INT8_X86 1
+#endif
+
+namespace ptq::runtime::int8 {
+namespace {
+
+#ifdef PTQ_INT8_X86
+// VNNI as MLAS detects it (platform.cpp): AVX-VNNI is CPUID.(7,1):EAX[4]; AVX512-VNNI is
+// CPUID.(7,0):ECX[11] and needs AVX512F/BW/DQ/VL with the OS saving ZMM state.
+bool has_vnni() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const unsigned ecx7 = c, ebx7 = b;
+  unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+  const bool avx_vnni = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & 0x10u) != 0;
+  if (avx_vnni && __builtin_cpu_supports("avx2")) return true;
+  unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0;
+  __get_cpuid(1, &a0, &b0, &c0, &d0);
+  if ((c0 & (1u << 27)) == 0) return false;  // no OSXSAVE
+  unsigned lo = 0, hi = 0;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  const bool zmm_state = (lo & 0xE6u) == 0xE6u;
+  const bool avx512_core = (ebx7 & 0xC0030000u) == 0xC0030000u;  // F, DQ, BW, VL
+  return zmm_state && avx512_core && (ecx7 & (1u << 11)) != 0;
+}
+#endif
+
+int32_t sat16(int32_t v) { return std::min<int32_t>(32767, std::max<int32_t>(-32768, v)); }
+
+int32_t code(const AView& a, int64_t i, int64_t k) {
+  const uint8_t u = a.base[i * a.row_stride + (k / 4) * a.quad_stride + k % 4];
+  return a.is_signed ? static_cast<int32_t>(static_cast<int8_t>(u)) : static_cast<int32_t>(u);
+}
+
+int32_t zb_of(const std::vector<int32_t>& zb, int64_t j) {
+  return zb.size() == 1 ? zb[0] : zb[static_cast<size_t>(j)];
+}
+
+bool any_nonzero(const std::vector<int32_t>& v) {
+  return std::any_of(v.begin(), v.end(), [](int32_t x) { return x != 0; });
+}
+
+#ifdef PTQ_INT8_X86
+// 4 rows × 16 columns per step: broadcast 4 codes of a row, vpmaddubsw against 8 columns × 4
+// codes (pairs saturated to int16, as MLAS's kernel does), vpmaddwd with ones to int32.
+__attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const PackedB& b,
+                                                      const std::vector<int32_t>& zb, int32_t* c,
+                                                      int64_t c_row, int64_t c_col) {
+  const int64_t quads = b.k4 / 4;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const bool zb_used = any_nonzero(zb);
+  std::vector<int32_t> row_sum(static_cast<size_t>(a.m), 0);
+  if (zb_used)
+    for (int64_t i = 0; i < a.m; ++i)
+      for (int64_t k = 0; k < b.k; ++k) row_sum[static_cast<size_t>(i)] += code(a, i, k);
+  alignas(32) int32_t tile[4][16];
+  for (int64_t nb = 0; nb < b.n16 / 16; ++nb) {
+    const int8_t* bp = b.packed.data() + nb * quads * 64;
+    const int64_t cols = std::min<int64_t>(16, b.n - nb * 16);
+    for (int64_t i0 = 0; i0 < a.m; i0 += 4) {
+      const int64_t rows = std::min<int64_t>(4, a.m - i0);
+      const uint8_t* r[4];
+      for (int64_t r_ = 0; r_ < 4; ++r_) r[r_] = a.base + (i0 + std::min(r_, rows - 1)) * a.row_stride;
+      __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+              c30 = c00, c31 = c00;
+      const int8_t* bq = bp;
+      int64_t off = 0;
+      for (int64_t q = 0; q < quads; ++q, bq += 64, off += a.quad_stride) {
+        const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bq));
+        const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bq + 32));
+        int32_t w;
+        __builtin_memcpy(&w, r[0] + off, 4);
+        __m256i av = _mm256_set1_epi32(w);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+        __builtin_memcpy(&w, r[1] + off, 4);
+        av = _mm256_set1_epi32(w);
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+        __builtin_memcpy(&w, r[2] + off, 4);
+        av = _mm256_set1_epi32(w);
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+        c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+        __builtin_memcpy(&w, r[3] + off, 4);
+        av = _mm256_set1_epi32(w);
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+        c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][0]), c00);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][8]), c01);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][0]), c10);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][8]), c11);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][0]), c20);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][8]), c21);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][0]), c30);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][8]), c31);
+      for (int64_t jj = 0; jj < cols; ++jj) {
+        const int64_t j = nb * 16 + jj;
+        const int32_t z = zb_of(zb, j);
+        const int32_t fix = -a.zero * b.col_sum[static_cast<size_t>(j)] +
+                            static_cast<int32_t>(b.k) * a.zero * z;
+        for (int64_t ri = 0; ri < rows; ++ri) {
+          const int64_t i = i0 + ri;
+          c[i * c_row + j * c_col] = tile[ri][jj] + fix - z * row_sum[static_cast<size_t>(i)];
+        }
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const DepthwiseGeo& g,
+                                                     const int32_t* w, const int64_t* tap,
+                                                     int32_t* acc) {
+  const int64_t wo8 = g.wo / 8 * 8, taps = g.kh * g.kw;
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    int32_t* a = acc + oy * g.wo;
+    const int16_t* row = plane + oy * g.sh * g.phase_cols;
+    for (int64_t ox = 0; ox < wo8; ox += 8) {
+      __m256i s = _mm256_setzero_si256();
+      for (int64_t t = 0; t < taps; ++t) {
+        const __m256i v =
+            _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + tap[t] + ox)));
+        s = _mm256_add_epi32(s, _mm256_mullo_epi32(v, _mm256_set1_epi32(w[t])));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + ox), s);
+    }
+    for (int64_t ox = wo8; ox < g.wo; ++ox) {
+      int32_t s = 0;
+      for (int64_t t = 0; t < taps; ++t) s += w[t] * row[tap[t] + ox];
+      a[ox] = s;
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[4], int64_t n,
+                                                       uint8_t* dst) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[0] + i));
+    const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[1] + i));
+    const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2] + i));
+    const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[3] + i));
+    const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), hi01 = _mm_unpackhi_epi8(r0, r1);
+    const __m128i lo23 = _mm_unpacklo_epi8(r2, r3), hi23 = _mm_unpackhi_epi8(r2, r3);
+    __m128i* d = reinterpret_cast<__m128i*>(dst + 4 * i);
+    _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
+    _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
+    _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
+    _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+  }
+  for (; i < n; ++i)
+    for (int r = 0; r < 4; ++r) dst[4 * i + r] = rows[r][i];
+}
+#endif
+
+}  // namespace
+
+void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc) {
+  // Offset of each tap from the start of its output row's first input row.
+  std::vector<int64_t> tap(static_cast<std::size_t>(g.kh * g.kw));
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t off = kx * g.dw;
+      tap[static_cast<std::size_t>(ky * g.kw + kx)] =
+          ((off % g.sw) * g.rows + ky * g.dh) * g.phase_cols + off / g.sw;
+    }
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) {
+    depthwise_avx2(plane, g, w, tap.data(), acc);
+    return;
+  }
+#endif
+  const int64_t taps = g.kh * g.kw;
+  for (int64_t i = 0; i < g.ho * g.wo; ++i) acc[i] = 0;
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const int16_t* row = plane + oy * g.sh * g.phase_cols;
+    int32_t* a = acc + oy * g.wo;
+    for (int64_t t = 0; t < taps; ++t) {
+      const int16_t* p = row + tap[static_cast<std::size_t>(t)];
+      for (int64_t ox = 0; ox < g.wo; ++ox) a[ox] += w[t] * p[ox];
+    }
+  }
+}
+
+void interleave4(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) {
+    interleave4_avx2(rows, n, dst);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i)
+    for (int r = 0; r < 4; ++r) dst[4 * i + r] = rows[r][i];
+}
+
+Arith u8s8_arith() {
+#ifdef PTQ_INT8_X86
+  static const Arith a = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("ssse3") && !has_vnni() ? Arith::kPairSaturate : Arith::kExact;
+  }();
+  return a;
+#else
+  return Arith::kExact;
+#endif
+}
+
+Arith arith_for(bool a_signed, bool b_signed) {
+  return !a_signed && b_signed ? u8s8_arith() : Arith::kExact;
+}
+
+bool avx2_usable() {
+#ifdef PTQ_INT8_X86
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
+                    int32_t* c, int64_t c_row, int64_t c_col) {
+  for (int64_t i = 0; i < a.m; ++i)
+    for (int64_t j = 0; j < b.n; ++j) {
+      const int16_t* bj = b.raw.data() + j * b.k;
+      const int32_t z = zb_of(zb, j);
+      int32_t s = 0;
+      if (arith == Arith::kExact) {
+        for (int64_t k = 0; k < b.k; ++k) s += (code(a, i, k) - a.zero) * (bj[k] - z);
+      } else {
+        int32_t asum = 0;
+        for (int64_t k = 0; k < b.k; k += 2) {
+          const int32_t a0 = code(a, i, k), a1 = k + 1 < b.k ? code(a, i, k + 1) : 0;
+          const int32_t b1 = k + 1 < b.k ? bj[k + 1] : 0;
+          s += sat16(a0 * bj[k] + a1 * b1);
+          asum += a0 + a1;
+        }
+        s += -a.zero * b.col_sum[static_cast<size_t>(j)] - z * asum + static_cast<int32_t>(b.k) * a.zero * z;
+      }
+      c[i * c_row + j * c_col] = s;
+    }
+}
+
+void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
+          int32_t* c, int64_t c_row, int64_t c_col) {
+#ifdef PTQ_INT8_X86
+  if (arith == Arith::kPairSaturate && !a.is_signed && b.is_signed && !b.packed.empty() &&
+      avx2_usable()) {
+    gemm_avx2_pairs(a, b, zb, c, c_row, c_col);
+    return;
+  }
+#endif
+  gemm_reference(a, b, zb, arith, c, c_row, c_col);
+}
+
+template <typename Q>
+void requantize_row(const int32_t* acc, int64_t n, int32_t bias, float scale, int32_t zero, Q* y) {
+  const float lo = static_cast<float>(std::numeric_limits<Q>::min() - zero);
+  const float hi = static_cast<float>(std::numeric_limits<Q>::max() - zero);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = std::min(std::max(static_cast<float>(acc[i] + bias) * scale, lo), hi);
+    y[i] = static_cast<Q>(static_cast<int32_t>(std::nearbyint(v)) + zero);
+  }
+}
+
+template void requantize_row<uint8_t>(const int32_t*, int64_t, int32_t, float, int32_t, uint8_t*);
+template void requantize_row<int8_t>(const int32_t*, int64_t, int32_t, float, int32_t, int8_t*);
+
+}  // namespace ptq::runtime::int8
