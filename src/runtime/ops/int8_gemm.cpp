@@ -46,6 +46,26 @@ int32_t zb_of(const std::vector<int32_t>& zb, int64_t j) {
   return zb.size() == 1 ? zb[0] : zb[static_cast<size_t>(j)];
 }
 
+// MlasRequantizeOutput for one value: clamp in float (bounds are integers, so clamping before
+// rounding is the same), round half to even, add the zero point.
+int32_t requant_value(int32_t acc, float scale, int32_t zero, bool is_signed) {
+  const float lo = static_cast<float>((is_signed ? -128 : 0) - zero);
+  const float hi = static_cast<float>((is_signed ? 127 : 255) - zero);
+  const float v = std::min(std::max(static_cast<float>(acc) * scale, lo), hi);
+  return static_cast<int32_t>(std::nearbyint(v)) + zero;
+}
+
+void store(const Requant* rq, int32_t* c, int64_t c_row, int64_t c_col, int64_t i, int64_t j,
+           int32_t acc) {
+  if (!rq) {
+    c[i * c_row + j * c_col] = acc;
+    return;
+  }
+  const int32_t b = rq->bias ? rq->bias[j] : 0;
+  rq->y[i * rq->y_row + j * rq->y_col] =
+      static_cast<uint8_t>(requant_value(acc + b, rq->scale[j], rq->zero, rq->is_signed));
+}
+
 bool any_nonzero(const std::vector<int32_t>& v) {
   return std::any_of(v.begin(), v.end(), [](int32_t x) { return x != 0; });
 }
@@ -55,7 +75,8 @@ bool any_nonzero(const std::vector<int32_t>& v) {
 // codes (pairs saturated to int16, as MLAS's kernel does), vpmaddwd with ones to int32.
 __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const PackedB& b,
                                                       const std::vector<int32_t>& zb, int32_t* c,
-                                                      int64_t c_row, int64_t c_col) {
+                                                      int64_t c_row, int64_t c_col,
+                                                      const Requant* rq) {
   const int64_t quads = b.k4 / 4;
   const __m256i ones = _mm256_set1_epi16(1);
   const bool zb_used = any_nonzero(zb);
@@ -64,9 +85,45 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
     for (int64_t i = 0; i < a.m; ++i)
       for (int64_t k = 0; k < b.k; ++k) row_sum[static_cast<size_t>(i)] += code(a, i, k);
   alignas(32) int32_t tile[4][16];
+  // Per column of the block: the zero-point terms (+ bias), z_b, the output scale.
+  alignas(32) int32_t fix[16], zbs[16];
+  alignas(32) float scale[16];
+  const float lo = rq ? static_cast<float>((rq->is_signed ? -128 : 0) - rq->zero) : 0.f;
+  const float hi = rq ? static_cast<float>((rq->is_signed ? 127 : 255) - rq->zero) : 0.f;
   for (int64_t nb = 0; nb < b.n16 / 16; ++nb) {
     const int8_t* bp = b.packed.data() + nb * quads * 64;
     const int64_t cols = std::min<int64_t>(16, b.n - nb * 16);
+    for (int64_t jj = 0; jj < 16; ++jj) {
+      const int64_t j = nb * 16 + jj;
+      if (jj >= cols) {
+        fix[jj] = zbs[jj] = 0;
+        scale[jj] = 0.f;
+        continue;
+      }
+      const int32_t z = zb_of(zb, j);
+      zbs[jj] = z;
+      fix[jj] = -a.zero * b.col_sum[static_cast<size_t>(j)] + static_cast<int32_t>(b.k) * a.zero * z +
+                (rq && rq->bias ? rq->bias[j] : 0);
+      scale[jj] = rq ? rq->scale[j] : 0.f;
+    }
+    const __m256i fix0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(fix));
+    const __m256i fix1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(fix + 8));
+    const __m256i zb0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(zbs));
+    const __m256i zb1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(zbs + 8));
+    const __m256 sc0 = _mm256_load_ps(scale), sc1 = _mm256_load_ps(scale + 8);
+    const __m256 lov = _mm256_set1_ps(lo), hiv = _mm256_set1_ps(hi);
+    const __m256i zy = _mm256_set1_epi32(rq ? rq->zero : 0);
+    // acc + fix − z_b·Σa, then (fused output stage) scale, clamp, round half to even, + z_y.
+    auto finish = [&](__m256i v, int64_t i, bool hi_half) {
+      v = _mm256_add_epi32(v, hi_half ? fix1 : fix0);
+      if (zb_used)
+        v = _mm256_sub_epi32(v, _mm256_mullo_epi32(hi_half ? zb1 : zb0,
+                                                   _mm256_set1_epi32(row_sum[static_cast<size_t>(i)])));
+      if (!rq) return v;
+      __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(v), hi_half ? sc1 : sc0);
+      f = _mm256_min_ps(_mm256_max_ps(f, lov), hiv);
+      return _mm256_add_epi32(_mm256_cvtps_epi32(f), zy);
+    };
     for (int64_t i0 = 0; i0 < a.m; i0 += 4) {
       const int64_t rows = std::min<int64_t>(4, a.m - i0);
       const uint8_t* r[4];
@@ -96,23 +153,24 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
         c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
         c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
       }
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][0]), c00);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][8]), c01);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][0]), c10);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][8]), c11);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][0]), c20);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][8]), c21);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][0]), c30);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][8]), c31);
-      for (int64_t jj = 0; jj < cols; ++jj) {
-        const int64_t j = nb * 16 + jj;
-        const int32_t z = zb_of(zb, j);
-        const int32_t fix = -a.zero * b.col_sum[static_cast<size_t>(j)] +
-                            static_cast<int32_t>(b.k) * a.zero * z;
-        for (int64_t ri = 0; ri < rows; ++ri) {
-          const int64_t i = i0 + ri;
-          c[i * c_row + j * c_col] = tile[ri][jj] + fix - z * row_sum[static_cast<size_t>(i)];
-        }
+      const int64_t i1 = std::min(i0 + 1, a.m - 1), i2 = std::min(i0 + 2, a.m - 1), i3 = std::min(i0 + 3, a.m - 1);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][0]), finish(c00, i0, false));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][8]), finish(c01, i0, true));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][0]), finish(c10, i1, false));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][8]), finish(c11, i1, true));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][0]), finish(c20, i2, false));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][8]), finish(c21, i2, true));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][0]), finish(c30, i3, false));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][8]), finish(c31, i3, true));
+      if (rq) {
+        uint8_t* y = rq->y + i0 * rq->y_row + nb * 16 * rq->y_col;
+        for (int64_t jj = 0; jj < cols; ++jj)
+          for (int64_t ri = 0; ri < rows; ++ri)
+            y[ri * rq->y_row + jj * rq->y_col] = static_cast<uint8_t>(tile[ri][jj]);
+      } else {
+        int32_t* cc = c + i0 * c_row + nb * 16 * c_col;
+        for (int64_t jj = 0; jj < cols; ++jj)
+          for (int64_t ri = 0; ri < rows; ++ri) cc[ri * c_row + jj * c_col] = tile[ri][jj];
       }
     }
   }
@@ -232,7 +290,7 @@ bool avx2_usable() {
 }
 
 void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-                    int32_t* c, int64_t c_row, int64_t c_col) {
+                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq) {
   for (int64_t i = 0; i < a.m; ++i)
     for (int64_t j = 0; j < b.n; ++j) {
       const int16_t* bj = b.raw.data() + j * b.k;
@@ -250,20 +308,20 @@ void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>
         }
         s += -a.zero * b.col_sum[static_cast<size_t>(j)] - z * asum + static_cast<int32_t>(b.k) * a.zero * z;
       }
-      c[i * c_row + j * c_col] = s;
+      store(rq, c, c_row, c_col, i, j, s);
     }
 }
 
 void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-          int32_t* c, int64_t c_row, int64_t c_col) {
+          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq) {
 #ifdef PTQ_INT8_X86
   if (arith == Arith::kPairSaturate && !a.is_signed && b.is_signed && !b.packed.empty() &&
       avx2_usable()) {
-    gemm_avx2_pairs(a, b, zb, c, c_row, c_col);
+    gemm_avx2_pairs(a, b, zb, c, c_row, c_col, rq);
     return;
   }
 #endif
-  gemm_reference(a, b, zb, arith, c, c_row, c_col);
+  gemm_reference(a, b, zb, arith, c, c_row, c_col, rq);
 }
 
 template <typename Q>

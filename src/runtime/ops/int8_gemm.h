@@ -75,14 +75,25 @@ struct AView {
   int32_t zero = 0;
 };
 
-// C(i, j) = acc for rows i of A and rows j of B, stored at c[i·c_row + j·c_col]. `zb` holds one
-// zero point per B row or a single one. Chooses the AVX2 kernel when it applies, else the scalar
-// loops; both give the same integers.
+// An optional fused output stage: y(i, j) = saturate(nearbyint(float(acc + bias[j]) · scale[j])
+// + zero) stored at y[i·y_row + j·y_col] (MLAS's MlasRequantizeOutput).
+struct Requant {
+  const int32_t* bias = nullptr;  // one per B row, or nullptr
+  const float* scale = nullptr;   // one per B row
+  int32_t zero = 0;
+  bool is_signed = false;         // int8 output, else uint8
+  uint8_t* y = nullptr;
+  int64_t y_row = 0, y_col = 0;
+};
+
+// C(i, j) = acc for rows i of A and rows j of B, stored at c[i·c_row + j·c_col], or requantized
+// through `rq` when given (then c is unused). `zb` holds one zero point per B row or a single one.
+// Chooses the AVX2 kernel when it applies, else the scalar loops; both give the same results.
 void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-          int32_t* c, int64_t c_row, int64_t c_col);
+          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq = nullptr);
 // The straight scalar loops of the same arithmetic (the reference the tests compare with).
 void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-                    int32_t* c, int64_t c_row, int64_t c_col);
+                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq = nullptr);
 
 // Depthwise accumulators acc[oy·wo + ox] = Σ_{ky,kx} w[ky·kw + kx] · plane(oy·sh + ky·dh,
 // ox·sw + kx·dw) on a centred, zero-padded int16 plane stored by column phase: element (r, col)

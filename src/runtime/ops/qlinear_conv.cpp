@@ -101,18 +101,43 @@ const Tensor* constant_weight(const KernelInit& init, size_t slot) {
 // Output pixels per task: fixed, so the work split (and every result) ignores the thread count.
 constexpr int64_t kChunk = 64;
 
-// acc for one image: calls emit(channel, first pixel, count, int32 accumulators).
-template <typename Emit>
-void conv_acc(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx,
-              const ConvWeights& cw, const std::vector<int32_t>& zw, const Geo& g, bool ort_pairs,
-              Emit&& emit) {
+// Where one image's results go: int32 accumulators (ConvInteger) or requantized codes.
+struct Sink {
+  int32_t* acc = nullptr;         // [m][P], when not requantizing
+  uint8_t* y = nullptr;           // [m][P] codes, when requantizing
+  const int32_t* bias = nullptr;  // per output channel, or nullptr
+  const float* scale = nullptr;   // per output channel
+  int32_t zero = 0;
+  bool y_signed = false;
+};
+
+// Centred, zero-padded int16 plane of one channel, by column phase (int8::DepthwiseGeo).
+template <typename Q>
+void fill_plane(const Q* x, int64_t zx, const Geo& g, int64_t hp, int64_t wph, int16_t* plane) {
+  for (int64_t ph = 0; ph < g.sw; ++ph) {
+    // Columns j of this phase read input column j·sw + ph − pl: the valid j range.
+    const int64_t first = g.pl - ph;
+    const int64_t jlo = first <= 0 ? 0 : (first + g.sw - 1) / g.sw;
+    const int64_t jhi = std::min(wph, (g.w - 1 + g.pl - ph) < 0 ? 0 : (g.w - 1 + g.pl - ph) / g.sw + 1);
+    for (int64_t iy = std::max<int64_t>(0, -g.pt); iy < g.h && iy + g.pt < hp; ++iy) {
+      int16_t* dst = plane + (ph * hp + iy + g.pt) * wph;
+      const Q* src = x + iy * g.w + ph - g.pl;
+      if (g.sw == 1) {
+        for (int64_t j = jlo; j < jhi; ++j) dst[j] = static_cast<int16_t>(src[j] - zx);
+      } else {
+        for (int64_t j = jlo; j < jhi; ++j) dst[j] = static_cast<int16_t>(src[j * g.sw] - zx);
+      }
+    }
+  }
+}
+
+// One image of the convolution into `out`. `ort_pairs`: use ORT's u8×s8 arithmetic on this CPU.
+void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx,
+                const ConvWeights& cw, const std::vector<int32_t>& zw, const Geo& g, bool ort_pairs,
+                const Sink& out) {
   const int64_t cg = g.c / g.group, mg = g.m / g.group, P = g.ho * g.wo, HW = g.h * g.w;
   const bool x_signed = X.dtype() == DType::kInt8;
   const uint8_t* x = static_cast<const uint8_t*>(X.raw()) + img * g.c * HW;
-  const int32_t xsign = x_signed ? 1 : 0;
-  auto xval = [&](int64_t i) {
-    return xsign ? static_cast<int32_t>(static_cast<int8_t>(x[i])) : static_cast<int32_t>(x[i]);
-  };
   if (cw.groups.empty()) {
     // Depthwise: Σ (x − z_x)(w − z_w) exactly (MLAS's depthwise kernels widen, no pairs), on a
     // centred plane padded with zeros, split by column phase so every tap reads contiguously.
@@ -122,25 +147,24 @@ void conv_acc(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx
     ctx.parallel_for(static_cast<size_t>(g.m), [&](size_t ch_) {
       const int64_t ch = static_cast<int64_t>(ch_);
       std::vector<int16_t> plane(static_cast<size_t>(g.sw * hp * wph), 0);
-      for (int64_t ph = 0; ph < g.sw; ++ph)
-        for (int64_t r = 0; r < hp; ++r) {
-          const int64_t iy = r - g.pt;
-          if (iy < 0 || iy >= g.h) continue;
-          int16_t* dst = plane.data() + (ph * hp + r) * wph;
-          const int64_t src = ch * HW + iy * g.w;
-          for (int64_t j = 0; j < wph; ++j) {
-            const int64_t ix = j * g.sw + ph - g.pl;
-            if (ix >= 0 && ix < g.w) dst[j] = static_cast<int16_t>(xval(src + ix) - zx);
-          }
-        }
+      if (x_signed)
+        fill_plane(reinterpret_cast<const int8_t*>(x) + ch * HW, zx, g, hp, wph, plane.data());
+      else
+        fill_plane(x + ch * HW, zx, g, hp, wph, plane.data());
       const int32_t z = zw.size() == 1 ? zw[0] : zw[static_cast<size_t>(ch)];
       std::vector<int32_t> wc(static_cast<size_t>(g.kh * g.kw));
       for (size_t t = 0; t < wc.size(); ++t)
         wc[t] = cw.depthwise[static_cast<size_t>(ch) * wc.size() + t] - z;
-      std::vector<int32_t> acc(static_cast<size_t>(P));
+      std::vector<int32_t> local;
+      int32_t* acc = out.acc ? out.acc + ch * P : (local.resize(static_cast<size_t>(P)), local.data());
       int8::depthwise_acc(plane.data(), {hp, wph, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo},
-                          wc.data(), acc.data());
-      emit(ch, 0, P, acc.data());
+                          wc.data(), acc);
+      if (!out.y) return;
+      const int32_t b = out.bias ? out.bias[ch] : 0;
+      if (out.y_signed)
+        int8::requantize_row(acc, P, b, out.scale[ch], out.zero, reinterpret_cast<int8_t*>(out.y) + ch * P);
+      else
+        int8::requantize_row(acc, P, b, out.scale[ch], out.zero, out.y + ch * P);
     });
     return;
   }
@@ -156,11 +180,6 @@ void conv_acc(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx
     const int64_t rows = std::min(kChunk, P - p0);
     // A in K quads: code (pixel i, k) at a[(k/4)·4·rows + 4·i + k%4]; K padding is zero.
     std::vector<uint8_t> a(static_cast<size_t>(k4 * rows), 0);
-    std::vector<int64_t> oy(static_cast<size_t>(rows)), ox(static_cast<size_t>(rows));
-    for (int64_t i = 0; i < rows; ++i) {
-      oy[static_cast<size_t>(i)] = (p0 + i) / g.wo * g.sh - g.pt;
-      ox[static_cast<size_t>(i)] = (p0 + i) % g.wo * g.sw - g.pl;
-    }
     const uint8_t* xg = x + grp * cg * HW;
     if (pointwise) {  // the input rows themselves, 4 channels interleaved per quad
       const std::vector<uint8_t> zeros(static_cast<size_t>(rows), 0);
@@ -171,6 +190,11 @@ void conv_acc(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx
         int8::interleave4(r4, rows, a.data() + q * 4 * rows);
       }
     } else {
+      std::vector<int64_t> oy(static_cast<size_t>(rows)), ox(static_cast<size_t>(rows));
+      for (int64_t i = 0; i < rows; ++i) {
+        oy[static_cast<size_t>(i)] = (p0 + i) / g.wo * g.sh - g.pt;
+        ox[static_cast<size_t>(i)] = (p0 + i) % g.wo * g.sw - g.pl;
+      }
       for (int64_t ky = 0; ky < g.kh; ++ky)
         for (int64_t kx = 0; kx < g.kw; ++kx)
           for (int64_t c = 0; c < cg; ++c) {
@@ -184,13 +208,17 @@ void conv_acc(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx
             }
           }
     }
-    int8::AView av{a.data(), rows, 4, 4 * rows, x_signed, zx};
-    std::vector<int32_t> acc(static_cast<size_t>(mg * rows));
-    int8::gemm(av, cw.groups[static_cast<size_t>(grp)],
-               zw.size() == 1 ? zw
-                              : std::vector<int32_t>(zw.begin() + grp * mg, zw.begin() + (grp + 1) * mg),
-               arith, acc.data(), 1, rows);
-    for (int64_t m = 0; m < mg; ++m) emit(grp * mg + m, p0, rows, acc.data() + m * rows);
+    const int8::AView av{a.data(), rows, 4, 4 * rows, x_signed, zx};
+    const std::vector<int32_t> zg =
+        zw.size() == 1 ? zw : std::vector<int32_t>(zw.begin() + grp * mg, zw.begin() + (grp + 1) * mg);
+    const int64_t first = grp * mg * P + p0;  // element (channel grp·mg, pixel p0)
+    if (out.y) {
+      int8::Requant rq{out.bias ? out.bias + grp * mg : nullptr, out.scale + grp * mg, out.zero,
+                       out.y_signed, out.y + first, 1, P};
+      int8::gemm(av, cw.groups[static_cast<size_t>(grp)], zg, arith, nullptr, 0, 0, &rq);
+    } else {
+      int8::gemm(av, cw.groups[static_cast<size_t>(grp)], zg, arith, out.acc + first, 1, P);
+    }
   });
 }
 
@@ -245,17 +273,16 @@ class QLinearConv : public Int8ConvBase {
     const auto cw = weights(W);
     const int64_t P = g.ho * g.wo;
     out[0] = Tensor::empty(X.dtype(), od);
-    dispatch_8bit(X.dtype(), "x", [&](auto tag) {
-      using Q = decltype(tag);
-      Q* y = out[0].mutable_data<Q>();
-      for (int64_t img = 0; img < g.n; ++img)
-        conv_acc(ctx, X, img, xq.zero, *cw, wz, g, true,
-                 [&](int64_t m, int64_t p0, int64_t count, const int32_t* acc) {
-                   int8::requantize_row<Q>(acc, count, B ? B->data<int32_t>()[m] : 0,
-                                           mult[static_cast<size_t>(m)], yq.zero,
-                                           y + (img * g.m + m) * P + p0);
-                 });
-    });
+    uint8_t* y = static_cast<uint8_t*>(out[0].mutable_raw());
+    for (int64_t img = 0; img < g.n; ++img) {
+      Sink sink;
+      sink.y = y + img * g.m * P;
+      sink.bias = B ? B->data<int32_t>() : nullptr;
+      sink.scale = mult.data();
+      sink.zero = yq.zero;
+      sink.y_signed = X.dtype() == DType::kInt8;
+      conv_image(ctx, X, img, xq.zero, *cw, wz, g, true, sink);
+    }
   }
 };
 
@@ -287,10 +314,11 @@ class ConvInteger : public Int8ConvBase {
     const int64_t P = g.ho * g.wo;
     out[0] = Tensor::empty(DType::kInt32, od);
     int32_t* y = out[0].mutable_data<int32_t>();
-    for (int64_t img = 0; img < g.n; ++img)
-      conv_acc(ctx, X, img, zx, *cw, zw, g, false, [&](int64_t m, int64_t p0, int64_t count, const int32_t* acc) {
-        std::copy(acc, acc + count, y + (img * g.m + m) * P + p0);
-      });
+    for (int64_t img = 0; img < g.n; ++img) {
+      Sink sink;
+      sink.acc = y + img * g.m * P;
+      conv_image(ctx, X, img, zx, *cw, zw, g, false, sink);
+    }
   }
 };
 
