@@ -96,9 +96,9 @@ void check_qlinear_conv(int64_t C, int64_t M, int64_t group, int wlo, int whi, s
   ASSERT_EQ(y.numel(), acc.size());
   const float xs_f = std::stof(std::to_string(xs)), ys_f = std::stof(std::to_string(ys));
   for (size_t i = 0; i < acc.size(); ++i) {
-    const size_t m = i / 30;
-    const float wsf = std::stof(std::to_string(ws[m]));
-    ASSERT_EQ(y.data<uint8_t>()[i], requant_u8(acc[i] + b.data<int32_t>()[m], xs_f * wsf / ys_f, zy)) << i;
+    const size_t ch = i / 30;
+    const float wsf = std::stof(std::to_string(ws[ch]));
+    ASSERT_EQ(y.data<uint8_t>()[i], requant_u8(acc[i] + b.data<int32_t>()[ch], xs_f * wsf / ys_f, zy)) << i;
   }
 }
 

@@ -230,24 +230,35 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
 __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const DepthwiseGeo& g,
                                                      const int32_t* w, const int64_t* tap,
                                                      int32_t* acc) {
-  const int64_t wo8 = g.wo / 8 * 8, taps = g.kh * g.kw;
+  const int64_t taps = g.kh * g.kw;
+  // Taps in pairs for vpmaddwd: (w[t], w[t+1]) against interleaved (x_t, x_t+1), exact in int32
+  // (centred codes and weights fit int16).
+  std::vector<int32_t> wpair(static_cast<std::size_t>((taps + 1) / 2));
+  for (int64_t t = 0; t < taps; t += 2) {
+    const int32_t w1 = t + 1 < taps ? w[t + 1] : 0;
+    wpair[static_cast<std::size_t>(t / 2)] =
+        static_cast<int32_t>((static_cast<uint32_t>(w[t]) & 0xFFFFu) | (static_cast<uint32_t>(w1) << 16));
+  }
+  const int64_t wup = (g.wo + 15) / 16 * 16;
+  std::vector<int32_t> line(static_cast<std::size_t>(wup));
   for (int64_t oy = 0; oy < g.ho; ++oy) {
-    int32_t* a = acc + oy * g.wo;
     const int16_t* row = plane + oy * g.sh * g.phase_cols;
-    for (int64_t ox = 0; ox < wo8; ox += 8) {
-      __m256i s = _mm256_setzero_si256();
-      for (int64_t t = 0; t < taps; ++t) {
-        const __m256i v =
-            _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + tap[t] + ox)));
-        s = _mm256_add_epi32(s, _mm256_mullo_epi32(v, _mm256_set1_epi32(w[t])));
+    for (int64_t ox = 0; ox < wup; ox += 16) {
+      __m256i lo = _mm256_setzero_si256(), hi = lo;
+      for (int64_t t = 0; t < taps; t += 2) {
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + tap[t] + ox));
+        const __m256i x1 = t + 1 < taps
+                               ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + tap[t + 1] + ox))
+                               : _mm256_setzero_si256();
+        const __m256i wv = _mm256_set1_epi32(wpair[static_cast<std::size_t>(t / 2)]);
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wv));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wv));
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + ox), s);
+      // lo holds outputs 0-3 | 8-11, hi 4-7 | 12-15 (per 128-bit lane).
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(line.data() + ox), _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(line.data() + ox + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
-    for (int64_t ox = wo8; ox < g.wo; ++ox) {
-      int32_t s = 0;
-      for (int64_t t = 0; t < taps; ++t) s += w[t] * row[tap[t] + ox];
-      a[ox] = s;
-    }
+    std::copy(line.begin(), line.begin() + g.wo, acc + oy * g.wo);
   }
 }
 

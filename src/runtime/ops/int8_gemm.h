@@ -97,10 +97,17 @@ void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>
 
 // Depthwise accumulators acc[oy·wo + ox] = Σ_{ky,kx} w[ky·kw + kx] · plane(oy·sh + ky·dh,
 // ox·sw + kx·dw) on a centred, zero-padded int16 plane stored by column phase: element (r, col)
-// at plane[((col % sw)·rows + r)·phase_cols + col / sw]. Exact int32.
+// at plane[((col % sw)·rows + r)·phase_cols + col / sw]. Exact int32. phase_cols must be at
+// least depthwise_phase_cols(...): the AVX2 path reads whole 16-column blocks (zeros past the
+// image) and drops the extra results.
 struct DepthwiseGeo {
   int64_t rows, phase_cols, kh, kw, sh, sw, dh, dw, ho, wo;
 };
+inline int64_t depthwise_phase_cols(int64_t padded_width, int64_t sw, int64_t wo, int64_t kw, int64_t dw) {
+  const int64_t need = (wo + 15) / 16 * 16 + (kw - 1) * dw / sw + 1;
+  const int64_t have = (padded_width + sw - 1) / sw;
+  return have > need ? have : need;
+}
 void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc);
 
 // Interleaves 4 byte rows: dst[4·i + r] = rows[r][i] for i < n (one K quad of n pixels).
