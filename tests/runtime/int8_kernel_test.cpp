@@ -195,6 +195,8 @@ TEST(Int8Conv, RandomGeometries) {
       {64, 37, 1, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},       // K = 576, M not a block multiple
       {7, 70, 1, 13, 3, 2, 3, 3, 1, 1, 1, 0, 1, 1, 0, 1},       // asymmetric pads, P tail
       {4, 4, 1, 20, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 60},      // strided 1x1 (im2col path)
+      {8, 12, 1, 9, 10, 3, 3, 2, 1, 2, 2, 2, 0, 1, 3, 201},     // channel quads, W stride 1, dilated
+      {16, 8, 2, 5, 21, 1, 5, 1, 1, 1, 3, 0, 7, 0, 6, 255},     // grouped quads, wide pads
   };
   size_t threads = 1;
   for (const ConvCase& c : cases) {

@@ -189,6 +189,35 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
           r4[r] = 4 * q + r < cg ? xg + (4 * q + r) * HW + p0 : zeros.data();
         int8::interleave4(r4, rows, a.data() + q * 4 * rows);
       }
+    } else if (g.sw == 1 && cg % 4 == 0) {
+      // Stride 1 along W, whole channel quads per tap: each output-row segment reads a contiguous
+      // input run per channel, interleaved 4 channels at a time; padding reads z_x.
+      for (int64_t ky = 0; ky < g.kh; ++ky)
+        for (int64_t kx = 0; kx < g.kw; ++kx)
+          for (int64_t c0 = 0; c0 < cg; c0 += 4) {
+            uint8_t* dst = a.data() + ((ky * g.kw + kx) * cg + c0) * rows;  // quad (tap·cg + c0)/4
+            for (int64_t i = 0; i < rows;) {
+              const int64_t p = p0 + i, oyy = p / g.wo, oxx = p % g.wo;
+              const int64_t seg = std::min(rows - i, g.wo - oxx);
+              const int64_t iy = oyy * g.sh - g.pt + ky * g.dh;
+              const int64_t ix0 = oxx - g.pl + kx * g.dw;  // input column of the segment's first pixel
+              const int64_t lo = std::min(seg, std::max<int64_t>(0, -ix0));
+              const int64_t hi = std::max(lo, std::min(seg, g.w - ix0));
+              uint8_t* d = dst + 4 * i;
+              if (iy < 0 || iy >= g.h) {
+                std::fill(d, d + 4 * seg, pad);
+              } else {
+                std::fill(d, d + 4 * lo, pad);
+                if (hi > lo) {
+                  const uint8_t* r4[4];
+                  for (int64_t r = 0; r < 4; ++r) r4[r] = xg + (c0 + r) * HW + iy * g.w + ix0 + lo;
+                  int8::interleave4(r4, hi - lo, d + 4 * lo);
+                }
+                std::fill(d + 4 * hi, d + 4 * seg, pad);
+              }
+              i += seg;
+            }
+          }
     } else {
       std::vector<int64_t> oy(static_cast<size_t>(rows)), ox(static_cast<size_t>(rows));
       for (int64_t i = 0; i < rows; ++i) {
