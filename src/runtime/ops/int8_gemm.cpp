@@ -105,18 +105,6 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
                 (rq && rq->bias ? rq->bias[j] : 0);
       scale[jj] = rq ? rq->scale[j] : 0.f;
     }
-    // Reads its constants from memory after the K loop, so that they hold no registers in it.
-    auto finish = [&](__m256i v, int64_t i, bool hi_half) {
-      const int h = hi_half ? 8 : 0;
-      v = _mm256_add_epi32(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(fix + h)));
-      if (zb_used)
-        v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(zbs + h)),
-                                                   _mm256_set1_epi32(row_sum[static_cast<size_t>(i)])));
-      if (!rq) return v;
-      __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_load_ps(scale + h));
-      f = _mm256_min_ps(_mm256_max_ps(f, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
-      return _mm256_add_epi32(_mm256_cvtps_epi32(f), _mm256_set1_epi32(rq->zero));
-    };
     for (int64_t i0 = 0; i0 < a.m; i0 += 4) {
       const int64_t rows = std::min<int64_t>(4, a.m - i0);
       const uint8_t* r[4];
@@ -192,18 +180,25 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
               "xmm10", "xmm11", "xmm12", "xmm13", "xmm15", "memory", "cc");
       }
-      auto ld = [&](int row, int h) {
-        return _mm256_load_si256(reinterpret_cast<const __m256i*>(&raw[row][h]));
-      };
-      const int64_t i1 = std::min(i0 + 1, a.m - 1), i2 = std::min(i0 + 2, a.m - 1), i3 = std::min(i0 + 3, a.m - 1);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][0]), finish(ld(0, 0), i0, false));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[0][8]), finish(ld(0, 8), i0, true));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][0]), finish(ld(1, 0), i1, false));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[1][8]), finish(ld(1, 8), i1, true));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][0]), finish(ld(2, 0), i2, false));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[2][8]), finish(ld(2, 8), i2, true));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][0]), finish(ld(3, 0), i3, false));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[3][8]), finish(ld(3, 8), i3, true));
+      // acc + fix − z_b·Σa, then (fused output stage) scale, clamp, round half to even, + z_y.
+      // Constants come from memory here, after the K loop (no lambdas: clang does not give them
+      // this function's target).
+      for (int64_t ri = 0; ri < 4; ++ri) {
+        const int64_t i = std::min(i0 + ri, a.m - 1);
+        for (int h = 0; h < 16; h += 8) {
+          __m256i v = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(&raw[ri][h])),
+                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(fix + h)));
+          if (zb_used)
+            v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(zbs + h)),
+                                                       _mm256_set1_epi32(row_sum[static_cast<size_t>(i)])));
+          if (rq) {
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_load_ps(scale + h));
+            f = _mm256_min_ps(_mm256_max_ps(f, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+            v = _mm256_add_epi32(_mm256_cvtps_epi32(f), _mm256_set1_epi32(rq->zero));
+          }
+          _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[ri][h]), v);
+        }
+      }
       if (rq && rq->y_row == 1 && rows == 4) {  // 4 consecutive pixels per channel: one dword
         uint8_t* y = rq->y + i0 + nb * 16 * rq->y_col;
         for (int64_t jj = 0; jj < cols; ++jj) {
