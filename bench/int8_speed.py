@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=20, help="timed runs per round and side")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (ORT, ptq, ORT, ...)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--baseline", help="another quantize binary (e.g. an older build) timed in the same rounds")
+    ap.add_argument("--baseline-label", default="baseline", help="its name in the table")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
     shared = pathlib.Path(args.shared)
@@ -104,16 +106,21 @@ def main():
             import onnx
             iname = onnx.load(str(model)).graph.input[0].name
             feeds = {iname: prep(files[500])}
-            o = p = float("inf")
+            o = p = b = float("inf")
             for _ in range(args.rounds):
                 o = min(o, ort_min(model, feeds, args.threads, args.repeat))
                 p = min(p, ptq_min(args.quantize, model, feeds, args.threads, args.repeat, tmp))
-            rows.append((name, o, p))
-            print(f"{name:16} ORT {o:8.2f} ms  ptq integer {p:8.2f} ms  ratio {p / o:5.2f}", flush=True)
+                if args.baseline:
+                    b = min(b, ptq_min(args.baseline, model, feeds, args.threads, args.repeat, tmp))
+            rows.append((name, o, p, b))
+            extra = f"  {args.baseline_label} {b:8.2f} ms ratio {b / o:6.2f}" if args.baseline else ""
+            print(f"{name:16} ORT {o:8.2f} ms  ptq integer {p:8.2f} ms  ratio {p / o:5.2f}{extra}", flush=True)
     if args.no_write:
         return 0
     cmd = (f".venv/bin/python bench/int8_speed.py --quantize {args.quantize} --shared {args.shared} "
            f"--threads {args.threads} --repeat {args.repeat} --rounds {args.rounds}")
+    if args.baseline:
+        cmd += f" --baseline {args.baseline} --baseline-label '{args.baseline_label}'"
     lines = [SECTION, "",
              "ptq's own int8 QDQ models (quantized by `quantize` with 20 calibration images) run batch 1 "
              "by `quantize run --mode integer` (the QDQ groups ORT fuses, run as ORT's integer kernels; "
@@ -124,10 +131,12 @@ def main():
              f"{platform.machine()}, {os.cpu_count()} cores, shared with other jobs (load average at the "
              f"start: {' '.join(f'{x:.2f}' for x in load)}).",
              "", "```sh", cmd, "```", "",
-             "| model | ORT int8 min ms | ptq integer min ms | ptq / ORT |",
-             "|---|---:|---:|---:|"]
-    for n, o, p in rows:
-        lines.append(f"| {n} | {o:.2f} | {p:.2f} | {p / o:.2f} |")
+             "| model | ORT int8 min ms | ptq integer min ms | ptq / ORT |"
+             + (f" {args.baseline_label} min ms | {args.baseline_label} / ORT |" if args.baseline else ""),
+             "|---|---:|---:|---:|" + ("---:|---:|" if args.baseline else "")]
+    for n, o, p, b in rows:
+        lines.append(f"| {n} | {o:.2f} | {p:.2f} | {p / o:.2f} |"
+                     + (f" {b:.2f} | {b / o:.2f} |" if args.baseline else ""))
     write_section(pathlib.Path(args.out), "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
     return 0

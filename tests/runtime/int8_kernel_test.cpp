@@ -197,6 +197,8 @@ TEST(Int8Conv, RandomGeometries) {
       {4, 4, 1, 20, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 60},      // strided 1x1 (im2col path)
       {8, 12, 1, 9, 10, 3, 3, 2, 1, 2, 2, 2, 0, 1, 3, 201},     // channel quads, W stride 1, dilated
       {16, 8, 2, 5, 21, 1, 5, 1, 1, 1, 3, 0, 7, 0, 6, 255},     // grouped quads, wide pads
+      {32, 200, 1, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},      // one pixel chunk: split by channels
+      {16, 130, 1, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 9},      // same with a 3x3 window
   };
   size_t threads = 1;
   for (const ConvCase& c : cases) {
@@ -210,6 +212,35 @@ TEST(Int8Conv, LargeImageManyChunks) {
   std::mt19937 rng(5);
   // 150 output pixels per channel: several 64-pixel tasks, a partial last one; 1 vs 3 threads.
   check_conv({24, 40, 1, 10, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 77}, rng, 3);
+}
+
+// Batch-1 QLinearMatMul (a classifier): one row, columns split into several tasks.
+TEST(Int8MatMul, OneRowManyColumns) {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  const int64_t K = 301, N = 333;
+  Tensor a = Tensor::empty(DType::kUint8, {1, K});
+  for (size_t i = 0; i < a.numel(); ++i) a.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(u8(rng));
+  Tensor b = Tensor::empty(DType::kInt8, {K, N});
+  for (size_t i = 0; i < b.numel(); ++i) b.mutable_data<int8_t>()[i] = static_cast<int8_t>(s8(rng));
+  const std::string text = "<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8[1," + std::to_string(K) +
+      "] a, int8[" + std::to_string(K) + "," + std::to_string(N) + "] b) => (uint8[p,q] y)\n"
+      "<float sa = {0.5}, uint8 za = {3}, float sb = {0.25}, int8 zb = {0}, float sy = {900.0}, uint8 zy = {128}> {\n"
+      "  y = QLinearMatMul (a, sa, za, b, sb, zb, sy, zy) }";
+  for (size_t threads : {1, 2}) {
+    const Tensor y = test::run_text(text, {{"a", a}, {"b", b}}, threads)[0];
+    ASSERT_EQ(y.dims(), (Dims{1, N}));
+    for (int64_t j = 0; j < N; ++j) {
+      std::vector<int> av, bv;
+      for (int64_t k = 0; k < K; ++k) {
+        av.push_back(a.data<uint8_t>()[k]);
+        bv.push_back(b.data<int8_t>()[k * N + j]);
+      }
+      const int64_t acc = oracle_dot(av, bv, 3, 0, runtime::int8::u8s8_arith());
+      const float v = std::min(std::max(static_cast<float>(acc) * (0.5f * 0.25f / 900.f), -128.f), 127.f);
+      ASSERT_EQ(y.data<uint8_t>()[j], static_cast<int>(std::nearbyint(v)) + 128) << j;
+    }
+  }
 }
 
 }  // namespace

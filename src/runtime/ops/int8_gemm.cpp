@@ -76,7 +76,7 @@ bool any_nonzero(const std::vector<int32_t>& v) {
 __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const PackedB& b,
                                                       const std::vector<int32_t>& zb, int32_t* c,
                                                       int64_t c_row, int64_t c_col,
-                                                      const Requant* rq) {
+                                                      const Requant* rq, int64_t j0, int64_t j1) {
   const int64_t quads = b.k4 / 4;
   const bool zb_used = any_nonzero(zb);
   std::vector<int32_t> row_sum(static_cast<size_t>(a.m), 0);
@@ -89,9 +89,9 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
   alignas(32) float scale[16];
   const float lo = rq ? static_cast<float>((rq->is_signed ? -128 : 0) - rq->zero) : 0.f;
   const float hi = rq ? static_cast<float>((rq->is_signed ? 127 : 255) - rq->zero) : 0.f;
-  for (int64_t nb = 0; nb < b.n16 / 16; ++nb) {
+  for (int64_t nb = j0 / 16; nb < (j1 + 15) / 16; ++nb) {
     const int8_t* bp = b.packed.data() + nb * quads * 64;
-    const int64_t cols = std::min<int64_t>(16, b.n - nb * 16);
+    const int64_t cols = std::min<int64_t>(16, j1 - nb * 16);
     for (int64_t jj = 0; jj < 16; ++jj) {
       const int64_t j = nb * 16 + jj;
       if (jj >= cols) {
@@ -347,9 +347,11 @@ bool avx2_usable() {
 }
 
 void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq) {
+                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq, int64_t j0,
+                    int64_t j1) {
+  if (j1 < 0) j1 = b.n;
   for (int64_t i = 0; i < a.m; ++i)
-    for (int64_t j = 0; j < b.n; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const int16_t* bj = b.raw.data() + j * b.k;
       const int32_t z = zb_of(zb, j);
       int32_t s = 0;
@@ -370,15 +372,16 @@ void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>
 }
 
 void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq) {
+          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq, int64_t j0, int64_t j1) {
+  if (j1 < 0) j1 = b.n;
 #ifdef PTQ_INT8_X86
   if (arith == Arith::kPairSaturate && !a.is_signed && b.is_signed && !b.packed.empty() &&
       avx2_usable()) {
-    gemm_avx2_pairs(a, b, zb, c, c_row, c_col, rq);
+    gemm_avx2_pairs(a, b, zb, c, c_row, c_col, rq, j0, j1);
     return;
   }
 #endif
-  gemm_reference(a, b, zb, arith, c, c_row, c_col, rq);
+  gemm_reference(a, b, zb, arith, c, c_row, c_col, rq, j0, j1);
 }
 
 template <typename Q>

@@ -88,12 +88,16 @@ struct Requant {
 
 // C(i, j) = acc for rows i of A and rows j of B, stored at c[i·c_row + j·c_col], or requantized
 // through `rq` when given (then c is unused). `zb` holds one zero point per B row or a single one.
-// Chooses the AVX2 kernel when it applies, else the scalar loops; both give the same results.
+// Only B rows j in [j0, j1) (j1 < 0: all; j0 a multiple of 16), so callers can split work by
+// columns. Chooses the AVX2 kernel when it applies, else the scalar loops; both give the same
+// results.
 void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq = nullptr);
+          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq = nullptr, int64_t j0 = 0,
+          int64_t j1 = -1);
 // The straight scalar loops of the same arithmetic (the reference the tests compare with).
 void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
-                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq = nullptr);
+                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq = nullptr,
+                    int64_t j0 = 0, int64_t j1 = -1);
 
 // Depthwise accumulators acc[oy·wo + ox] = Σ_{ky,kx} w[ky·kw + kx] · plane(oy·sh + ky·dh,
 // ox·sw + kx·dw) on a centred, zero-padded int16 plane stored by column phase: element (r, col)

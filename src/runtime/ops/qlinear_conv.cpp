@@ -175,8 +175,14 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
                          g.pl == 0 && g.ho == g.h && g.wo == g.w;
   const int8::Arith arith =
       ort_pairs ? int8::arith_for(x_signed, cw.dtype == DType::kInt8) : int8::Arith::kExact;
-  ctx.parallel_for(static_cast<size_t>(g.group * chunks), [&](size_t t) {
-    const int64_t grp = static_cast<int64_t>(t) / chunks, p0 = static_cast<int64_t>(t) % chunks * kChunk;
+  // Few pixels (late, small feature maps): also split the output channels, so both threads work.
+  const int64_t col_splits = chunks >= 8 ? 1 : std::max<int64_t>(1, std::min<int64_t>((mg + 63) / 64, 8 / chunks));
+  const int64_t col_block = (mg + col_splits - 1) / col_splits / 16 * 16 + 16;
+  ctx.parallel_for(static_cast<size_t>(g.group * chunks * col_splits), [&](size_t t_) {
+    const int64_t t = static_cast<int64_t>(t_) / col_splits, cs = static_cast<int64_t>(t_) % col_splits;
+    const int64_t j0 = std::min(mg, cs * col_block), j1 = std::min(mg, j0 + col_block);
+    if (j0 >= j1) return;
+    const int64_t grp = t / chunks, p0 = t % chunks * kChunk;
     const int64_t rows = std::min(kChunk, P - p0);
     // A in K quads: code (pixel i, k) at a[(k/4)·4·rows + 4·i + k%4]; K padding is zero.
     std::vector<uint8_t> a(static_cast<size_t>(k4 * rows), 0);
@@ -244,9 +250,10 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
     if (out.y) {
       int8::Requant rq{out.bias ? out.bias + grp * mg : nullptr, out.scale + grp * mg, out.zero,
                        out.y_signed, out.y + first, 1, P};
-      int8::gemm(av, cw.groups[static_cast<size_t>(grp)], zg, arith, nullptr, 0, 0, &rq);
+      int8::gemm(av, cw.groups[static_cast<size_t>(grp)], zg, arith, nullptr, 0, 0, &rq, j0, j1);
     } else {
-      int8::gemm(av, cw.groups[static_cast<size_t>(grp)], zg, arith, out.acc + first, 1, P);
+      int8::gemm(av, cw.groups[static_cast<size_t>(grp)], zg, arith, out.acc + first, 1, P, nullptr,
+                 j0, j1);
     }
   });
 }

@@ -113,8 +113,13 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
   const std::vector<int64_t> sb = broadcast_strides(bbatch, batch);
   const std::vector<int64_t> bs = strides_of(batch);
   const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
-  ctx.parallel_for(static_cast<size_t>(nb * blocks), [&](size_t i) {
-    const int64_t bi = static_cast<int64_t>(i) / blocks, blk = static_cast<int64_t>(i) % blocks;
+  // Few rows (batch 1 classifiers): also split the columns, in blocks of 128 (shape-only split).
+  const int64_t col_block = nb * blocks >= 8 ? N : 128;
+  const int64_t col_splits = (N + col_block - 1) / col_block;
+  ctx.parallel_for(static_cast<size_t>(nb * blocks * col_splits), [&](size_t i_) {
+    const int64_t i = static_cast<int64_t>(i_) / col_splits, cs = static_cast<int64_t>(i_) % col_splits;
+    const int64_t j0 = cs * col_block, j1 = std::min(N, j0 + col_block);
+    const int64_t bi = i / blocks, blk = i % blocks;
     int64_t oa = 0, ob = 0, rem = bi;
     for (size_t d = 0; d < batch.size(); ++d) {
       const int64_t idx = rem / bs[d];
@@ -127,11 +132,11 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
     int32_t* dst = acc.data() + bi * M * N + r0 * N;
     const uint8_t* arow = abuf.data() + (oa * M + r0) * k4;
     if (za.size() == 1) {
-      int8::gemm({arow, rows, k4, 4, a_signed, za[0]}, pb, zb, arith, dst, N, 1);
+      int8::gemm({arow, rows, k4, 4, a_signed, za[0]}, pb, zb, arith, dst, N, 1, nullptr, j0, j1);
     } else {
       for (int64_t r = 0; r < rows; ++r)
         int8::gemm({arow + r * k4, 1, k4, 4, a_signed, za[static_cast<size_t>(r0 + r)]}, pb, zb,
-                   arith, dst + r * N, N, 1);
+                   arith, dst + r * N, N, 1, nullptr, j0, j1);
     }
   });
   return acc;
