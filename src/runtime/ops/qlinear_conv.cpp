@@ -146,7 +146,8 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
     const int64_t wph = int8::depthwise_phase_cols(wp, g.sw, g.wo, g.kw, g.dw);
     ctx.parallel_for(static_cast<size_t>(g.m), [&](size_t ch_) {
       const int64_t ch = static_cast<int64_t>(ch_);
-      std::vector<int16_t> plane(static_cast<size_t>(g.sw * hp * wph), 0);
+      thread_local std::vector<int16_t> plane;  // reused: kernels run on many threads at once
+      plane.assign(static_cast<size_t>(g.sw * hp * wph), 0);
       if (x_signed)
         fill_plane(reinterpret_cast<const int8_t*>(x) + ch * HW, zx, g, hp, wph, plane.data());
       else
@@ -155,8 +156,9 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
       std::vector<int32_t> wc(static_cast<size_t>(g.kh * g.kw));
       for (size_t t = 0; t < wc.size(); ++t)
         wc[t] = cw.depthwise[static_cast<size_t>(ch) * wc.size() + t] - z;
-      std::vector<int32_t> local;
-      int32_t* acc = out.acc ? out.acc + ch * P : (local.resize(static_cast<size_t>(P)), local.data());
+      thread_local std::vector<int32_t> local;
+      if (!out.acc) local.resize(static_cast<size_t>(P));
+      int32_t* acc = out.acc ? out.acc + ch * P : local.data();
       int8::depthwise_acc(plane.data(), {hp, wph, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo},
                           wc.data(), acc);
       if (!out.y) return;
@@ -185,7 +187,8 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
     const int64_t grp = t / chunks, p0 = t % chunks * kChunk;
     const int64_t rows = std::min(kChunk, P - p0);
     // A in K quads: code (pixel i, k) at a[(k/4)·4·rows + 4·i + k%4]; K padding is zero.
-    std::vector<uint8_t> a(static_cast<size_t>(k4 * rows), 0);
+    thread_local std::vector<uint8_t> a;  // every code is written below (K padding included)
+    a.resize(static_cast<size_t>(k4 * rows));
     const uint8_t* xg = x + grp * cg * HW;
     if (pointwise) {  // the input rows themselves, 4 channels interleaved per quad
       const std::vector<uint8_t> zeros(static_cast<size_t>(rows), 0);
@@ -225,6 +228,7 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
             }
           }
     } else {
+      if (K < k4) std::fill(a.begin() + (k4 - 4) * rows, a.begin() + k4 * rows, uint8_t{0});
       std::vector<int64_t> oy(static_cast<size_t>(rows)), ox(static_cast<size_t>(rows));
       for (int64_t i = 0; i < rows; ++i) {
         oy[static_cast<size_t>(i)] = (p0 + i) / g.wo * g.sh - g.pt;
