@@ -257,6 +257,19 @@ __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const 
   }
 }
 
+__attribute__((target("avx2"))) int64_t widen_pairs_avx2(const uint8_t* src, int64_t n, int32_t zero,
+                                                         int16_t* even, int16_t* odd) {
+  const __m256i z = _mm256_set1_epi16(static_cast<int16_t>(zero));
+  const __m256i low = _mm256_set1_epi16(0x00FF);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * j));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(even + j), _mm256_sub_epi16(_mm256_and_si256(v, low), z));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd + j), _mm256_sub_epi16(_mm256_srli_epi16(v, 8), z));
+  }
+  return j;
+}
+
 __attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[4], int64_t n,
                                                        uint8_t* dst) {
   int64_t i = 0;
@@ -304,6 +317,17 @@ void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w
       const int16_t* p = row + tap[static_cast<std::size_t>(t)];
       for (int64_t ox = 0; ox < g.wo; ++ox) a[ox] += w[t] * p[ox];
     }
+  }
+}
+
+void widen_centred_pairs(const uint8_t* src, int64_t n, int32_t zero, int16_t* even, int16_t* odd) {
+  int64_t j = 0;
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) j = widen_pairs_avx2(src, n, zero, even, odd);
+#endif
+  for (; j < n; ++j) {
+    even[j] = static_cast<int16_t>(src[2 * j] - zero);
+    odd[j] = static_cast<int16_t>(src[2 * j + 1] - zero);
   }
 }
 

@@ -114,6 +114,10 @@ inline int64_t depthwise_phase_cols(int64_t padded_width, int64_t sw, int64_t wo
 }
 void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc);
 
+// Splits n byte pairs into centred int16 halves: even[j] = src[2j] − zero, odd[j] = src[2j+1] −
+// zero (a stride-2 row into its two column phases).
+void widen_centred_pairs(const uint8_t* src, int64_t n, int32_t zero, int16_t* even, int16_t* odd);
+
 // Interleaves 4 byte rows: dst[4·i + r] = rows[r][i] for i < n (one K quad of n pixels).
 void interleave4(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
 

@@ -2,6 +2,7 @@
 // order into the int8 GEMM core (int8_gemm.h), depthwise convolutions exactly, float requantization.
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "int8_gemm.h"
@@ -114,6 +115,21 @@ struct Sink {
 // Centred, zero-padded int16 plane of one channel, by column phase (int8::DepthwiseGeo).
 template <typename Q>
 void fill_plane(const Q* x, int64_t zx, const Geo& g, int64_t hp, int64_t wph, int16_t* plane) {
+  if constexpr (std::is_same_v<Q, uint8_t>) {
+    if (g.sw == 2 && g.w >= 2) {  // both phases in one pass: input columns in (even, odd) pairs
+      const int64_t first = g.pl % 2;  // first input column of an even padded column
+      const int64_t pairs = (g.w - first) / 2, j0 = (first + g.pl) / 2;
+      for (int64_t iy = std::max<int64_t>(0, -g.pt); iy < g.h && iy + g.pt < hp; ++iy) {
+        int16_t* even = plane + (iy + g.pt) * wph;
+        int16_t* odd = plane + (hp + iy + g.pt) * wph;
+        const Q* src = x + iy * g.w;
+        if (first == 1) odd[g.pl / 2] = static_cast<int16_t>(src[0] - zx);
+        int8::widen_centred_pairs(src + first, pairs, static_cast<int32_t>(zx), even + j0, odd + j0);
+        if ((g.w - first) % 2 == 1) even[(g.w - 1 + g.pl) / 2] = static_cast<int16_t>(src[g.w - 1] - zx);
+      }
+      return;
+    }
+  }
   for (int64_t ph = 0; ph < g.sw; ++ph) {
     // Columns j of this phase read input column j·sw + ph − pl: the valid j range.
     const int64_t first = g.pl - ph;
