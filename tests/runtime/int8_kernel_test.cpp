@@ -2,6 +2,7 @@
 // straight loops of ORT's arithmetic, on random shapes, strides, pads, groups and zero points.
 #include <gtest/gtest.h>
 
+#include <iomanip>
 #include <random>
 #include <sstream>
 
@@ -143,6 +144,7 @@ void check_conv(const ConvCase& t, std::mt19937& rng, size_t threads) {
   const float xs = 0.05f, ys = 3.f;
   const int zy = 17;
   std::ostringstream text;
+  text << std::setprecision(9);  // the model's float scales are exactly the oracle's
   text << "<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8[1," << t.c << "," << t.h << "," << t.w
        << "] x, int8[a,b,c,d] w, int32[m] bias) => (uint8[n,o,p,q] y)\n<float xs = {" << xs
        << "}, uint8 zx = {" << t.zx << "}, float[" << t.m << "] ws = {";
