@@ -130,7 +130,19 @@ def main():
              "(after a warm-up), ptq timed inside `quantize run --repeat`. Machine: "
              f"{platform.machine()}, {os.cpu_count()} cores, shared with other jobs (load average at the "
              f"start: {' '.join(f'{x:.2f}' for x in load)}).",
-             "", "```sh", cmd, "```", "",
+             "",
+             "The integer kernels (src/runtime/ops/int8_gemm.*, qlinear_conv.cpp, qlinear_matmul.cpp) work on "
+             "the 8-bit codes: int32 accumulation with weights packed once per constant, AVX2 with a runtime "
+             "CPU check and a scalar fallback, then MLAS's float requantization. They reproduce ORT's "
+             "arithmetic on this CPU: without VNNI, MLAS multiplies uint8 activations by int8 weights with "
+             "vpmaddubsw, which saturates each pair of adjacent-K products to int16; ptq does the same pairs "
+             "(and the exact sums where MLAS is exact: depthwise convolutions, VNNI CPUs, other type pairs). "
+             "The work split depends on shapes only, so results do not depend on --threads."]
+    if args.baseline:
+        lines += ["", f"`{args.baseline_label}` is another `quantize` binary timed in the same rounds: "
+                  "the integer mode as it was before these kernels (int8 emulated with float/double "
+                  "convolutions and Eigen GEMMs), built from that commit with the same flags."]
+    lines += ["", "```sh", cmd, "```", "",
              "| model | ORT int8 min ms | ptq integer min ms | ptq / ORT |"
              + (f" {args.baseline_label} min ms | {args.baseline_label} / ORT |" if args.baseline else ""),
              "|---|---:|---:|---:|" + ("---:|---:|" if args.baseline else "")]

@@ -5,7 +5,7 @@
 #include <optional>
 #include <set>
 
-#include "ops/qdq_fusion_domain.h"
+#include "ops/int8_domain.h"
 
 namespace ptq::runtime {
 namespace {

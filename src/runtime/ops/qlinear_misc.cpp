@@ -5,7 +5,7 @@
 #include <cstring>
 #include <limits>
 
-#include "qdq_fusion_domain.h"
+#include "int8_domain.h"
 #include "qlinear.h"
 #include "spatial.h"
 
