@@ -200,14 +200,24 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
         }
       }
       if (rq && rq->y_row == 1 && rows == 4) {  // 4 consecutive pixels per channel: one dword
-        uint8_t* y = rq->y + i0 + nb * 16 * rq->y_col;
-        for (int64_t jj = 0; jj < cols; ++jj) {
-          const uint32_t v = (static_cast<uint32_t>(tile[0][jj]) & 0xFFu) |
-                             ((static_cast<uint32_t>(tile[1][jj]) & 0xFFu) << 8) |
-                             ((static_cast<uint32_t>(tile[2][jj]) & 0xFFu) << 16) |
-                             ((static_cast<uint32_t>(tile[3][jj]) & 0xFFu) << 24);
-          __builtin_memcpy(y + jj * rq->y_col, &v, 4);
+        // Codes are in range already, so the saturating packs are exact; then a byte shuffle
+        // gathers each column's 4 rows: lane k of `d` holds the dword of column 4·lane + k.
+        const __m256i order = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                               0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        alignas(32) uint32_t d[16];
+        for (int h = 0; h < 16; h += 8) {
+          const __m256i t0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[0][h]));
+          const __m256i t1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[1][h]));
+          const __m256i t2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[2][h]));
+          const __m256i t3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[3][h]));
+          const __m256i w01 = rq->is_signed ? _mm256_packs_epi32(t0, t1) : _mm256_packus_epi32(t0, t1);
+          const __m256i w23 = rq->is_signed ? _mm256_packs_epi32(t2, t3) : _mm256_packus_epi32(t2, t3);
+          const __m256i bytes = rq->is_signed ? _mm256_packs_epi16(w01, w23) : _mm256_packus_epi16(w01, w23);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(d + h), _mm256_shuffle_epi8(bytes, order));
         }
+        uint8_t* y = rq->y + i0 + nb * 16 * rq->y_col;
+        // d[0..3]: columns 0-3, d[4..7]: 4-7 (second lane), d[8..15]: 8-15.
+        for (int64_t jj = 0; jj < cols; ++jj) __builtin_memcpy(y + jj * rq->y_col, &d[jj], 4);
       } else if (rq) {
         uint8_t* y = rq->y + i0 * rq->y_row + nb * 16 * rq->y_col;
         for (int64_t jj = 0; jj < cols; ++jj)
