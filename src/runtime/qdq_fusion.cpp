@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 
+#include "ops/int8_domain.h"
+
 namespace ptq::runtime {
 namespace {
 
@@ -211,12 +213,17 @@ std::optional<FusedGroup> match(const Matcher& m, const Node& n) {
     return f;
   }
   // DropQDQ: value-preserving ops run on the integer tensor when the Q repeats the DQ's
-  // parameters. (MaxPool matches too in ORT, but DQ → MaxPool → Q with equal parameters is
-  // already bit-identical to an integer MaxPool, so it stays on the float kernel.)
-  static const std::set<std::string> kDrop = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Gather"};
+  // parameters. MaxPool too (ORT pools the codes); its float kernel cannot take codes, so it
+  // runs as ptq's own 8-bit MaxPool (same values: dequantization is monotonic).
+  static const std::set<std::string> kDrop = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Gather",
+                                              "MaxPool"};
   if (kDrop.count(op)) {
     auto x = m.act(input(0));
     if (!x || q->relu != kNone || !m.same_params(*x, *q)) return std::nullopt;
+    if (op == "MaxPool") {
+      if (in.size() != 1 || n.outputs.size() != 1) return std::nullopt;
+      f.domain = kInt8Domain;
+    }
     f.op_type = op;
     f.inputs = in;
     f.inputs[0] = x->q;

@@ -13,7 +13,7 @@ namespace ptq::runtime {
 // kernel. The kernel reads the attributes of the anchor node.
 struct FusedGroup {
   ir::NodeId anchor = ir::kNone;
-  std::string domain;                // of the kernel: "" or "com.microsoft"
+  std::string domain;                // of the kernel: "", "com.microsoft" or kInt8Domain
   std::string op_type;               // QLinearConv, ..., or the anchor's own op (DropQDQ)
   std::vector<ir::ValueId> inputs;   // in the kernel's input order; kNone for omitted inputs
   std::vector<ir::ValueId> outputs;  // the output Q's value

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "runtime/ops/int8_gemm.h"
 #include "runtime_testutil.h"
 
 namespace ptq {
@@ -27,7 +28,25 @@ uint8_t requant_u8(int64_t acc, float mult, int zero) {
   return static_cast<uint8_t>(std::min(255.f, std::max(0.f, r)));
 }
 
-// Direct 2-D convolution on integers (pads [1,1,1,1], stride 1), padding reads z_x.
+// ORT's accumulator for codes a, b in K order: exact, or (u8 × s8 on x86 without VNNI, see
+// int8_gemm.h) the raw products summed in saturated int16 pairs (2j, 2j+1), zero points after.
+int64_t ort_dot(const std::vector<int>& a, const std::vector<int>& b, int za, int zb, bool pairs) {
+  int64_t s = 0;
+  if (!pairs || runtime::int8::u8s8_arith() == runtime::int8::Arith::kExact) {
+    for (size_t k = 0; k < a.size(); ++k) s += static_cast<int64_t>(a[k] - za) * (b[k] - zb);
+    return s;
+  }
+  int64_t sa = 0, sb = 0;
+  for (size_t k = 0; k < a.size(); k += 2) {
+    const int64_t p = a[k] * b[k] + (k + 1 < a.size() ? a[k + 1] * b[k + 1] : 0);
+    s += std::min<int64_t>(32767, std::max<int64_t>(-32768, p));
+  }
+  for (size_t k = 0; k < a.size(); ++k) sa += a[k], sb += b[k];
+  return s - za * sb - zb * sa + static_cast<int64_t>(a.size()) * za * zb;
+}
+
+// Direct 2-D convolution on integers (pads [1,1,1,1], stride 1), padding reads z_x; K in ORT's
+// order (ky, kx, c); depthwise convolutions are exact in ORT.
 std::vector<int64_t> conv_oracle(const Tensor& x, int zx, const Tensor& w, const std::vector<int>& zw,
                                  int64_t group) {
   const int64_t C = x.dims()[1], H = x.dims()[2], W = x.dims()[3], M = w.dims()[0];
@@ -36,18 +55,18 @@ std::vector<int64_t> conv_oracle(const Tensor& x, int zx, const Tensor& w, const
   for (int64_t m = 0; m < M; ++m)
     for (int64_t oy = 0; oy < H; ++oy)
       for (int64_t ox = 0; ox < W; ++ox) {
-        int64_t s = 0;
-        for (int64_t c = 0; c < cg; ++c)
-          for (int64_t ky = 0; ky < k; ++ky)
-            for (int64_t kx = 0; kx < k; ++kx) {
+        std::vector<int> xs, ws;
+        for (int64_t ky = 0; ky < k; ++ky)
+          for (int64_t kx = 0; kx < k; ++kx)
+            for (int64_t c = 0; c < cg; ++c) {
               const int64_t iy = oy + ky - 1, ix = ox + kx - 1;
               const int64_t ci = (m / mg) * cg + c;
-              const int xv = (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                                 ? zx : x.data<uint8_t>()[(ci * H + iy) * W + ix];
-              const int wv = w.data<int8_t>()[((m * cg + c) * k + ky) * k + kx];
-              s += static_cast<int64_t>(xv - zx) * (wv - zw[static_cast<size_t>(m)]);
+              xs.push_back((iy < 0 || iy >= H || ix < 0 || ix >= W)
+                               ? zx : x.data<uint8_t>()[(ci * H + iy) * W + ix]);
+              ws.push_back(w.data<int8_t>()[((m * cg + c) * k + ky) * k + kx]);
             }
-        acc[static_cast<size_t>((m * H + oy) * W + ox)] = s;
+        acc[static_cast<size_t>((m * H + oy) * W + ox)] =
+            ort_dot(xs, ws, zx, zw[static_cast<size_t>(m)], !(cg == 1 && mg == 1));
       }
   return acc;
 }
@@ -77,16 +96,16 @@ void check_qlinear_conv(int64_t C, int64_t M, int64_t group, int wlo, int whi, s
   ASSERT_EQ(y.numel(), acc.size());
   const float xs_f = std::stof(std::to_string(xs)), ys_f = std::stof(std::to_string(ys));
   for (size_t i = 0; i < acc.size(); ++i) {
-    const size_t m = i / 30;
-    const float wsf = std::stof(std::to_string(ws[m]));
-    ASSERT_EQ(y.data<uint8_t>()[i], requant_u8(acc[i] + b.data<int32_t>()[m], xs_f * wsf / ys_f, zy)) << i;
+    const size_t ch = i / 30;
+    const float wsf = std::stof(std::to_string(ws[ch]));
+    ASSERT_EQ(y.data<uint8_t>()[i], requant_u8(acc[i] + b.data<int32_t>()[ch], xs_f * wsf / ys_f, zy)) << i;
   }
 }
 
 TEST(QLinearConv, MatchesIntegerOracle) { check_qlinear_conv(8, 6, 1, -30, 30, 1); }
 TEST(QLinearConv, Depthwise) { check_qlinear_conv(8, 8, 8, -128, 127, 2); }
 TEST(QLinearConv, GroupedAndThreaded) { check_qlinear_conv(8, 4, 2, -128, 127, 3); }
-// K = 64·9 with full-range weights: partial sums exceed 2^24, so the exact double path runs.
+// K = 64·9 with full-range weights: large accumulators, many saturating pairs on AVX2.
 TEST(QLinearConv, LargeAccumulatorsStayExact) { check_qlinear_conv(64, 4, 1, -128, 127, 2); }
 
 TEST(ConvInteger, AccumulatesWithZeroPoints) {
@@ -110,10 +129,12 @@ TEST(MatMulInteger, BatchedWithPerColumnZeroPoint) {
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t i = 0; i < 3; ++i)
       for (int64_t j = 0; j < 5; ++j) {
-        int64_t s = 0;
-        for (int64_t k = 0; k < 4; ++k)
-          s += (a.data<uint8_t>()[(n * 3 + i) * 4 + k] - 100) * (b.data<int8_t>()[k * 5 + j] - zb[j]);
-        EXPECT_EQ(y.data<int32_t>()[(n * 3 + i) * 5 + j], s);
+        std::vector<int> av, bv;
+        for (int64_t k = 0; k < 4; ++k) {
+          av.push_back(a.data<uint8_t>()[(n * 3 + i) * 4 + k]);
+          bv.push_back(b.data<int8_t>()[k * 5 + j]);
+        }
+        EXPECT_EQ(y.data<int32_t>()[(n * 3 + i) * 5 + j], ort_dot(av, bv, 100, zb[j], true));
       }
 }
 
@@ -127,8 +148,12 @@ TEST(QLinearMatMul, RequantizesPerTensor) {
         y = QLinearMatMul (a, sa, za, b, sb, zb, sy, zy) })", {{"a", a}, {"b", b}})[0];
   for (int64_t i = 0; i < 3; ++i)
     for (int64_t j = 0; j < 2; ++j) {
-      int64_t s = 0;
-      for (int64_t k = 0; k < 40; ++k) s += (a.data<uint8_t>()[i * 40 + k] - 128) * b.data<int8_t>()[k * 2 + j];
+      std::vector<int> av, bv;
+      for (int64_t k = 0; k < 40; ++k) {
+        av.push_back(a.data<uint8_t>()[i * 40 + k]);
+        bv.push_back(b.data<int8_t>()[k * 2 + j]);
+      }
+      const int64_t s = ort_dot(av, bv, 128, 0, true);
       EXPECT_EQ(y.data<uint8_t>()[i * 2 + j], requant_u8(s, 0.5f * 0.25f / 64.f, 128));
     }
 }

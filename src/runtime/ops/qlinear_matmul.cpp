@@ -1,47 +1,90 @@
-// QLinearMatMul, MatMulInteger (ONNX) and QGemm (com.microsoft): exact integer GEMM, float requant.
-#include <Eigen/Core>
+// QLinearMatMul, MatMulInteger (ONNX) and QGemm (com.microsoft): the int8 GEMM core with ORT's
+// arithmetic (int8_gemm.h), constant B packed once, float requantization.
 #include <algorithm>
+#include <memory>
 
+#include "int8_gemm.h"
 #include "qlinear.h"
 
 namespace ptq::runtime {
 namespace {
 
-using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMap = Eigen::Map<const RowMat>;
-using MMap = Eigen::Map<RowMat>;
+// B (or Bᵀ for QGemm's transB) prepared for the GEMM core: its N columns as packed rows of K codes.
+struct MatB {
+  const Tensor* source = nullptr;
+  const void* data = nullptr;
+  Dims dims;
+  DType dtype = DType::kUndefined;
+  std::vector<int8::PackedB> slices;  // one per batch matrix of B
+};
 
-// Centred values (q − z) as doubles: products and sums of them are exact below 2^53, so any
-// summation order gives the int32 accumulator ORT computes. `z` has one value or one per
-// index `(i / inner) % count` (per-row or per-column zero points).
-std::vector<double> centred(const Tensor& t, const std::vector<int32_t>& z, int64_t inner,
-                            const char* what) {
-  std::vector<double> r(t.numel());
-  const size_t count = z.size();
-  dispatch_8bit(t.dtype(), what, [&](auto tag) {
-    using Q = decltype(tag);
-    const Q* p = t.data<Q>();
-    for (size_t i = 0; i < r.size(); ++i) {
-      const int32_t zi = count == 1 ? z[0] : z[(i / static_cast<size_t>(inner)) % count];
-      r[i] = static_cast<double>(static_cast<int32_t>(p[i]) - zi);
-    }
-  });
-  return r;
+int32_t code_at(const Tensor& t, size_t i) {
+  return t.dtype() == DType::kInt8 ? static_cast<int32_t>(t.data<int8_t>()[i])
+                                   : static_cast<int32_t>(t.data<uint8_t>()[i]);
+}
+
+// Packs every [K, N] matrix of B (or [N, K] when `trans`).
+std::shared_ptr<const MatB> prepare_b(const Tensor& B, bool trans) {
+  dispatch_8bit(B.dtype(), "B", [](auto) {});
+  PTQ_CHECK(B.rank() >= 1, ModelError, "MatMul inputs must have rank >= 1");
+  auto mb = std::make_shared<MatB>();
+  mb->source = &B;
+  mb->data = B.raw();
+  mb->dims = B.dims();
+  mb->dtype = B.dtype();
+  Dims bd = B.dims();
+  if (bd.size() == 1) bd.push_back(1);
+  const int64_t r0 = bd[bd.size() - 2], r1 = bd.back();
+  const int64_t K = trans ? r1 : r0, N = trans ? r0 : r1;
+  const int64_t count = numel_of(Dims(bd.begin(), bd.end() - 2));
+  for (int64_t s = 0; s < count; ++s) {
+    const size_t base = static_cast<size_t>(s * K * N);
+    mb->slices.push_back(int8::pack_b(N, K, B.dtype() == DType::kInt8, [&](int64_t j, int64_t k) {
+      return code_at(B, base + static_cast<size_t>(trans ? j * K + k : k * N + j));
+    }));
+  }
+  return mb;
+}
+
+// The constant B this node reads (input `slot`, or through the DequantizeLinear feeding input 1
+// of a fused MatMul/Gemm anchor), prepared once.
+std::shared_ptr<const MatB> constant_b(const KernelInit& init, size_t slot, bool trans) {
+  const ir::Node& n = init.node;
+  const Tensor* w = nullptr;
+  if (n.op_type == "MatMul" || n.op_type == "Gemm") {
+    const ir::Node* dq = n.inputs.size() > 1 && n.inputs[1] != ir::kNone ? init.graph.producer(n.inputs[1]) : nullptr;
+    if (dq && dq->op_type == "DequantizeLinear" && !dq->inputs.empty()) w = init.graph.constant(dq->inputs[0]);
+  } else if (slot < n.inputs.size() && n.inputs[slot] != ir::kNone) {
+    w = init.graph.constant(n.inputs[slot]);
+  }
+  if (!w || (w->dtype() != DType::kInt8 && w->dtype() != DType::kUint8) || w->rank() < 1) return nullptr;
+  return prepare_b(*w, trans);
+}
+
+std::shared_ptr<const MatB> use_b(const std::shared_ptr<const MatB>& cached, const Tensor& B, bool trans) {
+  if (cached && cached->source == &B && cached->data == B.raw() && cached->dims == B.dims() &&
+      cached->dtype == B.dtype())
+    return cached;
+  return prepare_b(B, trans);
 }
 
 // Rows per parallel chunk: fixed, so the split ignores the thread count.
 constexpr int64_t kRowBlock = 32;
 
-// acc = (A − z_a) · (B − z_b) with numpy batch broadcasting and 1-D promotion. z_a is scalar
-// or per row of A (M values); z_b scalar or per column of B (N values). Sets the output dims.
+// acc = A · B in ORT's integer arithmetic (int8_gemm.h) with numpy batch broadcasting and 1-D
+// promotion. z_a is scalar or per row of A (M values); z_b scalar or per column of B (N values).
+// `trans_b`: B is stored [.., N, K]. Sets the output dims.
 std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
                                     const std::vector<int32_t>& za, const Tensor& B,
-                                    const std::vector<int32_t>& zb, Dims& od, int64_t& N) {
+                                    const MatB& mb, const std::vector<int32_t>& zb, bool trans_b,
+                                    Dims& od, int64_t& N) {
   PTQ_CHECK(A.rank() >= 1 && B.rank() >= 1, ModelError, "MatMul inputs must have rank >= 1");
+  dispatch_8bit(A.dtype(), "A", [](auto) {});
   Dims ad = A.dims(), bd = B.dims();
   const bool a1 = ad.size() == 1, b1 = bd.size() == 1;
   if (a1) ad.insert(ad.begin(), 1);
   if (b1) bd.push_back(1);
+  if (trans_b) std::swap(bd[bd.size() - 2], bd[bd.size() - 1]);
   const int64_t M = ad[ad.size() - 2], K = ad.back();
   N = bd.back();
   PTQ_CHECK(bd[bd.size() - 2] == K, ModelError, "inner dims differ: A ", dims_str(A.dims()), ", B ",
@@ -55,16 +98,28 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
   od = batch;
   if (!a1) od.push_back(M);
   if (!b1) od.push_back(N);
-  const std::vector<double> a = centred(A, za, K, "A"), b = centred(B, zb, 1, "B");
   const int64_t nb = numel_of(batch);
   std::vector<int32_t> acc(static_cast<size_t>(nb * M * N));
   if (acc.empty()) return acc;
+  // A's rows copied with K padded to a multiple of 4 (zeros), as the core reads K quads.
+  const int64_t k4 = (K + 3) / 4 * 4, arows = numel_of(abatch) * M;
+  std::vector<uint8_t> abuf(static_cast<size_t>(arows * k4), 0);
+  const uint8_t* ap = static_cast<const uint8_t*>(A.raw());
+  for (int64_t r = 0; r < arows; ++r)
+    std::copy(ap + r * K, ap + (r + 1) * K, abuf.data() + r * k4);
+  const bool a_signed = A.dtype() == DType::kInt8;
+  const int8::Arith arith = int8::arith_for(a_signed, mb.dtype == DType::kInt8);
   const std::vector<int64_t> sa = broadcast_strides(abatch, batch);
   const std::vector<int64_t> sb = broadcast_strides(bbatch, batch);
   const std::vector<int64_t> bs = strides_of(batch);
   const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
-  ctx.parallel_for(static_cast<size_t>(nb * blocks), [&](size_t i) {
-    const int64_t bi = static_cast<int64_t>(i) / blocks, blk = static_cast<int64_t>(i) % blocks;
+  // Few rows (batch 1 classifiers): also split the columns, in blocks of 128 (shape-only split).
+  const int64_t col_block = nb * blocks >= 8 ? N : 128;
+  const int64_t col_splits = (N + col_block - 1) / col_block;
+  ctx.parallel_for(static_cast<size_t>(nb * blocks * col_splits), [&](size_t i_) {
+    const int64_t i = static_cast<int64_t>(i_) / col_splits, cs = static_cast<int64_t>(i_) % col_splits;
+    const int64_t j0 = cs * col_block, j1 = std::min(N, j0 + col_block);
+    const int64_t bi = i / blocks, blk = i % blocks;
     int64_t oa = 0, ob = 0, rem = bi;
     for (size_t d = 0; d < batch.size(); ++d) {
       const int64_t idx = rem / bs[d];
@@ -73,16 +128,23 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
       ob += idx * sb[d];
     }
     const int64_t r0 = blk * kRowBlock, rows = std::min(kRowBlock, M - r0);
-    const RowMat y = CMap(a.data() + oa * M * K + r0 * K, rows, K) * CMap(b.data() + ob * K * N, K, N);
+    const int8::PackedB& pb = mb.slices[static_cast<size_t>(ob)];
     int32_t* dst = acc.data() + bi * M * N + r0 * N;
-    for (int64_t j = 0; j < rows * N; ++j) dst[j] = static_cast<int32_t>(y.data()[j]);
+    const uint8_t* arow = abuf.data() + (oa * M + r0) * k4;
+    if (za.size() == 1) {
+      int8::gemm({arow, rows, k4, 4, a_signed, za[0]}, pb, zb, arith, dst, N, 1, nullptr, j0, j1);
+    } else {
+      for (int64_t r = 0; r < rows; ++r)
+        int8::gemm({arow + r * k4, 1, k4, 4, a_signed, za[static_cast<size_t>(r0 + r)]}, pb, zb,
+                   arith, dst + r * N, N, 1, nullptr, j0, j1);
+    }
   });
   return acc;
 }
 
 class QLinearMatMul : public Kernel {
  public:
-  explicit QLinearMatMul(const KernelInit&) {}
+  explicit QLinearMatMul(const KernelInit& init) : b_(constant_b(init, 3, false)) {}
   void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
            std::vector<Tensor>& out) override {
     const Tensor& A = required_input(in, 0, "a");
@@ -95,7 +157,8 @@ class QLinearMatMul : public Kernel {
     PTQ_CHECK(optional_input(in, 7) != nullptr, ModelError, "missing y_zero_point");
     Dims od;
     int64_t N = 0;
-    const std::vector<int32_t> acc = integer_matmul(ctx, A, {aq.zero}, B, bz, od, N);
+    const std::vector<int32_t> acc =
+        integer_matmul(ctx, A, {aq.zero}, B, *use_b(b_, B, false), bz, false, od, N);
     PTQ_CHECK(bs.size() == 1 || static_cast<int64_t>(bs.size()) == N, ModelError, "b_scale has ",
               bs.size(), " values for ", N, " columns");
     std::vector<float> mult(bs.size());
@@ -109,11 +172,14 @@ class QLinearMatMul : public Kernel {
         y[i] = requantize<Q>(static_cast<float>(acc[i]) * mult[mult.size() == 1 ? 0 : i % static_cast<size_t>(N)], yq.zero);
     });
   }
+
+ private:
+  std::shared_ptr<const MatB> b_;
 };
 
 class MatMulInteger : public Kernel {
  public:
-  explicit MatMulInteger(const KernelInit&) {}
+  explicit MatMulInteger(const KernelInit& init) : b_(constant_b(init, 1, false)) {}
   void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
            std::vector<Tensor>& out) override {
     const Tensor& A = required_input(in, 0, "A");
@@ -124,9 +190,13 @@ class MatMulInteger : public Kernel {
     int64_t N = 0;
     const std::vector<int32_t> acc =
         integer_matmul(ctx, A, az ? zero_points(*az, "a_zero_point") : std::vector<int32_t>{0}, B,
-                       bz ? zero_points(*bz, "b_zero_point") : std::vector<int32_t>{0}, od, N);
+                       *use_b(b_, B, false),
+                       bz ? zero_points(*bz, "b_zero_point") : std::vector<int32_t>{0}, false, od, N);
     out[0] = Tensor::from_vector(od, acc);
   }
+
+ private:
+  std::shared_ptr<const MatB> b_;
 };
 
 // Transposes a 2-D 8-bit tensor (QGemm's transA/transB) so the GEMM core sees [M,K]·[K,N].
@@ -147,7 +217,7 @@ class QGemm : public Kernel {
  public:
   explicit QGemm(const KernelInit& init)
       : trans_a_(init.node.attr_int("transA", 0) != 0), trans_b_(init.node.attr_int("transB", 0) != 0),
-        alpha_(init.node.attr_float("alpha", 1.f)) {}
+        alpha_(init.node.attr_float("alpha", 1.f)), b_(constant_b(init, 3, trans_b_)) {}
   void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
            std::vector<Tensor>& out) override {
     const Tensor& A0 = required_input(in, 0, "A");
@@ -160,10 +230,10 @@ class QGemm : public Kernel {
     const Tensor* ys = optional_input(in, 7);
     PTQ_CHECK(A0.rank() == 2 && B0.rank() == 2, ModelError, "QGemm inputs must be 2-D");
     const Tensor A = trans_a_ ? transpose_2d(A0) : A0;
-    const Tensor B = trans_b_ ? transpose_2d(B0) : B0;
     Dims od;
     int64_t N = 0;
-    std::vector<int32_t> acc = integer_matmul(ctx, A, {aq.zero}, B, bz, od, N);
+    std::vector<int32_t> acc =
+        integer_matmul(ctx, A, {aq.zero}, B0, *use_b(b_, B0, trans_b_), bz, trans_b_, od, N);
     PTQ_CHECK(bs.size() == 1 || static_cast<int64_t>(bs.size()) == N, ModelError, "b_scale has ",
               bs.size(), " values for ", N, " columns");
     if (C) {
@@ -198,6 +268,7 @@ class QGemm : public Kernel {
  private:
   bool trans_a_, trans_b_;
   float alpha_;
+  std::shared_ptr<const MatB> b_;
 };
 
 }  // namespace

@@ -1,7 +1,11 @@
 // ORT's com.microsoft quantized ops: QLinearAdd/Mul, QLinearSigmoid/LeakyRelu, QLinearConcat,
-// QLinearGlobalAveragePool, QLinearAveragePool, computed with the formulas of ORT's CPU kernels.
+// QLinearGlobalAveragePool, QLinearAveragePool, computed with the formulas of ORT's CPU kernels;
+// and the 8-bit MaxPool of integer-kernel mode.
 #include <cmath>
+#include <cstring>
+#include <limits>
 
+#include "int8_domain.h"
 #include "qlinear.h"
 #include "spatial.h"
 
@@ -230,6 +234,80 @@ class QLinearAveragePool : public Kernel {
   std::unique_ptr<Kernel> pool_;
 };
 
+// MaxPool on 8-bit codes: what ORT runs for DequantizeLinear → MaxPool → QuantizeLinear with equal
+// parameters (DropQDQ). The same values as the float path (dequantization is monotonic and the Q
+// undoes the DQ), without converting the tensor twice. Padding reads the smallest code, which is
+// what −∞ quantizes to.
+class MaxPool8 : public Kernel {
+ public:
+  explicit MaxPool8(const KernelInit& init) : attrs_(WindowAttrs::from_node(init.node, true)) {
+    PTQ_CHECK(!attrs_.kernel.empty(), ModelError, "kernel_shape is required");
+    PTQ_CHECK(init.node.attr_int("storage_order", 0) == 0, UnsupportedError, "MaxPool storage_order");
+  }
+  void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
+           std::vector<Tensor>& out) override {
+    const Tensor& X = required_input(in, 0, "X");
+    const size_t r = X.rank();
+    PTQ_CHECK(r == 3 || r == 4, UnsupportedError, "pooling over input rank ", r,
+              " (only 1-D and 2-D are supported)");
+    const std::vector<int64_t> sp(X.dims().begin() + 2, X.dims().end());
+    const Window w = resolve_window(attrs_, sp, attrs_.kernel);
+    const bool one = r == 3;
+    const int64_t H = one ? 1 : sp[0], W = sp.back(), ho = one ? 1 : w.out[0], wo = w.out.back();
+    const int64_t kh = one ? 1 : w.kernel[0], kw = w.kernel.back();
+    const int64_t sh = one ? 1 : w.stride[0], sw = w.stride.back();
+    const int64_t dh = one ? 1 : w.dilation[0], dw = w.dilation.back();
+    const int64_t pt = one ? 0 : w.pad_begin[0], pl = w.pad_begin.back();
+    Dims od{X.dims()[0], X.dims()[1]};
+    for (int64_t o : w.out) od.push_back(o);
+    out[0] = Tensor::empty(X.dtype(), od);
+    // Padded plane split by column phase, so each tap of an output row reads contiguously.
+    const int64_t hp = (ho - 1) * sh + (kh - 1) * dh + 1;
+    const int64_t wph = ((wo - 1) * sw + (kw - 1) * dw) / sw + 1;
+    dispatch_8bit(X.dtype(), "X", [&](auto tag) {
+      using Q = decltype(tag);
+      const Q* x = X.data<Q>();
+      Q* y = out[0].mutable_data<Q>();
+      ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
+        std::vector<Q> plane(static_cast<size_t>(sw * hp * wph));
+        std::memset(plane.data(), static_cast<int>(static_cast<uint8_t>(std::numeric_limits<Q>::min())),
+                    plane.size());
+        const Q* xc = x + static_cast<int64_t>(i) * H * W;
+        for (int64_t ph = 0; ph < sw; ++ph) {
+          // Columns j of this phase read input column j·sw + ph − pl: the valid j range.
+          const int64_t first = pl - ph, last = W - 1 + pl - ph;
+          const int64_t jlo = first <= 0 ? 0 : (first + sw - 1) / sw;
+          const int64_t jhi = std::min(wph, last < 0 ? 0 : last / sw + 1);
+          for (int64_t iy = std::max<int64_t>(0, -pt); iy < H && iy + pt < hp; ++iy) {
+            Q* __restrict dst = plane.data() + (ph * hp + iy + pt) * wph;
+            const Q* __restrict src = xc + iy * W + ph - pl;
+            for (int64_t j = jlo; j < jhi; ++j) dst[j] = src[j * sw];
+          }
+        }
+        std::vector<int64_t> tap(static_cast<size_t>(kh * kw));
+        for (int64_t ky = 0; ky < kh; ++ky)
+          for (int64_t kx = 0; kx < kw; ++kx)
+            tap[static_cast<size_t>(ky * kw + kx)] = ((kx * dw % sw) * hp + ky * dh) * wph + kx * dw / sw;
+        std::vector<Q> acc(static_cast<size_t>(wo));
+        Q* yc = y + static_cast<int64_t>(i) * ho * wo;
+        for (int64_t oy = 0; oy < ho; ++oy) {
+          Q* __restrict a = acc.data();
+          const int64_t n = wo;  // a local: the stores into `a` cannot change it
+          std::fill(a, a + n, std::numeric_limits<Q>::min());
+          for (const int64_t t : tap) {
+            const Q* __restrict p = plane.data() + oy * sh * wph + t;
+            for (int64_t ox = 0; ox < n; ++ox) a[ox] = a[ox] < p[ox] ? p[ox] : a[ox];
+          }
+          std::copy(a, a + wo, yc + oy * wo);
+        }
+      });
+    });
+  }
+
+ private:
+  WindowAttrs attrs_;
+};
+
 }  // namespace
 
 void register_qlinear_misc(KernelRegistry& r) {
@@ -241,6 +319,8 @@ void register_qlinear_misc(KernelRegistry& r) {
   r.add(ms, "QLinearConcat", 1, INT64_MAX, make_kernel<QLinearConcat>);
   r.add(ms, "QLinearGlobalAveragePool", 1, INT64_MAX, make_kernel<QLinearGlobalAveragePool>);
   r.add(ms, "QLinearAveragePool", 1, INT64_MAX, make_kernel<QLinearAveragePool>);
+  // Internal: the 8-bit MaxPool integer-kernel mode runs for ORT's DropQDQ MaxPool (qdq_fusion.h).
+  r.add(kInt8Domain, "MaxPool", 1, INT64_MAX, make_kernel<MaxPool8>);
 }
 
 }  // namespace ptq::runtime

@@ -1,0 +1,434 @@
+// The int8 GEMM core (see int8_gemm.h): AVX2 kernel with a runtime CPU check, scalar reference.
+#include "int8_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define PTQ_INT8_X86 1
+#endif
+
+namespace ptq::runtime::int8 {
+namespace {
+
+#ifdef PTQ_INT8_X86
+// VNNI as MLAS detects it (platform.cpp): AVX-VNNI is CPUID.(7,1):EAX[4]; AVX512-VNNI is
+// CPUID.(7,0):ECX[11] and needs AVX512F/BW/DQ/VL with the OS saving ZMM state.
+bool has_vnni() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const unsigned ecx7 = c, ebx7 = b;
+  unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+  const bool avx_vnni = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & 0x10u) != 0;
+  if (avx_vnni && __builtin_cpu_supports("avx2")) return true;
+  unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0;
+  __get_cpuid(1, &a0, &b0, &c0, &d0);
+  if ((c0 & (1u << 27)) == 0) return false;  // no OSXSAVE
+  unsigned lo = 0, hi = 0;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  const bool zmm_state = (lo & 0xE6u) == 0xE6u;
+  const bool avx512_core = (ebx7 & 0xC0030000u) == 0xC0030000u;  // F, DQ, BW, VL
+  return zmm_state && avx512_core && (ecx7 & (1u << 11)) != 0;
+}
+#endif
+
+int32_t sat16(int32_t v) { return std::min<int32_t>(32767, std::max<int32_t>(-32768, v)); }
+
+int32_t code(const AView& a, int64_t i, int64_t k) {
+  const uint8_t u = a.base[i * a.row_stride + (k / 4) * a.quad_stride + k % 4];
+  return a.is_signed ? static_cast<int32_t>(static_cast<int8_t>(u)) : static_cast<int32_t>(u);
+}
+
+int32_t zb_of(const std::vector<int32_t>& zb, int64_t j) {
+  return zb.size() == 1 ? zb[0] : zb[static_cast<size_t>(j)];
+}
+
+// MlasRequantizeOutput for one value: clamp in float (bounds are integers, so clamping before
+// rounding is the same), round half to even, add the zero point.
+int32_t requant_value(int32_t acc, float scale, int32_t zero, bool is_signed) {
+  const float lo = static_cast<float>((is_signed ? -128 : 0) - zero);
+  const float hi = static_cast<float>((is_signed ? 127 : 255) - zero);
+  const float v = std::min(std::max(static_cast<float>(acc) * scale, lo), hi);
+  return static_cast<int32_t>(std::nearbyint(v)) + zero;
+}
+
+void store(const Requant* rq, int32_t* c, int64_t c_row, int64_t c_col, int64_t i, int64_t j,
+           int32_t acc) {
+  if (!rq) {
+    c[i * c_row + j * c_col] = acc;
+    return;
+  }
+  const int32_t b = rq->bias ? rq->bias[j] : 0;
+  rq->y[i * rq->y_row + j * rq->y_col] =
+      static_cast<uint8_t>(requant_value(acc + b, rq->scale[j], rq->zero, rq->is_signed));
+}
+
+bool any_nonzero(const std::vector<int32_t>& v) {
+  return std::any_of(v.begin(), v.end(), [](int32_t x) { return x != 0; });
+}
+
+#ifdef PTQ_INT8_X86
+// 4 rows × 16 columns per step: broadcast 4 codes of a row, vpmaddubsw against 8 columns × 4
+// codes (pairs saturated to int16, as MLAS's kernel does), vpmaddwd with ones to int32.
+__attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const PackedB& b,
+                                                      const std::vector<int32_t>& zb, int32_t* c,
+                                                      int64_t c_row, int64_t c_col,
+                                                      const Requant* rq, int64_t j0, int64_t j1) {
+  const int64_t quads = b.k4 / 4;
+  const bool zb_used = any_nonzero(zb);
+  std::vector<int32_t> row_sum(static_cast<size_t>(a.m), 0);
+  if (zb_used)
+    for (int64_t i = 0; i < a.m; ++i)
+      for (int64_t k = 0; k < b.k; ++k) row_sum[static_cast<size_t>(i)] += code(a, i, k);
+  alignas(32) int32_t tile[4][16];
+  // Per column of the block: the zero-point terms (+ bias), z_b, the output scale.
+  alignas(32) int32_t fix[16], zbs[16];
+  alignas(32) float scale[16];
+  const float lo = rq ? static_cast<float>((rq->is_signed ? -128 : 0) - rq->zero) : 0.f;
+  const float hi = rq ? static_cast<float>((rq->is_signed ? 127 : 255) - rq->zero) : 0.f;
+  for (int64_t nb = j0 / 16; nb < (j1 + 15) / 16; ++nb) {
+    const int8_t* bp = b.packed.data() + nb * quads * 64;
+    const int64_t cols = std::min<int64_t>(16, j1 - nb * 16);
+    for (int64_t jj = 0; jj < 16; ++jj) {
+      const int64_t j = nb * 16 + jj;
+      if (jj >= cols) {
+        fix[jj] = zbs[jj] = 0;
+        scale[jj] = 0.f;
+        continue;
+      }
+      const int32_t z = zb_of(zb, j);
+      zbs[jj] = z;
+      fix[jj] = -a.zero * b.col_sum[static_cast<size_t>(j)] + static_cast<int32_t>(b.k) * a.zero * z +
+                (rq && rq->bias ? rq->bias[j] : 0);
+      scale[jj] = rq ? rq->scale[j] : 0.f;
+    }
+    for (int64_t i0 = 0; i0 < a.m; i0 += 4) {
+      const int64_t rows = std::min<int64_t>(4, a.m - i0);
+      const uint8_t* r[4];
+      for (int64_t r_ = 0; r_ < 4; ++r_) r[r_] = a.base + (i0 + std::min(r_, rows - 1)) * a.row_stride;
+      // The K loop in assembly: with intrinsics GCC spills one of the 8 accumulators (13 of the
+      // 16 ymm registers are live), which costs a third of the speed. Per quad and row:
+      // vpmaddubsw (u8 codes × s8 weights, pairs saturated to int16), vpmaddwd with ones, vpaddd.
+      alignas(32) int32_t raw[4][16];
+      {
+        const int8_t* bq = bp;
+        const uint8_t *p0 = r[0], *p1 = r[1], *p2 = r[2], *p3 = r[3];
+        int64_t n = quads;
+        const int64_t qs = a.quad_stride;
+        __asm__ volatile(
+            "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+            "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
+            "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
+            "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
+            "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
+            "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
+            "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
+            "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+            "vpcmpeqw %%ymm15, %%ymm15, %%ymm15\n\t"
+            "vpsrlw $15, %%ymm15, %%ymm15\n\t"
+            "1:\n\t"
+            "vmovdqu (%[bq]), %%ymm8\n\t"
+            "vmovdqu 32(%[bq]), %%ymm9\n\t"
+            "vpbroadcastd (%[p0]), %%ymm10\n\t"
+            "vpmaddubsw %%ymm8, %%ymm10, %%ymm11\n\t"
+            "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
+            "vpaddd %%ymm11, %%ymm0, %%ymm0\n\t"
+            "vpmaddubsw %%ymm9, %%ymm10, %%ymm10\n\t"
+            "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
+            "vpaddd %%ymm10, %%ymm1, %%ymm1\n\t"
+            "vpbroadcastd (%[p1]), %%ymm12\n\t"
+            "vpmaddubsw %%ymm8, %%ymm12, %%ymm13\n\t"
+            "vpmaddwd %%ymm15, %%ymm13, %%ymm13\n\t"
+            "vpaddd %%ymm13, %%ymm2, %%ymm2\n\t"
+            "vpmaddubsw %%ymm9, %%ymm12, %%ymm12\n\t"
+            "vpmaddwd %%ymm15, %%ymm12, %%ymm12\n\t"
+            "vpaddd %%ymm12, %%ymm3, %%ymm3\n\t"
+            "vpbroadcastd (%[p2]), %%ymm10\n\t"
+            "vpmaddubsw %%ymm8, %%ymm10, %%ymm11\n\t"
+            "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
+            "vpaddd %%ymm11, %%ymm4, %%ymm4\n\t"
+            "vpmaddubsw %%ymm9, %%ymm10, %%ymm10\n\t"
+            "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
+            "vpaddd %%ymm10, %%ymm5, %%ymm5\n\t"
+            "vpbroadcastd (%[p3]), %%ymm12\n\t"
+            "vpmaddubsw %%ymm8, %%ymm12, %%ymm13\n\t"
+            "vpmaddwd %%ymm15, %%ymm13, %%ymm13\n\t"
+            "vpaddd %%ymm13, %%ymm6, %%ymm6\n\t"
+            "vpmaddubsw %%ymm9, %%ymm12, %%ymm12\n\t"
+            "vpmaddwd %%ymm15, %%ymm12, %%ymm12\n\t"
+            "vpaddd %%ymm12, %%ymm7, %%ymm7\n\t"
+            "add $64, %[bq]\n\t"
+            "add %[qs], %[p0]\n\t"
+            "add %[qs], %[p1]\n\t"
+            "add %[qs], %[p2]\n\t"
+            "add %[qs], %[p3]\n\t"
+            "dec %[n]\n\t"
+            "jnz 1b\n\t"
+            "vmovdqu %%ymm0, (%[out])\n\t"
+            "vmovdqu %%ymm1, 32(%[out])\n\t"
+            "vmovdqu %%ymm2, 64(%[out])\n\t"
+            "vmovdqu %%ymm3, 96(%[out])\n\t"
+            "vmovdqu %%ymm4, 128(%[out])\n\t"
+            "vmovdqu %%ymm5, 160(%[out])\n\t"
+            "vmovdqu %%ymm6, 192(%[out])\n\t"
+            "vmovdqu %%ymm7, 224(%[out])\n\t"
+            : [bq] "+r"(bq), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n)
+            : [qs] "r"(qs), [out] "r"(&raw[0][0])
+            : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+              "xmm10", "xmm11", "xmm12", "xmm13", "xmm15", "memory", "cc");
+      }
+      // acc + fix − z_b·Σa, then (fused output stage) scale, clamp, round half to even, + z_y.
+      // Constants come from memory here, after the K loop (no lambdas: clang does not give them
+      // this function's target).
+      for (int64_t ri = 0; ri < 4; ++ri) {
+        const int64_t i = std::min(i0 + ri, a.m - 1);
+        for (int h = 0; h < 16; h += 8) {
+          __m256i v = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(&raw[ri][h])),
+                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(fix + h)));
+          if (zb_used)
+            v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(zbs + h)),
+                                                       _mm256_set1_epi32(row_sum[static_cast<size_t>(i)])));
+          if (rq) {
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_load_ps(scale + h));
+            f = _mm256_min_ps(_mm256_max_ps(f, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+            v = _mm256_add_epi32(_mm256_cvtps_epi32(f), _mm256_set1_epi32(rq->zero));
+          }
+          _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[ri][h]), v);
+        }
+      }
+      if (rq && rq->y_row == 1 && rows == 4) {  // 4 consecutive pixels per channel: one dword
+        // Codes are in range already, so the saturating packs are exact; then a byte shuffle
+        // gathers each column's 4 rows: lane k of `d` holds the dword of column 4·lane + k.
+        const __m256i order = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                               0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        alignas(32) uint32_t d[16];
+        for (int h = 0; h < 16; h += 8) {
+          const __m256i t0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[0][h]));
+          const __m256i t1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[1][h]));
+          const __m256i t2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[2][h]));
+          const __m256i t3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(&tile[3][h]));
+          const __m256i w01 = rq->is_signed ? _mm256_packs_epi32(t0, t1) : _mm256_packus_epi32(t0, t1);
+          const __m256i w23 = rq->is_signed ? _mm256_packs_epi32(t2, t3) : _mm256_packus_epi32(t2, t3);
+          const __m256i bytes = rq->is_signed ? _mm256_packs_epi16(w01, w23) : _mm256_packus_epi16(w01, w23);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(d + h), _mm256_shuffle_epi8(bytes, order));
+        }
+        uint8_t* y = rq->y + i0 + nb * 16 * rq->y_col;
+        // d[0..3]: columns 0-3, d[4..7]: 4-7 (second lane), d[8..15]: 8-15.
+        for (int64_t jj = 0; jj < cols; ++jj) __builtin_memcpy(y + jj * rq->y_col, &d[jj], 4);
+      } else if (rq) {
+        uint8_t* y = rq->y + i0 * rq->y_row + nb * 16 * rq->y_col;
+        for (int64_t jj = 0; jj < cols; ++jj)
+          for (int64_t ri = 0; ri < rows; ++ri)
+            y[ri * rq->y_row + jj * rq->y_col] = static_cast<uint8_t>(tile[ri][jj]);
+      } else {
+        int32_t* cc = c + i0 * c_row + nb * 16 * c_col;
+        for (int64_t jj = 0; jj < cols; ++jj)
+          for (int64_t ri = 0; ri < rows; ++ri) cc[ri * c_row + jj * c_col] = tile[ri][jj];
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const DepthwiseGeo& g,
+                                                     const int32_t* w, const int64_t* tap,
+                                                     int32_t* acc) {
+  const int64_t taps = g.kh * g.kw;
+  // Taps in pairs for vpmaddwd: (w[t], w[t+1]) against interleaved (x_t, x_t+1), exact in int32
+  // (centred codes and weights fit int16).
+  std::vector<int32_t> wpair(static_cast<std::size_t>((taps + 1) / 2));
+  for (int64_t t = 0; t < taps; t += 2) {
+    const int32_t w1 = t + 1 < taps ? w[t + 1] : 0;
+    wpair[static_cast<std::size_t>(t / 2)] =
+        static_cast<int32_t>((static_cast<uint32_t>(w[t]) & 0xFFFFu) | (static_cast<uint32_t>(w1) << 16));
+  }
+  const int64_t wup = (g.wo + 15) / 16 * 16;
+  std::vector<int32_t> line(static_cast<std::size_t>(wup));
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const int16_t* row = plane + oy * g.sh * g.phase_cols;
+    for (int64_t ox = 0; ox < wup; ox += 16) {
+      __m256i lo = _mm256_setzero_si256(), hi = lo;
+      for (int64_t t = 0; t < taps; t += 2) {
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + tap[t] + ox));
+        const __m256i x1 = t + 1 < taps
+                               ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + tap[t + 1] + ox))
+                               : _mm256_setzero_si256();
+        const __m256i wv = _mm256_set1_epi32(wpair[static_cast<std::size_t>(t / 2)]);
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wv));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wv));
+      }
+      // lo holds outputs 0-3 | 8-11, hi 4-7 | 12-15 (per 128-bit lane).
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(line.data() + ox), _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(line.data() + ox + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+    std::copy(line.begin(), line.begin() + g.wo, acc + oy * g.wo);
+  }
+}
+
+__attribute__((target("avx2"))) int64_t widen_pairs_avx2(const uint8_t* src, int64_t n, int32_t zero,
+                                                         int16_t* even, int16_t* odd) {
+  const __m256i z = _mm256_set1_epi16(static_cast<int16_t>(zero));
+  const __m256i low = _mm256_set1_epi16(0x00FF);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * j));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(even + j), _mm256_sub_epi16(_mm256_and_si256(v, low), z));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd + j), _mm256_sub_epi16(_mm256_srli_epi16(v, 8), z));
+  }
+  return j;
+}
+
+__attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[4], int64_t n,
+                                                       uint8_t* dst) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[0] + i));
+    const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[1] + i));
+    const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2] + i));
+    const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[3] + i));
+    const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), hi01 = _mm_unpackhi_epi8(r0, r1);
+    const __m128i lo23 = _mm_unpacklo_epi8(r2, r3), hi23 = _mm_unpackhi_epi8(r2, r3);
+    __m128i* d = reinterpret_cast<__m128i*>(dst + 4 * i);
+    _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
+    _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
+    _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
+    _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+  }
+  for (; i < n; ++i)
+    for (int r = 0; r < 4; ++r) dst[4 * i + r] = rows[r][i];
+}
+#endif
+
+}  // namespace
+
+void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc) {
+  // Offset of each tap from the start of its output row's first input row.
+  std::vector<int64_t> tap(static_cast<std::size_t>(g.kh * g.kw));
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t off = kx * g.dw;
+      tap[static_cast<std::size_t>(ky * g.kw + kx)] =
+          ((off % g.sw) * g.rows + ky * g.dh) * g.phase_cols + off / g.sw;
+    }
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) {
+    depthwise_avx2(plane, g, w, tap.data(), acc);
+    return;
+  }
+#endif
+  const int64_t taps = g.kh * g.kw;
+  for (int64_t i = 0; i < g.ho * g.wo; ++i) acc[i] = 0;
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const int16_t* row = plane + oy * g.sh * g.phase_cols;
+    int32_t* a = acc + oy * g.wo;
+    for (int64_t t = 0; t < taps; ++t) {
+      const int16_t* p = row + tap[static_cast<std::size_t>(t)];
+      for (int64_t ox = 0; ox < g.wo; ++ox) a[ox] += w[t] * p[ox];
+    }
+  }
+}
+
+void widen_centred_pairs(const uint8_t* src, int64_t n, int32_t zero, int16_t* even, int16_t* odd) {
+  int64_t j = 0;
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) j = widen_pairs_avx2(src, n, zero, even, odd);
+#endif
+  for (; j < n; ++j) {
+    even[j] = static_cast<int16_t>(src[2 * j] - zero);
+    odd[j] = static_cast<int16_t>(src[2 * j + 1] - zero);
+  }
+}
+
+void interleave4(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) {
+    interleave4_avx2(rows, n, dst);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i)
+    for (int r = 0; r < 4; ++r) dst[4 * i + r] = rows[r][i];
+}
+
+Arith u8s8_arith() {
+#ifdef PTQ_INT8_X86
+  static const Arith a = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("ssse3") && !has_vnni() ? Arith::kPairSaturate : Arith::kExact;
+  }();
+  return a;
+#else
+  return Arith::kExact;
+#endif
+}
+
+Arith arith_for(bool a_signed, bool b_signed) {
+  return !a_signed && b_signed ? u8s8_arith() : Arith::kExact;
+}
+
+bool avx2_usable() {
+#ifdef PTQ_INT8_X86
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
+                    int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq, int64_t j0,
+                    int64_t j1) {
+  if (j1 < 0) j1 = b.n;
+  for (int64_t i = 0; i < a.m; ++i)
+    for (int64_t j = j0; j < j1; ++j) {
+      const int16_t* bj = b.raw.data() + j * b.k;
+      const int32_t z = zb_of(zb, j);
+      int32_t s = 0;
+      if (arith == Arith::kExact) {
+        for (int64_t k = 0; k < b.k; ++k) s += (code(a, i, k) - a.zero) * (bj[k] - z);
+      } else {
+        int32_t asum = 0;
+        for (int64_t k = 0; k < b.k; k += 2) {
+          const int32_t a0 = code(a, i, k), a1 = k + 1 < b.k ? code(a, i, k + 1) : 0;
+          const int32_t b1 = k + 1 < b.k ? bj[k + 1] : 0;
+          s += sat16(a0 * bj[k] + a1 * b1);
+          asum += a0 + a1;
+        }
+        s += -a.zero * b.col_sum[static_cast<size_t>(j)] - z * asum + static_cast<int32_t>(b.k) * a.zero * z;
+      }
+      store(rq, c, c_row, c_col, i, j, s);
+    }
+}
+
+void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,
+          int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq, int64_t j0, int64_t j1) {
+  if (j1 < 0) j1 = b.n;
+#ifdef PTQ_INT8_X86
+  if (arith == Arith::kPairSaturate && !a.is_signed && b.is_signed && !b.packed.empty() &&
+      avx2_usable()) {
+    gemm_avx2_pairs(a, b, zb, c, c_row, c_col, rq, j0, j1);
+    return;
+  }
+#endif
+  gemm_reference(a, b, zb, arith, c, c_row, c_col, rq, j0, j1);
+}
+
+template <typename Q>
+void requantize_row(const int32_t* acc, int64_t n, int32_t bias, float scale, int32_t zero, Q* y) {
+  const float lo = static_cast<float>(std::numeric_limits<Q>::min() - zero);
+  const float hi = static_cast<float>(std::numeric_limits<Q>::max() - zero);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = std::min(std::max(static_cast<float>(acc[i] + bias) * scale, lo), hi);
+    y[i] = static_cast<Q>(static_cast<int32_t>(std::nearbyint(v)) + zero);
+  }
+}
+
+template void requantize_row<uint8_t>(const int32_t*, int64_t, int32_t, float, int32_t, uint8_t*);
+template void requantize_row<int8_t>(const int32_t*, int64_t, int32_t, float, int32_t, int8_t*);
+
+}  // namespace ptq::runtime::int8
