@@ -28,6 +28,17 @@ void RangeStats::observe(const float* x, size_t n) {
   ++samples;
 }
 
+void RangeStats::merge(const RangeStats& o) {
+  if (o.samples == 0) return;
+  min = std::min(min, o.min);
+  max = std::max(max, o.max);
+  sum_sample_min += o.sum_sample_min;
+  sum_sample_max += o.sum_sample_max;
+  last_min = o.last_min;
+  last_max = o.last_max;
+  samples += o.samples;
+}
+
 Pow2Histogram::Pow2Histogram(int bins) : counts_(static_cast<size_t>(bins), 0) {
   PTQ_ASSERT(bins > 0 && (bins & (bins - 1)) == 0, "histogram bins must be a power of two");
 }
@@ -127,6 +138,30 @@ std::vector<uint64_t> Pow2Histogram::counts_at_range_of(const Pow2Histogram& oth
     std::fill(c.begin() + static_cast<std::ptrdiff_t>(half), c.end(), 0);
   }
   return c;
+}
+
+void Pow2Histogram::merge(const Pow2Histogram& o) {
+  PTQ_ASSERT(o.counts_.size() == counts_.size(), "merging histograms of different bin counts");
+  constexpr int kUnset = std::numeric_limits<int>::min();
+  if (o.exp_ == kUnset) return;
+  // Bring both to the larger range by pairwise bin merging (what grow_to does), then add.
+  const auto coarsen = [](std::vector<uint64_t>& c, int steps) {
+    for (int s = 0; s < steps; ++s) {
+      const size_t half = c.size() / 2;
+      for (size_t i = 0; i < half; ++i) c[i] = c[2 * i] + c[2 * i + 1];
+      std::fill(c.begin() + static_cast<std::ptrdiff_t>(half), c.end(), 0);
+    }
+  };
+  if (exp_ == kUnset) {
+    exp_ = o.exp_;
+  } else if (exp_ < o.exp_) {
+    coarsen(counts_, std::min(o.exp_ - exp_, 64));
+    exp_ = o.exp_;
+  }
+  std::vector<uint64_t> c = o.counts_;
+  coarsen(c, std::min(exp_ - o.exp_, 64));
+  for (size_t i = 0; i < c.size(); ++i) counts_[i] += c[i];
+  total_ += o.total_;
 }
 
 Histogram::Histogram(double lo, double hi, std::vector<uint64_t> counts)
