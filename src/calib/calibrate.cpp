@@ -1,11 +1,15 @@
 // The single-pass streaming calibration driver over runtime::Interpreter's observer hook.
 #include "ptq/calib/calibrate.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "ptq/core/error.h"
+#include "ptq/data/ordered_parallel.h"
 #include "ptq/runtime/interpreter.h"
 
 namespace ptq::calib {
@@ -46,33 +50,67 @@ CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const Calib
   const Method* method = find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", method_names(), ")");
   const ir::Graph& g = model.graph;
-  // One Observation per float tensor of the top-level graph, created when first seen.
-  std::vector<std::unique_ptr<Observation>> obs(g.id_bound_values());
   const bool histograms = method->histogram(o.params) != HistogramKind::kNone;
   const int bins = histogram_bins(o.params);
-
-  runtime::InterpreterOptions ro;
-  ro.threads = o.threads;
-  // Subgraph tensors (If/Loop bodies) are never quantized: only the top-level graph is observed.
-  ro.observer = [&](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
-    if (&graph != &g || t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
-    auto& ob = obs[static_cast<size_t>(v)];
-    if (!ob) ob = std::make_unique<Observation>(histograms ? bins : 1);
-    ob->observe(t.data<float>(), t.numel(), histograms);
+  // Histograms only where the caller says a range will be used (or everywhere when it does not say).
+  const auto wants_histogram = [&](size_t v) {
+    return histograms && (o.histogram_values.empty() || (v < o.histogram_values.size() && o.histogram_values[v]));
   };
-  const runtime::Interpreter interpreter(model, ro);
+  using Observations = std::vector<std::unique_ptr<Observation>>;  // by value id, created when first seen
 
+  // One interpreter per worker with single-threaded kernels: samples run side by side, each
+  // batch row into its own Observations, merged below in sample order.
+  size_t workers = o.threads ? o.threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
+  workers = std::max<size_t>(1, std::min(workers, dataset.size()));
+  struct Worker {
+    std::unique_ptr<runtime::Interpreter> interpreter;
+    Observations* current = nullptr;
+  };
+  std::vector<Worker> ws(workers);
+  const std::function<std::vector<Observations>(size_t, const data::Sample&)> work =
+      [&](size_t w, const data::Sample& sample) {
+        Worker& wk = ws[w];
+        if (!wk.interpreter) {
+          runtime::InterpreterOptions ro;
+          ro.threads = 1;
+          // Subgraph tensors (If/Loop bodies) are never quantized: only the top-level graph is observed.
+          ro.observer = [&g, &wk, &wants_histogram, bins](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
+            if (&graph != &g || t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
+            auto& ob = (*wk.current)[static_cast<size_t>(v)];
+            const bool hist = wants_histogram(static_cast<size_t>(v));
+            if (!ob) ob = std::make_unique<Observation>(hist ? bins : 1);
+            ob->observe(t.data<float>(), t.numel(), hist);
+          };
+          wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
+        }
+        std::vector<Observations> rows;
+        with_context(str_cat("calibration sample ", sample.source_str()), [&] {
+          for (const auto& row : split_batch(g, sample.inputs)) {
+            rows.emplace_back(g.id_bound_values());
+            wk.current = &rows.back();
+            wk.interpreter->run(row);
+          }
+        });
+        return rows;
+      };
+
+  Observations obs(g.id_bound_values());
   size_t samples = 0, done = 0;
-  while (auto sample = dataset.next()) {
-    with_context(str_cat("calibration sample ", sample->source_str()), [&] {
-      for (const auto& row : split_batch(g, sample->inputs)) interpreter.run(row);
-    });
-    ++done;
-    // Count batch rows, not files, so the table reads the same however samples were batched.
-    const Tensor& first = sample->inputs.begin()->second;
-    samples += first.rank() > 0 ? static_cast<size_t>(first.dims()[0]) : 1;
-    if (o.progress) o.progress(1, 1, done, dataset.size());
-  }
+  const std::function<void(const data::Sample&, std::vector<Observations>&)> consume =
+      [&](const data::Sample& sample, std::vector<Observations>& rows) {
+        for (Observations& row : rows)
+          for (size_t v = 0; v < row.size(); ++v) {
+            if (!row[v]) continue;
+            if (!obs[v]) obs[v] = std::move(row[v]);
+            else obs[v]->merge(*row[v]);
+          }
+        ++done;
+        // Count batch rows, not files, so the table reads the same however samples were batched.
+        const Tensor& first = sample.inputs.begin()->second;
+        samples += first.rank() > 0 ? static_cast<size_t>(first.dims()[0]) : 1;
+        if (o.progress) o.progress(1, 1, done, dataset.size());
+      };
+  data::for_each_ordered<std::vector<Observations>>(dataset, workers, 0, work, consume);
   PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");
 
   CalibTable table;
@@ -86,7 +124,8 @@ CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const Calib
     // Graph inputs hold preprocessed data whose range is meant (MNIST's background sits at the
     // minimum): clipping it moves every such pixel, so inputs keep their exact min/max.
     const bool input = val.kind == ir::ValueKind::kGraphInput;
-    table.ranges[val.name] = input ? Range{static_cast<float>(obs[v]->range.min), static_cast<float>(obs[v]->range.max)}
+    const bool exact = input || (histograms && !wants_histogram(v));
+    table.ranges[val.name] = exact ? Range{static_cast<float>(obs[v]->range.min), static_cast<float>(obs[v]->range.max)}
                                    : method->compute(*obs[v], o.params);
   }
   return table;

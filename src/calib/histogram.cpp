@@ -11,12 +11,25 @@
 namespace ptq::calib {
 
 void RangeStats::observe(const float* x, size_t n) {
-  float lo = std::numeric_limits<float>::infinity();
-  float hi = -lo;
-  for (size_t i = 0; i < n; ++i) {
+  // Four independent lanes: one running min/max is a chain of dependent compares.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  float l[4] = {kInf, kInf, kInf, kInf}, h[4] = {-kInf, -kInf, -kInf, -kInf};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (size_t k = 0; k < 4; ++k) {
+      const float v = x[i + k];
+      l[k] = v < l[k] ? v : l[k];  // NaN compares false: ignored
+      h[k] = v > h[k] ? v : h[k];
+    }
+  for (; i < n; ++i) {
     const float v = x[i];
-    lo = v < lo ? v : lo;  // NaN compares false: ignored
-    hi = v > hi ? v : hi;
+    l[0] = v < l[0] ? v : l[0];
+    h[0] = v > h[0] ? v : h[0];
+  }
+  float lo = l[0], hi = h[0];
+  for (size_t k = 1; k < 4; ++k) {
+    lo = l[k] < lo ? l[k] : lo;
+    hi = h[k] > hi ? h[k] : hi;
   }
   if (lo > hi) return;
   min = std::min(min, static_cast<double>(lo));
@@ -26,6 +39,17 @@ void RangeStats::observe(const float* x, size_t n) {
   last_min = lo;
   last_max = hi;
   ++samples;
+}
+
+void RangeStats::merge(const RangeStats& o) {
+  if (o.samples == 0) return;
+  min = std::min(min, o.min);
+  max = std::max(max, o.max);
+  sum_sample_min += o.sum_sample_min;
+  sum_sample_max += o.sum_sample_max;
+  last_min = o.last_min;
+  last_max = o.last_max;
+  samples += o.samples;
 }
 
 Pow2Histogram::Pow2Histogram(int bins) : counts_(static_cast<size_t>(bins), 0) {
@@ -97,20 +121,33 @@ void Pow2Histogram::add_split(Pow2Histogram& pos, Pow2Histogram& neg, const floa
   const size_t last = pos.counts_.size() - 1;
   uint64_t* pc = pos.counts_.data();
   uint64_t* nc = neg.counts_.data();
-  uint64_t np = 0, nn = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    if (v >= 0.f) {
-      const size_t b = static_cast<size_t>(static_cast<double>(v) * pos_scale);
-      ++pc[b < last ? b : last];
-      ++np;
-    } else if (v < 0.f) {
-      const size_t b = static_cast<size_t>(-static_cast<double>(v) * neg_scale);
-      ++nc[b < last ? b : last];
-      ++nn;
-    }  // NaN: neither
-  }
-  pos.total_ += np;
+  uint64_t np = 0, nn = 0, zeros = 0;
+  // In float when both factors are normal floats (every range but the tiniest): a power-of-two
+  // product is exact, and where it would round (a subnormal result) the bin is 0 either way.
+  const auto loop = [&](auto ps, auto ns) {
+    using T = decltype(ps);
+    for (size_t i = 0; i < n; ++i) {
+      const float v = x[i];
+      // Exact zeros (half of a post-ReLU tensor) are counted in a register: incrementing the
+      // same bin back to back stalls on the store.
+      if (v == 0.f) {
+        ++zeros;
+      } else if (v > 0.f) {
+        const auto b = static_cast<size_t>(static_cast<int64_t>(static_cast<T>(v) * ps));
+        ++pc[b < last ? b : last];
+        ++np;
+      } else if (v < 0.f) {
+        const auto b = static_cast<size_t>(static_cast<int64_t>(-static_cast<T>(v) * ns));
+        ++nc[b < last ? b : last];
+        ++nn;
+      }  // NaN: neither
+    }
+  };
+  const auto normal = [](double f) { return f == 0.0 || (f >= 0x1p-126 && f <= 0x1p127); };
+  if (normal(pos_scale) && normal(neg_scale)) loop(static_cast<float>(pos_scale), static_cast<float>(neg_scale));
+  else loop(pos_scale, neg_scale);
+  pc[0] += zeros;
+  pos.total_ += np + zeros;
   neg.total_ += nn;
 }
 
@@ -134,6 +171,30 @@ std::vector<uint64_t> Pow2Histogram::counts_at_range_of(const Pow2Histogram& oth
     std::fill(c.begin() + static_cast<std::ptrdiff_t>(half), c.end(), 0);
   }
   return c;
+}
+
+void Pow2Histogram::merge(const Pow2Histogram& o) {
+  PTQ_ASSERT(o.counts_.size() == counts_.size(), "merging histograms of different bin counts");
+  constexpr int kUnset = std::numeric_limits<int>::min();
+  if (o.exp_ == kUnset) return;
+  // Bring both to the larger range by pairwise bin merging (what grow_to does), then add.
+  const auto coarsen = [](std::vector<uint64_t>& c, int steps) {
+    for (int s = 0; s < steps; ++s) {
+      const size_t half = c.size() / 2;
+      for (size_t i = 0; i < half; ++i) c[i] = c[2 * i] + c[2 * i + 1];
+      std::fill(c.begin() + static_cast<std::ptrdiff_t>(half), c.end(), 0);
+    }
+  };
+  if (exp_ == kUnset) {
+    exp_ = o.exp_;
+  } else if (exp_ < o.exp_) {
+    coarsen(counts_, std::min(o.exp_ - exp_, 64));
+    exp_ = o.exp_;
+  }
+  std::vector<uint64_t> c = o.counts_;
+  coarsen(c, std::min(exp_ - o.exp_, 64));
+  for (size_t i = 0; i < c.size(); ++i) counts_[i] += c[i];
+  total_ += o.total_;
 }
 
 Histogram::Histogram(double lo, double hi, std::vector<uint64_t> counts)

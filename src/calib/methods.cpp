@@ -50,6 +50,12 @@ void Observation::observe(const float* x, size_t n, bool histograms) {
   Pow2Histogram::add_split(positive, negative, x, n, range.last_min, range.last_max);
 }
 
+void Observation::merge(const Observation& later) {
+  range.merge(later.range);
+  positive.merge(later.positive);
+  negative.merge(later.negative);
+}
+
 namespace {
 
 // Drops empty bins at both ends, so methods see the range that holds data.

@@ -89,7 +89,7 @@ Tensor Dataset::read_image(const File& f, const InputSpec& spec) const {
   });
 }
 
-std::optional<Sample> Dataset::read(size_t index) {
+std::optional<Sample> Dataset::read(size_t index) const {
   Sample s;
   s.index = index;
   std::vector<std::string> from(inputs_.size());  // the file each input came from

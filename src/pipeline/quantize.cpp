@@ -69,6 +69,39 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
   return b;
 }
 
+// Value ids of the prepared graph whose ranges the default int8 model uses: fold and plan with a
+// placeholder range on every possibly-float tensor. Calibration builds histograms only for these
+// (tensors removed by Relu/Clip folding or never quantized keep their exact min/max).
+std::vector<bool> ranged_values(const ir::Model& prepared, const quant::QuantConfig& config) {
+  const ir::Graph& g0 = prepared.graph;
+  ir::Model m = prepared;
+  // Placeholder range v+1 tags value v, so a range the fold copies to another name still tells
+  // which tensor's statistics it came from.
+  passes::RangeMap ranges;
+  for (size_t v = 0; v < g0.id_bound_values(); ++v) {
+    const ir::Value& val = g0.value(static_cast<ir::ValueId>(v));
+    if (!val.alive || val.is_constant() || val.name.empty()) continue;
+    // Over-approximating (a non-float tensor of unknown type) costs one histogram, nothing else.
+    if (val.type.known && val.type.dtype != DType::kUndefined && val.type.dtype != DType::kFloat) continue;
+    ranges[val.name] = {0.f, static_cast<float>(v + 1)};
+  }
+  passes::fold_activations_into_quantized_producers(m.graph, config, ranges);
+  const passes::QuantPlan plan = passes::plan_quantization(m.graph, config, ranges);
+  std::vector<bool> need(g0.id_bound_values(), false);
+  const auto mark = [&](ir::ValueId v) {
+    const auto r = ranges.find(m.graph.value(v).name);
+    if (r == ranges.end()) return;
+    const auto tag = static_cast<size_t>(r->second.max);
+    if (tag >= 1 && tag <= need.size()) need[tag - 1] = true;
+  };
+  for (ir::ValueId v : plan.activations) mark(v);
+  for (const auto& [a, b] : plan.tied) {
+    mark(a);
+    mark(b);
+  }
+  return need;
+}
+
 passes::NodeFilter to_filter(const report::NodeSelection& s) {
   passes::NodeFilter f;
   f.use_only = s.use_only;
@@ -106,6 +139,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     co.method = o.method;
     co.params = o.params;
     co.threads = o.threads;
+    co.histogram_values = ranged_values(model, o.config);
     co.progress = o.progress;
     table = calib::calibrate(model, ds, co, hash);
     if (ds.skipped_nonfinite() > 0)

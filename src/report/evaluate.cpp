@@ -2,10 +2,15 @@
 // and intermediate-tensor probes captured through the interpreter's observer.
 #include "ptq/report/evaluate.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "ptq/core/error.h"
+#include "ptq/data/ordered_parallel.h"
 
 namespace ptq::report {
 namespace {
@@ -62,23 +67,9 @@ Task parse_task(const std::string& name) {
   throw UsageError(str_cat("--task: '", name, "' is not auto, classify or generic"));
 }
 
-void Samples::rewind() {
-  cursor_ = 0;
-  streaming_ = false;
-}
-
-std::optional<data::Sample> Samples::next() {
-  if (!streaming_ && cursor_ < kept_.size()) return kept_[cursor_++];
-  if (!streaming_) {
-    // Past the kept prefix: continue the dataset from where the prefix ended.
-    data_.rewind();
-    for (size_t i = 0; i < kept_.size(); ++i) data_.next();
-    streaming_ = true;
-  }
-  std::optional<data::Sample> s = data_.next();
-  if (s && cursor_ < keep_ && cursor_ == kept_.size()) kept_.push_back(*s);
-  ++cursor_;
-  return s;
+size_t worker_count(size_t threads, size_t jobs) {
+  size_t n = threads ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
+  return std::max<size_t>(1, std::min(n, jobs));
 }
 
 Probe make_probe(const ir::Graph& g, const std::string& a_name, const std::string& b_name) {
@@ -117,75 +108,109 @@ std::optional<Tensor> dequantized(const Tensor& t, const Probe& p) {
 
 }  // namespace
 
-EvalResult evaluate(const ir::Model& a, const ir::Model& b, Samples& data, const EvalOptions& o,
+EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data, const EvalOptions& o,
                     ReferenceCache* cache) {
   EvalResult result;
-  Capture ca, cb;
-  ca.graph = &a.graph;
-  cb.graph = &b.graph;
-  for (const Probe& p : o.probes) {
-    ca.wanted.insert(p.tensor_a);
-    cb.wanted.insert(p.tensor_b);
-  }
   result.probes.assign(o.probes.size(), std::nullopt);
-  runtime::InterpreterOptions ao = o.a_runtime, bo = o.b_runtime;
-  if (!o.probes.empty()) {
-    ao.observer = ca.observer();
-    bo.observer = cb.observer();
-  }
   const size_t limit = o.max_samples ? std::min(o.max_samples, data.size()) : data.size();
   const bool use_cache = cache && cache->filled && cache->samples >= limit && o.probes.empty();
-  std::optional<runtime::Interpreter> ia;
-  if (!use_cache) ia.emplace(a, ao);
-  runtime::Interpreter ib(b, bo);
   const bool fill_cache = cache && !use_cache;
   if (fill_cache) {
     cache->outputs.clear();
     cache->filled = false;
   }
-  Measure& m = result.measure;
-  data.rewind();
-  size_t i = 0;
-  for (; i < limit; ++i) {
-    std::optional<data::Sample> s = data.next();
-    if (!s) break;
-    ca.seen.clear();
-    cb.seen.clear();
-    std::vector<Tensor> ya = use_cache ? cache->outputs.at(i) : ia->run(s->inputs);
-    std::vector<Tensor> yb = with_context(str_cat("sample ", s->source_str()), [&] { return ib.run(s->inputs); });
-    PTQ_CHECK(ya.size() == yb.size(), UsageError, "the models have ", ya.size(), " and ", yb.size(), " outputs");
-    if (fill_cache) cache->outputs.push_back(ya);
-    if (m.outputs.empty()) {
-      for (const Tensor& t : ya) {
-        OutputReport r;
-        r.name = t.name;
-        r.shape = t.dims();
-        r.compared = t.dtype() == DType::kFloat;
-        m.outputs.push_back(r);
+
+  // What one sample contributes: computed by a worker, folded in sample order below.
+  struct SampleResult {
+    std::vector<Tensor> ya, yb;
+    std::vector<std::optional<ErrorStats>> outputs;  // float outputs
+    std::vector<std::optional<ErrorStats>> probes;
+  };
+  struct Worker {
+    std::unique_ptr<runtime::Interpreter> ia, ib;
+    Capture ca, cb;
+  };
+  const size_t workers = worker_count(o.threads, limit);
+  std::vector<Worker> ws(workers);
+  const std::function<SampleResult(size_t, const data::Sample&)> work = [&](size_t w, const data::Sample& s) {
+    Worker& wk = ws[w];
+    if (!wk.ib) {
+      wk.ca.graph = &a.graph;
+      wk.cb.graph = &b.graph;
+      for (const Probe& p : o.probes) {
+        wk.ca.wanted.insert(p.tensor_a);
+        wk.cb.wanted.insert(p.tensor_b);
       }
-      if (is_classifier(ya, o.task)) {
-        m.classification.emplace();
-        m.classification->output = ya[0].name;
-        m.classification->has_labels = o.labels != nullptr;
+      runtime::InterpreterOptions ao = o.a_runtime, bo = o.b_runtime;
+      ao.threads = bo.threads = 1;
+      if (!o.probes.empty()) {
+        ao.observer = wk.ca.observer();
+        bo.observer = wk.cb.observer();
       }
+      if (!use_cache) wk.ia = std::make_unique<runtime::Interpreter>(a, ao);
+      wk.ib = std::make_unique<runtime::Interpreter>(b, bo);
     }
-    for (size_t k = 0; k < ya.size(); ++k) {
-      if (!m.outputs[k].compared) continue;
-      with_context(str_cat("output '", m.outputs[k].name, "'"), [&] { m.outputs[k].stats.add(ya[k], yb[k]); });
+    wk.ca.seen.clear();
+    wk.cb.seen.clear();
+    SampleResult r;
+    r.ya = use_cache ? cache->outputs.at(s.index) : wk.ia->run(s.inputs);
+    r.yb = with_context(str_cat("sample ", s.source_str()), [&] { return wk.ib->run(s.inputs); });
+    PTQ_CHECK(r.ya.size() == r.yb.size(), UsageError, "the models have ", r.ya.size(), " and ", r.yb.size(),
+              " outputs");
+    r.outputs.resize(r.ya.size());
+    for (size_t k = 0; k < r.ya.size(); ++k) {
+      if (r.ya[k].dtype() != DType::kFloat) continue;
+      r.outputs[k].emplace();
+      with_context(str_cat("output '", r.ya[k].name, "'"), [&] { r.outputs[k]->add(r.ya[k], r.yb[k]); });
     }
-    if (m.classification) classify(ya[0], yb[0], *s, o.labels, *m.classification);
+    r.probes.resize(o.probes.size());
     for (size_t k = 0; k < o.probes.size(); ++k) {
-      auto pa = ca.seen.find(o.probes[k].tensor_a);
-      auto pb = cb.seen.find(o.probes[k].tensor_b);
-      if (pa == ca.seen.end() || pb == cb.seen.end()) continue;
+      auto pa = wk.ca.seen.find(o.probes[k].tensor_a);
+      auto pb = wk.cb.seen.find(o.probes[k].tensor_b);
+      if (pa == wk.ca.seen.end() || pb == wk.cb.seen.end()) continue;
       const std::optional<Tensor> tb = dequantized(pb->second, o.probes[k]);
       if (!tb || pa->second.dtype() != DType::kFloat || tb->dtype() != DType::kFloat ||
           pa->second.numel() != tb->numel())
         continue;
-      if (!result.probes[k]) result.probes[k].emplace();
-      result.probes[k]->add(pa->second, *tb);
+      r.probes[k].emplace();
+      r.probes[k]->add(pa->second, *tb);
     }
-  }
+    wk.ca.seen.clear();  // captured tensors are not needed past this sample
+    wk.cb.seen.clear();
+    return r;
+  };
+
+  Measure& m = result.measure;
+  size_t i = 0;
+  const std::function<void(const data::Sample&, SampleResult&)> consume = [&](const data::Sample& s,
+                                                                             SampleResult& r) {
+    if (fill_cache) cache->outputs[s.index] = r.ya;
+    if (m.outputs.empty()) {
+      for (const Tensor& t : r.ya) {
+        OutputReport rep;
+        rep.name = t.name;
+        rep.shape = t.dims();
+        rep.compared = t.dtype() == DType::kFloat;
+        m.outputs.push_back(rep);
+      }
+      if (is_classifier(r.ya, o.task)) {
+        m.classification.emplace();
+        m.classification->output = r.ya[0].name;
+        m.classification->has_labels = o.labels != nullptr;
+      }
+    }
+    for (size_t k = 0; k < r.ya.size() && k < m.outputs.size(); ++k)
+      if (m.outputs[k].compared && r.outputs[k]) m.outputs[k].stats.merge(*r.outputs[k]);
+    if (m.classification) classify(r.ya[0], r.yb[0], s, o.labels, *m.classification);
+    for (size_t k = 0; k < o.probes.size(); ++k) {
+      if (!r.probes[k]) continue;
+      if (!result.probes[k]) result.probes[k].emplace();
+      result.probes[k]->merge(*r.probes[k]);
+    }
+    ++i;
+  };
+  data.rewind();
+  data::for_each_ordered<SampleResult>(data, workers, limit, work, consume);
   m.samples = i;
   if (fill_cache) {
     cache->samples = i;

@@ -118,13 +118,47 @@ void Frame::bind(ir::ValueId id, Tensor t) {
   if (observer) (*observer)(compiled.graph(), id, owned[i]);
 }
 
-std::vector<Tensor> Frame::execute() {
+std::vector<Tensor> Frame::execute(const KnownValues* known) {
   const ir::Graph& g = compiled.graph();
   KernelContext ctx(pool, *this);
   std::vector<const Tensor*> inputs;
   std::vector<Tensor> outputs;
+  std::vector<bool> recomputed(known ? slots.size() : 0, false);  // partial runs: values this run computed
+  std::vector<const Tensor*> given;
   for (const CompiledGraph::Step& step : compiled.steps()) {
     const ir::Node& n = g.node(step.node);
+    if (known) {
+      bool skip = true;
+      for (ir::ValueId v : step.inputs) skip = skip && (v == ir::kNone || !recomputed[static_cast<size_t>(v)]);
+      for (const ir::Attribute& a : n.attributes) skip = skip && !a.g && a.graphs.empty();  // may read outer values
+      given.assign(step.outputs.size(), nullptr);
+      for (size_t o = 0; skip && o < step.outputs.size(); ++o) {
+        if (step.outputs[o] == ir::kNone) continue;
+        given[o] = (*known)(g.value(step.outputs[o]).name);
+        skip = given[o] != nullptr;
+      }
+      if (!skip) {
+        for (ir::ValueId v : step.outputs)
+          if (v != ir::kNone) recomputed[static_cast<size_t>(v)] = true;
+      } else {
+        for (size_t o = 0; o < step.outputs.size(); ++o) {
+          const ir::ValueId v = step.outputs[o];
+          if (v == ir::kNone) continue;
+          Tensor t = *given[o];
+          t.name.clear();
+          bind(v, std::move(t));
+          if (compiled.dead()[static_cast<size_t>(v)]) {
+            owned[static_cast<size_t>(v)] = Tensor();
+            slots[static_cast<size_t>(v)] = nullptr;
+          }
+        }
+        for (ir::ValueId v : step.release) {
+          owned[static_cast<size_t>(v)] = Tensor();
+          slots[static_cast<size_t>(v)] = nullptr;
+        }
+        continue;
+      }
+    }
     inputs.assign(step.inputs.size(), nullptr);
     for (size_t i = 0; i < step.inputs.size(); ++i) {
       if (step.inputs[i] == ir::kNone) continue;

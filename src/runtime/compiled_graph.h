@@ -55,8 +55,9 @@ struct Frame {
 
   Frame(const CompiledGraph& c, const Frame* p, ThreadPool& tp, const Observer* obs);
   void bind(ir::ValueId id, Tensor t);
-  // Executes every step and returns the graph outputs (named).
-  std::vector<Tensor> execute();
+  // Executes every step and returns the graph outputs (named). With `known`, a step is skipped
+  // when `known` gives all its outputs and none of its inputs was recomputed in this run.
+  std::vector<Tensor> execute(const KnownValues* known = nullptr);
 };
 
 }  // namespace ptq::runtime

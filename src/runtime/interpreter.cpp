@@ -72,6 +72,14 @@ void Interpreter::set_observer(Observer observer) { observer_ = std::move(observ
 size_t Interpreter::threads() const { return pool_->size(); }
 
 std::vector<Tensor> Interpreter::run(const std::map<std::string, Tensor>& inputs) const {
+  return run_impl(inputs, nullptr);
+}
+
+std::vector<Tensor> Interpreter::run(const std::map<std::string, Tensor>& inputs, const KnownValues& known) const {
+  return run_impl(inputs, &known);
+}
+
+std::vector<Tensor> Interpreter::run_impl(const std::map<std::string, Tensor>& inputs, const KnownValues* known) const {
   const ir::Graph& g = model_.graph;
   Frame frame(*main_, nullptr, *pool_, observer_ ? &observer_ : nullptr);
   const std::vector<ir::ValueId> runtime = g.runtime_inputs();
@@ -88,7 +96,7 @@ std::vector<Tensor> Interpreter::run(const std::map<std::string, Tensor>& inputs
     check_input(v, it->second);
     frame.bind(id, it->second);
   }
-  return frame.execute();
+  return frame.execute(known);
 }
 
 }  // namespace ptq::runtime

@@ -3,8 +3,14 @@
 // (tests/cli/quantize_test.cpp covers methods and batch sizes; tests/report the report formats.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
+#include "ptq/core/npy.h"
+#include "ptq/data/dataset.h"
+#include "ptq/onnx_io/load.h"
 #include "testutil.h"
 
 namespace ptq {
@@ -54,6 +60,64 @@ TEST(Determinism, ModelTableAndReportAreByteIdenticalAcrossThreadsAndRuns) {
         EXPECT_TRUE(one[k] == again[k]) << names[k] << " differs between two identical runs";
       }
     }
+}
+
+// mobilenetv2 on real images, where calibration, evaluation and sensitivity really run on
+// several workers: the model, table and report must not depend on --threads 1/2/3 nor on how
+// the calibration samples are batched (the same images as [2,3,224,224] .npy files).
+TEST(Determinism, MobileNetV2AcrossThreadsAndBatching) {
+  PTQ_REQUIRE_SHARED();
+  test::TempDir t;
+  const std::string model = test::shared_dir() + "/models/mobilenetv2/model.onnx";
+  const std::string images = test::shared_dir() + "/data/imagenet-sample";
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(images))
+    if (e.path().extension() == ".jpg") files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 10u);
+  fs::create_directories(t.file("calib"));
+  fs::create_directories(t.file("eval"));
+  for (size_t i = 0; i < 10; ++i)
+    fs::create_symlink(images + "/" + files[i], t.file(std::string(i < 6 ? "calib/" : "eval/") + files[i]));
+  // The calibration images preprocessed by ptq itself, stacked two per .npy file.
+  data::DataOptions opts;
+  opts.preprocess.preset = data::PreprocessPreset::kTorchvision;
+  const ir::Model m = onnx_io::load_model(model);
+  data::Dataset ds = data::open_dataset(t.file("calib"), m.graph, opts);
+  fs::create_directories(t.file("batched"));
+  for (int b = 0; b < 3; ++b) {
+    const Tensor x0 = ds.next()->inputs.at("input"), x1 = ds.next()->inputs.at("input");
+    std::vector<uint8_t> bytes(x0.nbytes() * 2);
+    std::memcpy(bytes.data(), x0.raw(), x0.nbytes());
+    std::memcpy(bytes.data() + x0.nbytes(), x1.raw(), x1.nbytes());
+    write_npy(t.file("batched/" + std::to_string(b) + ".npy"),
+              Tensor::from_bytes(DType::kFloat, {2, 3, 224, 224}, bytes.data(), bytes.size()));
+  }
+  const auto run = [&](const std::string& calib, const std::string& threads) {
+    const std::vector<std::string> outputs = {t.file("q.onnx"), t.file("t.json"), t.file("r.json")};
+    std::vector<std::string> args = {model, "-o", outputs[0], "--calib", calib, "--eval", t.file("eval"),
+                                     "--labels", test::shared_dir() + "/data/imagenet-labels.tsv",
+                                     "--method", "percentile", "--threads", threads, "--save-calib", outputs[1],
+                                     "--sensitivity-samples", "3", "--report", outputs[2], "-q"};
+    args.insert(args.end(), {"--preprocess", "torchvision"});  // ignored for the .npy files
+    const auto r = test::run_quantize(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> bytes;
+    for (const std::string& p : outputs) {
+      bytes.push_back(fs::exists(p) ? test::read_file(p) : "<missing>");
+      fs::remove(p);
+    }
+    return bytes;
+  };
+  const auto one = run(t.file("calib"), "1");
+  const auto two = run(t.file("batched"), "2");
+  const auto three = run(t.file("calib"), "3");
+  const char* names[] = {"model", "calibration table", "JSON report"};
+  for (size_t k = 0; k < one.size(); ++k) {
+    EXPECT_NE(one[k], "<missing>") << names[k];
+    EXPECT_TRUE(one[k] == two[k]) << names[k] << " differs between --threads 1 on images and 2 on batched .npy";
+    EXPECT_TRUE(one[k] == three[k]) << names[k] << " differs between --threads 1 and 3";
+  }
 }
 
 }  // namespace ptq

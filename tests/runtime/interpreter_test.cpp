@@ -69,6 +69,41 @@ TEST(Interpreter, InitializerOutputsAreNotCopied) {
   EXPECT_EQ(out[1].raw(), m.graph.constant(m.graph.find("w"))->raw());
 }
 
+// Partial runs: nodes whose outputs are known and whose inputs were not recomputed are skipped
+// (the observer shows which ran); anything downstream of a recomputed value runs again.
+TEST(Interpreter, PartialRunSkipsKnownUpstreamAndRecomputesDownstream) {
+  const ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[2] x) => (float[2] y, float[2] w) { a = Relu (x)  b = Neg (a)  c = Abs (b)  y = Add (c, a)  w = Neg (x) })");
+  std::vector<std::string> ran;
+  runtime::InterpreterOptions o;
+  o.threads = 1;
+  o.observer = [&](const ir::Graph& g, ir::ValueId v, const Tensor&) { ran.push_back(g.value(v).name); };
+  const runtime::Interpreter interp(m, o);
+  const std::map<std::string, Tensor> in = {{"x", Tensor::from_vector<float>({2}, {-1.f, 2.f})}};
+  const std::vector<Tensor> full = interp.run(in);
+  // Known: a (true value) and b (a wrong value, to show it is used), not c: c and y recompute.
+  const Tensor a = Tensor::from_vector<float>({2}, {0.f, 2.f});
+  const Tensor b = Tensor::from_vector<float>({2}, {5.f, 7.f});
+  const Tensor w = Tensor::from_vector<float>({2}, {9.f, 9.f});
+  const runtime::KnownValues known = [&](const std::string& name) -> const Tensor* {
+    return name == "a" ? &a : name == "b" ? &b : name == "w" ? &w : nullptr;
+  };
+  ran.clear();
+  const std::vector<Tensor> part = interp.run(in, known);
+  ASSERT_EQ(part.size(), 2u);
+  EXPECT_EQ(part[0].data<float>()[0], 5.f + 0.f);  // |b| + a from the known values
+  EXPECT_EQ(part[0].data<float>()[1], 7.f + 2.f);
+  EXPECT_EQ(part[1].data<float>()[0], 9.f);        // w was known: Neg did not run
+  EXPECT_EQ(full[1].data<float>()[0], 1.f);
+  // With a recomputed a (not known), b is recomputed although known: it depends on a.
+  const runtime::KnownValues only_b = [&](const std::string& name) -> const Tensor* {
+    return name == "b" ? &b : nullptr;
+  };
+  const std::vector<Tensor> again = interp.run(in, only_b);
+  EXPECT_EQ(again[0].data<float>()[0], full[0].data<float>()[0]);
+  EXPECT_EQ(again[0].data<float>()[1], full[0].data<float>()[1]);
+}
+
 TEST(KernelRegistry, OpsetRangesSelectKernels) {
   const auto& r = runtime::KernelRegistry::builtin();
   EXPECT_NE(r.find("", "Conv", 11), nullptr);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ptq/calib/calib_table.h"
 #include "ptq/data/dataset.h"
@@ -15,14 +16,17 @@ namespace ptq::calib {
 struct CalibrateOptions {
   std::string method = "minmax";
   CalibParams params;
-  size_t threads = 0;  // 0: all cores
+  size_t threads = 0;  // workers running samples side by side (single-threaded kernels); 0: all cores
+  // Value ids (top-level graph) whose ranges the quantized model will use: only these get
+  // histograms; the others get their exact min/max. Empty: histograms for every tensor.
+  std::vector<bool> histogram_values;
   // Called after each sample: pass, passes in total (1: one streaming pass), samples done,
   // samples in the dataset.
   std::function<void(int pass, int passes, size_t done, size_t total)> progress;
 };
 
 // Ranges for every float tensor the top-level graph computes (graph inputs included), in one
-// streaming pass: exact min/max plus, for histogram methods, power-of-two histograms whose counts
+// streaming pass, samples spread over `threads` workers and merged in sample order: exact min/max plus, for histogram methods, power-of-two histograms whose counts
 // do not depend on sample order or grouping; batched samples run as batch-1 rows. Results are
 // therefore the same for any batch size or thread count.
 // `model_sha256` is recorded in the table. Throws IoError for an empty dataset.

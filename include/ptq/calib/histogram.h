@@ -21,6 +21,9 @@ struct RangeStats {
   // One sample's values (NaN is ignored).
   void observe(const float* x, size_t n);
   bool empty() const { return samples == 0 || min > max; }
+  // Folds in the statistics of later samples (as if they had been observed here after ours):
+  // sums add in the order merges happen, so merge samples in sample order.
+  void merge(const RangeStats& later);
 };
 
 // A one-sided histogram of non-negative values over [0, 2^e) in a power-of-two number of bins.
@@ -44,6 +47,9 @@ class Pow2Histogram {
   uint64_t total() const { return total_; }
   // This histogram's counts over the range of `other` when that is larger (bins merge pairwise).
   std::vector<uint64_t> counts_at_range_of(const Pow2Histogram& other) const;
+  // Adds another histogram's counts (same bin count): exact, the counts equal those of one
+  // histogram fed both inputs, in any order.
+  void merge(const Pow2Histogram& other);
 
  private:
   void grow_to(float max_value);

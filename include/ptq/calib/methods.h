@@ -41,6 +41,8 @@ struct Observation {
   Pow2Histogram negative;
   explicit Observation(int num_bins = 2048);
   void observe(const float* x, size_t n, bool histograms);
+  // Folds in the observation of later samples (merge in sample order: see RangeStats::merge).
+  void merge(const Observation& later);
 
   // Views (bins over the trimmed range that holds data; see histogram_bins()).
   Histogram absolute() const;

@@ -62,6 +62,16 @@ class Dataset {
   std::optional<Sample> next();
   // Starts over (for calibration methods that make several passes).
   void rewind() { cursor_ = 0; skipped_ = 0; }
+  // Reads planned sample `index` without moving the cursor; nullopt when it is skipped for
+  // NaN/Inf. Const and thread-safe: parallel readers (ordered_parallel.h) decode their own samples.
+  std::optional<Sample> read_at(size_t index) const { return read(index); }
+  // The plan index next() reads next.
+  size_t position() const { return cursor_; }
+  // For parallel readers: the plan was consumed up to `cursor`, skipping `skipped` samples.
+  void advance(size_t cursor, size_t skipped) {
+    cursor_ = cursor;
+    skipped_ += skipped;
+  }
   // Samples dropped so far for NaN/Inf (only with skip_nonfinite).
   size_t skipped_nonfinite() const { return skipped_; }
   const std::vector<InputSpec>& inputs() const { return inputs_; }
@@ -70,7 +80,7 @@ class Dataset {
 
  private:
   // Reads one planned sample; nullopt when it is skipped for non-finite values.
-  std::optional<Sample> read(size_t index);
+  std::optional<Sample> read(size_t index) const;
   Tensor read_image(const File& f, const InputSpec& spec) const;
   Plan plan_;
   DataLayout layout_;

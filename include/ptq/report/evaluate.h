@@ -1,6 +1,7 @@
 // Runs a reference model and a test model over the same samples and measures how they differ.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,23 +17,6 @@ namespace ptq::report {
 
 enum class Task { kAuto, kClassify, kGeneric };
 Task parse_task(const std::string& name);  // "auto" | "classify" | "generic"; UsageError otherwise
-
-// A dataset read from the start on every pass, keeping the first `keep` samples in memory so
-// repeated passes over a small subset (sensitivity) decode each file once.
-class Samples {
- public:
-  explicit Samples(data::Dataset& data, size_t keep = 0) : data_(data), keep_(keep) {}
-  void rewind();
-  std::optional<data::Sample> next();
-  size_t size() const { return data_.size(); }
-
- private:
-  data::Dataset& data_;
-  size_t keep_;
-  std::vector<data::Sample> kept_;
-  size_t cursor_ = 0;
-  bool streaming_ = false;
-};
 
 // An intermediate tensor compared between the two models (by name in each graph).
 struct Probe {
@@ -54,14 +38,16 @@ struct EvalOptions {
   const Labels* labels = nullptr;
   std::vector<Probe> probes;
   size_t max_samples = 0;  // 0: every sample of the dataset
-  runtime::InterpreterOptions a_runtime;  // observer is set by evaluate
+  runtime::InterpreterOptions a_runtime;  // observer and threads are set by evaluate
   runtime::InterpreterOptions b_runtime;  // the test model's execution mode lives here
+  // Workers running samples side by side, each with single-threaded kernels; 0: all cores.
+  size_t threads = 0;
 };
 
 // Reference outputs kept between evaluations on the same data (fallback steps rerun only the
 // test model). Filled by the first evaluate() that gets it; reused when it covers the samples.
 struct ReferenceCache {
-  std::vector<std::vector<Tensor>> outputs;
+  std::map<size_t, std::vector<Tensor>> outputs;  // by Sample::index
   size_t samples = 0;
   bool filled = false;
 };
@@ -72,9 +58,13 @@ struct EvalResult {
 };
 
 // Streams `data` from the start (rewinding it), runs both models on every sample (up to
-// max_samples) and accumulates output and probe statistics in sample order.
-EvalResult evaluate(const ir::Model& a, const ir::Model& b, Samples& data, const EvalOptions& options,
+// max_samples; samples spread over `threads` workers) and accumulates output and probe
+// statistics per sample, merged in sample order: the figures do not depend on the thread count.
+EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data, const EvalOptions& options,
                     ReferenceCache* cache = nullptr);
+
+// Workers for a thread setting (0: all cores), at most `jobs` and at least 1.
+size_t worker_count(size_t threads, size_t jobs);
 
 
 }  // namespace ptq::report

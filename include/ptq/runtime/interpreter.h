@@ -19,6 +19,9 @@ class ThreadPool;
 // Called for every tensor a graph input binds or a node produces (subgraphs included).
 using Observer = std::function<void(const ir::Graph&, ir::ValueId, const Tensor&)>;
 
+// Tensors already computed elsewhere, by value name (nullptr: unknown), for partial runs.
+using KnownValues = std::function<const Tensor*(const std::string& name)>;
+
 // How QDQ graphs execute.
 enum class QdqMode {
   // DequantizeLinear -> fp32 op -> QuantizeLinear, node by node: what the graph means.
@@ -50,10 +53,18 @@ class Interpreter {
   // otherwise). Returns the graph outputs in order, each with Tensor::name set.
   std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs) const;
 
+  // Partial run: a node of the main graph is skipped when `known` gives all its outputs and none
+  // of its inputs was recomputed in this run, so only what depends on changed nodes runs (the
+  // accuracy report's sensitivity reuses the fp32 model's activations upstream of the one
+  // quantized node). Nodes with subgraphs always run. Outputs equal those of run() whenever
+  // `known` holds what those nodes would compute.
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KnownValues& known) const;
+
   void set_observer(Observer observer);
   size_t threads() const;
 
  private:
+  std::vector<Tensor> run_impl(const std::map<std::string, Tensor>& inputs, const KnownValues* known) const;
   const ir::Model& model_;
   std::shared_ptr<const CompiledGraph> main_;
   std::unique_ptr<ThreadPool> pool_;

@@ -294,4 +294,36 @@ TEST(Methods, ResultDoesNotDependOnHowSamplesAreGrouped) {
   }
 }
 
+// Parallel calibration folds one Observation per sample into the total, in sample order: that
+// must give exactly what observing the samples one after another gives (counts, ranges, sums).
+TEST(Methods, MergingPerSampleObservationsEqualsObservingInOrder) {
+  const auto data = gaussian_with_outliers(40000);
+  const size_t per = 5000;
+  Observation serial(4096), merged(4096);
+  for (size_t s = 0; s * per < data.size(); ++s) {
+    // Later samples are scaled up and down so ranges grow and shrink between merges.
+    std::vector<float> x(data.begin() + static_cast<std::ptrdiff_t>(s * per),
+                         data.begin() + static_cast<std::ptrdiff_t>((s + 1) * per));
+    for (float& v : x) v *= (s % 3 == 0) ? 8.f : (s % 3 == 1 ? 0.125f : 1.f);
+    serial.observe(x.data(), x.size(), true);
+    Observation one(4096);
+    one.observe(x.data(), x.size(), true);
+    merged.merge(one);
+  }
+  EXPECT_EQ(serial.positive.counts(), merged.positive.counts());
+  EXPECT_EQ(serial.negative.counts(), merged.negative.counts());
+  EXPECT_EQ(serial.positive.range(), merged.positive.range());
+  EXPECT_EQ(serial.negative.total(), merged.negative.total());
+  EXPECT_EQ(serial.range.min, merged.range.min);
+  EXPECT_EQ(serial.range.max, merged.range.max);
+  EXPECT_EQ(serial.range.sum_sample_min, merged.range.sum_sample_min);
+  EXPECT_EQ(serial.range.sum_sample_max, merged.range.sum_sample_max);
+  EXPECT_EQ(serial.range.samples, merged.range.samples);
+  for (const Method& m : methods()) {
+    const Range a = m.compute(serial, {}), b = m.compute(merged, {});
+    EXPECT_EQ(a.min, b.min) << m.name;
+    EXPECT_EQ(a.max, b.max) << m.name;
+  }
+}
+
 }  // namespace ptq::calib
