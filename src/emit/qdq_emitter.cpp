@@ -123,8 +123,10 @@ class Emitter {
       const bool with_bias = bv != ir::kNone && x_quantized && spec.slot == q.weights.front().slot;
       const size_t channels = spec.axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
       if (with_bias) min_scale = bias_safe_weight_scales(*g_.constant(bv), params_[x].qp.scale, channels);
-      const QuantizedWeight plain = quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry);
-      QuantizedWeight qw = quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale);
+      const QuantizedWeight plain =
+          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, {}, config_.reduce_range);
+      QuantizedWeight qw =
+          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, config_.reduce_range);
       size_t raised = 0;
       for (size_t c = 0; c < qw.scale.size(); ++c) raised += qw.scale[c] != plain.scale[c];
       if (raised)

@@ -28,7 +28,7 @@ void store(Tensor& q, size_t i, int32_t v) {
 }  // namespace
 
 QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
-                                const std::vector<float>& min_scale) {
+                                const std::vector<float>& min_scale, bool reduce_range) {
   const std::span<const float> v = to_floats(w);
   QuantizedWeight r;
   const int64_t rank = static_cast<int64_t>(w.rank());
@@ -47,12 +47,17 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
     lo[c] = std::min(lo[c], v[i]);
     hi[c] = std::max(hi[c], v[i]);
   }
-  const quant::IntRange full = quant::full_range(type);
+  const quant::IntRange grid = reduce_range ? quant::reduced_range(type, symmetry)
+                                            : symmetry == quant::Symmetry::kSymmetric ? quant::symmetric_range(type)
+                                                                                      : quant::full_range(type);
+  // Clamp to the grid too when reduced: saturating to the type's full range would let a rounded
+  // value leave the 7-bit range the reduction promises.
+  const quant::IntRange full = reduce_range ? grid : quant::full_range(type);
   r.scale.resize(channels);
   r.zero_point.resize(channels);
   for (size_t c = 0; c < channels; ++c) {
     if (lo[c] > hi[c]) lo[c] = hi[c] = 0.f;  // empty channel
-    quant::QuantParams p = quant::compute_scale_zp(lo[c], hi[c], type, symmetry);
+    quant::QuantParams p = quant::compute_scale_zp(lo[c], hi[c], grid, symmetry);
     if (c < min_scale.size() && p.scale < min_scale[c]) p.scale = min_scale[c];
     r.scale[c] = p.scale;
     r.zero_point[c] = p.zero_point;

@@ -17,8 +17,9 @@ struct QuantizedWeight {
 
 // Scales from each channel's exact min/max (symmetric for int8 weights), then quantized.
 // `min_scale[c]` (optional) raises a channel's scale, e.g. so its bias fits int32.
+// `reduce_range`: 7-bit weights (quant::reduced_range).
 QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
-                                const std::vector<float>& min_scale = {});
+                                const std::vector<float>& min_scale = {}, bool reduce_range = false);
 
 // int32 bias with scale s_x * s_w[c] (float32 product); returns the bias scales in `scale`.
 Tensor quantize_bias(const Tensor& b, float input_scale, const std::vector<float>& weight_scale,

@@ -30,8 +30,20 @@ IntRange symmetric_range(DType type) {
   }
 }
 
+IntRange reduced_range(DType type, Symmetry symmetry) {
+  switch (type) {
+    case DType::kInt8: return symmetry == Symmetry::kSymmetric ? IntRange{-64, 64} : IntRange{-64, 63};
+    case DType::kUint8: return {0, 127};
+    default: return symmetry == Symmetry::kSymmetric ? symmetric_range(type) : full_range(type);
+  }
+}
+
 QuantParams compute_scale_zp(float rmin, float rmax, DType type, Symmetry symmetry) {
-  const IntRange r = symmetry == Symmetry::kSymmetric ? symmetric_range(type) : full_range(type);
+  return compute_scale_zp(rmin, rmax, symmetry == Symmetry::kSymmetric ? symmetric_range(type) : full_range(type),
+                          symmetry);
+}
+
+QuantParams compute_scale_zp(float rmin, float rmax, IntRange r, Symmetry symmetry) {
   rmin = std::min(rmin, 0.f);
   rmax = std::max(rmax, 0.f);
   if (symmetry == Symmetry::kSymmetric) {

@@ -54,6 +54,7 @@ void add_quantize(CLI::App& app, Run& run) {
     std::string target = "ort-x86";
     std::string activation_type, weight_type, exclude_ops;
     bool activation_symmetric = false, per_tensor = false, external_data = false;
+    bool reduce_range = false, no_reduce_range = false;
     bool minmax_average = false, asymmetric_calib = false;
     DataFlags data;
     ReportFlags report;
@@ -85,6 +86,10 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_flag("--activation-symmetric", f->activation_symmetric, "generic target: symmetric activations");
   app.add_option("--weight-type", f->weight_type, "generic target: int8 or uint8");
   app.add_flag("--per-tensor", f->per_tensor, "One scale per weight tensor instead of per channel");
+  auto* rr = app.add_flag("--reduce-range", f->reduce_range,
+                          "7-bit weights: no int16 saturation in ORT on x86 CPUs without VNNI");
+  app.add_flag("--no-reduce-range", f->no_reduce_range, "Full 8-bit weights (the default)")
+      ->excludes(rr);
   app.add_option("--exclude-nodes", f->o.config.exclude_nodes, "Regex of node names to leave in fp32");
   app.add_option("--exclude-ops", f->exclude_ops, "Comma-separated op types to leave in fp32");
   app.add_flag("--external-data", f->external_data, "Store tensors of 1 KiB or more in OUTPUT.data");
@@ -105,6 +110,8 @@ void add_quantize(CLI::App& app, Run& run) {
       if (f->activation_symmetric) c.activation_symmetry = quant::Symmetry::kSymmetric;
       if (!f->weight_type.empty()) c.weight_type = parse_int_type("--weight-type", f->weight_type);
       c.per_channel = !f->per_tensor;
+      if (f->reduce_range) c.reduce_range = true;
+      if (f->no_reduce_range) c.reduce_range = false;
       o.config = c;
       o.params.moving_average = f->minmax_average;
       o.params.symmetric = !f->asymmetric_calib;

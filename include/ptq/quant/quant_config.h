@@ -28,6 +28,9 @@ struct QuantConfig {
   DType weight_type = DType::kInt8;
   Symmetry weight_symmetry = Symmetry::kSymmetric;
   bool per_channel = true;
+  // 7-bit weights (quant::reduced_range), so no pair of uint8 x int8 products saturates ORT's
+  // vpmaddubsw kernels on x86 CPUs without VNNI (--reduce-range).
+  bool reduce_range = false;
   // ORT: a Relu/Clip(0, x) after a quantized op is removed; Q with z = qmin clamps the same way.
   bool fold_relu = true;
   // ORT: Q after weighted ops too, so they fuse into QLinearConv/QGemm; TRT: inputs only.

@@ -20,6 +20,11 @@ IntRange full_range(DType type);
 // ORT's symmetric range: int8 [-127, 127] (z = 0), uint8 [0, 254] (z = 127).
 IntRange symmetric_range(DType type);
 
+// ORT's reduce_range: 7-bit weights, int8 [-64, 64] symmetric ([-64, 63] asymmetric), uint8 [0, 127].
+// On x86 without VNNI, ORT multiplies uint8 activations by int8 weights with vpmaddubsw, which
+// saturates the sum of two products to int16: 255·127·2 overflows it, 255·64·2 does not.
+IntRange reduced_range(DType type, Symmetry symmetry);
+
 struct QuantParams {
   float scale = 1.f;
   int32_t zero_point = 0;
@@ -29,6 +34,8 @@ struct QuantParams {
 // the scale in double from the float32 difference, zp with ties-to-even, scale cast to float last.
 // A degenerate range (all zeros or constant 0) gives scale 1, zp 0.
 QuantParams compute_scale_zp(float rmin, float rmax, DType type, Symmetry symmetry);
+// The same onto an explicit integer range (e.g. reduced_range).
+QuantParams compute_scale_zp(float rmin, float rmax, IntRange r, Symmetry symmetry);
 
 // ONNX QuantizeLinear: saturate(rint(x / scale) + zp), the division in float32, ties to even.
 inline int32_t quantize_value(float x, float scale, int32_t zero_point, IntRange range) {

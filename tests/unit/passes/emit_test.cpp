@@ -135,6 +135,33 @@ TEST(Emit, WeightsAreInt8PerChannelWithExplicitAxisAndBiasScaleIsExact) {
   }
 }
 
+TEST(Emit, ReduceRangeKeepsWeightsWithinSevenBits) {
+  quant::QuantConfig full = quant::config_for(quant::Target::kOrtX86);
+  quant::QuantConfig reduced = full;
+  reduced.reduce_range = true;
+  const Emitted ef = quantize(full), er = quantize(reduced);
+  for (const char* op : {"Conv", "Gemm"}) {
+    const auto weights = [&](const Emitted& e) {
+      const ir::Graph& g = e.model.graph;
+      const ir::Node* wdq = g.producer(consumer_of(g, op).inputs[1]);
+      return std::pair{g.constant(wdq->inputs[0]), g.constant(wdq->inputs[1])};
+    };
+    const auto [qf, sf] = weights(ef);
+    const auto [qr, sr] = weights(er);
+    int max_full = 0, max_reduced = 0;
+    for (size_t i = 0; i < qr->numel(); ++i) {
+      max_full = std::max(max_full, std::abs(int{qf->data<int8_t>()[i]}));
+      max_reduced = std::max(max_reduced, std::abs(int{qr->data<int8_t>()[i]}));
+    }
+    // Each channel's largest |w| lands on 127 (full) or 64 (reduced): 255*64*2 fits int16.
+    EXPECT_EQ(max_full, 127) << op;
+    EXPECT_EQ(max_reduced, 64) << op;
+    // Same absmax per channel, so the scale grows by exactly 127/64 (up to float rounding).
+    for (size_t c = 0; c < sr->numel(); ++c)
+      EXPECT_NEAR(sr->data<float>()[c] / sf->data<float>()[c], 127.0 / 64.0, 1e-5) << op << c;
+  }
+}
+
 TEST(Emit, MaxPoolSharesItsInputScale) {
   const Emitted e = quantize(quant::config_for(quant::Target::kOrtX86));
   const ir::Graph& g = e.model.graph;
