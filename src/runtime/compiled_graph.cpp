@@ -172,7 +172,10 @@ std::vector<Tensor> Frame::execute(const KnownValues* known) {
     for (size_t o = 0; o < step.outputs.size(); ++o) {
       const ir::ValueId v = step.outputs[o];
       if (v == ir::kNone) continue;
-      PTQ_ASSERT(outputs[o].dtype() != DType::kUndefined, n.label(), " left output ", o, " unset");
+      // A node declaring more outputs than its op has (Add with two), or an optional output ptq's
+      // kernel does not compute: the model is wrong for ptq, not ptq itself.
+      PTQ_CHECK(outputs[o].dtype() != DType::kUndefined, ModelError, n.label(), ": output ", o, " ('",
+                g.value(v).name, "') is not produced by this op");
       outputs[o].name.clear();
       bind(v, std::move(outputs[o]));
       if (compiled.dead()[static_cast<size_t>(v)]) {
