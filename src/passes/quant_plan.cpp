@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ptq/core/error.h"
+#include "ptq/passes/mask_paths.h"
 #include "quant_rules/rule.h"
 
 namespace ptq::passes {
@@ -61,13 +62,52 @@ bool usable_range(const quant::Range& r) {
 
 }  // namespace
 
+const ir::Node* find_attention(const ir::Graph& g) {
+  static const std::set<std::string> kBetween = {"Add", "Sub", "Mul", "Div", "Where", "Cast", "Reshape"};
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& n = g.node(id);
+    if (n.op_type != "Softmax" || !n.is_default_domain() || n.inputs.empty()) continue;
+    // Walk back from the Softmax through scaling and masking (a few steps at most).
+    std::vector<ir::ValueId> frontier = {n.inputs[0]};
+    for (int depth = 0; depth < 6 && !frontier.empty(); ++depth) {
+      std::vector<ir::ValueId> next;
+      for (ir::ValueId v : frontier) {
+        const ir::Node* p = v == ir::kNone ? nullptr : g.producer(v);
+        if (!p || !p->is_default_domain()) continue;
+        if (p->op_type == "MatMul" && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
+            !g.value(p->inputs[1]).is_constant())
+          return &n;
+        if (kBetween.count(p->op_type))
+          for (ir::ValueId in : p->inputs)
+            if (in != ir::kNone && !g.value(in).is_constant()) next.push_back(in);
+      }
+      frontier = std::move(next);
+    }
+  }
+  return nullptr;
+}
+
 QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config, const RangeMap& ranges,
                             const NodeFilter& filter) {
   QuantPlan plan;
   // Tensors with an unusable range are not float activations for the rules: every node reading
   // or writing one stays fp32, and a warning names the tensor.
+  // Mask paths first: their notes say more than "beyond 1e30" would.
+  std::set<std::string> masked;
+  std::map<ir::ValueId, size_t> carried;  // seed -> tensors computed from it
+  const std::vector<MaskTensor> masks = find_mask_paths(g, ranges);
+  for (const MaskTensor& m : masks) {
+    masked.insert(g.value(m.value).name);
+    if (m.origin != m.value) ++carried[m.origin];
+  }
+  for (const MaskTensor& m : masks)
+    if (m.origin == m.value)
+      plan.fp32.push_back(str_cat("tensor '", g.value(m.value).name, "': mask-like, ", m.why, "; it",
+                                  carried[m.value] ? str_cat(" and ", carried[m.value], " tensors computed from it") : "",
+                                  " stay fp32 (a mask path ends at a Softmax)"));
   RangeMap usable;
   for (const auto& [name, r] : ranges) {
+    if (masked.count(name)) continue;
     if (usable_range(r)) {
       usable.emplace_hint(usable.end(), name, r);
     } else {
@@ -75,7 +115,15 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
                                   "] is not finite or beyond 1e30; nodes reading or writing it stay fp32"));
     }
   }
-  const RuleContext ctx{g, config, usable};
+  const ir::Node* attention = config.preset == quant::Preset::kAuto ? find_attention(g) : nullptr;
+  const bool transformer = config.preset == quant::Preset::kTransformer || attention;
+  if (config.preset == quant::Preset::kTransformer)
+    plan.placement = "transformer (--preset transformer)";
+  else if (attention)
+    plan.placement = str_cat("transformer (attention found at ", attention->label(), "; --preset cnn overrides)");
+  else
+    plan.placement = "cnn";
+  const RuleContext ctx{g, config, usable, transformer};
   std::optional<std::regex> exclude;
   if (!config.exclude_nodes.empty()) {
     try {
@@ -116,8 +164,17 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       continue;
     }
     const QuantRule* rule = find_rule(n.op_type);
+    // Transformer placement keeps residual/bias Add and Mul fp32 by design: no note per node
+    // (plan.placement says it once).
+    if (rule && transformer && (n.op_type == "Add" || n.op_type == "Mul")) continue;
+    // Shape arithmetic (an int64 Concat of dimensions) is nothing to quantize or to warn about.
+    // Calibration observed every float tensor, so an output without a range is not float.
+    if (rule && !n.outputs.empty() && n.outputs[0] != ir::kNone && !ranges.count(g.value(n.outputs[0]).name))
+      continue;
     if (!rule) {
-      if (is_heavy(n.op_type)) plan.fp32.push_back(str_cat(n.label(), ": no integer kernel"));
+      // Transformer placement keeps LayerNormalization fp32 by design (plan.placement).
+      if (is_heavy(n.op_type) && !(transformer && n.op_type == "LayerNormalization"))
+        plan.fp32.push_back(str_cat(n.label(), ": no integer kernel"));
       continue;
     }
     if (excluded(n)) {

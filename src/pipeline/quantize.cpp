@@ -1,6 +1,8 @@
 // The quantize pipeline: load, prepare, ranges, fold, plan, emit, save.
 #include "ptq/pipeline/quantize.h"
 
+#include <cmath>
+
 #include <spdlog/spdlog.h>
 
 #include "ptq/core/atomic_file.h"
@@ -75,15 +77,16 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
 std::vector<bool> ranged_values(const ir::Model& prepared, const quant::QuantConfig& config) {
   const ir::Graph& g0 = prepared.graph;
   ir::Model m = prepared;
-  // Placeholder range v+1 tags value v, so a range the fold copies to another name still tells
-  // which tensor's statistics it came from.
+  // Placeholder range [0, (v+1) * 2^-20] tags value v, so a range the fold copies to another name
+  // still tells which tensor's statistics it came from. Scaled down (exactly, a power of two) so
+  // that no tag looks like a mask value (|x| >= 1e4, passes/mask_paths.h) in a large graph.
   passes::RangeMap ranges;
   for (size_t v = 0; v < g0.id_bound_values(); ++v) {
     const ir::Value& val = g0.value(static_cast<ir::ValueId>(v));
     if (!val.alive || val.is_constant() || val.name.empty()) continue;
     // Over-approximating (a non-float tensor of unknown type) costs one histogram, nothing else.
     if (val.type.known && val.type.dtype != DType::kUndefined && val.type.dtype != DType::kFloat) continue;
-    ranges[val.name] = {0.f, static_cast<float>(v + 1)};
+    ranges[val.name] = {0.f, std::ldexp(static_cast<float>(v + 1), -20)};
   }
   passes::fold_activations_into_quantized_producers(m.graph, config, ranges);
   const passes::QuantPlan plan = passes::plan_quantization(m.graph, config, ranges);
@@ -91,7 +94,7 @@ std::vector<bool> ranged_values(const ir::Model& prepared, const quant::QuantCon
   const auto mark = [&](ir::ValueId v) {
     const auto r = ranges.find(m.graph.value(v).name);
     if (r == ranges.end()) return;
-    const auto tag = static_cast<size_t>(r->second.max);
+    const auto tag = static_cast<size_t>(std::ldexp(r->second.max, 20));
     if (tag >= 1 && tag <= need.size()) need[tag - 1] = true;
   };
   for (ir::ValueId v : plan.activations) mark(v);
@@ -173,6 +176,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   Int8Build b = build_int8(model, table.ranges, o.config, final_filter);
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;
+  result.placement = b.plan.placement;
   result.quantized_nodes = b.summary.quantized_nodes;
   result.activation_pairs = b.summary.activation_pairs;
   result.weights = b.summary.weights;

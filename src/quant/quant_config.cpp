@@ -24,6 +24,22 @@ Target parse_target(const std::string& name) {
   throw UsageError(str_cat("--target: unknown target '", name, "' (use ort-x86, trt or generic)"));
 }
 
+Preset parse_preset(const std::string& name) {
+  if (name == "auto") return Preset::kAuto;
+  if (name == "cnn") return Preset::kCnn;
+  if (name == "transformer") return Preset::kTransformer;
+  throw UsageError(str_cat("--preset: unknown preset '", name, "' (use auto, cnn or transformer)"));
+}
+
+const char* preset_name(Preset preset) {
+  switch (preset) {
+    case Preset::kAuto: return "auto";
+    case Preset::kCnn: return "cnn";
+    case Preset::kTransformer: return "transformer";
+  }
+  return "?";
+}
+
 const char* target_name(Target target) {
   switch (target) {
     case Target::kOrtX86: return "ort-x86";

@@ -51,7 +51,7 @@ void check_writable(const std::vector<std::string>& paths) {
 void add_quantize(CLI::App& app, Run& run) {
   struct Flags {
     pipeline::QuantizeOptions o;
-    std::string target = "ort-x86";
+    std::string target = "ort-x86", preset = "auto";
     std::string activation_type, weight_type, exclude_ops;
     bool activation_symmetric = false, per_tensor = false, external_data = false;
     bool reduce_range = false, no_reduce_range = false;
@@ -82,6 +82,9 @@ void add_quantize(CLI::App& app, Run& run) {
                "percentile/entropy: clip each side separately instead of |x|");
   app.add_option("--target", f->target, "ort-x86 (uint8 activations), trt (int8 symmetric), generic")
       ->default_str("ort-x86");
+  app.add_option("--preset", f->preset,
+                 "Q/DQ placement: auto (transformer when the graph has attention), cnn, transformer")
+      ->default_str("auto");
   app.add_option("--activation-type", f->activation_type, "generic target: int8 or uint8");
   app.add_flag("--activation-symmetric", f->activation_symmetric, "generic target: symmetric activations");
   app.add_option("--weight-type", f->weight_type, "generic target: int8 or uint8");
@@ -102,6 +105,7 @@ void add_quantize(CLI::App& app, Run& run) {
       const quant::Target target = quant::parse_target(f->target);
       quant::QuantConfig c = quant::config_for(target);
       c.exclude_nodes = o.config.exclude_nodes;
+      c.preset = quant::parse_preset(f->preset);
       c.exclude_ops = split_commas(f->exclude_ops);
       const bool generic_flags = !f->activation_type.empty() || f->activation_symmetric || !f->weight_type.empty();
       PTQ_CHECK(!generic_flags || target == quant::Target::kGeneric, UsageError,
@@ -137,6 +141,7 @@ void add_quantize(CLI::App& app, Run& run) {
                           outputs);
       check_writable({o.output_path, o.save_calib, f->report.json, f->report.html, f->report.md});
       const pipeline::QuantizeResult r = pipeline::quantize(o);
+      spdlog::info("placement: {}", r.placement);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);
       if (!r.fp32.empty()) {
         spdlog::warn("{} node(s) stay fp32:", r.fp32.size());

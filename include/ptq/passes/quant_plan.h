@@ -47,7 +47,13 @@ struct QuantPlan {
   std::map<ir::ValueId, quant::Range> fixed_ranges;
   // Nodes left in fp32, with the reason ("node 'x' (LSTM): no integer kernel").
   std::vector<std::string> fp32;
+  // The placement used and why ("transformer (attention at node 'x')"; "cnn").
+  std::string placement;
 };
+
+// The Softmax node of an attention block (Softmax over a MatMul of two computed tensors, through
+// scaling and mask ops), or nullptr: what --preset auto takes for a transformer.
+const ir::Node* find_attention(const ir::Graph& graph);
 
 // Ranges by tensor name, from calibration (or a loaded calibration table).
 using RangeMap = std::map<std::string, quant::Range>;

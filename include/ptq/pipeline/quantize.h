@@ -47,6 +47,7 @@ struct QuantizeOptions {
 struct QuantizeResult {
   std::vector<std::string> prepared;  // preparation changes
   std::vector<std::string> fp32;      // nodes left in fp32, with reasons
+  std::string placement;              // QuantPlan::placement
   std::vector<std::string> notes;
   size_t quantized_nodes = 0;
   size_t activation_pairs = 0;

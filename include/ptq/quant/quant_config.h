@@ -15,6 +15,12 @@ enum class Target {
   kGeneric,  // types and symmetry from the flags
 };
 
+// Where Q/DQ goes (--preset). Transformer placement: MatMul/Gemm quantized on their inputs only
+// (float outputs, which ORT fuses as MatMulIntegerToFloat), residual/bias Add and Mul,
+// LayerNormalization and GELU internals fp32: their outliers (|x| ~ 200 in one channel of a
+// residual stream whose median channel stays near 2) do not survive one per-tensor scale.
+enum class Preset { kAuto, kCnn, kTransformer };
+
 // A real-valued range that maps onto an integer grid.
 struct Range {
   float min = 0.f;
@@ -35,6 +41,7 @@ struct QuantConfig {
   bool fold_relu = true;
   // ORT: Q after weighted ops too, so they fuse into QLinearConv/QGemm; TRT: inputs only.
   bool quantize_outputs = true;
+  Preset preset = Preset::kAuto;           // kAuto: transformer placement when the graph has attention
   std::string exclude_nodes;              // ECMAScript regex on node names ("" = none)
   std::vector<std::string> exclude_ops;   // op types left in fp32
 };
@@ -44,5 +51,8 @@ QuantConfig config_for(Target target);
 // "ort-x86" | "trt" | "generic"; throws UsageError naming the flag value otherwise.
 Target parse_target(const std::string& name);
 const char* target_name(Target target);
+// "auto" | "cnn" | "transformer"; throws UsageError naming the flag value otherwise.
+Preset parse_preset(const std::string& name);
+const char* preset_name(Preset preset);
 
 }  // namespace ptq::quant

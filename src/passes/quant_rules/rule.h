@@ -12,6 +12,7 @@ struct RuleContext {
   const ir::Graph& graph;
   const quant::QuantConfig& config;
   const RangeMap& ranges;  // calibrated tensors: exactly the float activations the run produced
+  bool transformer = false;  // transformer placement (quant::Preset): weighted ops on inputs only
   // A float tensor computed at run time (not a constant) with a calibrated range.
   bool is_float_activation(ir::ValueId v) const;
   // A float constant (initializer or Constant output): what weights are made of.

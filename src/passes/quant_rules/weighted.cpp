@@ -44,7 +44,7 @@ std::string rule_gemm(const RuleContext& ctx, const ir::Node& n, NodeQuant& q) {
   } else {
     return "input B is neither a float constant nor a float activation";
   }
-  q.quantize_output = ctx.config.quantize_outputs;
+  q.quantize_output = ctx.config.quantize_outputs && !ctx.transformer;
   return "";
 }
 
@@ -62,7 +62,8 @@ std::string rule_matmul(const RuleContext& ctx, const ir::Node& n, NodeQuant& q)
   } else {
     return "input B is neither a float constant nor a float activation";
   }
-  q.quantize_output = ctx.config.quantize_outputs;
+  // Transformer placement: a float output, which ORT runs as MatMulIntegerToFloat.
+  q.quantize_output = ctx.config.quantize_outputs && !ctx.transformer;
   return "";
 }
 

@@ -158,8 +158,9 @@ TEST(HostilePlan, UnusableRangesStayFp32WithAWarningNamingTheTensor) {
   const passes::QuantPlan plan = passes::plan_quantization(m.graph, quant::QuantConfig{}, ranges);
   std::string fp32;
   for (const std::string& s : plan.fp32) fp32 += s + "\n";
+  // l's range reaches inf (a mask-like value): l and what carries its values (a, then y) stay fp32.
   EXPECT_NE(fp32.find("tensor 'l'"), std::string::npos) << fp32;
-  EXPECT_NE(fp32.find("tensor 'a'"), std::string::npos) << fp32;
+  EXPECT_NE(fp32.find("2 tensors computed from it"), std::string::npos) << fp32;
   for (ir::ValueId v : plan.activations) {
     EXPECT_NE(m.graph.value(v).name, "l");
     EXPECT_NE(m.graph.value(v).name, "a");
