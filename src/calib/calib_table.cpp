@@ -59,6 +59,8 @@ std::string calib_table_json(const CalibTable& t) {
         {"activation_symmetric", t.params.activation_symmetry == quant::Symmetry::kSymmetric}}},
       {"tensors", tensors},
   };
+  if (t.smoothquant_alpha >= 0.f)
+    j["smoothquant"] = {{"alpha", t.smoothquant_alpha}, {"channel_abs_max", t.channel_abs_max}};
   return j.dump(2) + "\n";
 }
 
@@ -114,6 +116,18 @@ CalibTable parse_table(const std::string& text) {
       PTQ_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, IoError, "tensor '", name,
                 "': min/max must be finite with min <= max");
       t.ranges[name] = {lo, hi};
+    }
+    if (j.contains("smoothquant")) {
+      key = "smoothquant.alpha";
+      const json& sq = j["smoothquant"];
+      t.smoothquant_alpha = sq.at("alpha").get<float>();
+      PTQ_CHECK(t.smoothquant_alpha >= 0.f && t.smoothquant_alpha <= 1.f, IoError, "key '", key, "' must be in [0, 1]");
+      for (const auto& [name, v] : sq.at("channel_abs_max").items()) {
+        key = "smoothquant.channel_abs_max." + name;
+        std::vector<float> m = v.get<std::vector<float>>();
+        for (float x : m) PTQ_CHECK(std::isfinite(x) && x >= 0.f, IoError, "key '", key, "': values must be finite and >= 0");
+        t.channel_abs_max[name] = std::move(m);
+      }
     }
   } catch (const json::exception& e) {
     throw IoError(str_cat("key '", key, "': ", e.what()));

@@ -9,6 +9,7 @@
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 #include "ptq/onnx_io/save.h"
+#include "ptq/passes/smoothquant.h"
 #include "ptq/pipeline/quantize.h"
 
 namespace ptq::cli {
@@ -56,6 +57,8 @@ void add_quantize(CLI::App& app, Run& run) {
     bool activation_symmetric = false, per_tensor = false, external_data = false;
     bool reduce_range = false, no_reduce_range = false;
     bool minmax_average = false, asymmetric_calib = false;
+    std::string smoothquant;  // "" with the flag given: the default alpha
+    bool no_smoothquant = false;
     DataFlags data;
     ReportFlags report;
   };
@@ -85,6 +88,12 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_option("--preset", f->preset,
                  "Q/DQ placement: auto (transformer when the graph has attention), cnn, transformer")
       ->default_str("auto");
+  auto* smooth = app.add_option("--smoothquant", f->smoothquant,
+                                 "Migrate activation outliers into the next MatMul's weights (SmoothQuant), "
+                                 "strength ALPHA in [0, 1]")
+                      ->expected(0, 1)->check(finite_range(0.0, 1.0));
+  app.add_flag("--no-smoothquant", f->no_smoothquant, "No SmoothQuant (on by default for transformers)")
+      ->excludes(smooth);
   app.add_option("--activation-type", f->activation_type, "generic target: int8 or uint8");
   app.add_flag("--activation-symmetric", f->activation_symmetric, "generic target: symmetric activations");
   app.add_option("--weight-type", f->weight_type, "generic target: int8 or uint8");
@@ -96,9 +105,9 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_option("--exclude-nodes", f->o.config.exclude_nodes, "Regex of node names to leave in fp32");
   app.add_option("--exclude-ops", f->exclude_ops, "Comma-separated op types to leave in fp32");
   app.add_flag("--external-data", f->external_data, "Store tensors of 1 KiB or more in OUTPUT.data");
-  app.callback([f, &app, &run] {
+  app.callback([f, &app, &run, smooth] {
     if (!app.get_subcommands().empty()) return;  // a subcommand runs instead
-    run = [f] {
+    run = [f, smooth] {
       pipeline::QuantizeOptions o = f->o;
       PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
@@ -106,6 +115,9 @@ void add_quantize(CLI::App& app, Run& run) {
       quant::QuantConfig c = quant::config_for(target);
       c.exclude_nodes = o.config.exclude_nodes;
       c.preset = quant::parse_preset(f->preset);
+      if (smooth->count() > 0)
+        o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
+      o.no_smoothquant = f->no_smoothquant;
       c.exclude_ops = split_commas(f->exclude_ops);
       const bool generic_flags = !f->activation_type.empty() || f->activation_symmetric || !f->weight_type.empty();
       PTQ_CHECK(!generic_flags || target == quant::Target::kGeneric, UsageError,

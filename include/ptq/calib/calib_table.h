@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ptq/calib/methods.h"
 
@@ -15,6 +16,11 @@ struct CalibTable {
   CalibParams params;
   size_t samples = 0;  // batch rows observed (files x batch size)
   std::map<std::string, Range> ranges;  // tensor name -> [min, max]
+  // SmoothQuant (passes/smoothquant.h) applied before the ranges were taken: its strength and the
+  // per-channel max |x| of each smoothed activation of the unsmoothed graph, so that a loaded
+  // table rebuilds the same smoothed graph its ranges belong to. alpha < 0: not applied.
+  float smoothquant_alpha = -1.f;
+  std::map<std::string, std::vector<float>> channel_abs_max;
 };
 
 // Pretty JSON with sorted keys and round-trip exact floats, written atomically.

@@ -37,6 +37,10 @@ struct QuantizeOptions {
   std::string load_calib;  // reuse a calibration table instead of calibrating
   std::string save_calib;
   bool force = false;      // accept a calibration table made for another model file
+  // --smoothquant ALPHA: migrate activation outliers into weights before calibrating (needs
+  // --calib). Unset: on (passes::kDefaultSmoothQuantAlpha) for transformers unless no_smoothquant.
+  std::optional<float> smoothquant;
+  bool no_smoothquant = false;
   onnx_io::SaveOptions save;
   // Accuracy report (fp32 vs the emitted int8 model) when set. `accuracy.data_path` empty: the
   // calibration data (the report says so); gate, sensitivity and fallback settings live there.

@@ -2,11 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "ptq/onnx_io/load.h"
 #include "ptq/passes/mask_paths.h"
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
+#include "ptq/passes/smoothquant.h"
+#include "ptq/ir/verify.h"
+#include "ptq/runtime/interpreter.h"
 
 namespace ptq {
 namespace {
@@ -105,6 +109,51 @@ TEST(TransformerPlacement, ACnnIsNotATransformer) {
       y = Softmax (h)
     })");
   EXPECT_EQ(passes::find_attention(m.graph), nullptr);
+}
+
+}  // namespace
+}  // namespace ptq
+
+namespace ptq {
+namespace {
+
+// A post-LN block: LayerNorm output read by two MatMuls and a residual Add (the Mul path), and
+// a LayerNorm read only by a MatMul (the fold path). Smoothing must not change what it computes.
+TEST(SmoothQuant, BothRewritesKeepTheModelsFunction) {
+  ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 17]>
+    g (float[2, 4] x) => (float[2, 3] y, float[2, 4] r) <float[4] gamma = {1, 2, 0.5, 3}, float[4] beta = {0.1, -0.2, 0.3, 0},
+        float[4, 3] w1 = {1, -2, 0.5, 0.25, 3, -1, 2, 0.5, 0.1, -4, 1, 2}, float[4, 3] w2 = {0.5, 1, -1, 2, 0.3, 0.7, -0.2, 1, 4, 0.1, 0.1, 0.9},
+        float[3, 3] w3 = {1, 0, 2, 0, 1, -1, 3, 1, 0}, float[3] g2 = {1, 1, 2}> {
+      n = LayerNormalization <axis = -1> (x, gamma, beta)
+      a = MatMul (n, w1)
+      b = MatMul (n, w2)
+      r = Add (n, x)
+      s = Add (a, b)
+      n2 = LayerNormalization <axis = -1> (s, g2)
+      y = MatMul (n2, w3)
+    })");
+  const std::map<std::string, Tensor> in = {
+      {"x", Tensor::from_vector<float>({2, 4}, {0.5f, -1.f, 20.f, 0.1f, 3.f, 0.2f, -15.f, 1.f})}};
+  const std::vector<Tensor> before = runtime::Interpreter(m, {.threads = 1}).run(in);
+  const auto groups = passes::smoothquant_groups(m.graph);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].norm, ir::kNone);  // n also feeds the residual Add: a Mul goes in
+  EXPECT_EQ(groups[0].consumers.size(), 2u);
+  EXPECT_NE(groups[1].norm, ir::kNone);  // n2 feeds only MatMul: folded into the norm
+  std::map<ir::ValueId, std::vector<float>> stats = {{groups[0].activation, {1.f, 2.f, 40.f, 0.5f}},
+                                                     {groups[1].activation, {3.f, 0.1f, 9.f}}};
+  const auto notes = passes::apply_smoothquant(m.graph, groups, stats, 0.8f);
+  ASSERT_EQ(notes.size(), 2u);
+  ir::verify(m);
+  const std::vector<Tensor> after = runtime::Interpreter(m, {.threads = 1}).run(in);
+  for (size_t o = 0; o < before.size(); ++o)
+    for (size_t i = 0; i < before[o].numel(); ++i)
+      EXPECT_NEAR(after[o].data<float>()[i], before[o].data<float>()[i], 1e-4f * (1 + std::fabs(before[o].data<float>()[i])))
+          << "output " << o << " element " << i;
+  // The smoothed weights changed (the rewrite did something).
+  const ir::Node* mm = m.graph.producer(m.graph.find("a"));
+  EXPECT_NE(m.graph.value(mm->inputs[1]).name, "w1");
+  EXPECT_NE(m.graph.value(mm->inputs[0]).name, "n");
 }
 
 }  // namespace

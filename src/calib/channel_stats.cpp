@@ -1,0 +1,70 @@
+// Per-channel max |x| of chosen tensors over a dataset, sample-parallel (SmoothQuant's input).
+#include "ptq/calib/channel_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "ptq/core/error.h"
+#include "ptq/data/ordered_parallel.h"
+#include "ptq/runtime/interpreter.h"
+
+namespace ptq::calib {
+
+using ChannelMax = std::map<ir::ValueId, std::vector<float>>;
+
+namespace {
+
+void fold_max(std::vector<float>& into, const std::vector<float>& from) {
+  if (into.size() < from.size()) into.resize(from.size(), 0.f);
+  for (size_t c = 0; c < from.size(); ++c) into[c] = std::max(into[c], from[c]);
+}
+
+}  // namespace
+
+ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const std::vector<ir::ValueId>& values,
+                           size_t threads) {
+  const ir::Graph& g = model.graph;
+  std::vector<bool> wanted(g.id_bound_values(), false);
+  for (ir::ValueId v : values) wanted[static_cast<size_t>(v)] = true;
+  size_t workers = threads ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
+  workers = std::max<size_t>(1, std::min(workers, dataset.size()));
+  struct Worker {
+    std::unique_ptr<runtime::Interpreter> interpreter;
+    ChannelMax* current = nullptr;
+  };
+  std::vector<Worker> ws(workers);
+  const std::function<ChannelMax(size_t, const data::Sample&)> work = [&](size_t w, const data::Sample& sample) {
+    Worker& wk = ws[w];
+    if (!wk.interpreter) {
+      runtime::InterpreterOptions ro;
+      ro.threads = 1;
+      ro.observer = [&g, &wk, &wanted](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
+        if (&graph != &g || !wanted[static_cast<size_t>(v)] || t.dtype() != DType::kFloat || t.rank() == 0) return;
+        const size_t c = static_cast<size_t>(t.dims().back());
+        if (c == 0) return;
+        std::vector<float>& m = (*wk.current)[v];
+        m.resize(std::max(m.size(), c), 0.f);
+        const float* p = t.data<float>();
+        for (size_t i = 0; i < t.numel(); ++i) m[i % c] = std::max(m[i % c], std::fabs(p[i]));
+      };
+      wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
+    }
+    ChannelMax out;
+    wk.current = &out;
+    with_context(str_cat("smoothquant statistics, sample ", sample.source_str()),
+                 [&] { wk.interpreter->run(sample.inputs); });
+    return out;
+  };
+  ChannelMax result;
+  const std::function<void(const data::Sample&, ChannelMax&)> consume = [&](const data::Sample&, ChannelMax& part) {
+    for (const auto& [v, m] : part) fold_max(result[v], m);
+  };
+  const size_t done = data::for_each_ordered<ChannelMax>(dataset, workers, 0, work, consume);
+  PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");
+  return result;
+}
+
+}  // namespace ptq::calib
