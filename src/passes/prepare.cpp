@@ -1,4 +1,4 @@
-// Preparation passes: no-op removal, BatchNormalization folding, dead code removal.
+// Preparation passes: no-op removal, BatchNormalization and zero Pad folding, dead code removal.
 #include "ptq/passes/prepare.h"
 
 #include <algorithm>
@@ -102,6 +102,44 @@ void fold_batchnorm(ir::Graph& g, Changes& changes) {
   }
 }
 
+void fold_pad_into_conv(ir::Graph& g, Changes& changes) {
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& pad = g.node(id);
+    if (!pad.alive || pad.op_type != "Pad" || !pad.is_default_domain() || pad.inputs.size() < 2) continue;
+    if (pad.attr_string("mode", "constant") != "constant") continue;
+    if (pad.inputs.size() > 3 && pad.inputs[3] != ir::kNone) continue;  // opset 18 axes: not handled
+    const ir::ValueId x = pad.inputs[0], y = pad.outputs[0];
+    // The padding value must be 0, which is what Conv's own pads add.
+    if (pad.inputs.size() > 2 && pad.inputs[2] != ir::kNone) {
+      const Tensor* v = g.constant(pad.inputs[2]);
+      if (!v || v->dtype() != DType::kFloat || v->numel() != 1 || v->data<float>()[0] != 0.f) continue;
+    }
+    const Tensor* pads_t = g.constant(pad.inputs[1]);
+    if (!pads_t || pads_t->dtype() != DType::kInt64 || pads_t->numel() < 6 || pads_t->numel() % 2) continue;
+    if (g.value(y).uses.size() != 1 || is_graph_output(g, y)) continue;
+    const ir::Node& conv = g.node(g.value(y).uses[0].node);
+    if (conv.op_type != "Conv" || !conv.is_default_domain() || g.value(y).uses[0].slot != 0) continue;
+    if (conv.attr_string("auto_pad", "NOTSET") != "NOTSET") continue;
+    const size_t rank = pads_t->numel() / 2, spatial = rank - 2;
+    const int64_t* p = pads_t->data<int64_t>();
+    // Only spatial padding, never negative (a crop): batch and channel axes stay as they are.
+    if (p[0] || p[1] || p[rank] || p[rank + 1] || std::any_of(p, p + 2 * rank, [](int64_t v) { return v < 0; }))
+      continue;
+    std::vector<int64_t> cp = conv.attr_ints("pads", std::vector<int64_t>(2 * spatial, 0));
+    if (cp.size() != 2 * spatial) continue;
+    for (size_t i = 0; i < spatial; ++i) {
+      cp[i] += p[2 + i];
+      cp[spatial + i] += p[rank + 2 + i];
+    }
+    if (!can_bypass(g, x, y)) continue;
+    const ir::NodeId conv_id = conv.id;
+    const std::string labels = str_cat(pad.label(), " into ", conv.label());
+    g.node(conv_id).set_attr(ir::Attribute::make_ints("pads", cp));
+    bypass(g, id, x, y);
+    changes.push_back(str_cat("folded ", labels));
+  }
+}
+
 void remove_dead_code(ir::Graph& g, Changes& changes) {
   auto order = g.topological_order();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -139,6 +177,8 @@ Changes prepare_for_quantization(ir::Model& model) {
   fold_constants(model, changes);
   ir::debug_verify(g);
   fold_batchnorm(g, changes);
+  ir::debug_verify(g);
+  fold_pad_into_conv(g, changes);
   ir::debug_verify(g);
   remove_dead_code(g, changes);
   ir::debug_verify(g);

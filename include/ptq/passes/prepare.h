@@ -21,6 +21,9 @@ void remove_noops(ir::Graph& graph, Changes& changes);
 void fold_constants(ir::Model& model, Changes& changes);
 // Folds BatchNormalization into the Conv or ConvTranspose that feeds only it (constant weights).
 void fold_batchnorm(ir::Graph& graph, Changes& changes);
+// Folds a constant zero Pad of spatial axes into the Conv that alone reads it (TF "same" padding
+// exported as Pad -> Conv): left in place it sits between DQ and Q and ORT runs it in float.
+void fold_pad_into_conv(ir::Graph& graph, Changes& changes);
 // Removes nodes whose outputs nobody reads and initializers nobody uses (not graph inputs/outputs).
 void remove_dead_code(ir::Graph& graph, Changes& changes);
 

@@ -83,6 +83,38 @@ TEST(Prepare, FoldsBatchNormalizationIntoConv) {
   EXPECT_EQ(g.initializers.size(), 2u);
 }
 
+// TF "same" padding as an explicit Pad (efficientnet-lite0): folded into the Conv's pads, same
+// outputs; a non-zero value, a padded channel axis or a second reader keep the Pad.
+TEST(Prepare, FoldsZeroSpatialPadIntoConv) {
+  const char* text = R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 3, 6, 6] x, float[4, 3, 3, 3] w) => (float[1, 4, 7, 7] y) <int64[8] pads = {0, 0, 0, 1, 0, 0, 1, 2}> {
+      p = Pad (x, pads)
+      y = Conv <pads = [1, 0, 0, 0]> (p, w)
+    }
+  )";
+  ir::Model m = onnx_io::parse_model_text(text);
+  m.graph.set_initializer(m.graph.find("w"), random_tensor({4, 3, 3, 3}, 1));
+  const Tensor x = random_tensor({1, 3, 6, 6}, 2);
+  const std::vector<float> before = run(m, x);
+  const Changes changes = prepare_for_quantization(m);
+  ir::verify(m);
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram, (std::map<std::string, size_t>{{"Conv", 1}}));
+  EXPECT_EQ(m.graph.producer(m.graph.outputs[0])->attr_ints("pads"), (std::vector<int64_t>{1, 1, 1, 2}));
+  const std::vector<float> after = run(m, x);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(before[i], after[i], 1e-5f) << i;
+
+  for (const char* change : {"pads = {0, 1, 0, 1, 0, 0, 1, 2}", "reflect"}) {
+    std::string t = text;
+    if (std::string(change) == "reflect") t.replace(t.find("Pad (x"), 3, "Pad <mode = \"reflect\">");
+    else t.replace(t.find("pads = {0, 0, 0, 1, 0, 0, 1, 2}"), std::string("pads = {0, 0, 0, 1, 0, 0, 1, 2}").size(), change);
+    ir::Model k = onnx_io::parse_model_text(t);
+    prepare_for_quantization(k);
+    EXPECT_EQ(ir::graph_stats(k.graph).op_histogram.count("Pad"), 1u) << change;
+  }
+}
+
 TEST(Prepare, BatchNormAfterSharedConvOutputStays) {
   ir::Model m = onnx_io::parse_model_text(R"(
     <ir_version: 8, opset_import: ["" : 13]>
