@@ -171,6 +171,9 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
     // Calibration observed every float tensor, so an output without a range is not float.
     if (rule && !n.outputs.empty() && n.outputs[0] != ir::kNone && !ranges.count(g.value(n.outputs[0]).name))
       continue;
+    // A passthrough op with a rule (Gather: its rule quantizes constant tables) over an
+    // activation is left to the passthrough propagation below.
+    if (rule && is_passthrough(n.op_type) && !n.inputs.empty() && !ctx.is_float_constant(n.inputs[0])) continue;
     if (!rule) {
       // Transformer placement keeps LayerNormalization fp32 by design (plan.placement).
       if (is_heavy(n.op_type) && !(transformer && n.op_type == "LayerNormalization"))
@@ -199,6 +202,14 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       if (q.share_input_scale) ties.join(n.inputs[0], n.outputs[0]);
     } else {
       q.quantize_output = false;
+    }
+    // Gather over a quantized table: its output takes the table's exact range (same scale and
+    // zero point on both sides, so ORT drops the pair and gathers integers).
+    if (n.op_type == "Gather" && q.quantize_output) {
+      const Tensor* t = g.constant(n.inputs[0]);
+      const float* p = t->data<float>();
+      const auto [lo, hi] = std::minmax_element(p, p + t->numel());
+      plan.fixed_ranges.emplace(n.outputs[0], quant::Range{*lo, *hi});
     }
     if (n.op_type == "Concat" && q.quantize_output)
       for (ir::ValueId in : n.inputs) ties.join(n.outputs[0], in);

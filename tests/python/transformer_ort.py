@@ -5,7 +5,8 @@ For calibration on unpadded and on padded sentences, and for --preset auto and c
 - the attention-mask tensor gets a warning naming it and stays fp32 (no Q/DQ on it),
 - in ORT, a sentence's int8 embedding is the same padded to 64 tokens as unpadded (cosine >= 0.999),
 - int8 embeddings stay close to fp32 (mean cosine >= MIN_COSINE),
-- auto placement: every MatMul runs as an ORT integer kernel, the weight MatMuls as MatMulIntegerToFloat.
+- auto placement: every MatMul runs as an ORT integer kernel, the weight MatMuls as MatMulIntegerToFloat;
+  the file is <= 0.3x fp32 and ORT gathers embedding rows from a uint8 table.
 Exit 77 (skip) when ../shared or ONNX Runtime is missing.
 """
 import argparse
@@ -95,6 +96,16 @@ def main():
                     fused, qlinear = ops.count("MatMulIntegerToFloat"), ops.count("QLinearMatMul")
                     print(f"{name}: ORT runs {fused} MatMulIntegerToFloat, {qlinear} QLinearMatMul "
                           f"(its QDQ propagation moves a Q above Transpose/Reshape), {ops.count('MatMul')} float MatMul")
+                    # The embedding table is stored in 8 bits and ORT gathers integer rows (no
+                    # DequantizeLinear expanding the table on every run).
+                    size = out.stat().st_size / model.stat().st_size
+                    om = onnx.load(str(opt))
+                    inits = {i.name: i.data_type for i in om.graph.initializer}
+                    int_gather = any(n.op_type == "Gather" and inits.get(n.input[0]) == onnx.TensorProto.UINT8
+                                     for n in om.graph.node)
+                    print(f"{name}: file {size:.3f}x fp32, ORT gathers a uint8 table: {int_gather}")
+                    if size > 0.3 or not int_gather:
+                        failures.append(f"{name}: file {size:.3f}x fp32 (want <= 0.3), uint8 Gather in ORT: {int_gather}")
                     if fused < 36 or ops.count("MatMul"):
                         failures.append(f"{name}: {fused} MatMulIntegerToFloat (expected the 36 weight MatMuls "
                                         f"at least), {ops.count('MatMul')} float MatMul (expected 0)")
