@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "ptq/core/error.h"
 #include "ptq/ir/verify.h"
@@ -124,16 +125,16 @@ class Emitter {
       const size_t channels = spec.axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
       if (with_bias) min_scale = bias_safe_weight_scales(*g_.constant(bv), params_[x].qp.scale, channels);
       const QuantizedWeight plain =
-          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, {}, config_.reduce_range);
+          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, {}, spec.reduce_range);
       QuantizedWeight qw =
-          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, config_.reduce_range);
+          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, spec.reduce_range);
       size_t raised = 0;
       for (size_t c = 0; c < qw.scale.size(); ++c) raised += qw.scale[c] != plain.scale[c];
       if (raised)
         summary_.notes.push_back(str_cat(n.label(), ": raised the weight scale of ", raised,
                                          " channel(s) so the int32 bias does not overflow"));
       ir::ValueId dq;
-      const auto key = std::make_pair(wv, spec.axis);
+      const auto key = std::make_tuple(wv, spec.axis, spec.reduce_range);
       if (!raised && weight_cache_.count(key)) {
         dq = weight_cache_[key];  // a weight shared by several nodes is stored once
       } else {
@@ -189,7 +190,7 @@ class Emitter {
   const passes::RangeMap& ranges_;
   const quant::QuantConfig& config_;
   std::map<ir::ValueId, ActParams> params_;
-  std::map<std::pair<ir::ValueId, int64_t>, ir::ValueId> weight_cache_;
+  std::map<std::tuple<ir::ValueId, int64_t, bool>, ir::ValueId> weight_cache_;  // (weight, axis, 7-bit)
   EmitSummary summary_;
 };
 

@@ -60,6 +60,20 @@ bool usable_range(const quant::Range& r) {
          std::fabs(r.max) <= kMaxRangeMagnitude;
 }
 
+// Whether v holds the model's input data, rearranged at most (Slice/Concat/Reshape/...: YOLOX's
+// Focus stem): an image there fills the whole uint8 grid.
+bool reads_input_data(const ir::Graph& g, ir::ValueId v) {
+  static const std::set<std::string> kRearrange = {"Slice", "Concat", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
+                                                   "Flatten", "Pad", "Split", "Resize", "Identity"};
+  for (int depth = 0; depth < 8 && v != ir::kNone; ++depth) {
+    if (std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end()) return true;
+    const ir::Node* p = g.producer(v);
+    if (!p || !p->is_default_domain() || !kRearrange.count(p->op_type) || p->inputs.empty()) return false;
+    v = p->inputs[0];
+  }
+  return false;
+}
+
 }  // namespace
 
 const ir::Node* find_attention(const ir::Graph& g) {
@@ -196,6 +210,10 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       plan.fp32.push_back(str_cat(n.label(), ": ", reason));
       continue;
     }
+    const bool reduce = config.reduce_range == quant::ReduceRange::kOn ||
+                        (config.reduce_range == quant::ReduceRange::kAuto && config.activation_type == DType::kUint8 &&
+                         config.weight_type == DType::kInt8 && !n.inputs.empty() && reads_input_data(g, n.inputs[0]));
+    for (WeightSpec& w : q.weights) w.reduce_range = reduce && !w.as_activation;
     for (int32_t slot : q.activation_inputs) acts.insert(n.inputs[static_cast<size_t>(slot)]);
     if (q.quantize_output && ctx.is_float_activation(n.outputs[0])) {
       acts.insert(n.outputs[0]);

@@ -99,8 +99,9 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_option("--weight-type", f->weight_type, "generic target: int8 or uint8");
   app.add_flag("--per-tensor", f->per_tensor, "One scale per weight tensor instead of per channel");
   auto* rr = app.add_flag("--reduce-range", f->reduce_range,
-                          "7-bit weights: no int16 saturation in ORT on x86 CPUs without VNNI");
-  app.add_flag("--no-reduce-range", f->no_reduce_range, "Full 8-bit weights (the default)")
+                          "7-bit weights everywhere: no int16 saturation in ORT on x86 CPUs without VNNI "
+                          "(default: only for nodes reading the model's input data)");
+  app.add_flag("--no-reduce-range", f->no_reduce_range, "Full 8-bit weights everywhere")
       ->excludes(rr);
   app.add_option("--exclude-nodes", f->o.config.exclude_nodes, "Regex of node names to leave in fp32");
   app.add_option("--exclude-ops", f->exclude_ops, "Comma-separated op types to leave in fp32");
@@ -126,8 +127,8 @@ void add_quantize(CLI::App& app, Run& run) {
       if (f->activation_symmetric) c.activation_symmetry = quant::Symmetry::kSymmetric;
       if (!f->weight_type.empty()) c.weight_type = parse_int_type("--weight-type", f->weight_type);
       c.per_channel = !f->per_tensor;
-      if (f->reduce_range) c.reduce_range = true;
-      if (f->no_reduce_range) c.reduce_range = false;
+      if (f->reduce_range) c.reduce_range = quant::ReduceRange::kOn;
+      if (f->no_reduce_range) c.reduce_range = quant::ReduceRange::kOff;
       o.config = c;
       o.params.moving_average = f->minmax_average;
       o.params.symmetric = !f->asymmetric_calib;

@@ -18,6 +18,7 @@ struct WeightSpec {
   // Quantized like an activation (activation type, per-tensor): the constant operand of
   // Add/Mul, which ORT's QLinearAdd/QLinearMul need in the same type as the other input.
   bool as_activation = false;
+  bool reduce_range = false;  // 7-bit (quant::QuantConfig::reduce_range decides per node)
 };
 
 // One quantized node: what its rule decided.

@@ -21,6 +21,8 @@ enum class Target {
 // residual stream whose median channel stays near 2) do not survive one per-tensor scale.
 enum class Preset { kAuto, kCnn, kTransformer };
 
+enum class ReduceRange { kAuto, kOn, kOff };
+
 // A real-valued range that maps onto an integer grid.
 struct Range {
   float min = 0.f;
@@ -35,8 +37,10 @@ struct QuantConfig {
   Symmetry weight_symmetry = Symmetry::kSymmetric;
   bool per_channel = true;
   // 7-bit weights (quant::reduced_range), so no pair of uint8 x int8 products saturates ORT's
-  // vpmaddubsw kernels on x86 CPUs without VNNI (--reduce-range).
-  bool reduce_range = false;
+  // vpmaddubsw kernels on x86 CPUs without VNNI. kAuto: only for nodes that read the model's input
+  // data (an image fills the whole uint8 grid, so adjacent products saturate often; activations
+  // deeper in the net sit near their zero point). --reduce-range: all; --no-reduce-range: none.
+  ReduceRange reduce_range = ReduceRange::kAuto;
   // ORT: a Relu/Clip(0, x) after a quantized op is removed; Q with z = qmin clamps the same way.
   bool fold_relu = true;
   // ORT: Q after weighted ops too, so they fuse into QLinearConv/QGemm; TRT: inputs only.

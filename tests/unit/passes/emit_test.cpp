@@ -137,9 +137,11 @@ TEST(Emit, WeightsAreInt8PerChannelWithExplicitAxisAndBiasScaleIsExact) {
 
 TEST(Emit, ReduceRangeKeepsWeightsWithinSevenBits) {
   quant::QuantConfig full = quant::config_for(quant::Target::kOrtX86);
-  quant::QuantConfig reduced = full;
-  reduced.reduce_range = true;
-  const Emitted ef = quantize(full), er = quantize(reduced);
+  full.reduce_range = quant::ReduceRange::kOff;
+  quant::QuantConfig reduced = full, automatic = full;
+  reduced.reduce_range = quant::ReduceRange::kOn;
+  automatic.reduce_range = quant::ReduceRange::kAuto;
+  const Emitted ef = quantize(full), er = quantize(reduced), ea = quantize(automatic);
   for (const char* op : {"Conv", "Gemm"}) {
     const auto weights = [&](const Emitted& e) {
       const ir::Graph& g = e.model.graph;
@@ -159,6 +161,11 @@ TEST(Emit, ReduceRangeKeepsWeightsWithinSevenBits) {
     // Same absmax per channel, so the scale grows by exactly 127/64 (up to float rounding).
     for (size_t c = 0; c < sr->numel(); ++c)
       EXPECT_NEAR(sr->data<float>()[c] / sf->data<float>()[c], 127.0 / 64.0, 1e-5) << op << c;
+    // The default (auto): 7 bits only for the Conv that reads the model input, not for the Gemm.
+    const auto [qa, sa] = weights(ea);
+    int max_auto = 0;
+    for (size_t i = 0; i < qa->numel(); ++i) max_auto = std::max(max_auto, std::abs(int{qa->data<int8_t>()[i]}));
+    EXPECT_EQ(max_auto, std::string(op) == "Conv" ? 64 : 127) << op;
   }
 }
 
