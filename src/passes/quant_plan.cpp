@@ -66,6 +66,8 @@ const ir::Node* find_attention(const ir::Graph& g) {
   static const std::set<std::string> kBetween = {"Add", "Sub", "Mul", "Div", "Where", "Cast", "Reshape"};
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& n = g.node(id);
+    // ORT's transformer optimizer fuses the whole block into one com.microsoft node.
+    if (n.domain == "com.microsoft" && (n.op_type == "Attention" || n.op_type == "MultiHeadAttention")) return &n;
     if (n.op_type != "Softmax" || !n.is_default_domain() || n.inputs.empty()) continue;
     // Walk back from the Softmax through scaling and masking (a few steps at most).
     std::vector<ir::ValueId> frontier = {n.inputs[0]};
