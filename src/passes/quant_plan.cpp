@@ -75,8 +75,11 @@ const ir::Node* find_attention(const ir::Graph& g) {
       std::vector<ir::ValueId> next;
       for (ir::ValueId v : frontier) {
         const ir::Node* p = v == ir::kNone ? nullptr : g.producer(v);
-        if (!p || !p->is_default_domain()) continue;
-        if (p->op_type == "MatMul" && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
+        if (!p) continue;
+        // ORT's level-2 optimization turns Q @ K^T * scale into com.microsoft FusedMatMul.
+        const bool fused = p->domain == "com.microsoft" && p->op_type == "FusedMatMul";
+        if (!p->is_default_domain() && !fused) continue;
+        if ((p->op_type == "MatMul" || fused) && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
             !g.value(p->inputs[1]).is_constant())
           return &n;
         if (kBetween.count(p->op_type))
