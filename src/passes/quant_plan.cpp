@@ -76,13 +76,14 @@ const ir::Node* find_attention(const ir::Graph& g) {
       for (ir::ValueId v : frontier) {
         const ir::Node* p = v == ir::kNone ? nullptr : g.producer(v);
         if (!p) continue;
-        // ORT's level-2 optimization turns Q @ K^T * scale into com.microsoft FusedMatMul.
-        const bool fused = p->domain == "com.microsoft" && p->op_type == "FusedMatMul";
-        if (!p->is_default_domain() && !fused) continue;
-        if ((p->op_type == "MatMul" || fused) && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
+        // ORT's level-2 optimization turns Q @ K^T * scale into com.microsoft FusedMatMul; torch
+        // exporters may write it as a 2-operand Einsum.
+        const bool product = p->is_default_domain() ? p->op_type == "MatMul" || p->op_type == "Einsum"
+                                                    : p->domain == "com.microsoft" && p->op_type == "FusedMatMul";
+        if (product && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
             !g.value(p->inputs[1]).is_constant())
           return &n;
-        if (kBetween.count(p->op_type))
+        if (p->is_default_domain() && kBetween.count(p->op_type))
           for (ir::ValueId in : p->inputs)
             if (in != ir::kNone && !g.value(in).is_constant()) next.push_back(in);
       }
