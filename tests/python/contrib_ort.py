@@ -13,8 +13,8 @@
    ORT on unpadded and padded sentences; quantize --calib exits 0, picks transformer placement,
    lists the com.microsoft nodes left fp32, and ORT's int8 sentence embeddings have mean cosine
    >= MIN_COSINE to fp32. The same for ORT's own extended graph optimization (FusedMatMul, BiasGelu).
-Exit 77 (skip) when ONNX Runtime is missing; part 3 is skipped (with a message) without ../shared
-or without the optimizer's dependencies (sympy).
+Exit 77 (skip) when ONNX Runtime is missing; part 3 is skipped (with a message) without ../shared,
+and its optimizer variants without the optimizer's dependency sympy (tools/requirements.txt pins it).
 """
 import argparse
 import pathlib
