@@ -179,3 +179,29 @@ TEST(Quantize, EntropyKeepsSparseReluRangesOnRealData) {
 }
 
 }  // namespace ptq
+
+namespace ptq {
+namespace {
+
+// Issue 15: exclusions that match nothing and flags the method ignores are said, not silent.
+TEST(Quantize, WarnsAboutExclusionsMatchingNothingAndIgnoredFlags) {
+  test::TempDir tmp;
+  const std::string calib = write_digits(tmp, "calib", 8, 1);
+  const test::CliResult r = test::run_quantize({demo_model(), "--calib", calib, "-o", tmp.file("a.onnx"),
+                                                "--exclude-ops", "Cnv,Relu", "--exclude-nodes", "^no_such_node$",
+                                                "--method", "minmax", "--percentile", "99.9", "--asymmetric-calib"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--exclude-ops: no node has op type 'Cnv'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("op type 'Relu'"), std::string::npos) << r.err;  // the demo has Relu
+  EXPECT_NE(r.err.find("--exclude-nodes: '^no_such_node$' matches no node name"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--percentile has no effect with --method minmax"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--asymmetric-calib has no effect with --method minmax"), std::string::npos) << r.err;
+  // Flags that do apply say nothing.
+  const test::CliResult ok = test::run_quantize(
+      {demo_model(), "--calib", calib, "-o", tmp.file("b.onnx"), "--method", "percentile", "--percentile", "99.9"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.err.find("no effect"), std::string::npos) << ok.err;
+}
+
+}  // namespace
+}  // namespace ptq
