@@ -134,6 +134,16 @@ void apply_smoothquant(ir::Model& model, const std::map<std::string, std::vector
   ir::verify(model);
 }
 
+// Image files with no preprocessing flag at all: the model gets raw 0..255 pixels, which is right
+// for a few models (uint8 inputs, YOLOX) and silently wrong for most.
+bool raw_pixels(const data::Dataset& ds, const data::Preprocess& p) {
+  const bool untouched = p.preset == data::PreprocessPreset::kNone && !p.scale && !p.mean && !p.stddev;
+  if (!untouched || ds.plan().empty()) return false;
+  for (const data::Dataset::File& f : ds.plan().front())
+    if (f.kind == data::Dataset::FileKind::kImage) return true;
+  return false;
+}
+
 // --exclude-ops types no node has and an --exclude-nodes pattern no node name matches: most
 // likely a typo, which would otherwise silently quantize what the user meant to keep fp32.
 std::vector<std::string> unmatched_exclusions(const ir::Graph& g, const quant::QuantConfig& c) {
@@ -207,6 +217,9 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       apply_smoothquant(model, channel_max, *smooth);
     }
     data::Dataset ds = data::open_dataset(o.calib_data, model.graph, o.data);
+    if (raw_pixels(ds, o.data.preprocess))
+      result.notes.push_back(str_cat("--calib ", o.calib_data, ": images are fed as raw 0..255 pixels (no --preprocess, "
+                                     "--scale, --mean or --std given); most models expect normalized input"));
     spdlog::info("calibrating on {} samples from {} ({}, method {})", ds.size(), o.calib_data,
                  data::layout_name(ds.layout()), o.method);
     calib::CalibrateOptions co;

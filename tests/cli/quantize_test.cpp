@@ -205,3 +205,25 @@ TEST(Quantize, WarnsAboutExclusionsMatchingNothingAndIgnoredFlags) {
 
 }  // namespace
 }  // namespace ptq
+
+namespace ptq {
+namespace {
+
+// Issue 15: images calibrated with no preprocessing flag at all get a warning (raw 0..255).
+TEST(Quantize, WarnsWhenImagesGetNoPixelPreprocessing) {
+  PTQ_REQUIRE_SHARED();
+  test::TempDir tmp;
+  const std::string model = test::shared_dir() + "/models/mobilenetv2/model.onnx";
+  const std::string data = test::shared_dir() + "/data/imagenet-sample";
+  const auto raw = test::run_quantize({model, "--calib", data, "--calib-count", "2", "--resize-short", "256",
+                                       "--center-crop", "224", "-o", tmp.file("a.onnx")});
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_NE(raw.err.find("images are fed as raw 0..255 pixels"), std::string::npos) << raw.err;
+  const auto ok = test::run_quantize(
+      {model, "--calib", data, "--calib-count", "2", "--preprocess", "torchvision", "-o", tmp.file("b.onnx")});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.err.find("raw 0..255"), std::string::npos) << ok.err;
+}
+
+}  // namespace
+}  // namespace ptq
