@@ -146,11 +146,28 @@ OutputSet::~OutputSet() {
 
 void OutputSet::commit() {
   g_active = nullptr;
+  rename_pending();
+}
+
+void commit_finished_outputs() {
+  if (g_active) g_active->rename_pending();
+}
+
+void declare_outputs(const std::vector<std::string>& paths) {
+  if (!g_active) return;
+  for (const std::string& p : paths)
+    if (!p.empty()) g_active->declared_.push_back(p);
+}
+
+void OutputSet::rename_pending() {
   // The last line of the output-safety rule: inputs found only while running (external data).
-  for (const Pending& p : pending_)
+  const auto check = [](const std::string& path) {
     for (const std::string& in : g_inputs)
-      PTQ_CHECK(!same_file_or_path(p.path, in), UsageError, "the output '", p.path, "' would overwrite the input '",
-                in, "'");
+      PTQ_CHECK(!same_file_or_path(path, in), UsageError, "the output '", path, "' would overwrite the input '", in,
+                "'");
+  };
+  for (const Pending& p : pending_) check(p.path);
+  for (const std::string& d : declared_) check(d);
   // A later file of the same path replaces an earlier one (e.g. a probe): only the last is kept.
   while (!pending_.empty()) {
     const Pending p = pending_.front();

@@ -252,6 +252,17 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     if (acc.model_a.empty()) acc.model_a = o.model_path;
     if (acc.model_b.empty()) acc.model_b = o.output_path;
   }
+  // Model first: unless --auto-fallback may still change it, the int8 model (and the table) are
+  // written and committed before the report runs, so an interrupted or failed report keeps them.
+  const bool model_first = !o.check_accuracy || !acc.auto_fallback;
+  std::optional<Int8Build> first;
+  if (model_first && o.check_accuracy) {
+    report::preflight(model, acc);  // bad report flags or data fail before anything is written
+    first = build_int8(model, table.ranges, o.config, {});
+    onnx_io::save_model(first->built.model, o.output_path, o.save);
+    commit_finished_outputs();
+    spdlog::info("wrote {}; computing the accuracy report", o.output_path);
+  }
   passes::NodeFilter final_filter;
   if (o.check_accuracy) {
     const report::Builder builder = [&](const report::NodeSelection& sel) {
@@ -261,7 +272,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     final_filter = to_filter(outcome.selection);
     result.report = std::move(outcome.report);
   }
-  Int8Build b = build_int8(model, table.ranges, o.config, final_filter);
+  Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter);
   for (std::string& n : unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;
@@ -271,7 +282,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   result.weights = b.summary.weights;
   result.biases = b.summary.biases;
   result.notes.insert(result.notes.end(), b.summary.notes.begin(), b.summary.notes.end());
-  onnx_io::save_model(b.built.model, o.output_path, o.save);
+  if (!first) onnx_io::save_model(b.built.model, o.output_path, o.save);
   return result;
 }
 

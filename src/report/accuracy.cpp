@@ -147,6 +147,13 @@ void validate(const AccuracyOptions& o) {
             "--min-agreement needs a classifier (--task)");
 }
 
+void preflight(const ir::Model& fp32, const AccuracyOptions& o) {
+  validate(o);
+  if (!o.labels_path.empty()) Labels::load(o.labels_path);
+  data::Dataset ds = data::open_dataset(o.data_path, fp32.graph, o.data);
+  PTQ_CHECK(ds.size() > 0, IoError, o.data_path, ": no samples to evaluate");
+}
+
 AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, const AccuracyOptions& o) {
   validate(o);
   std::unique_ptr<Labels> labels;

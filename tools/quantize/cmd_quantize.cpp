@@ -161,6 +161,9 @@ void add_quantize(CLI::App& app, Run& run) {
                            {"--load-calib", o.load_calib}},
                           outputs);
       check_writable({o.output_path, o.save_calib, f->report.json, f->report.html, f->report.md});
+      std::vector<std::string> declared;
+      for (const PathArg& a : outputs) declared.push_back(a.path);
+      ptq::declare_outputs(declared);
       const pipeline::QuantizeResult r = pipeline::quantize(o);
       spdlog::info("placement: {}", r.placement);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);

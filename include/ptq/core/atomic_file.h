@@ -46,12 +46,24 @@ class OutputSet {
 
  private:
   friend class AtomicFile;
+  friend void commit_finished_outputs();
+  friend void declare_outputs(const std::vector<std::string>& paths);
+  void rename_pending();
+  std::vector<std::string> declared_;  // every output the run will write (declare_outputs)
   struct Pending {
     std::string temp, path;
     int slot;
   };
   std::vector<Pending> pending_;
 };
+
+// Renames the files the active OutputSet holds so far into place (after the same checks as
+// OutputSet::commit()); the set stays active for the run's later files. No-op without a set.
+void commit_finished_outputs();
+// Names every output the run will write, so that an early commit_finished_outputs() checks the
+// later ones against the inputs found so far too (a report aimed at the model's external data
+// must fail the run before its model is renamed into place). No-op without a set.
+void declare_outputs(const std::vector<std::string>& paths);
 
 // Notes a file the run read that the command line does not name (a model's external data):
 // OutputSet::commit() renames nothing when an output is one of them (UsageError, exit 1).

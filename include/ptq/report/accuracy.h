@@ -64,6 +64,10 @@ struct AccuracyOutcome {
 // Checks usage before any work: budgets that need labels, fallback without a budget.
 void validate(const AccuracyOptions& o);
 
+// What check_accuracy checks before any work: flags, the labels file, the data folder and its
+// samples' layout. The pipeline runs it before writing the model it writes ahead of the report.
+void preflight(const ir::Model& fp32, const AccuracyOptions& o);
+
 AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, const AccuracyOptions& o);
 
 // The same report for two given models (A = reference, B = test); per-layer rows for every
