@@ -80,6 +80,8 @@ const ir::Node* find_attention(const ir::Graph& g) {
   static const std::set<std::string> kBetween = {"Add", "Sub", "Mul", "Div", "Where", "Cast", "Reshape"};
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& n = g.node(id);
+    // ORT's transformer optimizer fuses the whole block into one com.microsoft node.
+    if (n.domain == "com.microsoft" && (n.op_type == "Attention" || n.op_type == "MultiHeadAttention")) return &n;
     if (n.op_type != "Softmax" || !n.is_default_domain() || n.inputs.empty()) continue;
     // Walk back from the Softmax through scaling and masking (a few steps at most).
     std::vector<ir::ValueId> frontier = {n.inputs[0]};
@@ -87,11 +89,15 @@ const ir::Node* find_attention(const ir::Graph& g) {
       std::vector<ir::ValueId> next;
       for (ir::ValueId v : frontier) {
         const ir::Node* p = v == ir::kNone ? nullptr : g.producer(v);
-        if (!p || !p->is_default_domain()) continue;
-        if (p->op_type == "MatMul" && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
+        if (!p) continue;
+        // ORT's level-2 optimization turns Q @ K^T * scale into com.microsoft FusedMatMul; torch
+        // exporters may write it as a 2-operand Einsum.
+        const bool product = p->is_default_domain() ? p->op_type == "MatMul" || p->op_type == "Einsum"
+                                                    : p->domain == "com.microsoft" && p->op_type == "FusedMatMul";
+        if (product && p->inputs.size() == 2 && !g.value(p->inputs[0]).is_constant() &&
             !g.value(p->inputs[1]).is_constant())
           return &n;
-        if (kBetween.count(p->op_type))
+        if (p->is_default_domain() && kBetween.count(p->op_type))
           for (ir::ValueId in : p->inputs)
             if (in != ir::kNone && !g.value(in).is_constant()) next.push_back(in);
       }

@@ -2,6 +2,8 @@
 #include "ptq/pipeline/quantize.h"
 
 #include <cmath>
+#include <regex>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -99,6 +101,36 @@ std::vector<bool> ranged_values(const ir::Model& prepared, const quant::QuantCon
   return need;
 }
 
+// Image files with no preprocessing flag at all: the model gets raw 0..255 pixels, which is right
+// for a few models (uint8 inputs, YOLOX) and silently wrong for most.
+bool raw_pixels(const data::Dataset& ds, const data::Preprocess& p) {
+  const bool untouched = p.preset == data::PreprocessPreset::kNone && !p.scale && !p.mean && !p.stddev;
+  if (!untouched || ds.plan().empty()) return false;
+  for (const data::Dataset::File& f : ds.plan().front())
+    if (f.kind == data::Dataset::FileKind::kImage) return true;
+  return false;
+}
+
+// --exclude-ops types no node has and an --exclude-nodes pattern no node name matches: most
+// likely a typo, which would otherwise silently quantize what the user meant to keep fp32.
+std::vector<std::string> unmatched_exclusions(const ir::Graph& g, const quant::QuantConfig& c) {
+  std::vector<std::string> notes;
+  std::set<std::string> ops;
+  bool name_matched = c.exclude_nodes.empty();
+  const std::regex re(c.exclude_nodes.empty() ? std::string("^$") : c.exclude_nodes, std::regex::ECMAScript);
+  for (ir::NodeId id : g.node_ids()) {
+    const ir::Node& n = g.node(id);
+    ops.insert(n.op_type);
+    // plan_quantization has refused names too long for std::regex already.
+    if (!name_matched && std::regex_search(n.name, re)) name_matched = true;
+  }
+  for (const std::string& op : c.exclude_ops)
+    if (!ops.count(op)) notes.push_back(str_cat("--exclude-ops: no node has op type '", op, "' (ONNX spelling, e.g. Conv)"));
+  if (!name_matched)
+    notes.push_back(str_cat("--exclude-nodes: '", c.exclude_nodes, "' matches no node name (see quantize inspect)"));
+  return notes;
+}
+
 }  // namespace
 
 Mode parse_mode(const std::string& name) {
@@ -151,6 +183,9 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       apply_smoothquant(model, channel_max, *smooth);
     }
     data::Dataset ds = data::open_dataset(o.calib_data, model.graph, o.data);
+    if (raw_pixels(ds, o.data.preprocess))
+      result.notes.push_back(str_cat("--calib ", o.calib_data, ": images are fed as raw 0..255 pixels (no --preprocess, "
+                                     "--scale, --mean or --std given); most models expect normalized input"));
     spdlog::info("calibrating on {} samples from {} ({}, method {})", ds.size(), o.calib_data,
                  data::layout_name(ds.layout()), o.method);
     calib::CalibrateOptions co;
@@ -193,6 +228,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     result.report = std::move(outcome.report);
   }
   Int8Build b = build_int8(model, table.ranges, o.config, final_filter);
+  for (std::string& n : unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;
   result.placement = b.plan.placement;

@@ -251,7 +251,7 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
                  " samples"));
   finish_measure(r, evaluate(fp32, out.model.model, ds, e, &ref), probes);
 
-  if (o.auto_fallback && !r.gate.passed) {
+  if (o.auto_fallback && !r.gate.passed && r.gate.sanity.empty()) {  // fp32 returns cannot fix the setup
     PTQ_CHECK(!ranking.empty(), UsageError, "--auto-fallback needs the sensitivity ranking (--sensitivity-samples > 0)");
     NodeSelection sel;
     EvalOptions step_opts = eval_options(o, labels.get());

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -17,14 +18,39 @@ void ErrorStats::add(const Tensor& a, const Tensor& b) {
             " elements");
   const float* x = a.data<float>();
   const float* y = b.data<float>();
-  for (size_t i = 0; i < a.numel(); ++i) {
-    const double p = x[i], q = y[i], d = p - q;
-    signal += p * p;
-    noise += d * d;
-    dot += p * q;
-    norm_b += q * q;
-    sum_abs += std::fabs(d);
-    max_abs = std::max(max_abs, std::fabs(d));
+  // Two-lane partial sums in GCC/Clang vector types (one SSE2 register each), combined in a
+  // fixed order: one scalar accumulator chain made this 17 % of a mobilenetv2 report, and the
+  // result still depends only on the data, never on threads or batching.
+  typedef double v2d __attribute__((vector_size(16)));
+  v2d s = {}, nz = {}, dt = {}, nb = {}, sa = {}, mx = {};
+  const v2d zero = {};
+  const size_t n = a.numel(), body = n - n % 2;
+  for (size_t i = 0; i < body; i += 2) {
+    const v2d p = {x[i], x[i + 1]}, q = {y[i], y[i + 1]}, d = p - q;
+    const v2d ad = d < zero ? -d : d;
+    s += p * p;
+    nz += d * d;
+    dt += p * q;
+    nb += q * q;
+    sa += ad;
+    mx = mx < ad ? ad : mx;
+  }
+  if (body < n) {
+    const double p = x[body], q = y[body], d = p - q, ad = std::fabs(d);
+    s[0] += p * p;
+    nz[0] += d * d;
+    dt[0] += p * q;
+    nb[0] += q * q;
+    sa[0] += ad;
+    mx[0] = mx[0] < ad ? ad : mx[0];
+  }
+  for (int l = 0; l < 2; ++l) {
+    signal += s[l];
+    noise += nz[l];
+    dot += dt[l];
+    norm_b += nb[l];
+    sum_abs += sa[l];
+    max_abs = std::max(max_abs, mx[l]);
   }
   count += a.numel();
 }

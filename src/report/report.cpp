@@ -85,13 +85,42 @@ std::string format_db(const std::optional<double>& db) {
 std::string Gate::line() const {
   if (passed) return "PASSED";
   std::string s = "FAILED: ";
-  for (size_t i = 0; i < failures.size(); ++i) s += (i ? "; " : "") + failures[i];
+  for (size_t i = 0; i < sanity.size(); ++i) s += (i ? "; " : "") + sanity[i];
+  for (size_t i = 0; i < failures.size(); ++i) s += (i || !sanity.empty() ? "; " : "") + failures[i];
   return s;
 }
 
+namespace {
+
+// Below this share of chance (1 / classes), fp32 top-1 says the data does not fit the model.
+constexpr double kChanceFactor = 1.5;
+// Fewer labeled rows than this cannot tell chance from a weak model.
+constexpr size_t kMinRowsForChance = 20;
+
+std::vector<std::string> sanity_checks(const Measure& m) {
+  std::vector<std::string> out;
+  for (const OutputReport& o : m.outputs)
+    if (o.compared && (!std::isfinite(o.stats.signal) || !std::isfinite(o.stats.norm_b) || !std::isfinite(o.stats.noise)))
+      out.push_back(str_cat("sanity: output '", o.name,
+                            "' holds NaN or Inf in the fp32 or int8 model; no accuracy figure means anything"));
+  if (m.classification && m.classification->has_labels && m.classification->labeled >= kMinRowsForChance &&
+      m.classification->classes > 1) {
+    const Classification& c = *m.classification;
+    const double chance = 100.0 / static_cast<double>(c.classes);
+    if (c.a_top1_pct() < kChanceFactor * chance)
+      out.push_back(str_cat("sanity: fp32 top-1 ", fixed(c.a_top1_pct(), 2), "% (", c.a_top1, "/", c.labeled,
+                            ") is at chance level for ", c.classes,
+                            " classes: the preprocessing or the labels do not match the model (see --preprocess)"));
+  }
+  return out;
+}
+
+}  // namespace
+
 Gate check_budget(const Budget& b, const Measure& m) {
   Gate g;
-  g.checked = b.any();
+  g.sanity = sanity_checks(m);
+  g.checked = b.any() || !g.sanity.empty();
   const Classification* c = m.classification ? &*m.classification : nullptr;
   if (b.max_drop) {
     PTQ_CHECK(c && c->has_labels, UsageError, "--max-drop needs --labels and a classifier output");
@@ -112,7 +141,7 @@ Gate check_budget(const Budget& b, const Measure& m) {
     if (v < *b.min_sqnr)
       g.failures.push_back(str_cat("output SQNR ", format_db(v), " dB < ", fixed(*b.min_sqnr, 2), " dB required"));
   }
-  g.passed = g.failures.empty();
+  g.passed = g.failures.empty() && g.sanity.empty();
   return g;
 }
 
@@ -152,6 +181,7 @@ std::string to_json(const Report& r) {
                     {"min_agreement_pct", opt_num(r.budget.min_agreement)},
                     {"min_sqnr_db", opt_num(r.budget.min_sqnr)}};
   gate["failures"] = r.gate.failures;
+  gate["sanity"] = r.gate.sanity;
   j["gate"] = gate;
   ordered_json fb;
   fb["enabled"] = r.auto_fallback;

@@ -196,3 +196,51 @@ TEST(Quantize, EntropyKeepsSparseReluRangesOnRealData) {
 }
 
 }  // namespace ptq
+
+namespace ptq {
+namespace {
+
+// Issue 15: exclusions that match nothing and flags the method ignores are said, not silent.
+TEST(Quantize, WarnsAboutExclusionsMatchingNothingAndIgnoredFlags) {
+  test::TempDir tmp;
+  const std::string calib = write_digits(tmp, "calib", 8, 1);
+  const test::CliResult r = test::run_quantize({demo_model(), "--calib", calib, "-o", tmp.file("a.onnx"),
+                                                "--exclude-ops", "Cnv,Relu", "--exclude-nodes", "^no_such_node$",
+                                                "--method", "minmax", "--percentile", "99.9", "--asymmetric-calib"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--exclude-ops: no node has op type 'Cnv'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("op type 'Relu'"), std::string::npos) << r.err;  // the demo has Relu
+  EXPECT_NE(r.err.find("--exclude-nodes: '^no_such_node$' matches no node name"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--percentile has no effect with --method minmax"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--asymmetric-calib has no effect with --method minmax"), std::string::npos) << r.err;
+  // Flags that do apply say nothing.
+  const test::CliResult ok = test::run_quantize(
+      {demo_model(), "--calib", calib, "-o", tmp.file("b.onnx"), "--method", "percentile", "--percentile", "99.9"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.err.find("no effect"), std::string::npos) << ok.err;
+}
+
+}  // namespace
+}  // namespace ptq
+
+namespace ptq {
+namespace {
+
+// Issue 15: images calibrated with no preprocessing flag at all get a warning (raw 0..255).
+TEST(Quantize, WarnsWhenImagesGetNoPixelPreprocessing) {
+  PTQ_REQUIRE_SHARED();
+  test::TempDir tmp;
+  const std::string model = test::shared_dir() + "/models/mobilenetv2/model.onnx";
+  const std::string data = test::shared_dir() + "/data/imagenet-sample";
+  const auto raw = test::run_quantize({model, "--calib", data, "--calib-count", "2", "--resize-short", "256",
+                                       "--center-crop", "224", "-o", tmp.file("a.onnx")});
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_NE(raw.err.find("images are fed as raw 0..255 pixels"), std::string::npos) << raw.err;
+  const auto ok = test::run_quantize(
+      {model, "--calib", data, "--calib-count", "2", "--preprocess", "torchvision", "-o", tmp.file("b.onnx")});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.err.find("raw 0..255"), std::string::npos) << ok.err;
+}
+
+}  // namespace
+}  // namespace ptq

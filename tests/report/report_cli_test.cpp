@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "report_fixtures.h"
 #include "schema_check.h"
@@ -176,6 +177,39 @@ TEST(ReportCli, CompareTwoModels) {
   const nlohmann::json s = read_json(t.file("s.json"));
   EXPECT_TRUE(s["outputs"][0]["sqnr_db"].is_null());
   EXPECT_EQ(s["classification"]["top1_agreement"], 100.0);
+}
+
+}  // namespace
+}  // namespace ptq::test
+
+namespace ptq::test {
+namespace {
+
+// Issue 15: a setup at chance (wrong preprocessing or labels) must never print PASSED: the
+// gate fails with a sanity line naming the cause and the CLI exits 5, whatever the budget.
+TEST(ReportCli, FpThirtyTwoAtChanceFailsTheSanityCheckWithExitFive) {
+  TempDir t;
+  quantize_demo(t, {});  // writes calib, eval and labels
+  std::istringstream in(read_file(t.file("labels.tsv")));
+  std::string line, shifted;
+  std::getline(in, line);
+  shifted = line + "\n";
+  while (std::getline(in, line)) {
+    const size_t tab = line.find('\t');
+    shifted += line.substr(0, tab + 1) + std::to_string((std::stoi(line.substr(tab + 1)) + 1) % 10) + "\n";
+  }
+  write_file(t.file("labels.tsv"), shifted);  // every label now misses the fp32 answer
+  std::vector<std::string> flags = eval_flags(t);
+  for (const char* f : {"--max-drop", "100", "--report"}) flags.push_back(f);
+  flags.push_back(t.file("r.json"));
+  const CliResult r = quantize_demo(t, flags);
+  EXPECT_EQ(r.exit_code, 5) << r.out << r.err;
+  EXPECT_EQ(r.out.find("PASSED"), std::string::npos) << r.out;
+  EXPECT_EQ(last_line(r.out).rfind("FAILED: sanity: fp32 top-1 0.00% (0/40) is at chance level", 0), 0u) << r.out;
+  const nlohmann::json j = read_json(t.file("r.json"));
+  EXPECT_EQ(j["gate"]["passed"], false);
+  EXPECT_EQ(j["gate"]["sanity"].size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(t.file("int8.onnx")));  // the model is still written
 }
 
 }  // namespace

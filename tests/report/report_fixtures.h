@@ -11,8 +11,9 @@ namespace ptq::test {
 
 // Writes n samples [1,1,8,8] in [0, 1) as dir/sNNN.npy (a fixed pseudo-random sequence).
 void write_demo_samples(const std::string& dir, size_t n, uint32_t seed);
-// Writes a labels TSV (with header) giving sample i class i % 10.
-void write_demo_labels(const std::string& path, size_t n);
+// Writes a labels TSV (with header) for the n samples in sample_dir: the demo model's fp32 class
+// for 3 samples in 4, the next class for the others.
+void write_demo_labels(const std::string& path, const std::string& sample_dir, size_t n);
 nlohmann::json read_json(const std::string& path);
 // The last non-empty line of a text.
 std::string last_line(const std::string& text);

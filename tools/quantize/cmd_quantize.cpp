@@ -112,7 +112,7 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_flag("--external-data", f->external_data, "Store tensors of 1 KiB or more in OUTPUT.data");
   app.callback([f, &app, &run, smooth] {
     if (!app.get_subcommands().empty()) return;  // a subcommand runs instead
-    run = [f, smooth] {
+    run = [f, smooth, &app] {
       pipeline::QuantizeOptions o = f->o;
       PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
@@ -121,6 +121,14 @@ void add_quantize(CLI::App& app, Run& run) {
       quant::QuantConfig c = quant::config_for(target);
       c.exclude_nodes = o.config.exclude_nodes;
       c.preset = quant::parse_preset(f->preset);
+      // Flags the chosen method ignores: said, so nobody believes they took effect.
+      const auto ignored = [&](const char* flag, bool applies) {
+        if (app.count(flag) > 0 && !applies)
+          spdlog::warn("{} has no effect with --method {}", flag, o.method);
+      };
+      ignored("--percentile", o.method == "percentile");
+      ignored("--minmax-average", o.method == "minmax");
+      ignored("--asymmetric-calib", o.method == "percentile" || o.method == "entropy");
       if (smooth->count() > 0)
         o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
       o.no_smoothquant = f->no_smoothquant;

@@ -119,6 +119,7 @@ int finish_report(const report::Report& r, const ReportFlags& f) {
   if (!r.gate.checked) return 0;
   std::printf("%s\n", r.gate.line().c_str());
   std::fflush(stdout);
+  if (!r.gate.sanity.empty()) return static_cast<int>(ExitCode::kDataOrIo);  // the setup, not int8, failed
   return r.gate.passed ? 0 : static_cast<int>(ExitCode::kAccuracyBudget);
 }
 

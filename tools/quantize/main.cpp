@@ -63,10 +63,12 @@ int main(int argc, char** argv) {
     ptq::cli::setup_logging(global);
     ptq::install_temp_cleanup_on_signals();
     // Every file the command writes is held back as a temp file and renamed here, together, only
-    // when it got to the end (0, or 4: a failed budget still gets its model and report).
+    // when it got to the end (0; 4: a failed budget still gets its model and report; 5 returned,
+    // not thrown: the report's sanity check failed, and its report says why).
     ptq::OutputSet outputs;
     const int rc = run();
-    if (rc == 0 || rc == static_cast<int>(ExitCode::kAccuracyBudget)) outputs.commit();
+    if (rc == 0 || rc == static_cast<int>(ExitCode::kAccuracyBudget) || rc == static_cast<int>(ExitCode::kDataOrIo))
+      outputs.commit();
     return rc;
   } catch (const ptq::Error& e) {
     print_error(e.what());

@@ -52,8 +52,9 @@ struct QuantPlan {
   std::string placement;
 };
 
-// The Softmax node of an attention block (Softmax over a MatMul of two computed tensors, through
-// scaling and mask ops), or nullptr: what --preset auto takes for a transformer.
+// The Softmax node of an attention block (Softmax over a MatMul, Einsum or com.microsoft
+// FusedMatMul of two computed tensors, through scaling and mask ops) or a fused com.microsoft
+// Attention/MultiHeadAttention node, or nullptr: what --preset auto takes for a transformer.
 const ir::Node* find_attention(const ir::Graph& graph);
 
 // Ranges by tensor name, from calibration (or a loaded calibration table).

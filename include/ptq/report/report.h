@@ -63,6 +63,10 @@ struct Gate {
   bool checked = false;
   bool passed = true;
   std::vector<std::string> failures;  // "top-1 drop 1.20 pt > 0.50 pt allowed"
+  // Setup problems that make any budget meaningless (fp32 accuracy at chance: wrong
+  // preprocessing or labels; NaN in the fp32 outputs). Checked on every report, budget or not;
+  // the CLI exits 5 (data) when there is one.
+  std::vector<std::string> sanity;
   std::string line() const;           // "PASSED" or "FAILED: ..." (the last stdout line)
 };
 

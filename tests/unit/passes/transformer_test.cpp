@@ -111,6 +111,28 @@ TEST(TransformerPlacement, ACnnIsNotATransformer) {
   EXPECT_EQ(passes::find_attention(m.graph), nullptr);
 }
 
+TEST(TransformerPlacement, EinsumScoresAreAttention) {
+  ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 3, 4] q, float[1, 2, 3, 4] k) => (float[1, 2, 3, 3] p) {
+      s = Einsum <equation = "bhqd,bhkd->bhqk"> (q, k)
+      p = Softmax <axis = -1> (s)
+    })");
+  const ir::Node* a = passes::find_attention(m.graph);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->op_type, "Softmax");
+}
+
+TEST(TransformerPlacement, FusedContribAttentionIsATransformer) {
+  ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+    g (float[1, 2, 4] x) => (float[1, 2, 4] y) <float[4, 12] w = {1,0,0,0,0,0,0,0,0,0,0,0, 0,1,0,0,0,0,0,0,0,0,0,0,
+        0,0,1,0,0,0,0,0,0,0,0,0, 0,0,0,1,0,0,0,0,0,0,0,0}> {
+      y = com.microsoft.Attention <num_heads = 2> (x, w)
+    })");
+  const ir::Node* a = passes::find_attention(m.graph);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->op_type, "Attention");
+}
+
 }  // namespace
 }  // namespace ptq
 
