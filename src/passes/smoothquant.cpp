@@ -159,3 +159,28 @@ std::vector<std::string> apply_smoothquant(ir::Graph& g, const std::vector<Smoot
 }
 
 }  // namespace ptq::passes
+
+namespace ptq::passes {
+
+std::map<ir::ValueId, std::vector<float>> norm_channel_estimates(const ir::Graph& g,
+                                                                 const std::vector<SmoothGroup>& groups) {
+  std::map<ir::ValueId, std::vector<float>> out;
+  for (const SmoothGroup& grp : groups) {
+    const ir::Node* n = g.producer(grp.activation);
+    if (!n || n->op_type != "LayerNormalization" || !n->is_default_domain() || n->outputs[0] != grp.activation)
+      continue;
+    const auto& shape = g.value(n->inputs[0]).type.shape;
+    const int64_t axis = n->attr_int("axis", -1);
+    if (axis != -1 && !(shape && axis == static_cast<int64_t>(shape->size()) - 1)) continue;
+    const Tensor* scale = float_constant(g, *n, 1);
+    const Tensor* bias = float_constant(g, *n, 2);
+    if (!scale || scale->rank() != 1 || (bias && bias->numel() != scale->numel())) continue;
+    std::vector<float> m(scale->numel());
+    for (size_t j = 0; j < m.size(); ++j)
+      m[j] = std::fabs(scale->data<float>()[j]) + (bias ? std::fabs(bias->data<float>()[j]) : 0.f);
+    out[grp.activation] = std::move(m);
+  }
+  return out;
+}
+
+}  // namespace ptq::passes

@@ -20,6 +20,8 @@
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/passes/smoothquant.h"
+#include "dynamic.h"
+#include "smoothing.h"
 
 namespace ptq::pipeline {
 
@@ -81,17 +83,7 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
 std::vector<bool> ranged_values(const ir::Model& prepared, const quant::QuantConfig& config) {
   const ir::Graph& g0 = prepared.graph;
   ir::Model m = prepared;
-  // Placeholder range [0, (v+1) * 2^-20] tags value v, so a range the fold copies to another name
-  // still tells which tensor's statistics it came from. Scaled down (exactly, a power of two) so
-  // that no tag looks like a mask value (|x| >= 1e4, passes/mask_paths.h) in a large graph.
-  passes::RangeMap ranges;
-  for (size_t v = 0; v < g0.id_bound_values(); ++v) {
-    const ir::Value& val = g0.value(static_cast<ir::ValueId>(v));
-    if (!val.alive || val.is_constant() || val.name.empty()) continue;
-    // Over-approximating (a non-float tensor of unknown type) costs one histogram, nothing else.
-    if (val.type.known && val.type.dtype != DType::kUndefined && val.type.dtype != DType::kFloat) continue;
-    ranges[val.name] = {0.f, std::ldexp(static_cast<float>(v + 1), -20)};
-  }
+  passes::RangeMap ranges = placeholder_ranges(g0);
   passes::fold_activations_into_quantized_producers(m.graph, config, ranges);
   const passes::QuantPlan plan = passes::plan_quantization(m.graph, config, ranges);
   std::vector<bool> need(g0.id_bound_values(), false);
@@ -107,31 +99,6 @@ std::vector<bool> ranged_values(const ir::Model& prepared, const quant::QuantCon
     mark(b);
   }
   return need;
-}
-
-// Per-channel max |x| of every activation SmoothQuant could smooth, by tensor name.
-std::map<std::string, std::vector<float>> smoothing_statistics(const ir::Model& model, data::Dataset& ds,
-                                                               size_t threads) {
-  std::vector<ir::ValueId> values;
-  for (const passes::SmoothGroup& grp : passes::smoothquant_groups(model.graph)) values.push_back(grp.activation);
-  std::map<std::string, std::vector<float>> by_name;
-  if (values.empty()) return by_name;
-  for (auto& [v, m] : calib::channel_abs_max(model, ds, values, threads)) by_name[model.graph.value(v).name] = std::move(m);
-  return by_name;
-}
-
-// Smooths the model's graph with statistics by tensor name (fresh or from a calibration table).
-void apply_smoothquant(ir::Model& model, const std::map<std::string, std::vector<float>>& channel_max, float alpha) {
-  const std::vector<passes::SmoothGroup> groups = passes::smoothquant_groups(model.graph);
-  std::map<ir::ValueId, std::vector<float>> stats;
-  for (const passes::SmoothGroup& grp : groups) {
-    const auto it = channel_max.find(model.graph.value(grp.activation).name);
-    if (it != channel_max.end()) stats[grp.activation] = it->second;
-  }
-  const std::vector<std::string> notes = passes::apply_smoothquant(model.graph, groups, stats, alpha);
-  spdlog::info("smoothquant (alpha {}): {} activations smoothed into the next MatMul weights", alpha, notes.size());
-  for (const std::string& n : notes) spdlog::debug("smoothquant: {}", n);
-  ir::verify(model);
 }
 
 // Image files with no preprocessing flag at all: the model gets raw 0..255 pixels, which is right
@@ -164,17 +131,16 @@ std::vector<std::string> unmatched_exclusions(const ir::Graph& g, const quant::Q
   return notes;
 }
 
-passes::NodeFilter to_filter(const report::NodeSelection& s) {
-  passes::NodeFilter f;
-  f.use_only = s.use_only;
-  f.only = s.only;
-  f.fp32 = s.fp32;
-  return f;
-}
-
 }  // namespace
 
+Mode parse_mode(const std::string& name) {
+  if (name == "static") return Mode::kStatic;
+  if (name == "dynamic") return Mode::kDynamic;
+  throw UsageError(str_cat("--mode: '", name, "' is not static or dynamic"));
+}
+
 QuantizeResult quantize(const QuantizeOptions& o) {
+  if (o.mode == Mode::kDynamic) return quantize_dynamic(o);
   QuantizeResult result;
   const calib::Method* method = calib::find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");

@@ -117,6 +117,8 @@ TEST(Quantize, BadCalibrationInputFailsCleanly) {
       {{}, 1, "--calib"},
       {{"--calib", good, "--load-calib", tmp.file("x.json")}, 1, "exclude each other"},
       {{"--load-calib", tmp.file("x.json")}, 5, "x.json"},
+      {{"--calib", good, "--mode", "bogus"}, 1, "--mode: 'bogus' is not static or dynamic"},
+      {{"--mode", "dynamic"}, 1, "--mode dynamic has no calibration table"},  // the helper adds --save-calib
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
@@ -130,6 +132,21 @@ TEST(Quantize, BadCalibrationInputFailsCleanly) {
   const auto s = test::run_quantize({demo_model(), "-o", tmp.file("skip.onnx"), "--calib", nan, "--skip-nonfinite"});
   EXPECT_EQ(s.exit_code, 0) << s.err;
   EXPECT_NE(s.err.find("warning: skipped 1 calibration samples with NaN/Inf"), std::string::npos) << s.err;
+}
+
+TEST(Quantize, DynamicModeNeedsNoDataAndReportsWithEval) {
+  test::TempDir tmp;
+  const std::string eval = write_digits(tmp, "eval", 4, 4);
+  const std::string out = tmp.file("dyn.onnx"), report = tmp.file("dyn.json");
+  const auto r = test::run_quantize({demo_model(), "--mode", "dynamic", "-o", out, "--eval", eval, "--report", report});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("quantized 3 nodes dynamically (3 DynamicQuantizeLinear, 3 weights)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("calibrating"), std::string::npos) << r.err;
+  const std::string model = test::read_file(out);
+  EXPECT_NE(model.find("ConvInteger"), std::string::npos);
+  EXPECT_NE(model.find("MatMulInteger"), std::string::npos);
+  EXPECT_NE(model.find("DynamicQuantizeLinear"), std::string::npos);
+  EXPECT_NE(test::read_file(report).find("\"cosine\""), std::string::npos);
 }
 
 TEST(Quantize, EveryMethodOnMobileNetV2WithExplicitImageFlags) {

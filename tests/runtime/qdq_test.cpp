@@ -1,4 +1,4 @@
-// QuantizeLinear/DequantizeLinear: the ONNX rounding contract, saturation, per-axis parameters.
+// QuantizeLinear/DequantizeLinear/DynamicQuantizeLinear: ONNX rounding, saturation, per-axis parameters.
 #include <gtest/gtest.h>
 
 #include "runtime_testutil.h"
@@ -25,6 +25,41 @@ TEST(QuantizeLinear, PerAxisInt8RoundTripsThroughDequantize) {
             (std::vector<int8_t>{2, -2, 127, -3, -1, -128}));
   EXPECT_EQ(std::vector<float>(y[1].data<float>(), y[1].data<float>() + 6),
             (std::vector<float>{1.0f, -1.0f, 63.5f, 0.f, 0.5f, -31.25f}));
+}
+
+constexpr const char* kDynamicQuantize = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[n] x) => (uint8[m] y, float s, uint8 z) { y, s, z = DynamicQuantizeLinear (x) })";
+
+TEST(DynamicQuantizeLinear, MatchesTheOnnxExample) {
+  // onnx case/node/dynamicquantizelinear.py (expect2): range [-3, 2], scale 5/255.
+  const auto y = test::run_text(kDynamicQuantize, {{"x", Tensor::from_vector<float>({6}, {0, 2, -3, -2.5f, 1.34f, 0.5f})}});
+  EXPECT_FLOAT_EQ(y[1].data<float>()[0], 5.f / 255.f);
+  EXPECT_EQ(y[2].data<uint8_t>()[0], 153);  // 0 - (-3) / (5 / 255) = 153
+  EXPECT_EQ(std::vector<uint8_t>(y[0].data<uint8_t>(), y[0].data<uint8_t>() + 6),
+            (std::vector<uint8_t>{153, 255, 0, 26, 221, 179}));
+}
+
+TEST(DynamicQuantizeLinear, RangeIncludesZeroAndEmptyRangeHasScaleOne) {
+  // All positive: min widens to 0, so the zero point is 0 and the max maps to 255.
+  auto y = test::run_text(kDynamicQuantize, {{"x", Tensor::from_vector<float>({3}, {1, 2, 51})}});
+  EXPECT_FLOAT_EQ(y[1].data<float>()[0], 51.f / 255.f);
+  EXPECT_EQ(y[2].data<uint8_t>()[0], 0);
+  EXPECT_EQ(y[0].data<uint8_t>()[2], 255);
+  // All negative: max widens to 0, zero point 255.
+  y = test::run_text(kDynamicQuantize, {{"x", Tensor::from_vector<float>({2}, {-2.55f, -1})}});
+  EXPECT_EQ(y[2].data<uint8_t>()[0], 255);
+  EXPECT_EQ(y[0].data<uint8_t>()[0], 0);
+  // All zero: ORT uses scale 1 (not 0) and zero point 0.
+  y = test::run_text(kDynamicQuantize, {{"x", Tensor::from_vector<float>({2}, {0, 0})}});
+  EXPECT_EQ(y[1].data<float>()[0], 1.f);
+  EXPECT_EQ(y[2].data<uint8_t>()[0], 0);
+}
+
+TEST(DynamicQuantizeLinear, CodesRoundHalfToEven) {
+  // Range [0, 255]: scale 1, so x / s is exact and 0.5, 1.5, 2.5 round to 0, 2, 2.
+  const auto y = test::run_text(kDynamicQuantize, {{"x", Tensor::from_vector<float>({4}, {0.5f, 1.5f, 2.5f, 255})}});
+  EXPECT_EQ(std::vector<uint8_t>(y[0].data<uint8_t>(), y[0].data<uint8_t>() + 4),
+            (std::vector<uint8_t>{0, 2, 2, 255}));
 }
 
 TEST(DequantizeLinear, Int32HasNoZeroPoint) {

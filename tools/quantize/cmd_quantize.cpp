@@ -52,7 +52,7 @@ void check_writable(const std::vector<std::string>& paths) {
 void add_quantize(CLI::App& app, Run& run) {
   struct Flags {
     pipeline::QuantizeOptions o;
-    std::string target = "ort-x86", preset = "auto";
+    std::string mode = "static", target = "ort-x86", preset = "auto";
     std::string activation_type, weight_type, exclude_ops;
     bool activation_symmetric = false, per_tensor = false, external_data = false;
     bool reduce_range = false, no_reduce_range = false;
@@ -65,6 +65,10 @@ void add_quantize(CLI::App& app, Run& run) {
   auto f = std::make_shared<Flags>();
   app.add_option("model", f->o.model_path, "fp32 ONNX model to quantize");
   app.add_option("-o,--output", f->o.output_path, "Where to write the int8 QDQ model");
+  app.add_option("--mode", f->mode,
+                 "static: calibrated QDQ (needs --calib); dynamic: int8 weights, activations quantized at "
+                 "run time (DynamicQuantizeLinear, as ORT's quantize_dynamic; no --calib needed)")
+      ->default_str("static");
   app.add_option("--calib", f->o.calib_data,
                  "Calibration data: a folder (.npy, .npz, .pb, test_data_set_*, images) or a list file");
   app.add_option("--threads", f->o.threads, "Threads for the reference runtime (default: all cores)")
@@ -112,6 +116,7 @@ void add_quantize(CLI::App& app, Run& run) {
       pipeline::QuantizeOptions o = f->o;
       PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
+      o.mode = pipeline::parse_mode(f->mode);
       const quant::Target target = quant::parse_target(f->target);
       quant::QuantConfig c = quant::config_for(target);
       c.exclude_nodes = o.config.exclude_nodes;
@@ -171,8 +176,12 @@ void add_quantize(CLI::App& app, Run& run) {
         spdlog::warn("{} node(s) stay fp32:", r.fp32.size());
         for (const std::string& n : r.fp32) spdlog::warn("  {}", n);
       }
-      std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights, %zu int32 biases, %d Relu/Clip folded)\n",
-                  r.quantized_nodes, r.activation_pairs, r.weights, r.biases, r.folded_activations);
+      if (o.mode == pipeline::Mode::kDynamic)
+        std::printf("quantized %zu nodes dynamically (%zu DynamicQuantizeLinear, %zu weights)\n", r.quantized_nodes,
+                    r.activation_pairs, r.weights);
+      else
+        std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights, %zu int32 biases, %d Relu/Clip folded)\n",
+                    r.quantized_nodes, r.activation_pairs, r.weights, r.biases, r.folded_activations);
       std::printf("wrote %s\n", o.output_path.c_str());
       if (r.report) return finish_report(*r.report, f->report);
       return 0;

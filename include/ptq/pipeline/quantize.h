@@ -21,7 +21,14 @@ namespace ptq::pipeline {
 constexpr int64_t kMinOutputOpset = 13;
 constexpr int64_t kMaxOutputOpset = 21;
 
+// --mode: static (calibrated QDQ, activations with fixed ranges) or dynamic (int8 weights,
+// activations quantized at run time by DynamicQuantizeLinear, as ORT's quantize_dynamic).
+enum class Mode { kStatic, kDynamic };
+// "static" | "dynamic"; UsageError otherwise.
+Mode parse_mode(const std::string& name);
+
 struct QuantizeOptions {
+  Mode mode = Mode::kStatic;
   std::string model_path;
   std::string output_path;
   quant::QuantConfig config;
@@ -39,6 +46,8 @@ struct QuantizeOptions {
   bool force = false;      // accept a calibration table made for another model file
   // --smoothquant ALPHA: migrate activation outliers into weights before calibrating (needs
   // --calib). Unset: on (passes::kDefaultSmoothQuantAlpha) for transformers unless no_smoothquant.
+  // Dynamic mode: statistics from --calib when given, else estimated from LayerNormalization
+  // weights (passes::norm_channel_estimates).
   std::optional<float> smoothquant;
   bool no_smoothquant = false;
   onnx_io::SaveOptions save;

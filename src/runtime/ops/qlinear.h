@@ -1,6 +1,7 @@
 // Helpers for the integer kernels: 8-bit dispatch, quantization parameters, ORT-style rounding.
 #pragma once
 
+#include <algorithm>
 #include <cfenv>
 #include <cmath>
 #include <cstdint>
@@ -35,6 +36,21 @@ struct QParam {
 };
 QParam scalar_qparam(const std::vector<const Tensor*>& in, size_t scale_slot, size_t zp_slot,
                      const char* what);
+
+// DynamicQuantizeLinear's parameters as ORT computes them (GetQuantizationParameter): the range
+// widened to include 0, scale = (max - min) / 255 in float32 (1 when the range is empty), zero
+// point = round_half_even(clamp(0 - min / scale, 0, 255)).
+inline QParam dynamic_qparam(const float* x, size_t n) {
+  float lo = 0.f, hi = 0.f;
+  for (size_t i = 0; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  QParam p;
+  p.scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+  p.zero = static_cast<int32_t>(std::nearbyint(std::min(std::max(0.f - lo / p.scale, 0.f), 255.f)));
+  return p;
+}
 
 // `acc · multiplier` rounded half to even, plus the zero point, saturated: MLAS's
 // MlasRequantizeOutput (float requantization; clamping before or after rounding is the same

@@ -3,25 +3,17 @@
 #include <algorithm>
 #include <memory>
 
-#include "int8_gemm.h"
-#include "qlinear.h"
+#include "integer_matmul.h"
 
 namespace ptq::runtime {
 namespace {
-
-// B (or Bᵀ for QGemm's transB) prepared for the GEMM core: its N columns as packed rows of K codes.
-struct MatB {
-  const Tensor* source = nullptr;
-  const void* data = nullptr;
-  Dims dims;
-  DType dtype = DType::kUndefined;
-  std::vector<int8::PackedB> slices;  // one per batch matrix of B
-};
 
 int32_t code_at(const Tensor& t, size_t i) {
   return t.dtype() == DType::kInt8 ? static_cast<int32_t>(t.data<int8_t>()[i])
                                    : static_cast<int32_t>(t.data<uint8_t>()[i]);
 }
+
+}  // namespace
 
 // Packs every [K, N] matrix of B (or [N, K] when `trans`).
 std::shared_ptr<const MatB> prepare_b(const Tensor& B, bool trans) {
@@ -68,8 +60,10 @@ std::shared_ptr<const MatB> use_b(const std::shared_ptr<const MatB>& cached, con
   return prepare_b(B, trans);
 }
 
+namespace {
 // Rows per parallel chunk: fixed, so the split ignores the thread count.
 constexpr int64_t kRowBlock = 32;
+}  // namespace
 
 // acc = A · B in ORT's integer arithmetic (int8_gemm.h) with numpy batch broadcasting and 1-D
 // promotion. z_a is scalar or per row of A (M values); z_b scalar or per column of B (N values).
@@ -141,6 +135,8 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
   });
   return acc;
 }
+
+namespace {
 
 class QLinearMatMul : public Kernel {
  public:
