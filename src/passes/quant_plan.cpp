@@ -268,4 +268,22 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
   return plan;
 }
 
+std::vector<std::string> unmatched_exclusions(const ir::Graph& g, const quant::QuantConfig& c) {
+  std::vector<std::string> notes;
+  std::set<std::string> ops;
+  bool name_matched = c.exclude_nodes.empty();
+  const std::regex re(c.exclude_nodes.empty() ? std::string("^$") : c.exclude_nodes, std::regex::ECMAScript);
+  for (ir::NodeId id : g.node_ids()) {
+    const ir::Node& n = g.node(id);
+    ops.insert(n.op_type);
+    // plan_quantization has refused names too long for std::regex already.
+    if (!name_matched && std::regex_search(n.name, re)) name_matched = true;
+  }
+  for (const std::string& op : c.exclude_ops)
+    if (!ops.count(op)) notes.push_back(str_cat("--exclude-ops: no node has op type '", op, "' (ONNX spelling, e.g. Conv)"));
+  if (!name_matched)
+    notes.push_back(str_cat("--exclude-nodes: '", c.exclude_nodes, "' matches no node name (see quantize inspect)"));
+  return notes;
+}
+
 }  // namespace ptq::passes

@@ -11,6 +11,7 @@
 #include "ptq/emit/dynamic_emitter.h"
 #include "ptq/ir/verify.h"
 #include "ptq/onnx_io/opset.h"
+#include "ptq/passes/quant_plan.h"
 #include "ptq/passes/smoothquant.h"
 #include "smoothing.h"
 
@@ -141,6 +142,7 @@ QuantizeResult quantize_dynamic(const QuantizeOptions& o) {
   result.activation_pairs = b.summary.activation_pairs;
   result.weights = b.summary.weights;
   result.notes = b.summary.notes;
+  for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   onnx_io::save_model(b.built.model, o.output_path, o.save);
   return result;
 }

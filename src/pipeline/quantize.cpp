@@ -2,8 +2,6 @@
 #include "ptq/pipeline/quantize.h"
 
 #include <cmath>
-#include <regex>
-#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -109,26 +107,6 @@ bool raw_pixels(const data::Dataset& ds, const data::Preprocess& p) {
   for (const data::Dataset::File& f : ds.plan().front())
     if (f.kind == data::Dataset::FileKind::kImage) return true;
   return false;
-}
-
-// --exclude-ops types no node has and an --exclude-nodes pattern no node name matches: most
-// likely a typo, which would otherwise silently quantize what the user meant to keep fp32.
-std::vector<std::string> unmatched_exclusions(const ir::Graph& g, const quant::QuantConfig& c) {
-  std::vector<std::string> notes;
-  std::set<std::string> ops;
-  bool name_matched = c.exclude_nodes.empty();
-  const std::regex re(c.exclude_nodes.empty() ? std::string("^$") : c.exclude_nodes, std::regex::ECMAScript);
-  for (ir::NodeId id : g.node_ids()) {
-    const ir::Node& n = g.node(id);
-    ops.insert(n.op_type);
-    // plan_quantization has refused names too long for std::regex already.
-    if (!name_matched && std::regex_search(n.name, re)) name_matched = true;
-  }
-  for (const std::string& op : c.exclude_ops)
-    if (!ops.count(op)) notes.push_back(str_cat("--exclude-ops: no node has op type '", op, "' (ONNX spelling, e.g. Conv)"));
-  if (!name_matched)
-    notes.push_back(str_cat("--exclude-nodes: '", c.exclude_nodes, "' matches no node name (see quantize inspect)"));
-  return notes;
 }
 
 }  // namespace
@@ -239,7 +217,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     result.report = std::move(outcome.report);
   }
   Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter);
-  for (std::string& n : unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
+  for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;
   result.placement = b.plan.placement;

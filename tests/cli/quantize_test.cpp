@@ -218,6 +218,14 @@ TEST(Quantize, WarnsAboutExclusionsMatchingNothingAndIgnoredFlags) {
       {demo_model(), "--calib", calib, "-o", tmp.file("b.onnx"), "--method", "percentile", "--percentile", "99.9"});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ok.err.find("no effect"), std::string::npos) << ok.err;
+  // Dynamic mode takes no calibration method at all.
+  const test::CliResult dyn = test::run_quantize(
+      {demo_model(), "--mode", "dynamic", "-o", tmp.file("c.onnx"), "--method", "entropy", "--percentile", "99.9",
+       "--exclude-ops", "Cnv"});
+  ASSERT_EQ(dyn.exit_code, 0) << dyn.err;
+  EXPECT_NE(dyn.err.find("--method has no effect with --mode dynamic"), std::string::npos) << dyn.err;
+  EXPECT_NE(dyn.err.find("--percentile has no effect with --mode dynamic"), std::string::npos) << dyn.err;
+  EXPECT_NE(dyn.err.find("--exclude-ops: no node has op type 'Cnv'"), std::string::npos) << dyn.err;
 }
 
 }  // namespace

@@ -122,13 +122,16 @@ void add_quantize(CLI::App& app, Run& run) {
       c.exclude_nodes = o.config.exclude_nodes;
       c.preset = quant::parse_preset(f->preset);
       // Flags the chosen method ignores: said, so nobody believes they took effect.
+      const bool dynamic = o.mode == pipeline::Mode::kDynamic;
       const auto ignored = [&](const char* flag, bool applies) {
-        if (app.count(flag) > 0 && !applies)
-          spdlog::warn("{} has no effect with --method {}", flag, o.method);
+        if (app.count(flag) == 0 || applies) return;
+        if (dynamic) spdlog::warn("{} has no effect with --mode dynamic (activation ranges come at run time)", flag);
+        else spdlog::warn("{} has no effect with --method {}", flag, o.method);
       };
-      ignored("--percentile", o.method == "percentile");
-      ignored("--minmax-average", o.method == "minmax");
-      ignored("--asymmetric-calib", o.method == "percentile" || o.method == "entropy");
+      ignored("--method", !dynamic);
+      ignored("--percentile", !dynamic && o.method == "percentile");
+      ignored("--minmax-average", !dynamic && o.method == "minmax");
+      ignored("--asymmetric-calib", !dynamic && (o.method == "percentile" || o.method == "entropy"));
       if (smooth->count() > 0)
         o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
       o.no_smoothquant = f->no_smoothquant;

@@ -74,6 +74,10 @@ struct NodeFilter {
 QuantPlan plan_quantization(const ir::Graph& graph, const quant::QuantConfig& config,
                             const RangeMap& ranges, const NodeFilter& filter = {});
 
+// --exclude-ops types no node of the graph has, and an --exclude-nodes pattern no node name
+// matches, as warnings: most likely typos that would silently quantize what was meant to stay fp32.
+std::vector<std::string> unmatched_exclusions(const ir::Graph& graph, const quant::QuantConfig& config);
+
 // ORT profile: removes Relu / Clip(0, x) nodes that follow a quantized op whose output feeds
 // only them; the producer's output takes the activation's output name and range (Q with
 // z = qmin clamps the same way). Returns how many were folded. Run before planning.
