@@ -30,6 +30,7 @@ try:
 except ImportError as e:
     print(f"SKIP: ONNX Runtime / onnx / numpy not importable ({e}); run tools/setup.sh")
     sys.exit(77)
+from minilm_util import embed, load_sentences, row_cosine  # noqa: E402
 
 MIN_COSINE = 0.98  # measured on 200 eval sentences: optimized 0.9958, fully fused 0.9981, ORT extended 0.9958 (unoptimized 0.9958)
 MS = "com.microsoft"
@@ -193,11 +194,6 @@ def part2(quantize, tmp):
     check(cos >= 0.99, f"BERT block: ORT runs the int8 model, cosine to fp32 {cos:.4f}")
 
 
-def load_sentences(d, n=None):
-    files = sorted(pathlib.Path(d).glob("*.npz"))[:n]
-    return [{k: np.load(f)[k] for k in ("input_ids", "attention_mask", "token_type_ids")} for f in files]
-
-
 def classic_mask(model):
     """MiniLM's torch-SDPA mask (Where with finfo.min) and dynamic Q/K/V reshapes rewritten to the
     classic BERT form ((1 - mask) * -10000, constant [0, 0, 12, 32], Div for the scale) that the
@@ -265,9 +261,7 @@ def check_optimized(quantize, path, label, data, tmp, expect):
     check(warned == n_ms, f"{label}: {warned} of {n_ms} com.microsoft nodes listed as staying fp32")
     check("placement: transformer" in r.stderr, f"{label}: transformer placement detected")
     int8 = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    a = np.concatenate([fp32.run(["sentence_embedding"], f)[0] for f in sentences])
-    b = np.concatenate([int8.run(["sentence_embedding"], f)[0] for f in sentences])
-    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    cos = row_cosine(embed(fp32, sentences), embed(int8, sentences))
     check(cos.mean() >= MIN_COSINE, f"{label} int8 in ORT: mean cosine {cos.mean():.4f}, min {cos.min():.4f}")
 
 

@@ -29,19 +29,10 @@ try:
 except ImportError as e:
     print(f"SKIP: ONNX Runtime / onnx / numpy not importable ({e}); run tools/setup.sh")
     sys.exit(77)
+from minilm_util import embed, load_sentences, row_cosine, session  # noqa: E402
 
 MIN_COSINE = 0.995  # measured 0.9973 on the full eval split (ORT quantize_dynamic: 0.9920)
 N_EVAL = 64
-
-
-def session(path, optimized=None):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 2
-    o.log_severity_level = 3
-    if optimized:
-        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        o.optimized_model_filepath = str(optimized)
-    return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
 
 
 def kernel_model(w, wz, ws, bias):
@@ -112,16 +103,12 @@ def main():
     if not model.exists() or not data.is_dir():
         print(f"SKIP: {model} or {data} not found (needs ../shared with minilm-l6)")
         return 77
-    files = sorted(data.glob("*.npz"))[:N_EVAL]
-    ev = [{k: np.load(f)[k] for k in ("input_ids", "attention_mask", "token_type_ids")} for f in files]
-
-    def embed(s):
-        return np.concatenate([s.run(["sentence_embedding"], f)[0] for f in ev])
+    ev = load_sentences(data, N_EVAL)
 
     def cosine(a, b):
-        return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+        return float(np.mean(row_cosine(a, b)))
 
-    ref = embed(session(model))
+    ref = embed(session(model), ev)
     with tempfile.TemporaryDirectory() as t:
         tmp = pathlib.Path(t)
         failures = check_kernels(args.quantize, tmp)
@@ -132,7 +119,7 @@ def main():
             failures.append(f"--mode dynamic: exit {r.returncode}: {r.stderr[-500:]}")
         else:
             ops = [n.op_type for n in onnx.load(str(out)).graph.node]
-            ours = cosine(embed(session(out, opt)), ref)
+            ours = cosine(embed(session(out, opt), ev), ref)
             fused_ops = [n.op_type for n in onnx.load(str(opt)).graph.node]
             dqmm, mmitf = fused_ops.count("DynamicQuantizeMatMul"), fused_ops.count("MatMulIntegerToFloat")
             print(f"ptq --mode dynamic: cosine {ours:.4f}; file: {ops.count('MatMulInteger')} MatMulInteger, "
@@ -148,7 +135,7 @@ def main():
         theirs_path = tmp / "ort_dynamic.onnx"
         quantize_dynamic(str(model), str(theirs_path), per_channel=True, weight_type=QuantType.QInt8)
         theirs_opt = tmp / "ort_dynamic.opt.onnx"
-        theirs = cosine(embed(session(theirs_path, theirs_opt)), ref)
+        theirs = cosine(embed(session(theirs_path, theirs_opt), ev), ref)
         print(f"ORT quantize_dynamic: cosine {theirs:.4f}")
         if r.returncode == 0 and ours <= theirs:
             failures.append(f"--mode dynamic ({ours:.4f}) is not above ORT's quantize_dynamic ({theirs:.4f})")
@@ -156,7 +143,7 @@ def main():
         # it (DynamicQuantizeMatMul, MatMulIntegerToFloat, FusedMatMul, Gelu, SkipLayerNormalization):
         # compare's cosine is ORT's.
         lst = tmp / "eval.txt"
-        lst.write_text("\n".join(str(f) for f in files) + "\n")
+        lst.write_text("\n".join(str(f) for f in sorted(data.glob("*.npz"))[:N_EVAL]) + "\n")
         for label, path in (("ORT's dynamic model", theirs_path), ("ORT's optimized dynamic model", theirs_opt)):
             c = subprocess.run([args.quantize, "compare", str(model), str(path), "--data", str(lst)],
                                capture_output=True, text=True)

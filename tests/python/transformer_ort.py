@@ -22,32 +22,11 @@ try:
 except ImportError as e:
     print(f"SKIP: ONNX Runtime / onnx / numpy not importable ({e}); run tools/setup.sh")
     sys.exit(77)
+from minilm_util import embed, load_sentences, row_cosine, session  # noqa: E402
 
 MIN_COSINE = 0.995  # measured 0.996 (auto: transformer placement + SmoothQuant 0.8); the cnn preset gives 0.853
 N_EVAL = 48
 MASK = "/m/Where_1_output_0"
-
-
-def load(d, n=None):
-    files = sorted(pathlib.Path(d).glob("*.npz"))[:n]
-    return [{k: np.load(f)[k] for k in ("input_ids", "attention_mask", "token_type_ids")} for f in files]
-
-
-def embed(sess, feeds):
-    return np.concatenate([sess.run(["sentence_embedding"], f)[0] for f in feeds])
-
-
-def cosine(a, b):
-    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
-def session(path, optimized=None):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 2
-    if optimized:
-        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        o.optimized_model_filepath = str(optimized)
-    return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
 
 
 def main():
@@ -61,7 +40,7 @@ def main():
     if not model.exists() or not (data / "eval_pad64").is_dir():
         print(f"SKIP: {model} or {data} not found (needs ../shared with minilm-l6)")
         return 77
-    ev, ev_pad = load(data / "eval", N_EVAL), load(data / "eval_pad64", N_EVAL)
+    ev, ev_pad = load_sentences(data / "eval", N_EVAL), load_sentences(data / "eval_pad64", N_EVAL)
     pad_batches = [{k: np.concatenate([s[k] for s in ev_pad[i:i + 8]]) for k in ev_pad[0]}
                    for i in range(0, N_EVAL, 8)]
     ref = embed(session(model), ev)
@@ -85,7 +64,7 @@ def main():
                 opt = pathlib.Path(tmp) / f"{calib}_{preset}.opt.onnx"
                 s = session(out, opt)
                 e, e_pad = embed(s, ev), embed(s, pad_batches)
-                pad_cos, ref_cos = cosine(e, e_pad).min(), cosine(e, ref).mean()
+                pad_cos, ref_cos = row_cosine(e, e_pad).min(), row_cosine(e, ref).mean()
                 print(f"{name}: cosine to fp32 {ref_cos:.4f}, padded vs unpadded min {pad_cos:.5f}")
                 if pad_cos < 0.999:
                     failures.append(f"{name}: padded vs unpadded cosine {pad_cos:.5f} < 0.999")
