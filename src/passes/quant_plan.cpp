@@ -107,11 +107,14 @@ const ir::Node* find_attention(const ir::Graph& g) {
   return nullptr;
 }
 
+bool transformer_placement(const ir::Graph& g, const quant::QuantConfig& config) {
+  return config.preset == quant::Preset::kTransformer ||
+         (config.preset == quant::Preset::kAuto && find_attention(g) != nullptr);
+}
+
 QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config, const RangeMap& ranges,
                             const NodeFilter& filter) {
   QuantPlan plan;
-  // Tensors with an unusable range are not float activations for the rules: every node reading
-  // or writing one stays fp32, and a warning names the tensor.
   // Mask paths first: their notes say more than "beyond 1e30" would.
   std::set<std::string> masked;
   std::map<ir::ValueId, size_t> carried;  // seed -> tensors computed from it
@@ -125,6 +128,8 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       plan.fp32.push_back(str_cat("tensor '", g.value(m.value).name, "': mask-like, ", m.why, "; it",
                                   carried[m.value] ? str_cat(" and ", carried[m.value], " tensors computed from it") : "",
                                   " stay fp32 (a mask path ends at a Softmax)"));
+  // Tensors with an unusable range are not float activations for the rules: every node reading
+  // or writing one stays fp32, and a warning names the tensor.
   RangeMap usable;
   for (const auto& [name, r] : ranges) {
     if (masked.count(name)) continue;

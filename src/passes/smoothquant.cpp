@@ -43,25 +43,32 @@ void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, Tensor t) {
   }
 }
 
-}  // namespace
+// The LayerNormalization that produces x over its last axis (so its scale and bias are per
+// channel of x), or nullptr.
+const ir::Node* last_axis_norm(const ir::Graph& g, ir::ValueId x) {
+  const ir::Node* n = g.producer(x);
+  if (!n || n->op_type != "LayerNormalization" || !n->is_default_domain() || n->outputs[0] != x) return nullptr;
+  const auto& shape = g.value(n->inputs[0]).type.shape;
+  const int64_t axis = n->attr_int("axis", -1);
+  if (axis != -1 && !(shape && axis == static_cast<int64_t>(shape->size()) - 1)) return nullptr;
+  return n;
+}
 
 // The LayerNormalization producing x when 1/s can fold into it: last axis, constant 1-D scale
 // and bias of x's channel count, and x read by nothing but the smoothed consumers.
 ir::NodeId foldable_norm(const ir::Graph& g, ir::ValueId x, int64_t c, size_t consumer_uses) {
-  const ir::Node* n = g.producer(x);
-  if (!n || n->op_type != "LayerNormalization" || !n->is_default_domain() || n->outputs[0] != x) return ir::kNone;
-  if (g.value(x).uses.size() != consumer_uses) return ir::kNone;
+  const ir::Node* n = last_axis_norm(g, x);
+  if (!n || g.value(x).uses.size() != consumer_uses) return ir::kNone;
   if (std::find(g.outputs.begin(), g.outputs.end(), x) != g.outputs.end()) return ir::kNone;
   const Tensor* scale = float_constant(g, *n, 1);
   const Tensor* bias = float_constant(g, *n, 2);
   if (!scale || scale->rank() != 1 || scale->dims()[0] != c) return ir::kNone;
   if (n->inputs.size() > 2 && n->inputs[2] != ir::kNone && (!bias || bias->rank() != 1 || bias->dims()[0] != c))
     return ir::kNone;
-  const auto& shape = g.value(n->inputs[0]).type.shape;
-  const int64_t axis = n->attr_int("axis", -1);
-  if (axis != -1 && !(shape && axis == static_cast<int64_t>(shape->size()) - 1)) return ir::kNone;
   return n->id;
 }
+
+}  // namespace
 
 std::vector<SmoothGroup> smoothquant_groups(const ir::Graph& g) {
   std::vector<SmoothGroup> out;
@@ -158,20 +165,12 @@ std::vector<std::string> apply_smoothquant(ir::Graph& g, const std::vector<Smoot
   return notes;
 }
 
-}  // namespace ptq::passes
-
-namespace ptq::passes {
-
 std::map<ir::ValueId, std::vector<float>> norm_channel_estimates(const ir::Graph& g,
                                                                  const std::vector<SmoothGroup>& groups) {
   std::map<ir::ValueId, std::vector<float>> out;
   for (const SmoothGroup& grp : groups) {
-    const ir::Node* n = g.producer(grp.activation);
-    if (!n || n->op_type != "LayerNormalization" || !n->is_default_domain() || n->outputs[0] != grp.activation)
-      continue;
-    const auto& shape = g.value(n->inputs[0]).type.shape;
-    const int64_t axis = n->attr_int("axis", -1);
-    if (axis != -1 && !(shape && axis == static_cast<int64_t>(shape->size()) - 1)) continue;
+    const ir::Node* n = last_axis_norm(g, grp.activation);
+    if (!n) continue;
     const Tensor* scale = float_constant(g, *n, 1);
     const Tensor* bias = float_constant(g, *n, 2);
     if (!scale || scale->rank() != 1 || (bias && bias->numel() != scale->numel())) continue;

@@ -102,8 +102,7 @@ QuantizeResult quantize_dynamic(const QuantizeOptions& o) {
   // SmoothQuant as in static mode (on by default for transformers), with the per-channel
   // activation maxima measured on --calib when given, else estimated from the norms' weights.
   std::optional<float> smooth = o.smoothquant;
-  const bool transformer = config.preset == quant::Preset::kTransformer ||
-                           (config.preset == quant::Preset::kAuto && passes::find_attention(model.graph));
+  const bool transformer = passes::transformer_placement(model.graph, config);
   if (!smooth && !o.no_smoothquant && transformer) smooth = passes::kDefaultSmoothQuantAlpha;
   std::map<std::string, std::vector<float>> channel_max;
   if (smooth && !o.calib_data.empty()) {

@@ -134,9 +134,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   // SmoothQuant: --smoothquant ALPHA, or by default where the graph is a transformer (MiniLM:
   // cosine to fp32 0.989 -> 0.996 at alpha 0.8, docs/results.md).
   std::optional<float> smooth = o.smoothquant;
-  const bool transformer = o.config.preset == quant::Preset::kTransformer ||
-                           (o.config.preset == quant::Preset::kAuto && passes::find_attention(model.graph));
-  if (!smooth && !o.no_smoothquant && transformer) smooth = passes::kDefaultSmoothQuantAlpha;
+  if (!smooth && !o.no_smoothquant && passes::transformer_placement(model.graph, o.config)) smooth = passes::kDefaultSmoothQuantAlpha;
   calib::CalibTable table;
   if (!o.load_calib.empty()) {
     table = calib::load_calib_table(o.load_calib);

@@ -56,6 +56,9 @@ struct QuantPlan {
 // FusedMatMul of two computed tensors, through scaling and mask ops) or a fused com.microsoft
 // Attention/MultiHeadAttention node, or nullptr: what --preset auto takes for a transformer.
 const ir::Node* find_attention(const ir::Graph& graph);
+// Whether plan_quantization uses transformer placement: --preset transformer, or --preset auto
+// on a graph with attention. Pipelines ask it too (SmoothQuant's default follows it).
+bool transformer_placement(const ir::Graph& graph, const quant::QuantConfig& config);
 
 // Ranges by tensor name, from calibration (or a loaded calibration table).
 using RangeMap = std::map<std::string, quant::Range>;
