@@ -106,7 +106,7 @@ QuantizeResult quantize_dynamic(const QuantizeOptions& o) {
   if (!smooth && !o.no_smoothquant && transformer) smooth = passes::kDefaultSmoothQuantAlpha;
   std::map<std::string, std::vector<float>> channel_max;
   if (smooth && !o.calib_data.empty()) {
-    data::Dataset ds = data::open_dataset(o.calib_data, model.graph, o.data);
+    data::Dataset ds = open_calib(o, model.graph);
     channel_max = smoothing_statistics(model, ds, o.threads);
   } else if (smooth) {
     channel_max = estimated_smoothing_statistics(model);

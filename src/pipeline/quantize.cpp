@@ -111,6 +111,10 @@ bool raw_pixels(const data::Dataset& ds, const data::Preprocess& p) {
 
 }  // namespace
 
+data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
+  return data::open_dataset(o.calib_data, graph, o.data);
+}
+
 Mode parse_mode(const std::string& name) {
   if (name == "static") return Mode::kStatic;
   if (name == "dynamic") return Mode::kDynamic;
@@ -154,11 +158,11 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   } else {
     std::map<std::string, std::vector<float>> channel_max;
     if (smooth) {
-      data::Dataset ds = data::open_dataset(o.calib_data, model.graph, o.data);
+      data::Dataset ds = open_calib(o, model.graph);
       channel_max = smoothing_statistics(model, ds, o.threads);
       apply_smoothquant(model, channel_max, *smooth);
     }
-    data::Dataset ds = data::open_dataset(o.calib_data, model.graph, o.data);
+    data::Dataset ds = open_calib(o, model.graph);
     if (raw_pixels(ds, o.data.preprocess))
       result.notes.push_back(str_cat("--calib ", o.calib_data, ": images are fed as raw 0..255 pixels (no --preprocess, "
                                      "--scale, --mean or --std given); most models expect normalized input"));

@@ -74,6 +74,9 @@ struct QuantizeResult {
 // runs the preparation passes: what calibration sees and what the emitter rewrites.
 ir::Model load_prepared(const std::string& model_path);
 
+// --calib as a dataset over `graph` (the one place calibration data is opened).
+data::Dataset open_calib(const QuantizeOptions& options, const ir::Graph& graph);
+
 // The whole job; throws ptq::Error subclasses with context.
 QuantizeResult quantize(const QuantizeOptions& options);
 
