@@ -11,4 +11,5 @@ if(PTQ_BUILD_TESTS)
   find_package(GTest REQUIRED)         # libgtest-dev
 endif()
 find_package(ZLIB REQUIRED)            # zlib1g-dev: deflated .npz members
+find_package(JPEG REQUIRED)            # libjpeg62-turbo-dev: JPEG decoded as Pillow decodes it
 find_library(STB_LIBRARY stb REQUIRED) # libstb-dev ships the stb_image/stb_image_write implementation

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   cmake ninja-build g++ ccache pkg-config git
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
-  libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libstb-dev zlib1g-dev
+  libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libstb-dev zlib1g-dev libjpeg62-turbo-dev
   python3 python3-venv python3-pip
   clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
 )
