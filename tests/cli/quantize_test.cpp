@@ -252,3 +252,33 @@ TEST(Quantize, WarnsWhenImagesGetNoPixelPreprocessing) {
 
 }  // namespace
 }  // namespace ptq
+
+namespace ptq {
+
+// Mistyped flags and subcommands get the closest known name; far-off ones get no guess.
+TEST(Quantize, DidYouMeanForMistypedFlagsAndSubcommands) {
+  test::TempDir tmp;
+  const std::string m = std::string(PTQ_SOURCE_DIR) + "/models/demo/model.onnx";
+  struct Case {
+    std::vector<std::string> args;
+    const char* hint;
+  };
+  const std::vector<Case> cases = {
+      {{m, "--calbi", "x", "-o", tmp.file("y.onnx")}, "(did you mean --calib?)"},
+      {{m, "--methd", "minmax"}, "(did you mean --method?)"},
+      {{"inspect", m, "--jsn"}, "(did you mean --json?)"},
+      {{"calibrat", m, "--calib", "x"}, "(did you mean quantize calibrate?)"},
+      {{"inspct"}, "(did you mean quantize inspect?)"},
+      {{"merge-stat", "a.json"}, "(did you mean quantize merge-stats?)"},
+  };
+  for (const Case& c : cases) {
+    const test::CliResult r = test::run_quantize(c.args);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(c.hint), std::string::npos) << r.err;
+  }
+  const test::CliResult far = test::run_quantize({m, "--completely-unknown"});
+  EXPECT_EQ(far.exit_code, 1);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
+}  // namespace ptq

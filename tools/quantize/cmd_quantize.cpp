@@ -6,6 +6,8 @@
 #include "cli_common.h"
 #include "data_flags.h"
 #include "quantize_flags.h"
+#include "did_you_mean.h"
+#include <filesystem>
 #include "ptq/calib/methods.h"
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
@@ -91,6 +93,11 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   const QuantizeFlags* f = &fl;
   pipeline::QuantizeOptions o = f->o;
   PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
+  if (app.get_parent() == nullptr && !std::filesystem::exists(o.model_path)) {
+    const std::string sub = closest(o.model_path, subcommand_names(app));
+    PTQ_CHECK(sub.empty(), UsageError, "'", o.model_path, "' is neither a model file nor a subcommand (did you mean quantize ",
+              sub, "?)");
+  }
   o.mode = pipeline::parse_mode(f->mode);
   const quant::Target target = quant::parse_target(f->target);
   quant::QuantConfig c = quant::config_for(target);

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "cli_common.h"
+#include "did_you_mean.h"
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "error: %s (see quantize --help)\n", e.what());
+    std::fprintf(stderr, "error: %s%s (see quantize --help)\n", e.what(), ptq::cli::suggest_flag(app, argc, argv).c_str());
     return static_cast<int>(ExitCode::kUsage);
   }
   try {
