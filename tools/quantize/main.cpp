@@ -42,7 +42,7 @@ constexpr ptq::cli::Subcommand kSubcommands[] = {
 int main(int argc, char** argv) {
   using ptq::ExitCode;
   CLI::App app{"ptq: post-training int8 quantization for ONNX models", "quantize"};
-  app.set_version_flag("--version", "quantize (ptq) 0.1.0");
+  app.set_version_flag("--version", "quantize (ptq) " PTQ_VERSION);
   app.require_subcommand(0, 1);
   app.fallthrough();
   ptq::cli::GlobalOptions global;
