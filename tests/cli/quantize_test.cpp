@@ -345,3 +345,31 @@ TEST(Quantize, CompareMatchesFoldedActivationsLikeWithLike) {
 }
 
 }  // namespace ptq
+
+namespace ptq {
+
+// An output SQNR below 10 dB gets a warning naming the output, the worst layers and what to try.
+TEST(Quantize, LowOutputSqnrIsWarnedWithTheWorstLayers) {
+  test::TempDir tmp;
+  const std::string m = std::string(PTQ_SOURCE_DIR) + "/models/demo/model.onnx";
+  const std::string demo = std::string(PTQ_SOURCE_DIR) + "/models/demo";
+  ASSERT_EQ(test::run_quantize({m, "--calib", demo + "/calib", "-o", tmp.file("a.onnx"), "--save-calib",
+                                tmp.file("t.json"), "-q"}).exit_code, 0);
+  // Ranges 100x too narrow: everything saturates.
+  nlohmann::json t = nlohmann::json::parse(test::read_file(tmp.file("t.json")));
+  for (auto& [name, r] : t["tensors"].items()) {
+    r["min"] = r["min"].get<double>() / 100;
+    r["max"] = r["max"].get<double>() / 100;
+  }
+  test::write_file(tmp.file("bad.json"), t.dump());
+  const test::CliResult bad = test::run_quantize({m, "--load-calib", tmp.file("bad.json"), "--eval", demo + "/eval",
+                                                   "-o", tmp.file("b.onnx"), "-q"});
+  ASSERT_EQ(bad.exit_code, 0) << bad.err;
+  EXPECT_NE(bad.out.find("warning: low output SQNR ('logits' "), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("lowest layers: "), std::string::npos) << bad.out;
+  const test::CliResult good = test::run_quantize({m, "--load-calib", tmp.file("t.json"), "--eval", demo + "/eval",
+                                                    "-o", tmp.file("c.onnx"), "-q"});
+  EXPECT_EQ(good.out.find("low output SQNR"), std::string::npos) << good.out;
+}
+
+}  // namespace ptq
