@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs exactly the missing Debian packages and, for tests, creates the git-ignored Python venv.
 #   tools/setup.sh          what building and running `quantize` needs (the quick start)
-#   tools/setup.sh --tests  also the test suite's: GoogleTest, ONNX test data, .venv with ONNX Runtime
+#   tools/setup.sh --tests  also the test suite's: GoogleTest, ONNX test data, Chromium (HTML report test), .venv
 #   tools/setup.sh --fuzz   also clang and libFuzzer's runtime (implies --tests; .ci/run uses it)
 # Idempotent: a second run installs nothing. Works as root or through sudo.
 set -euo pipefail
@@ -21,7 +21,7 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libeigen3-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libstb-dev zlib1g-dev libjpeg62-turbo-dev
 )
-((tests)) && PACKAGES+=(git libgtest-dev libonnx-testdata python3 python3-venv python3-pip)
+((tests)) && PACKAGES+=(git libgtest-dev libonnx-testdata python3 python3-venv python3-pip chromium)
 ((fuzz)) && PACKAGES+=(clang libclang-rt-14-dev)  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
 
 missing=()

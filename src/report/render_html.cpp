@@ -1,5 +1,5 @@
-// Self-contained HTML report: the Markdown summary's content plus an inline SVG chart of per-layer
-// SQNR and sensitivity (no scripts, no external resources).
+// Self-contained HTML report: the Markdown summary's content, the budget verdict, and an inline SVG
+// chart of per-layer SQNR and sensitivity with node labels (no scripts, no external resources).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -30,51 +30,65 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-// One bar panel: values in dB (nullopt = infinite, drawn at the top with a marker).
-std::string panel(const std::vector<const LayerReport*>& layers, bool sensitivity, double y0, double h, double bar_w,
-                  double left, const char* color, const std::string& title) {
-  double hi = 0;
-  for (const LayerReport* l : layers) {
-    const bool m = sensitivity ? l->sensitivity_measured : l->measured;
-    const auto& v = sensitivity ? l->sensitivity_db : l->sqnr_db;
-    if (m && v && std::isfinite(*v)) hi = std::max(hi, *v);
+// Per-layer chart: one row per node in graph order, its name as a readable label on the left,
+// two horizontal bars (layer SQNR, sensitivity) over the full page width (the SVG scales with
+// the page through its viewBox). Infinite values (identical outputs) draw at the axis end.
+std::string chart(const Report& r) {
+  constexpr double kLabelW = 300, kBarsW = 900, kRowH = 22, kTop = 44;
+  double hi = 10;
+  for (const LayerReport& l : r.layers)
+    for (const auto* v : {&l.sqnr_db, &l.sensitivity_db})
+      if (*v && std::isfinite(**v)) hi = std::max(hi, **v);
+  hi = std::ceil(hi / 10.0) * 10.0;
+  const double w = kLabelW + kBarsW + 20, h = kTop + kRowH * static_cast<double>(r.layers.size()) + 30;
+  std::string s = str_cat("<svg class=\"chart\" width=\"100%\" viewBox=\"0 0 ", fixed(w, 0), " ", fixed(h, 0),
+                          "\" role=\"img\" aria-label=\"per-layer SQNR and sensitivity\">\n");
+  s += str_cat("<rect x=\"", kLabelW, "\" y=\"6\" width=\"12\" height=\"10\" fill=\"#3b6fb6\"/>",
+               "<text x=\"", kLabelW + 16, "\" y=\"15\" class=\"t\">layer SQNR: the node's output, ", esc(r.b_kind), " vs ",
+               esc(r.a_kind), " (dB, higher is better)</text>\n",
+               "<rect x=\"", kLabelW, "\" y=\"22\" width=\"12\" height=\"10\" fill=\"#c0504d\"/>",
+               "<text x=\"", kLabelW + 16, "\" y=\"31\" class=\"t\">sensitivity: model-output SQNR with only this node "
+               "quantized (dB, low = sensitive); grey: kept in fp32</text>\n");
+  for (int tick = 0; tick <= 5; ++tick) {  // vertical grid lines with dB labels at the bottom
+    const double x = kLabelW + kBarsW * tick / 5;
+    s += str_cat("<line x1=\"", fixed(x, 1), "\" x2=\"", fixed(x, 1), "\" y1=\"", kTop - 4, "\" y2=\"", fixed(h - 24, 1),
+                 "\" class=\"g\"/><text x=\"", fixed(x, 1), "\" y=\"", fixed(h - 10, 1), "\" class=\"x\">",
+                 fixed(hi * tick / 5, 0), " dB</text>\n");
   }
-  hi = std::max(10.0, std::ceil(hi / 10.0) * 10.0);
-  std::string s = str_cat("<text x=\"", left, "\" y=\"", fixed(y0 - 6, 1), "\" class=\"t\">", esc(title), "</text>\n");
-  for (int tick = 0; tick <= 4; ++tick) {
-    const double v = hi * tick / 4, y = y0 + h - h * tick / 4;
-    s += str_cat("<line x1=\"", left, "\" x2=\"", fixed(left + bar_w * static_cast<double>(layers.size()), 1),
-                 "\" y1=\"", fixed(y, 1), "\" y2=\"", fixed(y, 1), "\" class=\"g\"/>",
-                 "<text x=\"", left - 4, "\" y=\"", fixed(y + 3, 1), "\" class=\"a\">", fixed(v, 0), "</text>\n");
-  }
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const LayerReport& l = *layers[i];
-    const bool m = sensitivity ? l.sensitivity_measured : l.measured;
-    if (!m) continue;
-    const auto& v = sensitivity ? l.sensitivity_db : l.sqnr_db;
+  const auto bar = [&](const std::optional<double>& v, bool measured, double y, const char* color) -> std::string {
+    if (!measured) return "";
     const double val = v && std::isfinite(*v) ? std::clamp(*v, 0.0, hi) : (v ? 0.0 : hi);
-    const double bh = h * val / hi, x = left + bar_w * static_cast<double>(i);
-    s += str_cat("<rect x=\"", fixed(x + 0.5, 1), "\" y=\"", fixed(y0 + h - bh, 1), "\" width=\"",
-                 fixed(std::max(1.0, bar_w - 1), 1), "\" height=\"", fixed(bh, 1), "\" fill=\"",
-                 l.kept_fp32 ? "#999999" : color, "\"><title>", esc(l.node), " (", esc(l.op), "): ", format_db(v),
-                 " dB</title></rect>\n");
+    return str_cat("<rect x=\"", kLabelW, "\" y=\"", fixed(y, 1), "\" width=\"", fixed(std::max(1.0, kBarsW * val / hi), 1),
+                   "\" height=\"8\" fill=\"", color, "\"><title>", format_db(v), " dB</title></rect>");
+  };
+  for (size_t i = 0; i < r.layers.size(); ++i) {
+    const LayerReport& l = r.layers[i];
+    const double y = kTop + kRowH * static_cast<double>(i);
+    s += str_cat("<g><title>", esc(l.node), " (", esc(l.op), "): layer SQNR ", l.measured ? format_db(l.sqnr_db) : "-",
+                 " dB, sensitivity ", l.sensitivity_measured ? format_db(l.sensitivity_db) : "-", " dB",
+                 l.kept_fp32 ? ", kept in fp32" : "", "</title>",
+                 "<text x=\"", kLabelW - 6, "\" y=\"", fixed(y + 13, 1), "\" class=\"n\">", esc(l.node), " (", esc(l.op),
+                 ")</text>", bar(l.sqnr_db, l.measured, y + 2, l.kept_fp32 ? "#999999" : "#3b6fb6"),
+                 bar(l.sensitivity_db, l.sensitivity_measured, y + 11, l.kept_fp32 ? "#bbbbbb" : "#c0504d"), "</g>\n");
   }
-  return s;
+  return s + "</svg>\n";
 }
 
-std::string chart(const Report& r) {
-  std::vector<const LayerReport*> layers;
-  for (const LayerReport& l : r.layers) layers.push_back(&l);
-  const double left = 40, bar_w = std::clamp(900.0 / std::max<size_t>(1, layers.size()), 4.0, 24.0);
-  const double w = left + bar_w * static_cast<double>(layers.size()) + 20, h = 160;
-  std::string s = str_cat("<svg width=\"", fixed(w, 0), "\" height=\"", fixed(2 * h + 90, 0), "\" viewBox=\"0 0 ",
-                          fixed(w, 0), " ", fixed(2 * h + 90, 0), "\" role=\"img\">\n");
-  s += panel(layers, false, 25, h, bar_w, left, "#3b6fb6",
-             str_cat("Layer SQNR (dB): node output, ", r.b_kind, " vs ", r.a_kind, ", graph order"));
-  s += panel(layers, true, h + 70, h, bar_w, left, "#c0504d",
-             str_cat("Sensitivity (dB): model-output SQNR with only this node quantized (", r.sensitivity_samples,
-                     " samples); low = sensitive"));
-  return s + "</svg>\n";
+// The gate line with the budget it checked: what was allowed and what was measured.
+std::string verdict(const Report& r) {
+  std::string s = str_cat("<p class=\"", r.gate.passed ? "pass" : "fail", "\">", esc(r.gate.line()), "</p>\n<ul>\n");
+  const auto& c = r.measure.classification;
+  if (r.budget.max_drop)
+    s += str_cat("<li>budget: top-1 drop at most ", fixed(*r.budget.max_drop, 2), " pt",
+                 c && c->has_labels ? str_cat("; measured ", fixed(c->top1_drop(), 2), " pt") : "", "</li>\n");
+  if (r.budget.min_agreement)
+    s += str_cat("<li>budget: top-1 agreement at least ", fixed(*r.budget.min_agreement, 2), "%",
+                 c ? str_cat("; measured ", fixed(c->agreement_top1(), 2), "%") : "", "</li>\n");
+  if (r.budget.min_sqnr)
+    s += str_cat("<li>budget: every output SQNR at least ", fixed(*r.budget.min_sqnr, 2), " dB; measured minimum ",
+                 format_db(r.measure.min_sqnr()), " dB</li>\n");
+  for (const std::string& f : r.gate.sanity) s += str_cat("<li>sanity: ", esc(f), "</li>\n");
+  return s + "</ul>\n";
 }
 
 }  // namespace
@@ -85,14 +99,14 @@ std::string render_html(const Report& r) {
       "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
       "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td.l,th.l{text-align:left}"
       ".pass{color:#2a7a2a;font-weight:bold}.fail{color:#b22;font-weight:bold}"
-      "svg .t{font-size:12px}svg .a{font-size:10px;text-anchor:end}svg .g{stroke:#ddd}</style>\n</head>\n<body>\n"
+      "svg .t{font-size:13px}svg .n{font-size:12px;text-anchor:end}svg .x{font-size:11px;text-anchor:middle}"
+      "svg .g{stroke:#ddd}</style>\n</head>\n<body>\n"
       "<h1>Accuracy report</h1>\n<ul>\n";
   s += str_cat("<li>", esc(r.a_kind), " <code>", esc(r.model_a), "</code> vs ", esc(r.b_kind), " <code>", esc(r.model_b),
                "</code> (", esc(r.b_execution), ")</li>\n");
   s += str_cat("<li>", r.measure.samples, " samples from <code>", esc(r.data), "</code>",
                r.data_is_calibration ? " (the calibration data)" : "", "</li>\n</ul>\n");
-  if (r.gate.checked)
-    s += str_cat("<p class=\"", r.gate.passed ? "pass" : "fail", "\">", esc(r.gate.line()), "</p>\n");
+  if (r.gate.checked) s += verdict(r);
   s += "<h2>Outputs</h2>\n<table><tr><th class=\"l\">output</th><th>SQNR dB</th><th>cosine</th><th>max abs error</th>"
        "<th>mean abs error</th></tr>\n";
   for (const OutputReport& o : r.measure.outputs)
