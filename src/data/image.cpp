@@ -175,9 +175,13 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
     const Size2 c = *t.center_crop;
     PTQ_CHECK(c.width <= img.width && c.height <= img.height, IoError, "image is ", img.width, "x",
               img.height, " after resizing, smaller than the center crop ", c.width, "x", c.height);
-    // torchvision: int(round((h - th) / 2)), Python rounding ties to even as nearbyint does.
-    const auto top = int64_t(std::nearbyint(double(img.height - c.height) / 2.0));
-    const auto left = int64_t(std::nearbyint(double(img.width - c.width) / 2.0));
+    // floor((h - th) / 2), or torchvision's int(round((h - th) / 2)): Python rounds ties to even
+    // as nearbyint does.
+    const bool round = t.center_crop_offset == CropOffset::kRound;
+    const auto offset = [round](int64_t extra) {
+      return round ? int64_t(std::nearbyint(double(extra) / 2.0)) : extra / 2;
+    };
+    const int64_t top = offset(img.height - c.height), left = offset(img.width - c.width);
     img = crop(img, left, top, c.width, c.height);
   }
 

@@ -108,6 +108,7 @@ ImageTransform resolve(const Preprocess& p) {
   // YOLOX's reference letterbox is cv2.resize; torchvision's Resize on PIL images is Pillow's.
   t.resize_filter = p.resize_filter.value_or(t.geometry == ImageTransform::Geometry::kLetterbox ? ResizeFilter::kCv2
                                                                                                : ResizeFilter::kBilinear);
+  t.center_crop_offset = p.center_crop_offset.value_or(CropOffset::kFloor);
   return t;
 }
 
@@ -199,6 +200,13 @@ ResizeFilter parse_resize_filter(const std::string& flag, const std::string& tex
   throw UsageError(str_cat(flag, ": expected bilinear, bicubic or cv2, got '", text, "'"));
 }
 
+CropOffset parse_crop_offset(const std::string& flag, const std::string& text) {
+  const std::string s = lower(trim(text));
+  if (s == "floor") return CropOffset::kFloor;
+  if (s == "round") return CropOffset::kRound;
+  throw UsageError(str_cat(flag, ": expected floor or round, got '", text, "'"));
+}
+
 void set_preprocess_option(Preprocess& p, const std::string& name, const std::string& value) {
   std::string key = lower(trim(name));
   for (char& c : key)
@@ -218,6 +226,7 @@ void set_preprocess_option(Preprocess& p, const std::string& name, const std::st
   else if (key == "channel_order") p.channel_order = parse_channel_order(flag, value);
   else if (key == "layout") p.layout = parse_layout(flag, value);
   else if (key == "resize_filter") p.resize_filter = parse_resize_filter(flag, value);
+  else if (key == "center_crop_offset") p.center_crop_offset = parse_crop_offset(flag, value);
   else throw UsageError(str_cat("unknown preprocessing option '", name, "'"));
 }
 

@@ -4,7 +4,8 @@
 `quantize preprocess` writes the tensors ptq feeds a model; they must equal the ones made with
 PIL.Image.open(...).convert(...), Image.resize (antialiased BILINEAR/BICUBIC), torchvision's
 centre-crop rounding, ToTensor's /255 and Normalize, bit for bit:
-- all 1000 ImageNet sample images with --preprocess torchvision (JPEG via libjpeg-turbo),
+- all 1000 ImageNet sample images with --preprocess torchvision (JPEG via libjpeg-turbo), with the
+  default floor crop offset and with --center-crop-offset round (torchvision's CenterCrop),
 - a subset with --resize-filter bicubic, with --resize WxH, as PNG files (the stb path), and as
   grayscale (convert("L")) through a one-channel model input.
 Exit 77 (skip) when ../shared or Pillow is missing.
@@ -28,8 +29,11 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(3, 1, 1)
 
 
-def torchvision_like(path, resize_short=None, resize=None, crop=224, filt=Image.BILINEAR, mode="RGB", normalize=True):
-    """torchvision.transforms: Resize -> CenterCrop -> ToTensor -> Normalize, on a PIL image."""
+def torchvision_like(path, resize_short=None, resize=None, crop=224, filt=Image.BILINEAR, mode="RGB", normalize=True,
+                     crop_round=False):
+    """torchvision.transforms: Resize -> CenterCrop -> ToTensor -> Normalize, on a PIL image. The crop
+    offset is floor((size - crop) / 2) as in the pipeline behind ../shared/models/README.md's figures;
+    crop_round: int(round(...)) as torchvision's CenterCrop."""
     im = Image.open(path).convert(mode)
     w, h = im.size
     if resize_short:
@@ -38,7 +42,10 @@ def torchvision_like(path, resize_short=None, resize=None, crop=224, filt=Image.
         nw, nh = resize
     im = im.resize((nw, nh), filt)
     if crop:
-        top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
+        if crop_round:
+            top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
+        else:
+            top, left = (nh - crop) // 2, (nw - crop) // 2
         im = im.crop((left, top, left + crop, top + crop))
     x = np.asarray(im).astype(np.float32)
     x = x.transpose(2, 0, 1) if x.ndim == 3 else x[None]
@@ -89,6 +96,11 @@ def main():
         for f in files[::40]:
             (subset / f.name).symlink_to(f)
         few = sorted(subset.glob("*.jpg"))
+        out = preprocess(args.quantize, images, tmp / "tv_round", "--preprocess", "torchvision",
+                         "--center-crop-offset", "round")
+        check("torchvision preset, torchvision's CenterCrop rounding, all JPEGs", files, out,
+              lambda f: torchvision_like(f, resize_short=256, crop_round=True))
+
         out = preprocess(args.quantize, subset, tmp / "bicubic", "--preprocess", "torchvision", "--resize-filter", "bicubic")
         check("bicubic", few, out, lambda f: torchvision_like(f, resize_short=256, filt=Image.BICUBIC))
         out = preprocess(args.quantize, subset, tmp / "resize", "--preprocess", "torchvision", "--resize", "300x200",

@@ -31,6 +31,9 @@ void add_data_flags(CLI::App& app, DataFlags& f) {
                "bilinear or bicubic (Pillow's, antialiased, as torchvision's Resize; default) or cv2 "
                "(cv2.resize INTER_LINEAR; the letterbox default)");
   image_option("--center-crop", "center_crop", "Center crop N or WxH after resizing");
+  image_option("--center-crop-offset", "center_crop_offset",
+               "Odd margins: floor (default; the shared models' figures) or round (half to even, as "
+               "torchvision's CenterCrop)");
   image_option("--letterbox", "letterbox", "Fit inside WxH keeping aspect, top-left, pad (detectors)");
   image_option("--letterbox-pad", "letterbox_pad", "Letterbox pad value in pixel units (default 114)");
   image_option("--scale", "scale", "Pixel p in 0..255 becomes (p*scale - mean)/std; default 1");

@@ -14,6 +14,9 @@ enum class PreprocessPreset { kNone, kTorchvision, kCaffe };
 // Resize filter: Pillow's antialiased bilinear / bicubic (what torchvision's Resize runs on PIL
 // images), or OpenCV's cv2.resize INTER_LINEAR (no antialiasing; YOLOX and PaddleOCR pipelines).
 enum class ResizeFilter { kBilinear, kBicubic, kCv2 };
+// Center-crop offset (size - crop) / 2 when odd: floor (the figures in ../shared/models/README.md,
+// and most reimplementations), or round half to even as torchvision's CenterCrop does.
+enum class CropOffset { kFloor, kRound };
 
 // Width x height in pixels ("224" parses as 224x224, "320x48" as width 320, height 48).
 struct Size2 {
@@ -40,6 +43,7 @@ struct Preprocess {
   std::optional<ChannelOrder> channel_order;  // default rgb
   std::optional<Layout> layout;               // default nchw
   std::optional<ResizeFilter> resize_filter;  // default bilinear; cv2 for letterbox
+  std::optional<CropOffset> center_crop_offset;  // default floor
 };
 
 // The concrete settings after preset expansion and defaults; what the image pipeline runs.
@@ -55,6 +59,7 @@ struct ImageTransform {
   ChannelOrder channel_order = ChannelOrder::kRgb;
   Layout layout = Layout::kNchw;
   ResizeFilter resize_filter = ResizeFilter::kBilinear;
+  CropOffset center_crop_offset = CropOffset::kFloor;
   // True when the pixel math is the identity (a uint8 model input can take the pixels as is).
   bool is_identity_math() const;
 };
@@ -80,9 +85,10 @@ ChannelOrder parse_channel_order(const std::string& flag, const std::string& tex
 Layout parse_layout(const std::string& flag, const std::string& text);              // nchw|nhwc
 PreprocessPreset parse_preset(const std::string& flag, const std::string& text);  // torchvision|caffe|none
 ResizeFilter parse_resize_filter(const std::string& flag, const std::string& text);  // bilinear|bicubic|cv2
+CropOffset parse_crop_offset(const std::string& flag, const std::string& text);      // floor|round
 
 // Sets one field by option name ("resize_short" or "resize-short", "resize", "letterbox",
-// "letterbox_pad", "center_crop", "scale", "mean", "std", "channel_order", "layout", "resize_filter", and
+// "letterbox_pad", "center_crop", "scale", "mean", "std", "channel_order", "layout", "resize_filter", "center_crop_offset", and
 // "preset" or its alias "preprocess"), e.g. for CLI flags or a config file; errors name
 // "--<name>". UsageError for an unknown name.
 void set_preprocess_option(Preprocess& p, const std::string& name, const std::string& value);
