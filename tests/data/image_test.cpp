@@ -24,24 +24,28 @@ std::vector<float> values(const Tensor& t) {
 }
 
 TEST(ImageTransform, CenterCropAndNormalizeExact) {
-  // 5x3 image, crop 2x2: left = round(1.5) = 2, top = round(0.5) = 0 (ties to even, as
-  // torchvision's Python round does).
+  // 5x3 image, crop 2x2: margins 3 and 1. Floor (default): left 1, top 0; round (torchvision's
+  // Python round, ties to even): left round(1.5) = 2, top round(0.5) = 0.
   const std::vector<uint8_t> px = pattern(5, 3);
-  ImageTransform t;
-  t.center_crop = Size2{2, 2};
-  t.scale = 0.5f;
-  t.mean = {1, 2, 3};
-  t.stddev = {2, 4, 8};
-  const Tensor out = transform_pixels(px.data(), 5, 3, 3, t);
-  ASSERT_EQ(out.dims(), (Dims{3, 2, 2}));
-  const std::vector<float> v = values(out);
-  for (int c = 0; c < 3; ++c)
-    for (int y = 0; y < 2; ++y)
-      for (int x = 0; x < 2; ++x) {
-        const float p = float(10 * y + (x + 2) + 100 * c);
-        EXPECT_FLOAT_EQ(v[size_t((c * 2 + y) * 2 + x)], (p * 0.5f - t.mean[size_t(c)]) / t.stddev[size_t(c)])
-            << "c=" << c << " y=" << y << " x=" << x;
-      }
+  for (const CropOffset offset : {CropOffset::kFloor, CropOffset::kRound}) {
+    ImageTransform t;
+    t.center_crop = Size2{2, 2};
+    t.center_crop_offset = offset;
+    t.scale = 0.5f;
+    t.mean = {1, 2, 3};
+    t.stddev = {2, 4, 8};
+    const Tensor out = transform_pixels(px.data(), 5, 3, 3, t);
+    ASSERT_EQ(out.dims(), (Dims{3, 2, 2}));
+    const std::vector<float> v = values(out);
+    const int left = offset == CropOffset::kFloor ? 1 : 2;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < 2; ++y)
+        for (int x = 0; x < 2; ++x) {
+          const float p = float(10 * y + (x + left) + 100 * c);
+          EXPECT_FLOAT_EQ(v[size_t((c * 2 + y) * 2 + x)], (p * 0.5f - t.mean[size_t(c)]) / t.stddev[size_t(c)])
+              << "c=" << c << " y=" << y << " x=" << x << " left=" << left;
+        }
+  }
 }
 
 TEST(ImageTransform, BgrAndNhwc) {
