@@ -22,6 +22,7 @@ PACKAGES=(
   libeigen3-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libstb-dev zlib1g-dev libjpeg62-turbo-dev
 )
 ((tests)) && PACKAGES+=(git libgtest-dev libonnx-testdata python3 python3-venv python3-pip chromium)
+((tests)) && PACKAGES+=(dpkg-dev file)  # cpack's dpkg-shlibdeps for the .deb (ctest label install, .ci/run)
 ((fuzz)) && PACKAGES+=(clang libclang-rt-14-dev)  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
 
 missing=()
