@@ -10,6 +10,7 @@ PACKAGES=(
   libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libstb-dev zlib1g-dev
   python3 python3-venv python3-pip
   clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
+  slurm-wlm munge python3-yaml  # tests/scaleout: a one-node Slurm for examples/slurm, the k8s manifests
 )
 
 missing=()
