@@ -4,16 +4,17 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
+#include "json_fields.h"
 
 namespace ptq::calib {
 namespace {
 
 using nlohmann::json;
+using json_fields::integer;
 constexpr const char* kFormat = "ptq-calibration-table";
 constexpr int kVersion = 1;
 
@@ -23,22 +24,34 @@ DType parse_type(const std::string& s) {
   throw std::runtime_error("activation_type must be uint8 or int8");
 }
 
-// An integer field (or `fallback` when absent). nlohmann's get<int>() casts a float such as 1e73
-// straight to int, which is undefined behaviour (found by the calib_table fuzz target).
-template <typename T>
-T integer(const json& j, const std::string& key, T fallback) {
-  if (!j.contains(key)) return fallback;
-  const json& v = j.at(key);
-  PTQ_CHECK(v.is_number_integer(), IoError, "key '", key, "' must be an integer");
-  const bool ok = v.is_number_unsigned()
-                      ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
-                      : v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
-                            (v.get<int64_t>() < 0 || uint64_t(v.get<int64_t>()) <= uint64_t(std::numeric_limits<T>::max()));
-  PTQ_CHECK(ok, IoError, "key '", key, "' is out of range");
-  return v.is_number_unsigned() ? T(v.get<uint64_t>()) : T(v.get<int64_t>());
+}  // namespace
+
+namespace json_fields {
+
+json params_json(const CalibParams& p) {
+  return {{"percentile", p.percentile},
+          {"num_bins", p.num_bins},
+          {"num_quantized_bins", p.num_quantized_bins},
+          {"symmetric", p.symmetric},
+          {"moving_average", p.moving_average},
+          {"activation_type", dtype_name(p.activation_type)},
+          {"activation_symmetric", p.activation_symmetry == quant::Symmetry::kSymmetric}};
 }
 
-}  // namespace
+CalibParams parse_params(const json& p) {
+  CalibParams c;
+  c.percentile = p.value("percentile", c.percentile);
+  c.num_bins = integer<int>(p, "num_bins", c.num_bins);
+  c.num_quantized_bins = integer<int>(p, "num_quantized_bins", c.num_quantized_bins);
+  c.symmetric = p.value("symmetric", c.symmetric);
+  c.moving_average = p.value("moving_average", c.moving_average);
+  if (p.contains("activation_type")) c.activation_type = parse_type(p["activation_type"]);
+  c.activation_symmetry = p.value("activation_symmetric", false) ? quant::Symmetry::kSymmetric
+                                                                  : quant::Symmetry::kAsymmetric;
+  return c;
+}
+
+}  // namespace json_fields
 
 std::string calib_table_json(const CalibTable& t) {
   json tensors = json::object();
@@ -49,14 +62,7 @@ std::string calib_table_json(const CalibTable& t) {
       {"model_sha256", t.model_sha256},
       {"method", t.method},
       {"samples", t.samples},
-      {"params",
-       {{"percentile", t.params.percentile},
-        {"num_bins", t.params.num_bins},
-        {"num_quantized_bins", t.params.num_quantized_bins},
-        {"symmetric", t.params.symmetric},
-        {"moving_average", t.params.moving_average},
-        {"activation_type", dtype_name(t.params.activation_type)},
-        {"activation_symmetric", t.params.activation_symmetry == quant::Symmetry::kSymmetric}}},
+      {"params", json_fields::params_json(t.params)},
       {"tensors", tensors},
   };
   if (t.smoothquant_alpha >= 0.f)
@@ -99,16 +105,8 @@ CalibTable parse_table(const std::string& text) {
     key = "samples";
     t.samples = integer<size_t>(j, key, size_t{0});
     if (j.contains("params")) {
-      const json& p = j["params"];
       key = "params";
-      t.params.percentile = p.value("percentile", t.params.percentile);
-      t.params.num_bins = integer<int>(p, "num_bins", t.params.num_bins);
-      t.params.num_quantized_bins = integer<int>(p, "num_quantized_bins", t.params.num_quantized_bins);
-      t.params.symmetric = p.value("symmetric", t.params.symmetric);
-      t.params.moving_average = p.value("moving_average", t.params.moving_average);
-      if (p.contains("activation_type")) t.params.activation_type = parse_type(p["activation_type"]);
-      t.params.activation_symmetry = p.value("activation_symmetric", false) ? quant::Symmetry::kSymmetric
-                                                                            : quant::Symmetry::kAsymmetric;
+      t.params = json_fields::parse_params(j["params"]);
     }
     for (const auto& [name, r] : j.at("tensors").items()) {
       key = "tensors." + name;

@@ -47,6 +47,11 @@ std::vector<std::map<std::string, Tensor>> split_batch(const ir::Graph& g,
 
 CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& o,
                      const std::string& model_sha256) {
+  return ranges_from(calibrate_stats(model, dataset, o, model_sha256));
+}
+
+CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& o,
+                           const std::string& model_sha256) {
   const Method* method = find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", method_names(), ")");
   const ir::Graph& g = model.graph;
@@ -113,22 +118,20 @@ CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const Calib
   data::for_each_ordered<std::vector<Observations>>(dataset, workers, 0, work, consume);
   PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");
 
-  CalibTable table;
-  table.model_sha256 = model_sha256;
-  table.method = o.method;
-  table.params = o.params;
-  table.samples = samples;
+  CalibStats stats;
+  stats.model_sha256 = model_sha256;
+  stats.method = o.method;
+  stats.params = o.params;
+  stats.samples = samples;
   for (size_t v = 0; v < obs.size(); ++v) {
     if (!obs[v]) continue;
     const ir::Value& val = g.value(static_cast<ir::ValueId>(v));
     // Graph inputs hold preprocessed data whose range is meant (MNIST's background sits at the
     // minimum): clipping it moves every such pixel, so inputs keep their exact min/max.
     const bool input = val.kind == ir::ValueKind::kGraphInput;
-    const bool exact = input || (histograms && !wants_histogram(v));
-    table.ranges[val.name] = exact ? Range{static_cast<float>(obs[v]->range.min), static_cast<float>(obs[v]->range.max)}
-                                   : method->compute(*obs[v], o.params);
+    stats.tensors.emplace(val.name, TensorStats{input || (histograms && !wants_histogram(v)), std::move(*obs[v])});
   }
-  return table;
+  return stats;
 }
 
 }  // namespace ptq::calib

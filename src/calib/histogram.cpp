@@ -10,6 +10,118 @@
 
 namespace ptq::calib {
 
+namespace {
+
+// a += b, modulo 2^(64 * N): two's complement addition of multi-limb integers.
+template <size_t N>
+void add_limbs(std::array<uint64_t, N>& a, const std::array<uint64_t, N>& b) {
+  uint64_t carry = 0;
+  for (size_t i = 0; i < N; ++i) {
+    const uint64_t s = a[i] + b[i];
+    const uint64_t t = s + carry;
+    carry = (s < a[i] || t < s) ? 1 : 0;
+    a[i] = t;
+  }
+}
+
+}  // namespace
+
+void ExactSum::add(float x) {
+  if (std::isnan(x)) { nan_ = true; return; }
+  if (std::isinf(x)) { (x > 0 ? pos_inf_ : neg_inf_) = true; return; }
+  if (x == 0.f) return;
+  int e;
+  const float m = std::frexp(std::fabs(x), &e);  // |x| = m * 2^e, m in [0.5, 1)
+  // |x| = mant * 2^(e - 24) with a 24-bit integer mant; in units of 2^-149 it is mant << shift.
+  // Subnormals (e - 24 < -149) have their low mantissa bits zero, so shifting right is exact.
+  auto mant = static_cast<uint64_t>(std::ldexp(m, 24));
+  int shift = e - 24 + 149;
+  if (shift < 0) {
+    mant >>= -shift;
+    shift = 0;
+  }
+  const size_t limb = static_cast<size_t>(shift) / 64, bit = static_cast<size_t>(shift) % 64;
+  std::array<uint64_t, kLimbs> term{};
+  term[limb] = mant << bit;
+  if (bit > 0 && limb + 1 < kLimbs) term[limb + 1] = mant >> (64 - bit);
+  if (x < 0) {  // two's complement negation of the term
+    uint64_t carry = 1;
+    for (uint64_t& t : term) {
+      t = ~t + carry;
+      carry = (carry && t == 0) ? 1 : 0;
+    }
+  }
+  add_limbs(limbs_, term);
+}
+
+void ExactSum::merge(const ExactSum& o) {
+  add_limbs(limbs_, o.limbs_);
+  pos_inf_ |= o.pos_inf_;
+  neg_inf_ |= o.neg_inf_;
+  nan_ |= o.nan_;
+}
+
+double ExactSum::value() const {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  if (nan_ || (pos_inf_ && neg_inf_)) return std::numeric_limits<double>::quiet_NaN();
+  if (pos_inf_) return kInf;
+  if (neg_inf_) return -kInf;
+  std::array<uint64_t, kLimbs> mag = limbs_;
+  const bool negative = mag[kLimbs - 1] >> 63;
+  if (negative) {
+    uint64_t carry = 1;
+    for (uint64_t& t : mag) {
+      t = ~t + carry;
+      carry = (carry && t == 0) ? 1 : 0;
+    }
+  }
+  size_t top = kLimbs;
+  while (top > 0 && mag[top - 1] == 0) --top;
+  if (top == 0) return 0.0;
+  // The highest (up to) 64 significant bits, every lower bit folded into the last one (sticky),
+  // so the one rounding to double below is the correct rounding of the exact value.
+  const auto bit_at = [&](size_t b) -> uint64_t { return (mag[b / 64] >> (b % 64)) & 1u; };
+  const size_t msb = (top - 1) * 64 + static_cast<size_t>(63 - std::countl_zero(mag[top - 1]));
+  const size_t width = std::min<size_t>(64, msb + 1);
+  const size_t head_low = msb + 1 - width;  // the head's lowest bit position
+  uint64_t head = 0;
+  for (size_t b = msb + 1; b-- > head_low;) head = (head << 1) | bit_at(b);
+  bool sticky = false;
+  for (size_t b = 0; b < head_low && !sticky; ++b) sticky = bit_at(b) != 0;
+  if (sticky) head |= 1u;
+  const double v = std::ldexp(static_cast<double>(head), static_cast<int>(head_low) - 149);
+  return negative ? -v : v;
+}
+
+std::string ExactSum::to_hex() const {
+  if (nan_ || (pos_inf_ && neg_inf_)) return "nan";
+  if (pos_inf_) return "inf";
+  if (neg_inf_) return "-inf";
+  static const char* kDigits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = kLimbs; i-- > 0;)
+    for (int k = 60; k >= 0; k -= 4) s += kDigits[(limbs_[i] >> k) & 0xf];
+  return s;
+}
+
+ExactSum ExactSum::from_hex(const std::string& text) {
+  ExactSum r;
+  if (text == "nan") r.nan_ = true;
+  else if (text == "inf") r.pos_inf_ = true;
+  else if (text == "-inf") r.neg_inf_ = true;
+  else {
+    if (text.size() != kLimbs * 16) throw std::invalid_argument("an exact sum is 96 hex digits, inf, -inf or nan");
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) throw std::invalid_argument("an exact sum is 96 hex digits, inf, -inf or nan");
+      const size_t limb = kLimbs - 1 - i / 16;
+      r.limbs_[limb] = (r.limbs_[limb] << 4) | static_cast<uint64_t>(d);
+    }
+  }
+  return r;
+}
+
 void RangeStats::observe(const float* x, size_t n) {
   // Four independent lanes: one running min/max is a chain of dependent compares.
   constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -34,8 +146,8 @@ void RangeStats::observe(const float* x, size_t n) {
   if (lo > hi) return;
   min = std::min(min, static_cast<double>(lo));
   max = std::max(max, static_cast<double>(hi));
-  sum_sample_min += lo;
-  sum_sample_max += hi;
+  sum_sample_min.add(lo);
+  sum_sample_max.add(hi);
   last_min = lo;
   last_max = hi;
   ++samples;
@@ -45,11 +157,28 @@ void RangeStats::merge(const RangeStats& o) {
   if (o.samples == 0) return;
   min = std::min(min, o.min);
   max = std::max(max, o.max);
-  sum_sample_min += o.sum_sample_min;
-  sum_sample_max += o.sum_sample_max;
+  sum_sample_min.merge(o.sum_sample_min);
+  sum_sample_max.merge(o.sum_sample_max);
   last_min = o.last_min;
   last_max = o.last_max;
   samples += o.samples;
+}
+
+Pow2Histogram Pow2Histogram::restore(std::vector<uint64_t> counts, int exponent) {
+  const size_t n = counts.size();
+  if (n == 0 || (n & (n - 1)) != 0) throw std::invalid_argument("histogram bins must be a power of two");
+  Pow2Histogram h(static_cast<int>(n));
+  uint64_t total = 0;
+  for (uint64_t c : counts) {
+    if (total + c < total) throw std::invalid_argument("histogram counts overflow");
+    total += c;
+  }
+  // The ranges calibration creates: 2^-126 (zeros only) up to 2^128 (the float maximum).
+  if (total > 0 && (exponent < -126 || exponent > 128)) throw std::invalid_argument("histogram exponent out of range");
+  h.counts_ = std::move(counts);
+  h.total_ = total;
+  if (total > 0) h.exp_ = exponent;
+  return h;
 }
 
 Pow2Histogram::Pow2Histogram(int bins) : counts_(static_cast<size_t>(bins), 0) {

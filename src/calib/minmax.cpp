@@ -10,7 +10,7 @@ Range minmax_compute(const Observation& obs, const CalibParams& params) {
   if (r.empty()) return {0.f, 0.f};
   if (params.moving_average) {
     const double n = static_cast<double>(r.samples);
-    return {static_cast<float>(r.sum_sample_min / n), static_cast<float>(r.sum_sample_max / n)};
+    return {static_cast<float>(r.sum_sample_min.value() / n), static_cast<float>(r.sum_sample_max.value() / n)};
   }
   return {static_cast<float>(r.min), static_cast<float>(r.max)};
 }

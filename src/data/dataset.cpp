@@ -72,6 +72,13 @@ Dataset::Dataset(Plan plan, DataLayout layout, std::vector<InputSpec> inputs,
     : plan_(std::move(plan)), layout_(layout), inputs_(std::move(inputs)), options_(options),
       transform_(resolve(options.preprocess)) {}
 
+Dataset Dataset::every_nth(size_t index, size_t count) const {
+  PTQ_ASSERT(count > 0 && index < count, "shard index out of range");
+  Plan part;
+  for (size_t i = index; i < plan_.size(); i += count) part.push_back(plan_[i]);
+  return Dataset(std::move(part), layout_, inputs_, options_);
+}
+
 Tensor Dataset::read_image(const File& f, const InputSpec& spec) const {
   const int channels = with_context(f.path, [&] { return image_channels(spec, transform_.layout); });
   // A uint8 image input takes the pixels as they are; anything else gets float32.

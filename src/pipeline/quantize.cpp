@@ -109,7 +109,49 @@ bool raw_pixels(const data::Dataset& ds, const data::Preprocess& p) {
   return false;
 }
 
+// The calibration pass over `ds` (all of --calib, or a shard), notes for the user appended.
+calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& model, data::Dataset& ds,
+                                 const std::string& hash, std::vector<std::string>& notes) {
+  if (raw_pixels(ds, o.data.preprocess))
+    notes.push_back(str_cat("--calib ", o.calib_data, ": images are fed as raw 0..255 pixels (no --preprocess, "
+                            "--scale, --mean or --std given); most models expect normalized input"));
+  spdlog::info("calibrating on {} samples from {} ({}, method {})", ds.size(), o.calib_data,
+               data::layout_name(ds.layout()), o.method);
+  calib::CalibrateOptions co;
+  co.method = o.method;
+  co.params = o.params;
+  co.threads = o.threads;
+  co.histogram_values = ranged_values(model, o.config);
+  co.progress = o.progress;
+  calib::CalibStats stats = calib::calibrate_stats(model, ds, co, hash);
+  if (ds.skipped_nonfinite() > 0)
+    notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));
+  return stats;
+}
+
 }  // namespace
+
+calib::CalibStats calibrate_shard(const QuantizeOptions& o, const calib::Shard& shard) {
+  const calib::Method* method = calib::find_method(o.method);
+  PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");
+  PTQ_CHECK(!o.calib_data.empty(), UsageError, "calibration data is needed: pass --calib DATA");
+  ir::Model model = load_prepared(o.model_path);
+  const std::string hash = sha256_file(o.model_path);
+  // SmoothQuant rescales the graph by per-channel maxima over all samples before ranges are
+  // taken: one pass per shard cannot know them.
+  PTQ_CHECK(o.no_smoothquant || (!o.smoothquant && !passes::transformer_placement(model.graph, o.config)), UsageError,
+            "quantize calibrate: SmoothQuant (on by default for transformers) needs statistics of every sample "
+            "before ranges can be gathered; pass --no-smoothquant, or calibrate on one machine (--save-calib)");
+  data::Dataset all = open_calib(o, model.graph);
+  PTQ_CHECK(shard.index <= all.size(), UsageError, "--shard ", shard.index, "/", shard.count, ": ", o.calib_data,
+            " has only ", all.size(), " samples");
+  data::Dataset ds = all.every_nth(shard.index - 1, shard.count);
+  std::vector<std::string> notes;
+  calib::CalibStats stats = calibrate_part(o, model, ds, hash, notes);
+  stats.shard = shard;
+  for (const std::string& n : notes) spdlog::warn("{}", n);
+  return stats;
+}
 
 data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
   return data::open_dataset(o.calib_data, graph, o.data);
@@ -163,18 +205,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       apply_smoothquant(model, channel_max, *smooth);
     }
     data::Dataset ds = open_calib(o, model.graph);
-    if (raw_pixels(ds, o.data.preprocess))
-      result.notes.push_back(str_cat("--calib ", o.calib_data, ": images are fed as raw 0..255 pixels (no --preprocess, "
-                                     "--scale, --mean or --std given); most models expect normalized input"));
-    spdlog::info("calibrating on {} samples from {} ({}, method {})", ds.size(), o.calib_data,
-                 data::layout_name(ds.layout()), o.method);
-    calib::CalibrateOptions co;
-    co.method = o.method;
-    co.params = o.params;
-    co.threads = o.threads;
-    co.histogram_values = ranged_values(model, o.config);
-    co.progress = o.progress;
-    table = calib::calibrate(model, ds, co, hash);
+    table = calib::ranges_from(calibrate_part(o, model, ds, hash, result.notes));
     if (smooth) {
       table.smoothquant_alpha = *smooth;
       table.channel_abs_max = std::move(channel_max);

@@ -49,5 +49,7 @@ void add_quantize(CLI::App& app, Run& run);
 void add_convert(CLI::App& sub, Run& run);
 void add_run(CLI::App& sub, Run& run);
 void add_compare(CLI::App& sub, Run& run);
+void add_calibrate(CLI::App& sub, Run& run);
+void add_merge_stats(CLI::App& sub, Run& run);
 
 }  // namespace ptq::cli

@@ -5,6 +5,7 @@
 
 #include "cli_common.h"
 #include "data_flags.h"
+#include "quantize_flags.h"
 #include "ptq/calib/methods.h"
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
@@ -49,31 +50,98 @@ void check_writable(const std::vector<std::string>& paths) {
 
 }  // namespace
 
+void add_calibration_flags(CLI::App& app, QuantizeFlags& f) {
+  app.add_option("model", f.o.model_path, "fp32 ONNX model to quantize");
+  app.add_option("--calib", f.o.calib_data,
+                 "Calibration data: a folder (.npy, .npz, .pb, test_data_set_*, images) or a list file");
+  app.add_option("--threads", f.o.threads, "Threads for the reference runtime (default: all cores)")
+      ->check(finite_range(1, kMaxThreads));
+  add_data_flags(app, f.data);
+  app.add_option("--method", f.o.method, methods_help())->default_str(f.o.method);
+  app.add_option("--percentile", f.o.params.percentile, "Share of values percentile keeps")
+      ->default_str("99.999")->check(finite_range(50.0, 100.0));
+  app.add_flag("--minmax-average", f.minmax_average, "minmax: mean of per-sample extremes");
+  app.add_flag("--asymmetric-calib", f.asymmetric_calib,
+               "percentile/entropy: clip each side separately instead of |x|");
+  app.add_option("--target", f.target, "ort-x86 (uint8 activations), trt (int8 symmetric), generic")
+      ->default_str("ort-x86");
+  app.add_option("--preset", f.preset,
+                 "Q/DQ placement: auto (transformer when the graph has attention), cnn, transformer")
+      ->default_str("auto");
+  f.smoothquant_option = app.add_option("--smoothquant", f.smoothquant,
+                                        "Migrate activation outliers into the next MatMul's weights (SmoothQuant), "
+                                        "strength ALPHA in [0, 1]")
+                             ->expected(0, 1)->check(finite_range(0.0, 1.0));
+  app.add_flag("--no-smoothquant", f.no_smoothquant, "No SmoothQuant (on by default for transformers)")
+      ->excludes(f.smoothquant_option);
+  app.add_option("--activation-type", f.activation_type, "generic target: int8 or uint8");
+  app.add_flag("--activation-symmetric", f.activation_symmetric, "generic target: symmetric activations");
+  app.add_option("--weight-type", f.weight_type, "generic target: int8 or uint8");
+  app.add_flag("--per-tensor", f.per_tensor, "One scale per weight tensor instead of per channel");
+  auto* rr = app.add_flag("--reduce-range", f.reduce_range,
+                          "7-bit weights everywhere: no int16 saturation in ORT on x86 CPUs without VNNI "
+                          "(default: only for nodes reading the model's input data)");
+  app.add_flag("--no-reduce-range", f.no_reduce_range, "Full 8-bit weights everywhere")
+      ->excludes(rr);
+  app.add_option("--exclude-nodes", f.o.config.exclude_nodes, "Regex of node names to leave in fp32");
+  app.add_option("--exclude-ops", f.exclude_ops, "Comma-separated op types to leave in fp32");
+}
+
+pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI::App& app) {
+  const QuantizeFlags* f = &fl;
+  pipeline::QuantizeOptions o = f->o;
+  PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
+  o.mode = pipeline::parse_mode(f->mode);
+  const quant::Target target = quant::parse_target(f->target);
+  quant::QuantConfig c = quant::config_for(target);
+  c.exclude_nodes = o.config.exclude_nodes;
+  c.preset = quant::parse_preset(f->preset);
+  // Flags the chosen method ignores: said, so nobody believes they took effect.
+  const bool dynamic = o.mode == pipeline::Mode::kDynamic;
+  const auto ignored = [&](const char* flag, bool applies) {
+    if (app.count(flag) == 0 || applies) return;
+    if (dynamic) spdlog::warn("{} has no effect with --mode dynamic (activation ranges come at run time)", flag);
+    else spdlog::warn("{} has no effect with --method {}", flag, o.method);
+  };
+  ignored("--method", !dynamic);
+  ignored("--percentile", !dynamic && o.method == "percentile");
+  ignored("--minmax-average", !dynamic && o.method == "minmax");
+  ignored("--asymmetric-calib", !dynamic && (o.method == "percentile" || o.method == "entropy"));
+  if (f->smoothquant_option->count() > 0)
+    o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
+  o.no_smoothquant = f->no_smoothquant;
+  c.exclude_ops = split_commas(f->exclude_ops);
+  const bool generic_flags = !f->activation_type.empty() || f->activation_symmetric || !f->weight_type.empty();
+  PTQ_CHECK(!generic_flags || target == quant::Target::kGeneric, UsageError,
+            "--activation-type, --activation-symmetric and --weight-type need --target generic");
+  if (!f->activation_type.empty()) c.activation_type = parse_int_type("--activation-type", f->activation_type);
+  if (f->activation_symmetric) c.activation_symmetry = quant::Symmetry::kSymmetric;
+  if (!f->weight_type.empty()) c.weight_type = parse_int_type("--weight-type", f->weight_type);
+  c.per_channel = !f->per_tensor;
+  if (f->reduce_range) c.reduce_range = quant::ReduceRange::kOn;
+  if (f->no_reduce_range) c.reduce_range = quant::ReduceRange::kOff;
+  o.config = c;
+  o.params.moving_average = f->minmax_average;
+  o.params.symmetric = !f->asymmetric_calib;
+  o.params.activation_type = c.activation_type;
+  o.params.activation_symmetry = c.activation_symmetry;
+  o.data = to_data_options(f->data);
+  o.progress = print_progress;
+  return o;
+}
+
 void add_quantize(CLI::App& app, Run& run) {
-  struct Flags {
-    pipeline::QuantizeOptions o;
-    std::string mode = "static", target = "ort-x86", preset = "auto";
-    std::string activation_type, weight_type, exclude_ops;
-    bool activation_symmetric = false, per_tensor = false, external_data = false;
-    bool reduce_range = false, no_reduce_range = false;
-    bool minmax_average = false, asymmetric_calib = false;
-    std::string smoothquant;  // "" with the flag given: the default alpha
-    bool no_smoothquant = false;
-    DataFlags data;
+  struct Flags : QuantizeFlags {
+    bool external_data = false;
     ReportFlags report;
   };
   auto f = std::make_shared<Flags>();
-  app.add_option("model", f->o.model_path, "fp32 ONNX model to quantize");
+  add_calibration_flags(app, *f);
   app.add_option("-o,--output", f->o.output_path, "Where to write the int8 QDQ model");
   app.add_option("--mode", f->mode,
                  "static: calibrated QDQ (needs --calib); dynamic: int8 weights, activations quantized at "
                  "run time (DynamicQuantizeLinear, as ORT's quantize_dynamic; no --calib needed)")
       ->default_str("static");
-  app.add_option("--calib", f->o.calib_data,
-                 "Calibration data: a folder (.npy, .npz, .pb, test_data_set_*, images) or a list file");
-  app.add_option("--threads", f->o.threads, "Threads for the reference runtime (default: all cores)")
-      ->check(finite_range(1, kMaxThreads));
-  add_data_flags(app, f->data);
   app.add_option("--eval", f->report.eval,
                  "Evaluation data (layouts and preprocessing as --calib): report fp32 vs int8 after emitting")
       ->group("Accuracy report");
@@ -81,78 +149,13 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_option("--load-calib", f->o.load_calib, "Reuse a calibration table (skips calibration)");
   app.add_option("--save-calib", f->o.save_calib, "Write the calibration table (JSON)");
   app.add_flag("--force", f->o.force, "Use a calibration table made for another model file");
-  app.add_option("--method", f->o.method, methods_help())->default_str(f->o.method);
-  app.add_option("--percentile", f->o.params.percentile, "Share of values percentile keeps")
-      ->default_str("99.999")->check(finite_range(50.0, 100.0));
-  app.add_flag("--minmax-average", f->minmax_average, "minmax: mean of per-sample extremes");
-  app.add_flag("--asymmetric-calib", f->asymmetric_calib,
-               "percentile/entropy: clip each side separately instead of |x|");
-  app.add_option("--target", f->target, "ort-x86 (uint8 activations), trt (int8 symmetric), generic")
-      ->default_str("ort-x86");
-  app.add_option("--preset", f->preset,
-                 "Q/DQ placement: auto (transformer when the graph has attention), cnn, transformer")
-      ->default_str("auto");
-  auto* smooth = app.add_option("--smoothquant", f->smoothquant,
-                                 "Migrate activation outliers into the next MatMul's weights (SmoothQuant), "
-                                 "strength ALPHA in [0, 1]")
-                      ->expected(0, 1)->check(finite_range(0.0, 1.0));
-  app.add_flag("--no-smoothquant", f->no_smoothquant, "No SmoothQuant (on by default for transformers)")
-      ->excludes(smooth);
-  app.add_option("--activation-type", f->activation_type, "generic target: int8 or uint8");
-  app.add_flag("--activation-symmetric", f->activation_symmetric, "generic target: symmetric activations");
-  app.add_option("--weight-type", f->weight_type, "generic target: int8 or uint8");
-  app.add_flag("--per-tensor", f->per_tensor, "One scale per weight tensor instead of per channel");
-  auto* rr = app.add_flag("--reduce-range", f->reduce_range,
-                          "7-bit weights everywhere: no int16 saturation in ORT on x86 CPUs without VNNI "
-                          "(default: only for nodes reading the model's input data)");
-  app.add_flag("--no-reduce-range", f->no_reduce_range, "Full 8-bit weights everywhere")
-      ->excludes(rr);
-  app.add_option("--exclude-nodes", f->o.config.exclude_nodes, "Regex of node names to leave in fp32");
-  app.add_option("--exclude-ops", f->exclude_ops, "Comma-separated op types to leave in fp32");
   app.add_flag("--external-data", f->external_data, "Store tensors of 1 KiB or more in OUTPUT.data");
-  app.callback([f, &app, &run, smooth] {
+  app.callback([f, &app, &run] {
     if (!app.get_subcommands().empty()) return;  // a subcommand runs instead
-    run = [f, smooth, &app] {
-      pipeline::QuantizeOptions o = f->o;
-      PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
+    run = [f, &app] {
+      pipeline::QuantizeOptions o = to_quantize_options(*f, app);
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
-      o.mode = pipeline::parse_mode(f->mode);
-      const quant::Target target = quant::parse_target(f->target);
-      quant::QuantConfig c = quant::config_for(target);
-      c.exclude_nodes = o.config.exclude_nodes;
-      c.preset = quant::parse_preset(f->preset);
-      // Flags the chosen method ignores: said, so nobody believes they took effect.
-      const bool dynamic = o.mode == pipeline::Mode::kDynamic;
-      const auto ignored = [&](const char* flag, bool applies) {
-        if (app.count(flag) == 0 || applies) return;
-        if (dynamic) spdlog::warn("{} has no effect with --mode dynamic (activation ranges come at run time)", flag);
-        else spdlog::warn("{} has no effect with --method {}", flag, o.method);
-      };
-      ignored("--method", !dynamic);
-      ignored("--percentile", !dynamic && o.method == "percentile");
-      ignored("--minmax-average", !dynamic && o.method == "minmax");
-      ignored("--asymmetric-calib", !dynamic && (o.method == "percentile" || o.method == "entropy"));
-      if (smooth->count() > 0)
-        o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
-      o.no_smoothquant = f->no_smoothquant;
-      c.exclude_ops = split_commas(f->exclude_ops);
-      const bool generic_flags = !f->activation_type.empty() || f->activation_symmetric || !f->weight_type.empty();
-      PTQ_CHECK(!generic_flags || target == quant::Target::kGeneric, UsageError,
-                "--activation-type, --activation-symmetric and --weight-type need --target generic");
-      if (!f->activation_type.empty()) c.activation_type = parse_int_type("--activation-type", f->activation_type);
-      if (f->activation_symmetric) c.activation_symmetry = quant::Symmetry::kSymmetric;
-      if (!f->weight_type.empty()) c.weight_type = parse_int_type("--weight-type", f->weight_type);
-      c.per_channel = !f->per_tensor;
-      if (f->reduce_range) c.reduce_range = quant::ReduceRange::kOn;
-      if (f->no_reduce_range) c.reduce_range = quant::ReduceRange::kOff;
-      o.config = c;
-      o.params.moving_average = f->minmax_average;
-      o.params.symmetric = !f->asymmetric_calib;
-      o.params.activation_type = c.activation_type;
-      o.params.activation_symmetry = c.activation_symmetry;
       if (f->external_data) o.save.external_data = onnx_io::ExternalData::kAlways;
-      o.data = to_data_options(f->data);
-      o.progress = print_progress;
       o.check_accuracy = f->report.wanted();
       if (o.check_accuracy) o.accuracy = to_accuracy_options(f->report, o.data);
       // The output-safety rule (file_checks.h): no output replaces an input or a special file.

@@ -24,7 +24,7 @@ void add_data_flags(CLI::App& app, DataFlags& f) {
            flag, [&f, name](const std::string& v) { f.preprocess.emplace_back(name, v); }, help)
         ->group("Calibration data");
   };
-  image_option("--preprocess", "preset", "Preset: torchvision (ImageNet, RGB /255, mean/std) or caffe (BGR minus mean)");
+  image_option("--preprocess", "preprocess", "Preset: torchvision (ImageNet, RGB /255, mean/std) or caffe (BGR minus mean)");
   image_option("--resize-short", "resize_short", "Resize so the short side is N pixels (bilinear)");
   image_option("--resize", "resize", "Resize to WxH pixels");
   image_option("--center-crop", "center_crop", "Center crop N or WxH after resizing");

@@ -28,6 +28,10 @@ constexpr ptq::cli::Subcommand kSubcommands[] = {
     {"run", "Run a model on .npy inputs with the reference runtime; write outputs as .npy",
      ptq::cli::add_run},
     {"compare", "Accuracy report for two models (e.g. fp32 vs int8) on the same data", ptq::cli::add_compare},
+    {"calibrate", "Calibration statistics of one shard of the data (--shard I/N --save-stats PART.json)",
+     ptq::cli::add_calibrate},
+    {"merge-stats", "Merge every shard's statistics into one calibration table (for --load-calib)",
+     ptq::cli::add_merge_stats},
 };
 
 }  // namespace

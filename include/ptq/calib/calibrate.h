@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ptq/calib/calib_table.h"
+#include "ptq/calib/calib_stats.h"
 #include "ptq/data/dataset.h"
 #include "ptq/ir/model.h"
 
@@ -32,5 +32,9 @@ struct CalibrateOptions {
 // `model_sha256` is recorded in the table. Throws IoError for an empty dataset.
 CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& options,
                      const std::string& model_sha256);
+// The same pass, stopped before the method reduces the statistics to ranges: calibrate() is
+// ranges_from(calibrate_stats(...)). Shards run it on their part of the data and merge.
+CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& options,
+                           const std::string& model_sha256);
 
 }  // namespace ptq::calib

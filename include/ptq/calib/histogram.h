@@ -1,28 +1,49 @@
 // Per-tensor statistics calibration streams into: exact min/max and single-pass histograms.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 namespace ptq::calib {
+
+// The exact sum of floats, in fixed point (units of 2^-149, the smallest float): additions are
+// exact, so the total does not depend on the order or grouping of the terms. What lets shards on
+// different machines merge into the same averaged-minmax range as one run.
+class ExactSum {
+ public:
+  void add(float x);
+  void merge(const ExactSum& other);
+  double value() const;  // the sum rounded to nearest double; +-inf/NaN as the terms say
+  bool operator==(const ExactSum& other) const = default;
+  // Round trip through text (partial statistics files): "-inf", "inf", "nan" or 96 hex digits.
+  std::string to_hex() const;
+  static ExactSum from_hex(const std::string& text);  // std::invalid_argument on bad text
+
+ private:
+  static constexpr size_t kLimbs = 6;  // 384 bits: 2^128 * 2^149 * 2^64 terms fit with the sign
+  std::array<uint64_t, kLimbs> limbs_{};  // two's complement, least significant first
+  bool pos_inf_ = false, neg_inf_ = false, nan_ = false;
+};
 
 // Exact range of everything observed, plus the mean of per-sample extremes (for averaged minmax).
 // Merging is order-independent, so results do not depend on batching or threads.
 struct RangeStats {
   double min = std::numeric_limits<double>::infinity();
   double max = -std::numeric_limits<double>::infinity();
-  double sum_sample_min = 0;
-  double sum_sample_max = 0;
+  ExactSum sum_sample_min;
+  ExactSum sum_sample_max;
   size_t samples = 0;
   float last_min = 0.f, last_max = 0.f;  // extremes of the latest sample
 
   // One sample's values (NaN is ignored).
   void observe(const float* x, size_t n);
   bool empty() const { return samples == 0 || min > max; }
-  // Folds in the statistics of later samples (as if they had been observed here after ours):
-  // sums add in the order merges happen, so merge samples in sample order.
+  // Folds in the statistics of other samples: exact and order-independent (last_min/last_max
+  // take `later`'s, which only the observation in progress reads).
   void merge(const RangeStats& later);
 };
 
@@ -50,6 +71,11 @@ class Pow2Histogram {
   // Adds another histogram's counts (same bin count): exact, the counts equal those of one
   // histogram fed both inputs, in any order.
   void merge(const Pow2Histogram& other);
+  // The range's exponent e (range 2^e); meaningless while empty.
+  int exponent() const { return exp_; }
+  // A histogram from saved parts (partial statistics files): `counts` (a power-of-two number of
+  // bins) over [0, 2^exponent). std::invalid_argument when the parts are inconsistent.
+  static Pow2Histogram restore(std::vector<uint64_t> counts, int exponent);
 
  private:
   void grow_to(float max_value);

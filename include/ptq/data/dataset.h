@@ -77,6 +77,8 @@ class Dataset {
   const std::vector<InputSpec>& inputs() const { return inputs_; }
   DataLayout layout() const { return layout_; }
   const Plan& plan() const { return plan_; }
+  // Every count-th planned sample from index-th (0-based): one shard of a split calibration.
+  Dataset every_nth(size_t index, size_t count) const;
 
  private:
   // Reads one planned sample; nullopt when it is skipped for non-finite values.

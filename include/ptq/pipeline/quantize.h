@@ -7,6 +7,7 @@
 
 #include <functional>
 
+#include "ptq/calib/calib_stats.h"
 #include "ptq/calib/calib_table.h"
 #include "ptq/data/dataset.h"
 #include "ptq/ir/model.h"
@@ -76,6 +77,11 @@ ir::Model load_prepared(const std::string& model_path);
 
 // --calib as a dataset over `graph` (the one place calibration data is opened).
 data::Dataset open_calib(const QuantizeOptions& options, const ir::Graph& graph);
+
+// `quantize calibrate --shard I/N`: quantize()'s calibration pass (same preparation, histogram
+// choice and method) over shard I of --calib, stopped before the method reduces it to ranges.
+// UsageError where ranges need all samples first (SmoothQuant) or the shard has no sample.
+calib::CalibStats calibrate_shard(const QuantizeOptions& options, const calib::Shard& shard);
 
 // The whole job; throws ptq::Error subclasses with context.
 QuantizeResult quantize(const QuantizeOptions& options);
