@@ -78,7 +78,8 @@ def main():
     ap.add_argument("--quantize", required=True)
     ap.add_argument("--examples", required=True)
     ap.add_argument("--demo", required=True)
-    ap.add_argument("--method", default="percentile")
+    ap.add_argument("--flags", default="--method mse --target trt",
+                    help="CALIB_FLAGS for the run (the demo is .npy data: no image preprocessing)")
     a = ap.parse_args()
 
     pvc = load_one(os.path.join(a.examples, "pvc.yaml"))
@@ -99,7 +100,7 @@ def main():
     e_cal, e_mrg = env_of(c_cal), env_of(c_mrg)
     check(e_cal.get("SHARDS") == str(n), f"calibrate-job.yaml: SHARDS {e_cal.get('SHARDS')} == completions {n}")
     check(e_mrg.get("SHARDS") == str(n), f"merge-job.yaml: SHARDS {e_mrg.get('SHARDS')} == completions {n}")
-    for k in ("MODEL", "WORK"):
+    for k in ("MODEL", "WORK", "CALIB_FLAGS"):
         check(e_cal.get(k) == e_mrg.get(k), f"{k} is the same in both jobs")
     check(mount == mount_m, "both jobs mount the PVC at the same path")
     check(c_cal.get("image") == c_mrg.get("image"), "both jobs use the same image")
@@ -120,9 +121,9 @@ def main():
 
         os.symlink(os.path.abspath(os.path.join(a.demo, "model.onnx")), local(e_cal["MODEL"]))
         os.symlink(os.path.abspath(os.path.join(a.demo, "calib")), local(e_cal["DATA"]))
-        flags = f"--method {a.method}"  # the demo is .npy data: no image preprocessing
+        flags = a.flags
         env_c = {k: local(v) for k, v in e_cal.items()} | {"CALIB_FLAGS": flags}
-        env_m = {k: local(v) for k, v in e_mrg.items()} | {"EMIT_FLAGS": "-q"}
+        env_m = {k: local(v) for k, v in e_mrg.items()} | {"CALIB_FLAGS": flags, "EMIT_FLAGS": "-q"}
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=s.get("parallelism", 1)) as ex:
             pods = list(ex.map(lambda i: run_pod(c_cal["args"][0], base, env_c | {"JOB_COMPLETION_INDEX": str(i)}),
@@ -156,7 +157,7 @@ def main():
               f"merge pod with a shard missing fails (exit {p.returncode}) and writes no model")
     if FAILURES:
         return 1
-    print(f"PASS: manifests consistent; {n} indexed pods + merge pod == one machine ({a.method}, demo model)")
+    print(f"PASS: manifests consistent; {n} indexed pods + merge pod == one machine ({a.flags}, demo model)")
     return 0
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # examples/slurm end to end on a one-node Slurm started here: the sharded table and model equal a single-machine run.
 #
-#   slurm_e2e.sh --quantize BIN --shared DIR [--examples DIR] [--methods "minmax percentile ..."]
+#   slurm_e2e.sh --quantize BIN --shared DIR [--examples DIR] [--configs "minmax percentile ..."]
 #                [--shards N] [--deadline SECONDS] [--keep]
+#
+# Configurations: minmax, percentile, entropy, mse (--method NAME) and trt (--method mse --target
+# trt: a placement flag the merge step must pass on, or the model differs).
 #
 # Starts munged (own key and socket), slurmctld and slurmd in the foreground as background
 # processes, all state, logs and pid files in a temp folder, configured only through SLURM_CONF.
-# Then: a smoke job (array + afterok dependency) proves the cluster; for each method,
+# Then: a smoke job (array + afterok dependency) proves the cluster; for each configuration,
 # examples/slurm/submit.sh with N shards on mobilenetv2 (100 ImageNet images) must give a table and
 # a model that `cmp` equal to `quantize MODEL --calib DATA --save-calib` on one machine; a run whose
 # shards fail must get its merge job cancelled and write no model. The daemons are always stopped
@@ -16,13 +19,13 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 QUANTIZE="" SHARED="" EXAMPLES="$here/../../examples/slurm"
-METHODS="minmax percentile entropy mse" SHARDS=4 DEADLINE=600 KEEP=0
+CONFIGS="minmax percentile entropy mse trt" SHARDS=4 DEADLINE=600 KEEP=0
 while (($#)); do
   case $1 in
     --quantize) QUANTIZE=$2; shift 2 ;;
     --shared) SHARED=$2; shift 2 ;;
     --examples) EXAMPLES=$2; shift 2 ;;
-    --methods) METHODS=$2; shift 2 ;;
+    --configs) CONFIGS=$2; shift 2 ;;
     --shards) SHARDS=$2; shift 2 ;;
     --deadline) DEADLINE=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -175,14 +178,14 @@ LC_ALL=C ls "$IMAGES" | grep -i '\.jpg$' | awk 'NR % 10 == 1' | while read -r f;
 n=$(ls "$T/calib" | wc -l)
 [ "$n" -ge 100 ] || { echo "FAIL: expected 100 calibration images, found $n"; exit 1; }
 
-FLAGS_COMMON="--preprocess torchvision"
+flags_of() { case $1 in trt) echo "--preprocess torchvision --method mse --target trt" ;; *) echo "--preprocess torchvision --method $1" ;; esac; }
 failures=0
 declare -A ARRAY MERGE
 
-# --- submit every method (the scheduler runs them side by side), then the single-machine runs ----
-for m in $METHODS; do
+# --- submit every configuration (the scheduler runs them side by side), then one-machine runs ----
+for m in $CONFIGS; do
   out=$(MODEL="$MODEL" DATA="$T/calib" OUT="$T/run-$m/model.onnx" WORK="$T/run-$m" SHARDS="$SHARDS" \
-        QUANTIZE="$QUANTIZE" CALIB_FLAGS="$FLAGS_COMMON --method $m" EMIT_FLAGS="-q" \
+        QUANTIZE="$QUANTIZE" CALIB_FLAGS="$(flags_of "$m")" EMIT_FLAGS="-q" \
         bash "$EXAMPLES/submit.sh") || { echo "FAIL: submit.sh ($m)"; exit 1; }
   read -r ARRAY[$m] MERGE[$m] <<<"$out"
   log "$m: array job ${ARRAY[$m]}, merge job ${MERGE[$m]}"
@@ -193,19 +196,19 @@ bad=$(MODEL="$MODEL" DATA="$T/calib" OUT="$T/run-bad/model.onnx" WORK="$T/run-ba
   || { echo "FAIL: submit.sh (bad run)"; exit 1; }
 read -r bad_array bad_merge <<<"$bad"
 
-for m in $METHODS; do
+for m in $CONFIGS; do
   mkdir -p "$T/ref-$m"
-  # shellcheck disable=SC2086
-  "$QUANTIZE" "$MODEL" --calib "$T/calib" $FLAGS_COMMON --method "$m" --save-calib "$T/ref-$m/table.json" \
+  # shellcheck disable=SC2046
+  "$QUANTIZE" "$MODEL" --calib "$T/calib" $(flags_of "$m") --save-calib "$T/ref-$m/table.json" \
     -o "$T/ref-$m/model.onnx" -q >/dev/null || { echo "FAIL: single-machine run ($m)"; exit 1; }
 done
 log "single-machine runs done; waiting for the Slurm jobs"
 
 merges=()
-for m in $METHODS; do merges+=("${MERGE[$m]}"); done
+for m in $CONFIGS; do merges+=("${MERGE[$m]}"); done
 wait_jobs "${merges[@]}" "$bad_merge"
 
-for m in $METHODS; do
+for m in $CONFIGS; do
   s=$(job_state "${MERGE[$m]}") ok=1
   if [ "$s" != COMPLETED ]; then
     echo "FAIL: $m: merge job ${MERGE[$m]} ended $s"; ok=0
@@ -235,4 +238,4 @@ else
 fi
 
 if ((failures)); then echo "FAIL: $failures check(s) failed"; exit 1; fi
-echo "PASS: methods ($METHODS), $SHARDS shards each, table and model byte-identical to one machine"
+echo "PASS: configurations ($CONFIGS), $SHARDS shards each, table and model byte-identical to one machine"
