@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-# Installs exactly the missing Debian packages and creates the git-ignored Python venv (.venv).
+# Installs exactly the missing Debian packages and, for tests, creates the git-ignored Python venv.
+#   tools/setup.sh          what building and running `quantize` needs (the quick start)
+#   tools/setup.sh --tests  also the test suite's: GoogleTest, ONNX test data, .venv with ONNX Runtime
+#   tools/setup.sh --fuzz   also clang and libFuzzer's runtime (implies --tests; .ci/run uses it)
 # Idempotent: a second run installs nothing. Works as root or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tests=0 fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) tests=1 ;;
+    --fuzz) tests=1 fuzz=1 ;;
+    *) echo "setup: unknown option '$arg' (use --tests or --fuzz)" >&2; exit 1 ;;
+  esac
+done
+
 PACKAGES=(
-  cmake ninja-build g++ ccache pkg-config git
-  libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
-  libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libstb-dev zlib1g-dev
-  python3 python3-venv python3-pip
-  clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
-  slurm-wlm munge python3-yaml  # tests/scaleout: a one-node Slurm for examples/slurm, the k8s manifests
+  cmake ninja-build g++ ccache pkg-config
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libeigen3-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libstb-dev zlib1g-dev libjpeg62-turbo-dev
 )
+((tests)) && PACKAGES+=(git libgtest-dev libonnx-testdata python3 python3-venv python3-pip)
+((tests)) && PACKAGES+=(slurm-wlm munge python3-yaml)  # tests/scaleout: one-node Slurm (examples/slurm), k8s manifests
+((fuzz)) && PACKAGES+=(clang libclang-rt-14-dev)  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -34,6 +46,7 @@ else
   echo "setup: all Debian packages present"
 fi
 
+((tests)) || exit 0
 # Python venv for ONNX Runtime (oracle in tests, peer in benchmarks). Debian's python3 so that
 # python3-venv is guaranteed; the pins live in tools/requirements.txt.
 PY=/usr/bin/python3

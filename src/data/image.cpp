@@ -1,4 +1,4 @@
-// Image decoding with stb_image and the resize / crop / letterbox / normalize pipeline.
+// Image decoding (libjpeg-turbo for JPEG, stb_image otherwise) and the resize / crop / letterbox / normalize pipeline.
 #include "ptq/data/image.h"
 
 #include <stb/stb_image.h>
@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "ptq/core/error.h"
+#include "jpeg_decode.h"
+#include "pil_resample.h"
 
 namespace ptq::data {
 namespace {
@@ -52,9 +54,9 @@ std::vector<Tap> bilinear_taps(int64_t in, int64_t out) {
   return taps;
 }
 
-// Bilinear resize without antialiasing: downscaling by more than 2x aliases (torchvision's PIL
-// path antialiases). Calibration ranges barely move; exact parity with PIL is not a goal here.
-Image resize_bilinear(const Image& in, int64_t out_w, int64_t out_h) {
+// cv2.resize INTER_LINEAR style: bilinear without antialiasing (downscaling by more than 2x
+// aliases), as the YOLOX and PaddleOCR reference pipelines resize.
+Image resize_cv2(const Image& in, int64_t out_w, int64_t out_h) {
   if (out_w == in.width && out_h == in.height) return in;
   Image out{out_w, out_h, in.channels, std::vector<float>(size_t(out_w * out_h * in.channels))};
   const std::vector<Tap> tx = bilinear_taps(in.width, out_w);
@@ -74,6 +76,18 @@ Image resize_bilinear(const Image& in, int64_t out_w, int64_t out_h) {
   return out;
 }
 
+// The resize the transform asks for. The image holds 8-bit values here (every step before
+// rounds to the grid), so Pillow's integer resampling sees exactly PIL's pixels.
+Image resize(const Image& in, int64_t out_w, int64_t out_h, ResizeFilter filter) {
+  if (out_w == in.width && out_h == in.height) return in;
+  if (filter == ResizeFilter::kCv2) return resize_cv2(in, out_w, out_h);
+  std::vector<uint8_t> px(in.px.size());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(in.px[i]);
+  const std::vector<uint8_t> r = pil_resize(px.data(), in.width, in.height, in.channels, out_w, out_h,
+                                            filter == ResizeFilter::kBicubic ? PilFilter::kBicubic : PilFilter::kBilinear);
+  return Image{out_w, out_h, in.channels, std::vector<float>(r.begin(), r.end())};
+}
+
 Image crop(const Image& in, int64_t left, int64_t top, int64_t w, int64_t h) {
   Image out{w, h, in.channels, std::vector<float>(size_t(w * h * in.channels))};
   for (int64_t y = 0; y < h; ++y)
@@ -84,12 +98,12 @@ Image crop(const Image& in, int64_t left, int64_t top, int64_t w, int64_t h) {
 
 // YOLOX preproc: r = min(W/w, H/h), resize to (int(w*r), int(h*r)), paste top-left on a canvas
 // filled with the pad value.
-Image letterbox(const Image& in, Size2 size, float pad) {
+Image letterbox(const Image& in, Size2 size, float pad, ResizeFilter filter) {
   const double r = std::min(double(size.width) / double(in.width),
                             double(size.height) / double(in.height));
   const int64_t nw = std::clamp<int64_t>(int64_t(double(in.width) * r), 1, size.width);
   const int64_t nh = std::clamp<int64_t>(int64_t(double(in.height) * r), 1, size.height);
-  const Image resized = resize_bilinear(in, nw, nh);
+  const Image resized = resize(in, nw, nh, filter);
   Image out{size.width, size.height, in.channels,
             std::vector<float>(size_t(size.width * size.height * in.channels), pad)};
   for (int64_t y = 0; y < nh; ++y)
@@ -147,15 +161,15 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
     const double long_side = double(std::max(img.width, img.height));
     check_target(double(n), double(n) * long_side / short_side);
     if (img.width <= img.height)
-      img = resize_bilinear(img, n, std::max<int64_t>(1, int64_t(double(n) * double(img.height) / double(img.width))));
+      img = resize(img, n, std::max<int64_t>(1, int64_t(double(n) * double(img.height) / double(img.width))), t.resize_filter);
     else
-      img = resize_bilinear(img, std::max<int64_t>(1, int64_t(double(n) * double(img.width) / double(img.height))), n);
+      img = resize(img, std::max<int64_t>(1, int64_t(double(n) * double(img.width) / double(img.height))), n, t.resize_filter);
   } else if (t.geometry == G::kResize) {
     check_target(double(t.size.width), double(t.size.height));
-    img = resize_bilinear(img, t.size.width, t.size.height);
+    img = resize(img, t.size.width, t.size.height, t.resize_filter);
   } else if (t.geometry == G::kLetterbox) {
     check_target(double(t.size.width), double(t.size.height));
-    img = letterbox(img, t.size, t.letterbox_pad);
+    img = letterbox(img, t.size, t.letterbox_pad, t.resize_filter);
   }
   if (t.center_crop) {
     const Size2 c = *t.center_crop;
@@ -167,6 +181,10 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
     img = crop(img, left, top, c.width, c.height);
   }
 
+  // torchvision's ToTensor divides by 255 where --scale 1/255 would multiply by its float: the
+  // results differ in the last bit for some pixels, so a scale that is 1/N divides by N.
+  const float divisor = std::nearbyint(1.0f / t.scale);
+  const bool divide = t.scale != 1.0f && divisor > 1.0f && std::fabs(divisor * t.scale - 1.0f) < 1e-6f;
   const bool swap = channels == 3 && t.channel_order == ChannelOrder::kBgr;
   const bool nchw = t.layout == Layout::kNchw;
   const int64_t h = img.height, w = img.width;
@@ -180,7 +198,7 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
       for (int64_t x = 0; x < w; ++x) {
         const float p = img.at(x, y, src_c);
         const size_t i = nchw ? size_t((c * h + y) * w + x) : size_t((y * w + x) * channels + c);
-        if (f) f[i] = (p * t.scale - mean[size_t(c)]) / stddev[size_t(c)];
+        if (f) f[i] = ((divide ? p / divisor : p * t.scale) - mean[size_t(c)]) / stddev[size_t(c)];
         else u[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(p), 0.0f, 255.0f));
       }
   }
@@ -189,20 +207,51 @@ Tensor transform_pixels(const uint8_t* pixels, int64_t width, int64_t height, in
 
 namespace {
 
+// Pillow's convert("L") from RGB: ITU-R 601-2 luma in 16-bit fixed point, rounded.
+uint8_t pil_luma(const uint8_t* rgb) {
+  return uint8_t((rgb[0] * 19595u + rgb[1] * 38470u + rgb[2] * 7471u + 0x8000u) >> 16);
+}
+
+// Decoded pixels (1: L, 2: LA, 3: RGB, 4: RGBA) as `channels` (1 or 3), as Pillow's
+// convert("L"/"RGB") does: alpha dropped, gray replicated, colour to luma by pil_luma.
+std::vector<uint8_t> to_channels(const uint8_t* px, size_t pixels, int have, int channels) {
+  std::vector<uint8_t> out(pixels * size_t(channels));
+  for (size_t i = 0; i < pixels; ++i) {
+    const uint8_t* p = px + i * size_t(have);
+    uint8_t* o = out.data() + i * size_t(channels);
+    if (have <= 2) {
+      for (int c = 0; c < channels; ++c) o[c] = p[0];
+    } else if (channels == 3) {
+      o[0] = p[0], o[1] = p[1], o[2] = p[2];
+    } else {
+      o[0] = pil_luma(p);
+    }
+  }
+  return out;
+}
+
 Tensor decode(const unsigned char* bytes, size_t size, const ImageTransform& t, int channels,
               DType dtype) {
   PTQ_CHECK(size > 0, IoError, "empty image file");
   PTQ_CHECK(size < size_t(INT_MAX), IoError, "image file is larger than 2 GB");
+  // JPEG through libjpeg-turbo as Pillow decodes it (stb's IDCT and chroma upsampling differ by
+  // a few grey levels); PNG/BMP are lossless, so stb gives Pillow's pixels.
+  if (is_jpeg(bytes, size)) {
+    const DecodedPixels d = decode_jpeg(bytes, size, kMaxImagePixels);
+    const std::vector<uint8_t> px = d.channels == channels ? d.px : to_channels(d.px.data(), d.px.size() / size_t(d.channels), d.channels, channels);
+    return transform_pixels(px.data(), d.width, d.height, channels, t, dtype);
+  }
   int w = 0, h = 0, n = 0;
   // Header first, so that a hostile declared size is refused before stb allocates for it.
   PTQ_CHECK(stbi_info_from_memory(bytes, int(size), &w, &h, &n), IoError,
             "cannot decode image (", stbi_failure_reason(), ")");
   PTQ_CHECK(w > 0 && h > 0 && int64_t(w) * h <= kMaxImagePixels, IoError, "image declares ", w,
             "x", h, " pixels, more than the limit of ", kMaxImagePixels);
-  std::unique_ptr<unsigned char, void (*)(void*)> px(
-      stbi_load_from_memory(bytes, int(size), &w, &h, &n, channels), stbi_image_free);
+  std::unique_ptr<unsigned char, void (*)(void*)> px(stbi_load_from_memory(bytes, int(size), &w, &h, &n, 0),
+                                                     stbi_image_free);
   PTQ_CHECK(px != nullptr, IoError, "cannot decode image (", stbi_failure_reason(), ")");
-  return transform_pixels(px.get(), w, h, channels, t, dtype);
+  const std::vector<uint8_t> conv = to_channels(px.get(), size_t(w) * size_t(h), n, channels);
+  return transform_pixels(conv.data(), w, h, channels, t, dtype);
 }
 
 }  // namespace

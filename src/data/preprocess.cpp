@@ -105,6 +105,9 @@ ImageTransform resolve(const Preprocess& p) {
   for (float s : t.stddev) PTQ_CHECK(s != 0.0f, UsageError, "--std values must not be 0");
   t.channel_order = p.channel_order.value_or(base.channel_order.value_or(ChannelOrder::kRgb));
   t.layout = p.layout.value_or(base.layout.value_or(Layout::kNchw));
+  // YOLOX's reference letterbox is cv2.resize; torchvision's Resize on PIL images is Pillow's.
+  t.resize_filter = p.resize_filter.value_or(t.geometry == ImageTransform::Geometry::kLetterbox ? ResizeFilter::kCv2
+                                                                                               : ResizeFilter::kBilinear);
   return t;
 }
 
@@ -188,6 +191,14 @@ PreprocessPreset parse_preset(const std::string& flag, const std::string& text) 
   throw UsageError(str_cat(flag, ": expected torchvision, caffe or none, got '", text, "'"));
 }
 
+ResizeFilter parse_resize_filter(const std::string& flag, const std::string& text) {
+  const std::string s = lower(trim(text));
+  if (s == "bilinear") return ResizeFilter::kBilinear;
+  if (s == "bicubic") return ResizeFilter::kBicubic;
+  if (s == "cv2") return ResizeFilter::kCv2;
+  throw UsageError(str_cat(flag, ": expected bilinear, bicubic or cv2, got '", text, "'"));
+}
+
 void set_preprocess_option(Preprocess& p, const std::string& name, const std::string& value) {
   std::string key = lower(trim(name));
   for (char& c : key)
@@ -206,6 +217,7 @@ void set_preprocess_option(Preprocess& p, const std::string& name, const std::st
   else if (key == "std") p.stddev = parse_float_list(flag, value);
   else if (key == "channel_order") p.channel_order = parse_channel_order(flag, value);
   else if (key == "layout") p.layout = parse_layout(flag, value);
+  else if (key == "resize_filter") p.resize_filter = parse_resize_filter(flag, value);
   else throw UsageError(str_cat("unknown preprocessing option '", name, "'"));
 }
 

@@ -38,6 +38,7 @@ class ExternalDataWriter {
   bool write(const Tensor& t, onnx::TensorProto* proto);
   void commit() { file_.commit(); }
   bool used() const { return used_; }
+  int fd() const { return file_.fd(); }
 
  private:
   AtomicFile file_;

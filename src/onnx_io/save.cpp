@@ -1,6 +1,8 @@
 // IR -> ModelProto, written atomically, with external data when asked or when over 2 GB.
 #include "ptq/onnx_io/save.h"
 
+#include <sys/stat.h>
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
@@ -162,8 +164,8 @@ std::string serialize_model(const ir::Model& model) {
   return out;
 }
 
-void save_model(const ir::Model& model, const std::string& path, const SaveOptions& options) {
-  with_context(path, [&] {
+uint64_t save_model(const ir::Model& model, const std::string& path, const SaveOptions& options) {
+  return with_context(path, [&] {
     PTQ_CHECK(model.source_path.empty() || !same_file(model.source_path, path), UsageError,
               "the output would overwrite the input model");
     const bool external = options.external_data == ExternalData::kAlways ||
@@ -187,16 +189,21 @@ void save_model(const ir::Model& model, const std::string& path, const SaveOptio
     }
     AtomicFile out(path);
     onnx::ModelProto proto;
+    uint64_t bytes = 0;
     if (external) {
       detail::ExternalDataWriter ext(path, options.min_external_bytes);
       detail::model_to_proto(model, &proto, &ext);
       write_proto(proto, out);
+      struct stat st {};
+      if (ext.used() && ::fstat(ext.fd(), &st) == 0) bytes += static_cast<uint64_t>(st.st_size);
       if (ext.used()) ext.commit();
     } else {
       detail::model_to_proto(model, &proto, nullptr);
       write_proto(proto, out);
     }
+    bytes += proto.ByteSizeLong();
     out.commit();
+    return bytes;
   });
 }
 

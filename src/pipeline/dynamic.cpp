@@ -94,6 +94,7 @@ QuantizeResult quantize_dynamic(const QuantizeOptions& o) {
             "--mode dynamic has no calibration table (--load-calib / --save-calib)");
   if (o.check_accuracy) report::validate(o.accuracy);
   ir::Model model = load_prepared(o.model_path);
+  result.fp32_bytes = model_bytes(model, o.model_path);
   // DynamicQuantizeLinear maps each tensor's own range onto all 256 codes, so adjacent u8 x s8
   // products saturate ORT's vpmaddubsw pairs as an image input does in static mode: 7-bit
   // weights by default (MiniLM 0.9958 -> 0.9973, docs/results.md); --no-reduce-range: 8 bits.
@@ -142,7 +143,7 @@ QuantizeResult quantize_dynamic(const QuantizeOptions& o) {
   result.weights = b.summary.weights;
   result.notes = b.summary.notes;
   for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
-  onnx_io::save_model(b.built.model, o.output_path, o.save);
+  result.int8_bytes = onnx_io::save_model(b.built.model, o.output_path, o.save);
   return result;
 }
 

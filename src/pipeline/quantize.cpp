@@ -1,6 +1,8 @@
 // The quantize pipeline: load, prepare, ranges, fold, plan, emit, save.
 #include "ptq/pipeline/quantize.h"
 
+#include <chrono>
+#include <filesystem>
 #include <cmath>
 
 #include <spdlog/spdlog.h>
@@ -153,6 +155,16 @@ calib::CalibStats calibrate_shard(const QuantizeOptions& o, const calib::Shard& 
   return stats;
 }
 
+uint64_t model_bytes(const ir::Model& model, const std::string& path) {
+  std::error_code ec;
+  uint64_t bytes = std::filesystem::file_size(path, ec);
+  for (const std::string& f : model.external_data_files) {
+    const uint64_t n = std::filesystem::file_size(std::filesystem::path(path).parent_path() / f, ec);
+    if (!ec) bytes += n;
+  }
+  return bytes;
+}
+
 data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
   return data::open_dataset(o.calib_data, graph, o.data);
 }
@@ -166,6 +178,12 @@ Mode parse_mode(const std::string& name) {
 QuantizeResult quantize(const QuantizeOptions& o) {
   if (o.mode == Mode::kDynamic) return quantize_dynamic(o);
   QuantizeResult result;
+  auto lap = std::chrono::steady_clock::now();
+  const auto phase = [&](const char* name) {  // wall time since the previous phase ended
+    const auto now = std::chrono::steady_clock::now();
+    result.phases.emplace_back(name, std::chrono::duration<double>(now - lap).count());
+    lap = now;
+  };
   const calib::Method* method = calib::find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");
   PTQ_CHECK(!same_file(o.model_path, o.output_path), UsageError, "the output '", o.output_path,
@@ -173,6 +191,8 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   if (o.check_accuracy) report::validate(o.accuracy);
   ir::Model model = load_prepared(o.model_path);
   const std::string hash = sha256_file(o.model_path);
+  result.fp32_bytes = model_bytes(model, o.model_path);
+  phase("load");
   PTQ_CHECK(!o.load_calib.empty() || !o.calib_data.empty(), UsageError,
             "calibration data is needed: pass --calib DATA or --load-calib TABLE.json");
   PTQ_CHECK(o.load_calib.empty() || o.calib_data.empty(), UsageError,
@@ -214,6 +234,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       result.notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));
   }
   if (!o.save_calib.empty()) calib::save_calib_table(table, o.save_calib);
+  phase("calibrate");
   report::AccuracyOptions acc = o.accuracy;
   if (o.check_accuracy) {
     if (acc.data_path.empty()) {
@@ -236,8 +257,9 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   if (model_first && o.check_accuracy) {
     report::preflight(model, acc);  // bad report flags or data fail before anything is written
     first = build_int8(model, table.ranges, o.config, {});
-    onnx_io::save_model(first->built.model, o.output_path, o.save);
+    result.int8_bytes = onnx_io::save_model(first->built.model, o.output_path, o.save);
     commit_finished_outputs();
+    phase("emit");
     spdlog::info("wrote {}; computing the accuracy report", o.output_path);
   }
   passes::NodeFilter final_filter;
@@ -248,6 +270,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     report::AccuracyOutcome outcome = report::check_accuracy(model, builder, acc);
     final_filter = to_filter(outcome.selection);
     result.report = std::move(outcome.report);
+    phase("report");
   }
   Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter);
   for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
@@ -259,7 +282,10 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   result.weights = b.summary.weights;
   result.biases = b.summary.biases;
   result.notes.insert(result.notes.end(), b.summary.notes.begin(), b.summary.notes.end());
-  if (!first) onnx_io::save_model(b.built.model, o.output_path, o.save);
+  if (!first) {
+    result.int8_bytes = onnx_io::save_model(b.built.model, o.output_path, o.save);
+    phase("emit");
+  }
   return result;
 }
 

@@ -308,6 +308,17 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
   return out;
 }
 
+// The Relu or Clip that is the only reader of `x` in `a` when `b` has `x` but not the
+// activation's output (ptq folds such activations into the producer's Q range); else nullptr.
+const ir::Node* folded_activation(const ir::Graph& a, const ir::Graph& b, ir::ValueId x) {
+  const ir::Value& v = a.value(x);
+  if (v.uses.size() != 1) return nullptr;
+  const ir::Node& c = a.node(v.uses[0].node);
+  if (!c.is_default_domain() || (c.op_type != "Relu" && c.op_type != "Clip") || v.uses[0].slot != 0) return nullptr;
+  if (c.outputs.empty() || c.outputs[0] == ir::kNone) return nullptr;
+  return b.find(a.value(c.outputs[0]).name) == ir::kNone ? &c : nullptr;
+}
+
 Report compare_models(const ir::Model& a, const ir::Model& b, const AccuracyOptions& o) {
   validate(o);
   PTQ_CHECK(!o.auto_fallback, UsageError, "--auto-fallback applies to quantize, not compare");
@@ -326,11 +337,16 @@ Report compare_models(const ir::Model& a, const ir::Model& b, const AccuracyOpti
     const std::string& name = a.graph.value(n.outputs[0]).name;
     if (is_output.count(name)) continue;  // reported as a model output
     if (b.graph.find(name) == ir::kNone) continue;
-    probes.push_back(make_probe(b.graph, name, name));
+    // A Relu/Clip that B folded into this node's quantized range: B's tensor holds the clipped
+    // values, so it is compared with A's activation output, like with like.
+    const ir::Node* folded = folded_activation(a.graph, b.graph, n.outputs[0]);
+    const std::string& a_name = folded ? a.graph.value(folded->outputs[0]).name : name;
+    if (is_output.count(a_name)) continue;
+    probes.push_back(make_probe(b.graph, a_name, name));
     LayerReport l;
     l.node = node_label(n, a.graph);
-    l.op = n.op_type;
-    l.tensor = name;
+    l.op = folded ? str_cat(n.op_type, "+", folded->op_type) : n.op_type;
+    l.tensor = a_name;
     r.layers.push_back(l);
   }
   EvalOptions e = eval_options(o, labels.get());

@@ -143,6 +143,11 @@ std::string render_html(const Report& r) {
     }
   }
   for (const std::string& n : r.notes) s += str_cat("<p>Note: ", esc(n), "</p>\n");
+  if (r.summary) {
+    s += "<h2>Summary</h2>\n<ul>\n";
+    for (const std::string& l : summary_text(*r.summary)) s += str_cat("<li>", esc(l), "</li>\n");
+    s += "</ul>\n";
+  }
   return s + "</body>\n</html>\n";
 }
 

@@ -16,7 +16,10 @@ std::string fixed(double v, int digits) {
 
 std::string shape_str(const std::vector<int64_t>& d) {
   std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(d[i]);
+  }
   return s + "]";
 }
 
@@ -63,7 +66,25 @@ std::vector<std::string> summary_lines(const Report& r) {
   return out;
 }
 
+std::string megabytes(uint64_t b) { return fixed(static_cast<double>(b) / 1e6, 2) + " MB"; }
+
 }  // namespace
+
+std::vector<std::string> summary_text(const Summary& s) {
+  std::vector<std::string> out;
+  out.push_back("ptq " + s.ptq_version);
+  std::string settings;
+  for (const auto& [k, v] : s.settings) settings += (settings.empty() ? "" : ", ") + k + " " + v;
+  out.push_back("settings: " + settings);
+  for (const auto& [k, v] : s.inputs) out.push_back(k + ": " + v);
+  if (s.fp32_bytes && s.int8_bytes)
+    out.push_back(str_cat("size: fp32 ", megabytes(s.fp32_bytes), " -> int8 ", megabytes(s.int8_bytes), " (",
+                          fixed(double(s.int8_bytes) / double(s.fp32_bytes), 2), "x)"));
+  out.push_back(str_cat("nodes: ", s.quantized_nodes, " quantized, ", s.fp32_nodes.size(), " kept in fp32",
+                        s.fp32_nodes.empty() ? "" : ":"));
+  for (const std::string& n : s.fp32_nodes) out.push_back("  " + n);
+  return out;
+}
 
 std::string render_text(const Report& r, size_t top_layers) {
   std::string s = "accuracy report\n";
@@ -103,6 +124,10 @@ std::string render_text(const Report& r, size_t top_layers) {
     }
   }
   for (const std::string& n : r.notes) s += "  note: " + n + "\n";
+  if (r.summary) {
+    s += "summary\n";
+    for (const std::string& l : summary_text(*r.summary)) s += "  " + l + "\n";
+  }
   return s;
 }
 
@@ -132,6 +157,13 @@ std::string render_markdown(const Report& r) {
   if (!r.notes.empty()) {
     s += "\n## Notes\n\n";
     for (const std::string& n : r.notes) s += "- " + n + "\n";
+  }
+  if (r.summary) {
+    s += "\n## Summary\n\n";
+    for (const std::string& l : summary_text(*r.summary)) {
+      const bool nested = l.rfind("  ", 0) == 0;  // a kept-fp32 node under the nodes line
+      s += nested ? str_cat("  - `", std::string_view(l).substr(2), "`\n") : str_cat("- ", l, "\n");
+    }
   }
   return s;
 }

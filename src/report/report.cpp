@@ -198,6 +198,20 @@ std::string to_json(const Report& r) {
   fb["kept_fp32"] = r.kept_fp32;
   j["fallback"] = fb;
   j["notes"] = r.notes;
+  if (r.summary) {
+    const Summary& sm = *r.summary;
+    ordered_json x;
+    x["ptq_version"] = sm.ptq_version;
+    x["settings"] = ordered_json::object();
+    for (const auto& [k, v] : sm.settings) x["settings"][k] = v;
+    x["inputs"] = ordered_json::object();
+    for (const auto& [k, v] : sm.inputs) x["inputs"][k] = v;
+    x["fp32_bytes"] = sm.fp32_bytes;
+    x["int8_bytes"] = sm.int8_bytes;
+    x["quantized_nodes"] = sm.quantized_nodes;
+    x["fp32_nodes"] = sm.fp32_nodes;
+    j["summary"] = x;
+  }
   return j.dump(2) + "\n";
 }
 

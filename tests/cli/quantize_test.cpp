@@ -1,6 +1,7 @@
 // `quantize MODEL --calib ...` end to end: determinism, bad calibration input, every method.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <zlib.h>
 
 #include <filesystem>
@@ -251,4 +252,96 @@ TEST(Quantize, WarnsWhenImagesGetNoPixelPreprocessing) {
 }
 
 }  // namespace
+}  // namespace ptq
+
+namespace ptq {
+
+// Mistyped flags and subcommands get the closest known name; far-off ones get no guess.
+TEST(Quantize, DidYouMeanForMistypedFlagsAndSubcommands) {
+  test::TempDir tmp;
+  const std::string m = std::string(PTQ_SOURCE_DIR) + "/models/demo/model.onnx";
+  struct Case {
+    std::vector<std::string> args;
+    const char* hint;
+  };
+  const std::vector<Case> cases = {
+      {{m, "--calbi", "x", "-o", tmp.file("y.onnx")}, "(did you mean --calib?)"},
+      {{m, "--methd", "minmax"}, "(did you mean --method?)"},
+      {{"inspect", m, "--jsn"}, "(did you mean --json?)"},
+      {{"calibrat", m, "--calib", "x"}, "(did you mean quantize calibrate?)"},
+      {{"inspct"}, "(did you mean quantize inspect?)"},
+      {{"merge-stat", "a.json"}, "(did you mean quantize merge-stats?)"},
+  };
+  for (const Case& c : cases) {
+    const test::CliResult r = test::run_quantize(c.args);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(c.hint), std::string::npos) << r.err;
+  }
+  const test::CliResult far = test::run_quantize({m, "--completely-unknown"});
+  EXPECT_EQ(far.exit_code, 1);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
+}  // namespace ptq
+
+namespace ptq {
+
+// Every run ends with a summary (settings, inputs with hashes, sizes, fp32 nodes and why, times);
+// the JSON report carries it without the times, so reports stay byte-identical.
+TEST(Quantize, SummaryInTerminalAndReports) {
+  test::TempDir tmp;
+  const std::string m = std::string(PTQ_SOURCE_DIR) + "/models/demo/model.onnx";
+  const std::string demo = std::string(PTQ_SOURCE_DIR) + "/models/demo";
+  const test::CliResult plain = test::run_quantize(
+      {m, "--calib", demo + "/calib", "-o", tmp.file("a.onnx"), "--exclude-ops", "Gemm", "-q"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  for (const char* line : {"time: load ", "summary\n", "settings: mode static, method percentile 99.999, target ort-x86",
+                           "model: " , "(sha256 ", "size: fp32 ", "nodes: 4 quantized, 1 kept in fp32:", "node 'fc' (Gemm): excluded by --exclude-nodes/--exclude-ops"})
+    EXPECT_NE(plain.out.find(line), std::string::npos) << line << "\n" << plain.out;
+  const test::CliResult rep = test::run_quantize({m, "--calib", demo + "/calib", "--eval", demo + "/eval", "--labels",
+                                                   demo + "/labels.tsv", "-o", tmp.file("b.onnx"), "--report",
+                                                   tmp.file("r.json"), "--report-md", tmp.file("r.md"), "--max-drop", "5", "-q"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const nlohmann::json j = nlohmann::json::parse(test::read_file(tmp.file("r.json")));
+  ASSERT_TRUE(j.contains("summary")) << j.dump();
+  const nlohmann::json& s = j["summary"];
+  EXPECT_EQ(s["int8_bytes"].get<uint64_t>(), fs::file_size(tmp.file("b.onnx")));
+  EXPECT_EQ(s["fp32_bytes"].get<uint64_t>(), fs::file_size(m));
+  EXPECT_EQ(s["quantized_nodes"].get<int>(), 5);
+  EXPECT_EQ(s["settings"]["target"], "ort-x86");
+  EXPECT_NE(s["inputs"]["labels"].get<std::string>().find("(sha256 "), std::string::npos);
+  EXPECT_FALSE(s.contains("time")) << "timings would make reports differ between runs";
+  EXPECT_NE(test::read_file(tmp.file("r.md")).find("## Summary"), std::string::npos);
+  EXPECT_EQ(rep.out.rfind("PASSED") + 7, rep.out.size()) << "the gate line stays last:\n" << rep.out;
+}
+
+}  // namespace ptq
+
+namespace ptq {
+
+// `compare` after Relu/Clip folding compares like with like: the int8 Conv output (clipped by its
+// Q range) against the fp32 activation output, giving the SQNR quantize's own report gives.
+TEST(Quantize, CompareMatchesFoldedActivationsLikeWithLike) {
+  test::TempDir tmp;
+  const std::string m = std::string(PTQ_SOURCE_DIR) + "/models/demo/model.onnx";
+  const std::string demo = std::string(PTQ_SOURCE_DIR) + "/models/demo";
+  ASSERT_EQ(test::run_quantize({m, "--calib", demo + "/calib", "--eval", demo + "/eval", "-o", tmp.file("q.onnx"),
+                                "--report", tmp.file("q.json"), "-q"}).exit_code, 0);
+  ASSERT_EQ(test::run_quantize({"compare", m, tmp.file("q.onnx"), "--data", demo + "/eval", "--report",
+                                tmp.file("c.json"), "-q"}).exit_code, 0);
+  const auto layer = [&](const std::string& file, const std::string& node) {
+    const nlohmann::json report = nlohmann::json::parse(test::read_file(file));
+    for (const nlohmann::json& l : report["layers"])
+      if (l["node"] == node) return l;
+    return nlohmann::json();
+  };
+  for (const char* node : {"conv1", "conv2"}) {
+    const nlohmann::json q = layer(tmp.file("q.json"), node), c = layer(tmp.file("c.json"), node);
+    ASSERT_FALSE(c.is_null()) << node;
+    EXPECT_EQ(c["op"], "Conv+Relu") << node;
+    EXPECT_NEAR(c["sqnr_db"].get<double>(), q["sqnr_db"].get<double>(), 0.01) << node;
+    EXPECT_GT(c["sqnr_db"].get<double>(), 30.0) << node;
+  }
+}
+
 }  // namespace ptq

@@ -31,7 +31,8 @@ TEST(ReadmeSync, CliReferenceMatchesHelp) {
   std::set<std::string> help;
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--help"}, {"inspect", "--help"}, {"convert", "--help"}, {"run", "--help"},
-        {"compare", "--help"}, {"calibrate", "--help"}, {"merge-stats", "--help"}}) {
+        {"compare", "--help"}, {"calibrate", "--help"}, {"merge-stats", "--help"},
+        {"preprocess", "--help"}}) {
     const auto r = test::run_quantize(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto flags = long_flags(r.out);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "fixtures.h"
+#include "jpeg_fixture.h"
 #include "ptq/core/error.h"
 #include "ptq/data/image.h"
 #include "testutil.h"
@@ -61,9 +62,10 @@ TEST(ImageTransform, BgrAndNhwc) {
 }
 
 TEST(ImageTransform, BilinearUpAndDownHalfPixel) {
-  // Upscale [0,100] to 4 wide: half-pixel centers give 0, 25, 75, 100 (as OpenCV INTER_LINEAR).
+  // --resize-filter cv2. Upscale [0,100] to 4 wide: half-pixel centers give 0, 25, 75, 100.
   const std::vector<uint8_t> up = {0, 100};
   ImageTransform t;
+  t.resize_filter = ResizeFilter::kCv2;
   t.geometry = ImageTransform::Geometry::kResize;
   t.size = Size2{4, 1};
   EXPECT_EQ(values(transform_pixels(up.data(), 2, 1, 1, t)), (std::vector<float>{0, 25, 75, 100}));
@@ -74,6 +76,20 @@ TEST(ImageTransform, BilinearUpAndDownHalfPixel) {
   // Results are rounded back to 8 bits: [0,1] to 4 wide gives 0, 0.25, 0.75, 1 -> 0, 0, 1, 1.
   const std::vector<uint8_t> small = {0, 1};
   t.size = Size2{4, 1};
+  EXPECT_EQ(values(transform_pixels(small.data(), 2, 1, 1, t)), (std::vector<float>{0, 0, 1, 1}));
+}
+
+// The default filter is Pillow's bilinear: antialiased when shrinking (the triangle widens to the
+// scale factor), the same as cv2 when enlarging. Values from PIL.Image.resize (Pillow 12.0).
+TEST(ImageTransform, PillowBilinearAntialiasesWhenShrinking) {
+  ImageTransform t;
+  t.geometry = ImageTransform::Geometry::kResize;
+  const std::vector<uint8_t> down = {0, 100, 200, 250};
+  t.size = Size2{2, 1};
+  EXPECT_EQ(values(transform_pixels(down.data(), 4, 1, 1, t)), (std::vector<float>{71, 207}));
+  const std::vector<uint8_t> up = {0, 100}, small = {0, 1};
+  t.size = Size2{4, 1};
+  EXPECT_EQ(values(transform_pixels(up.data(), 2, 1, 1, t)), (std::vector<float>{0, 25, 75, 100}));
   EXPECT_EQ(values(transform_pixels(small.data(), 2, 1, 1, t)), (std::vector<float>{0, 0, 1, 1}));
 }
 
@@ -157,6 +173,45 @@ TEST(ImageFile, PngAndBmpDecodeExactly) {
   EXPECT_EQ(g.dims(), (Dims{1, 2, 2}));
   EXPECT_EQ(values(g), (std::vector<float>(4, 90.0f)));
   EXPECT_FALSE(is_image_path("x.gif"));
+}
+
+// JPEGs decode as Pillow decodes them (libjpeg-turbo: ISLOW IDCT, fancy chroma upsampling), to
+// RGB and to Pillow's convert("L") luma.
+TEST(ImageFile, JpegDecodesAsPillow) {
+  const std::vector<uint8_t>& jpg = data::test::kJpeg16x8;
+  ImageTransform t;
+  t.layout = Layout::kNhwc;
+  const Tensor rgb = load_image_bytes(jpg.data(), jpg.size(), "pattern.jpg", t, 3);
+  ASSERT_EQ(rgb.dims(), (Dims{8, 16, 3}));
+  EXPECT_EQ(values(rgb), std::vector<float>(data::test::kJpeg16x8Rgb.begin(), data::test::kJpeg16x8Rgb.end()));
+  const Tensor gray = load_image_bytes(jpg.data(), jpg.size(), "pattern.jpg", t, 1);
+  EXPECT_EQ(values(gray), std::vector<float>(data::test::kJpeg16x8Gray.begin(), data::test::kJpeg16x8Gray.end()));
+}
+
+// Truncated (Pillow refuses those), corrupt, and CMYK JPEGs: IoError naming the file, no crash.
+TEST(ImageFile, BadJpegsAreErrors) {
+  const std::vector<uint8_t>& jpg = data::test::kJpeg16x8;
+  const auto error = [](const std::vector<uint8_t>& bytes) -> std::string {
+    try {
+      load_image_bytes(bytes.data(), bytes.size(), "x.jpg", ImageTransform{}, 3);
+    } catch (const IoError& e) {
+      return e.what();
+    }
+    return "<loaded>";
+  };
+  const std::vector<uint8_t> truncated(jpg.begin(), jpg.end() - 40);
+  EXPECT_NE(error(truncated).find("x.jpg: cannot decode JPEG (Premature end"), std::string::npos) << error(truncated);
+  const std::vector<uint8_t> header_only(jpg.begin(), jpg.begin() + 200);
+  EXPECT_NE(error(header_only).find("x.jpg: cannot decode JPEG"), std::string::npos) << error(header_only);
+  size_t sof = 0;  // the frame header: FF C0, length, precision, height, width, components
+  while (sof + 9 < jpg.size() && !(jpg[sof] == 0xff && jpg[sof + 1] == 0xc0)) ++sof;
+  ASSERT_LT(sof + 9, jpg.size());
+  std::vector<uint8_t> precision = jpg;
+  precision[sof + 4] = 7;
+  EXPECT_NE(error(precision).find("x.jpg: cannot decode JPEG"), std::string::npos) << error(precision);
+  std::vector<uint8_t> cmyk = jpg;  // component count 3 -> 4
+  cmyk[sof + 9] = 4;
+  EXPECT_NE(error(cmyk).find("x.jpg: cannot decode JPEG"), std::string::npos) << error(cmyk);
 }
 
 TEST(ImageFile, BadFilesNameThePath) {

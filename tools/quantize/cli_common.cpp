@@ -94,4 +94,12 @@ void setup_logging(const GlobalOptions& o) {
   g_logging = true;
 }
 
+std::string file_name_for(const std::string& name) {
+  std::string s = name;
+  for (char& c : s)
+    if (c == '/' || c == '\\' || c == '\0') c = '_';
+  if (s.empty() || s == "." || s == "..") s = "_" + s;
+  return s + ".npy";
+}
+
 }  // namespace ptq::cli

@@ -35,6 +35,9 @@ CLI::Validator finite_range(double lo, double hi);
 // --threads: 1..256 (the default, 0, means all cores); more would exhaust processes or memory.
 constexpr int kMaxThreads = 256;
 
+// A tensor name as a .npy file name that stays inside its folder ('/' and NUL become '_').
+std::string file_name_for(const std::string& name);
+
 // A subcommand registers its options on `app` and sets `run`, called after a successful parse.
 using Run = std::function<int()>;
 struct Subcommand {
@@ -51,5 +54,6 @@ void add_run(CLI::App& sub, Run& run);
 void add_compare(CLI::App& sub, Run& run);
 void add_calibrate(CLI::App& sub, Run& run);
 void add_merge_stats(CLI::App& sub, Run& run);
+void add_preprocess(CLI::App& sub, Run& run);
 
 }  // namespace ptq::cli

@@ -6,12 +6,16 @@
 #include "cli_common.h"
 #include "data_flags.h"
 #include "quantize_flags.h"
+#include "did_you_mean.h"
+#include <filesystem>
 #include "ptq/calib/methods.h"
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 #include "ptq/onnx_io/save.h"
 #include "ptq/passes/smoothquant.h"
 #include "ptq/pipeline/quantize.h"
+#include "ptq/core/sha256.h"
+#include "ptq/report/report.h"
 
 namespace ptq::cli {
 namespace {
@@ -46,6 +50,43 @@ std::vector<std::string> split_commas(const std::string& s) {
 void check_writable(const std::vector<std::string>& paths) {
   for (const std::string& p : paths)
     if (!p.empty()) AtomicFile probe(p);
+}
+
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f s", s);
+  return buf;
+}
+
+std::string with_hash(const std::string& path) {
+  return str_cat(path, " (sha256 ", sha256_file(path).substr(0, 16), ")");
+}
+
+// The settings that decide the output, the inputs with their hashes, sizes and fp32 nodes.
+report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOptions& o,
+                            const pipeline::QuantizeResult& r) {
+  report::Summary s;
+  s.ptq_version = PTQ_VERSION;
+  const bool dynamic = o.mode == pipeline::Mode::kDynamic;
+  s.settings.emplace_back("mode", f.mode);
+  if (!dynamic) s.settings.emplace_back("method", o.method == "percentile" ? str_cat("percentile ", o.params.percentile) : o.method);
+  s.settings.emplace_back("target", f.target);
+  s.settings.emplace_back("preset", f.preset);
+  s.settings.emplace_back("weights", o.config.per_channel ? "per-channel" : "per-tensor");
+  s.settings.emplace_back("reduce-range", f.reduce_range ? "on" : f.no_reduce_range ? "off" : "auto");
+  s.settings.emplace_back("smoothquant", o.no_smoothquant ? "off" : o.smoothquant ? str_cat(*o.smoothquant) : "auto");
+  if (!o.config.exclude_nodes.empty()) s.settings.emplace_back("exclude-nodes", o.config.exclude_nodes);
+  if (!f.exclude_ops.empty()) s.settings.emplace_back("exclude-ops", f.exclude_ops);
+  s.inputs.emplace_back("model", with_hash(o.model_path));
+  if (!o.calib_data.empty()) s.inputs.emplace_back("calibration data", o.calib_data);
+  if (!o.load_calib.empty()) s.inputs.emplace_back("calibration table", with_hash(o.load_calib));
+  if (o.check_accuracy && !o.accuracy.data_path.empty()) s.inputs.emplace_back("evaluation data", o.accuracy.data_path);
+  if (o.check_accuracy && !o.accuracy.labels_path.empty()) s.inputs.emplace_back("labels", with_hash(o.accuracy.labels_path));
+  s.fp32_bytes = r.fp32_bytes;
+  s.int8_bytes = r.int8_bytes;
+  s.quantized_nodes = r.quantized_nodes;
+  s.fp32_nodes = r.fp32;
+  return s;
 }
 
 }  // namespace
@@ -91,6 +132,11 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   const QuantizeFlags* f = &fl;
   pipeline::QuantizeOptions o = f->o;
   PTQ_CHECK(!o.model_path.empty(), UsageError, "no model given (see quantize --help)");
+  if (app.get_parent() == nullptr && !std::filesystem::exists(o.model_path)) {
+    const std::string sub = closest(o.model_path, subcommand_names(app));
+    PTQ_CHECK(sub.empty(), UsageError, "'", o.model_path, "' is neither a model file nor a subcommand (did you mean quantize ",
+              sub, "?)");
+  }
   o.mode = pipeline::parse_mode(f->mode);
   const quant::Target target = quant::parse_target(f->target);
   quant::QuantConfig c = quant::config_for(target);
@@ -175,7 +221,7 @@ void add_quantize(CLI::App& app, Run& run) {
       std::vector<std::string> declared;
       for (const PathArg& a : outputs) declared.push_back(a.path);
       ptq::declare_outputs(declared);
-      const pipeline::QuantizeResult r = pipeline::quantize(o);
+      pipeline::QuantizeResult r = pipeline::quantize(o);
       spdlog::info("placement: {}", r.placement);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);
       if (!r.fp32.empty()) {
@@ -189,7 +235,20 @@ void add_quantize(CLI::App& app, Run& run) {
         std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights, %zu int32 biases, %d Relu/Clip folded)\n",
                     r.quantized_nodes, r.activation_pairs, r.weights, r.biases, r.folded_activations);
       std::printf("wrote %s\n", o.output_path.c_str());
-      if (r.report) return finish_report(*r.report, f->report);
+      std::string times;
+      double total = 0;
+      for (const auto& [name, seconds] : r.phases) {
+        times += str_cat(times.empty() ? "" : ", ", name, " ", format_seconds(seconds));
+        total += seconds;
+      }
+      std::printf("time: %s (total %s)\n", times.c_str(), format_seconds(total).c_str());
+      report::Summary summary = run_summary(*f, o, r);
+      if (r.report) {
+        r.report->summary = std::move(summary);
+        return finish_report(*r.report, f->report);
+      }
+      std::printf("summary\n");
+      for (const std::string& l : report::summary_text(summary)) std::printf("  %s\n", l.c_str());
       return 0;
     };
   });

@@ -16,15 +16,6 @@
 namespace ptq::cli {
 namespace {
 
-// Output names may hold '/' (and other path syntax); the file name must stay inside OUTDIR.
-std::string file_name_for(const std::string& name) {
-  std::string s = name;
-  for (char& c : s)
-    if (c == '/' || c == '\\' || c == '\0') c = '_';
-  if (s.empty() || s == "." || s == "..") s = "_" + s;
-  return s + ".npy";
-}
-
 }  // namespace
 
 void add_run(CLI::App& sub, Run& run) {

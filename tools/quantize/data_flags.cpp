@@ -27,6 +27,9 @@ void add_data_flags(CLI::App& app, DataFlags& f) {
   image_option("--preprocess", "preprocess", "Preset: torchvision (ImageNet, RGB /255, mean/std) or caffe (BGR minus mean)");
   image_option("--resize-short", "resize_short", "Resize so the short side is N pixels (bilinear)");
   image_option("--resize", "resize", "Resize to WxH pixels");
+  image_option("--resize-filter", "resize_filter",
+               "bilinear or bicubic (Pillow's, antialiased, as torchvision's Resize; default) or cv2 "
+               "(cv2.resize INTER_LINEAR; the letterbox default)");
   image_option("--center-crop", "center_crop", "Center crop N or WxH after resizing");
   image_option("--letterbox", "letterbox", "Fit inside WxH keeping aspect, top-left, pad (detectors)");
   image_option("--letterbox-pad", "letterbox_pad", "Letterbox pad value in pixel units (default 114)");

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "cli_common.h"
+#include "did_you_mean.h"
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
 
@@ -28,6 +29,8 @@ constexpr ptq::cli::Subcommand kSubcommands[] = {
     {"run", "Run a model on .npy inputs with the reference runtime; write outputs as .npy",
      ptq::cli::add_run},
     {"compare", "Accuracy report for two models (e.g. fp32 vs int8) on the same data", ptq::cli::add_compare},
+    {"preprocess", "Write the tensors ptq feeds the model from images or other data (.npy per sample)",
+     ptq::cli::add_preprocess},
     {"calibrate", "Calibration statistics of one shard of the data (--shard I/N --save-stats PART.json)",
      ptq::cli::add_calibrate},
     {"merge-stats", "Merge every shard's statistics into one calibration table (for --load-calib)",
@@ -39,7 +42,7 @@ constexpr ptq::cli::Subcommand kSubcommands[] = {
 int main(int argc, char** argv) {
   using ptq::ExitCode;
   CLI::App app{"ptq: post-training int8 quantization for ONNX models", "quantize"};
-  app.set_version_flag("--version", "quantize (ptq) 0.1.0");
+  app.set_version_flag("--version", "quantize (ptq) " PTQ_VERSION);
   app.require_subcommand(0, 1);
   app.fallthrough();
   ptq::cli::GlobalOptions global;
@@ -59,7 +62,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "error: %s (see quantize --help)\n", e.what());
+    std::fprintf(stderr, "error: %s%s (see quantize --help)\n", e.what(), ptq::cli::suggest_flag(app, argc, argv).c_str());
     return static_cast<int>(ExitCode::kUsage);
   }
   try {

@@ -11,6 +11,9 @@ namespace ptq::data {
 enum class ChannelOrder { kRgb, kBgr };
 enum class Layout { kNchw, kNhwc };  // of the image tensor; NCHW gives [C,H,W] per image
 enum class PreprocessPreset { kNone, kTorchvision, kCaffe };
+// Resize filter: Pillow's antialiased bilinear / bicubic (what torchvision's Resize runs on PIL
+// images), or OpenCV's cv2.resize INTER_LINEAR (no antialiasing; YOLOX and PaddleOCR pipelines).
+enum class ResizeFilter { kBilinear, kBicubic, kCv2 };
 
 // Width x height in pixels ("224" parses as 224x224, "320x48" as width 320, height 48).
 struct Size2 {
@@ -36,6 +39,7 @@ struct Preprocess {
   std::optional<std::vector<float>> stddev;  // flag "std", default 1
   std::optional<ChannelOrder> channel_order;  // default rgb
   std::optional<Layout> layout;               // default nchw
+  std::optional<ResizeFilter> resize_filter;  // default bilinear; cv2 for letterbox
 };
 
 // The concrete settings after preset expansion and defaults; what the image pipeline runs.
@@ -50,6 +54,7 @@ struct ImageTransform {
   std::vector<float> stddev{1.0f};
   ChannelOrder channel_order = ChannelOrder::kRgb;
   Layout layout = Layout::kNchw;
+  ResizeFilter resize_filter = ResizeFilter::kBilinear;
   // True when the pixel math is the identity (a uint8 model input can take the pixels as is).
   bool is_identity_math() const;
 };
@@ -74,9 +79,10 @@ std::vector<float> parse_float_list(const std::string& flag, const std::string& 
 ChannelOrder parse_channel_order(const std::string& flag, const std::string& text);  // rgb|bgr
 Layout parse_layout(const std::string& flag, const std::string& text);              // nchw|nhwc
 PreprocessPreset parse_preset(const std::string& flag, const std::string& text);  // torchvision|caffe|none
+ResizeFilter parse_resize_filter(const std::string& flag, const std::string& text);  // bilinear|bicubic|cv2
 
 // Sets one field by option name ("resize_short" or "resize-short", "resize", "letterbox",
-// "letterbox_pad", "center_crop", "scale", "mean", "std", "channel_order", "layout", and
+// "letterbox_pad", "center_crop", "scale", "mean", "std", "channel_order", "layout", "resize_filter", and
 // "preset" or its alias "preprocess"), e.g. for CLI flags or a config file; errors name
 // "--<name>". UsageError for an unknown name.
 void set_preprocess_option(Preprocess& p, const std::string& name, const std::string& value);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "ptq/ir/model.h"
@@ -20,7 +21,8 @@ struct SaveOptions {
 
 // Writes `path` (and `<file name>.data` beside it when tensors go external) through temp files
 // renamed into place, so an error leaves no output.
-void save_model(const ir::Model& model, const std::string& path, const SaveOptions& options = {});
+// Returns the bytes written (the model file plus its external data file, if any).
+uint64_t save_model(const ir::Model& model, const std::string& path, const SaveOptions& options = {});
 
 // The serialized ModelProto with all tensors inline (throws when over 2 GB).
 std::string serialize_model(const ir::Model& model);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <functional>
+#include <utility>
 
 #include "ptq/calib/calib_stats.h"
 #include "ptq/calib/calib_table.h"
@@ -68,12 +69,19 @@ struct QuantizeResult {
   size_t weights = 0;
   size_t biases = 0;
   int folded_activations = 0;
+  uint64_t fp32_bytes = 0;  // the input model file and its external data files
+  uint64_t int8_bytes = 0;  // the written model (and its external data)
+  // Wall time per phase in seconds, in order ("load", "calibrate", "emit", "report").
+  std::vector<std::pair<std::string, double>> phases;
   std::optional<report::Report> report;  // when check_accuracy
 };
 
 // Loads the model, converts it to opset >= 13 when older (the onnx version converter), and
 // runs the preparation passes: what calibration sees and what the emitter rewrites.
 ir::Model load_prepared(const std::string& model_path);
+
+// Bytes of a model file and the external data files it was loaded with.
+uint64_t model_bytes(const ir::Model& model, const std::string& path);
 
 // --calib as a dataset over `graph` (the one place calibration data is opened).
 data::Dataset open_calib(const QuantizeOptions& options, const ir::Graph& graph);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ptq/report/metrics.h"
@@ -90,6 +91,20 @@ struct FallbackStep {
   bool passed = false;
 };
 
+// What the quantize run was: version, settings, inputs, sizes, and the nodes left in fp32 with
+// the reason for each. No wall times: report files stay byte-identical across runs and --threads
+// (the terminal shows the timings).
+struct Summary {
+  std::string ptq_version;
+  std::vector<std::pair<std::string, std::string>> settings;  // in a fixed order
+  std::vector<std::pair<std::string, std::string>> inputs;    // role -> "path (sha256 ...)"
+  uint64_t fp32_bytes = 0, int8_bytes = 0;
+  size_t quantized_nodes = 0;
+  std::vector<std::string> fp32_nodes;  // "node (Op): reason"
+};
+// The summary as lines of text ("fp32 14.0 MB -> int8 3.6 MB (0.26x)", ...), for every renderer.
+std::vector<std::string> summary_text(const Summary& s);
+
 struct Report {
   std::string command;   // "quantize" or "compare"
   std::string model_a, model_b;
@@ -109,6 +124,7 @@ struct Report {
   std::vector<FallbackStep> fallback;
   std::vector<std::string> kept_fp32;  // node labels returned to fp32
   std::vector<std::string> notes;
+  std::optional<Summary> summary;  // quantize runs
 };
 
 // Checks the budget against a measure; UsageError when a budget cannot be measured (a top-1
