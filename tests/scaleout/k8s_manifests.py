@@ -6,7 +6,7 @@ side), give the table and model of a single-machine run, byte for byte.
     k8s_manifests.py --quantize BIN --examples DIR --demo DIR
 
 Data: the demo CNN and its 100 calibration samples (models/demo), so no ../shared is needed.
-Exit 77 (skip) when PyYAML is missing (Debian python3-yaml; tools/setup.sh installs it).
+Exit 77 (skip) when PyYAML is missing (Debian python3-yaml; tools/setup.sh --tests installs it).
 """
 import argparse
 import concurrent.futures

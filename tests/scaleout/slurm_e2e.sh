@@ -41,7 +41,7 @@ MODEL=$SHARED/models/mobilenetv2/model.onnx
 IMAGES=$SHARED/data/imagenet-sample
 [ -f "$MODEL" ] && [ -d "$IMAGES" ] || skip "no shared models/data at '$SHARED' (mobilenetv2, imagenet-sample)"
 for b in munged munge slurmctld slurmd sbatch sinfo squeue scontrol scancel; do
-  command -v "$b" >/dev/null || skip "'$b' not found (tools/setup.sh installs slurm-wlm and munge)"
+  command -v "$b" >/dev/null || skip "'$b' not found (tools/setup.sh --tests installs slurm-wlm and munge)"
 done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ptq-slurm.XXXXXX") || exit 1
