@@ -207,6 +207,15 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     PTQ_CHECK(o.force || table.model_sha256 == hash, IoError, o.load_calib,
               ": calibration table was made for another model (sha256 ", table.model_sha256.substr(0, 12),
               "... vs ", hash.substr(0, 12), "...); use --force to use it anyway");
+    // A table records the activation grid it was calibrated for (--target and the generic-target
+    // flags): emitting for another grid is a forgotten flag, not a choice (a sharded run's final
+    // command must repeat the shards' flags).
+    const auto grid = [](const calib::CalibParams& p) {
+      return str_cat(dtype_name(p.activation_type), p.activation_symmetry == quant::Symmetry::kSymmetric ? " symmetric" : " asymmetric");
+    };
+    PTQ_CHECK(o.force || grid(table.params) == grid(o.params), UsageError, "--load-calib: ", o.load_calib,
+              " was calibrated for ", grid(table.params), " activations, this run emits ", grid(o.params),
+              " (pass the --target the table was made with, or --force)");
     // The table's ranges belong to the graph smoothed as it records, whatever the defaults now.
     if (table.smoothquant_alpha >= 0.f) {
       PTQ_CHECK(!o.no_smoothquant && (!o.smoothquant || *o.smoothquant == table.smoothquant_alpha), UsageError,

@@ -134,6 +134,14 @@ TEST(Shards, BadShardsAndFlagsFailClearly) {
   EXPECT_EQ(mixed.exit_code, 5);
   EXPECT_NE(mixed.err.find("a2.json: made for another model"), std::string::npos) << mixed.err;
   EXPECT_FALSE(fs::exists(tmp.file("t.json")));
+  // The final command without the shards' --target: refused, not a silently different model.
+  ASSERT_EQ(run({"calibrate", m, "--calib", digits, "--target", "trt", "--save-calib", tmp.file("trt.json"), "-q"}).exit_code, 0);
+  const test::CliResult forgot = run({m, "--load-calib", tmp.file("trt.json"), "-o", tmp.file("x.onnx")});
+  EXPECT_EQ(forgot.exit_code, 1) << forgot.err;
+  EXPECT_NE(forgot.err.find("calibrated for int8 symmetric activations, this run emits uint8 asymmetric"), std::string::npos)
+      << forgot.err;
+  EXPECT_FALSE(fs::exists(tmp.file("x.onnx")));
+  EXPECT_EQ(run({m, "--load-calib", tmp.file("trt.json"), "--target", "trt", "-o", tmp.file("x.onnx"), "-q"}).exit_code, 0);
 }
 
 // SmoothQuant needs all samples before ranges: refused per shard, with the way out named.
