@@ -1,0 +1,119 @@
+// Weight-only job: prepare, plan, emit blockwise 4/8-bit MatMul/Gemm weights and Gather tables, report, save.
+#include "weight_only.h"
+
+#include <algorithm>
+#include <set>
+
+#include "ptq/core/atomic_file.h"
+#include "ptq/core/error.h"
+#include "ptq/emit/weight_only_emitter.h"
+#include "ptq/ir/verify.h"
+#include "ptq/onnx_io/opset.h"
+#include "ptq/passes/quant_plan.h"
+#include "smoothing.h"
+
+namespace ptq::pipeline {
+namespace {
+
+struct WeightOnlyBuild {
+  report::BuiltModel built;
+  emit::EmitSummary summary;
+  std::vector<std::string> fp32;
+  std::string placement;
+};
+
+// The weight a weight-only rewrite would store: MatMul/Gemm B, Gather's table, Conv W.
+bool has_float_weight(const ir::Graph& g, const ir::Node& n) {
+  const size_t slot = n.op_type == "Gather" ? 0 : 1;
+  if (n.op_type != "MatMul" && n.op_type != "Gemm" && n.op_type != "Gather" && n.op_type != "Conv") return false;
+  if (!n.is_default_domain() || n.inputs.size() <= slot || n.inputs[slot] == ir::kNone) return false;
+  const Tensor* t = g.constant(n.inputs[slot]);
+  return t && t->dtype() == DType::kFloat;
+}
+
+WeightOnlyBuild build_weight_only(const ir::Model& prepared, const quant::QuantConfig& config,
+                                  const emit::WeightOnlyConfig& wo, const passes::NodeFilter& filter) {
+  WeightOnlyBuild b;
+  b.built.model = prepared;
+  ir::Model& model = b.built.model;
+  const passes::QuantPlan plan = passes::plan_quantization(model.graph, config, placeholder_ranges(model.graph), filter);
+  b.placement = plan.placement;
+  std::set<ir::NodeId> rewritten;
+  for (const passes::NodeQuant& q : plan.nodes) {
+    const ir::Node& n = model.graph.node(q.node);
+    const std::string reason = emit::weight_only_reason(model.graph, q.node, wo);
+    if (!reason.empty()) {
+      if (has_float_weight(model.graph, n)) b.fp32.push_back(str_cat(n.label(), ": ", reason));
+      continue;
+    }
+    rewritten.insert(q.node);
+    const std::string out = model.graph.value(n.outputs[0]).name;
+    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, out, out});
+  }
+  // Only the weighted nodes the plan left fp32 are worth a note: activations are never quantized here.
+  for (ir::NodeId id : model.graph.topological_order()) {
+    const ir::Node& n = model.graph.node(id);
+    if (rewritten.count(id) || !has_float_weight(model.graph, n)) continue;
+    const std::string label = n.label();
+    const auto it = std::find_if(plan.fp32.begin(), plan.fp32.end(),
+                                 [&](const std::string& s) { return s.rfind(label + ":", 0) == 0; });
+    if (it != plan.fp32.end()) b.fp32.push_back(*it);
+    else if (n.op_type == "Conv") b.fp32.push_back(str_cat(label, ": weight-only mode has no blockwise Conv kernel"));
+  }
+  b.summary = emit::emit_weight_only(model, plan, wo);
+  model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
+  ir::verify(model);
+  return b;
+}
+
+}  // namespace
+
+QuantizeResult quantize_weight_only(const QuantizeOptions& o) {
+  QuantizeResult result;
+  PTQ_CHECK(!same_file(o.model_path, o.output_path), UsageError, "the output '", o.output_path,
+            "' would overwrite the input model");
+  PTQ_CHECK(o.load_calib.empty() && o.save_calib.empty(), UsageError,
+            "--mode weight-only has no calibration table (--load-calib / --save-calib)");
+  if (o.check_accuracy) report::validate(o.accuracy);
+  emit::WeightOnlyConfig wo;
+  wo.bits = o.bits;
+  wo.block_size = o.block_size;
+  // Asymmetric (zero points) and, for 4 bits, the per-block clip search: measured on MiniLM-L6
+  // (docs/results.md#weight-only-mode), symmetric loses 0.004-0.006 cosine at 4 bits.
+  wo.symmetric = false;
+  wo.clip_search = o.bits == 4;
+  ir::Model model = load_prepared(o.model_path);
+  passes::NodeFilter final_filter;
+  if (o.check_accuracy) {
+    report::AccuracyOptions acc = o.accuracy;
+    if (acc.data_path.empty()) {
+      PTQ_CHECK(!o.calib_data.empty(), UsageError, "the accuracy report needs data: pass --eval DATA");
+      acc.data_path = o.calib_data;
+      acc.data = o.data;
+      acc.data_is_calibration = true;
+    }
+    report::validate(acc);
+    acc.fp32_runtime.threads = acc.int8_runtime.threads = o.threads;
+    if (acc.model_a.empty()) acc.model_a = o.model_path;
+    if (acc.model_b.empty()) acc.model_b = o.output_path;
+    const report::Builder builder = [&](const report::NodeSelection& sel) {
+      return build_weight_only(model, o.config, wo, to_filter(sel)).built;
+    };
+    report::AccuracyOutcome outcome = report::check_accuracy(model, builder, acc);
+    final_filter = to_filter(outcome.selection);
+    result.report = std::move(outcome.report);
+  }
+  WeightOnlyBuild b = build_weight_only(model, o.config, wo, final_filter);
+  result.fp32 = b.fp32;
+  result.placement = b.placement;
+  result.quantized_nodes = b.summary.quantized_nodes;
+  result.weights = b.summary.weights;
+  result.notes = b.summary.notes;
+  for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
+  if (!o.calib_data.empty() && !(o.check_accuracy && o.accuracy.data_path.empty()))
+    result.notes.push_back("--calib is not used by --mode weight-only (round-to-nearest needs no data)");
+  onnx_io::save_model(b.built.model, o.output_path, o.save);
+  return result;
+}
+
+}  // namespace ptq::pipeline
