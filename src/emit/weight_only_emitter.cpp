@@ -150,7 +150,7 @@ std::string weight_only_reason(const ir::Graph& g, ir::NodeId id, const WeightOn
       return str_cat("weight-only: table width ", t->dims()[1], " is not a multiple of --block-size ", config.block_size);
     return {};
   }
-  if (n.op_type != "MatMul" && n.op_type != "Gemm") return str_cat("weight-only: ", n.op_type, " has no blockwise kernel");
+  if (n.op_type != "MatMul" && n.op_type != "Gemm") return str_cat("weight-only mode has no blockwise ", n.op_type, " kernel");
   const Tensor* w = float_constant(g, n, 1);
   if (!w || w->rank() != 2) return "weight-only: B is not a constant 2-D float weight";
   if (n.op_type == "MatMul") return n.inputs.size() == 2 ? std::string() : "weight-only: unexpected inputs";

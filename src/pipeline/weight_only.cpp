@@ -38,27 +38,26 @@ WeightOnlyBuild build_weight_only(const ir::Model& prepared, const quant::QuantC
   ir::Model& model = b.built.model;
   const passes::QuantPlan plan = passes::plan_quantization(model.graph, config, placeholder_ranges(model.graph), filter);
   b.placement = plan.placement;
-  std::set<ir::NodeId> rewritten;
+  std::set<ir::NodeId> planned;
   for (const passes::NodeQuant& q : plan.nodes) {
     const ir::Node& n = model.graph.node(q.node);
+    planned.insert(q.node);
     const std::string reason = emit::weight_only_reason(model.graph, q.node, wo);
     if (!reason.empty()) {
       if (has_float_weight(model.graph, n)) b.fp32.push_back(str_cat(n.label(), ": ", reason));
       continue;
     }
-    rewritten.insert(q.node);
     const std::string out = model.graph.value(n.outputs[0]).name;
     b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, out, out});
   }
   // Only the weighted nodes the plan left fp32 are worth a note: activations are never quantized here.
   for (ir::NodeId id : model.graph.topological_order()) {
     const ir::Node& n = model.graph.node(id);
-    if (rewritten.count(id) || !has_float_weight(model.graph, n)) continue;
+    if (planned.count(id) || !has_float_weight(model.graph, n)) continue;
     const std::string label = n.label();
     const auto it = std::find_if(plan.fp32.begin(), plan.fp32.end(),
                                  [&](const std::string& s) { return s.rfind(label + ":", 0) == 0; });
     if (it != plan.fp32.end()) b.fp32.push_back(*it);
-    else if (n.op_type == "Conv") b.fp32.push_back(str_cat(label, ": weight-only mode has no blockwise Conv kernel"));
   }
   b.summary = emit::emit_weight_only(model, plan, wo);
   model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
