@@ -143,7 +143,7 @@ def main():
     for i, flags in enumerate(args.ptq or [""]):
         out = work / f"ptq_{i}.onnx"
         cmd = [args.quantize, str(model), "--calib", str(calib_dir), "-o", str(out), "-q"] + shlex.split(flags)
-        if "--mode dynamic" in flags or "weight-only" in flags:
+        if "--mode dynamic" in flags or "--mode weight-only" in flags:  # --mode=... keeps --calib
             cmd.remove("--calib"), cmd.remove(str(calib_dir))
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)

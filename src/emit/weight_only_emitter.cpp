@@ -51,15 +51,20 @@ class WeightOnlyEmitter {
   std::string suffix() const { return str_cat("_Q", config_.bits); }
 
   // W as MatMulNBits reads it: [K, N] quantized along K per column n (Gemm's transB: [N, K]).
-  const StoredWeight& stored_matmul_weight(ir::ValueId wv, bool trans) {
+  // With statistics for its input x, by GPTQ (a weight read by several nodes: the first one's x).
+  const StoredWeight& stored_matmul_weight(ir::ValueId wv, bool trans, ir::ValueId x) {
     auto [it, fresh] = weights_.try_emplace({wv, trans});
     if (!fresh) return it->second;
     const Tensor& w = *g_.constant(wv);
     const int64_t r0 = w.dims()[0], r1 = w.dims()[1];
     const int64_t k = trans ? r1 : r0, n = trans ? r0 : r1;
-    const quant::BlockQuantized q = quant::quantize_blockwise(w.data<float>(), n, k, trans ? k : 1, trans ? 1 : n,
-                                                              config_.bits, config_.block_size, config_.symmetric,
-                                                              config_.clip_search);
+    const auto gram = config_.grams ? config_.grams->find(x) : std::map<ir::ValueId, std::vector<double>>::const_iterator{};
+    const bool gptq = config_.grams && gram != config_.grams->end() && static_cast<int64_t>(gram->second.size()) == k * k;
+    const quant::BlockQuantized q =
+        gptq ? quant::quantize_blockwise_gptq(w.data<float>(), n, k, trans ? k : 1, trans ? 1 : n, gram->second,
+                                              config_.bits, config_.block_size, config_.symmetric, config_.clip_search)
+             : quant::quantize_blockwise(w.data<float>(), n, k, trans ? k : 1, trans ? 1 : n, config_.bits,
+                                         config_.block_size, config_.symmetric, config_.clip_search);
     const std::string base = g_.value(wv).name;
     StoredWeight& s = it->second;
     s.k = k;
@@ -89,7 +94,7 @@ class WeightOnlyEmitter {
   void matmul(ir::NodeId id) {
     const ir::Node n = g_.node(id);  // a copy: adding nodes may move the node table
     const bool trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
-    const StoredWeight& w = stored_matmul_weight(n.inputs[1], trans);
+    const StoredWeight& w = stored_matmul_weight(n.inputs[1], trans, n.inputs[0]);
     const std::string base = n.name.empty() ? g_.value(n.outputs[0]).name : n.name;
     std::vector<ir::ValueId> inputs = {n.inputs[0], w.data, w.scales, w.zero_points};
     if (n.op_type == "Gemm" && n.inputs.size() > 2 && n.inputs[2] != ir::kNone) {

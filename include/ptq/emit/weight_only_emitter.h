@@ -2,7 +2,9 @@
 // GatherBlockQuantized), float activations.
 #pragma once
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "ptq/emit/qdq_emitter.h"
 
@@ -13,6 +15,9 @@ struct WeightOnlyConfig {
   int64_t block_size = 32;   // a power of two >= 16
   bool symmetric = false;    // no zero points (implicit 2^(bits-1))
   bool clip_search = false;  // per-block range shrink with the least squared error (quant::quantize_blockwise)
+  // With --calib: K×K sums of x·xᵀ over the calibration data by MatMul/Gemm input value; weights
+  // read from a value listed here are quantized by GPTQ (quant::quantize_blockwise_gptq).
+  const std::map<ir::ValueId, std::vector<double>>* grams = nullptr;
 };
 
 // Rewrites the plan's nodes that weight_only_reason() accepts:

@@ -54,7 +54,8 @@ struct QuantizeOptions {
   std::optional<float> smoothquant;
   bool no_smoothquant = false;
   // --mode weight-only: --bits 4|8 and --block-size (a power of two >= 16; the CLI's default is
-  // 16 for 4 bits, 128 for 8, by measurement: docs/results.md#weight-only-mode).
+  // 16 for 4 bits, 128 for 8, by measurement: docs/results.md#weight-only-mode). With --calib the
+  // weights are quantized by GPTQ, else round to nearest.
   int bits = 4;
   int64_t block_size = 16;
   onnx_io::SaveOptions save;

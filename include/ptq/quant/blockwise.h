@@ -41,6 +41,17 @@ BlockQuantized quantize_blockwise(const float* w, int64_t rows, int64_t cols, in
                                   int64_t col_stride, int bits, int64_t block_size, bool symmetric,
                                   bool clip_search = false);
 
+// GPTQ (Frantar et al. 2022) for a MatMul weight: element (r, c) at w[r·row_stride + c·col_stride]
+// with rows = N output columns and cols = K, `gram` the K×K sum of x·xᵀ over the calibration
+// inputs of the MatMul (row-major). Columns are quantized in order, each one's rounding error
+// spread over the columns not yet quantized through the Cholesky factor of the damped inverse
+// Hessian (1 % of its mean diagonal); block parameters are chosen when a block starts, from the
+// updated values, as in quantize_blockwise. Same layout and codes as quantize_blockwise; falls
+// back to it when the damped Hessian is not positive definite.
+BlockQuantized quantize_blockwise_gptq(const float* w, int64_t rows, int64_t cols, int64_t row_stride,
+                                       int64_t col_stride, const std::vector<double>& gram, int bits,
+                                       int64_t block_size, bool symmetric, bool clip_search);
+
 // Code of element (r, c) and its zero point.
 int32_t block_code(const BlockQuantized& q, int64_t r, int64_t c);
 int32_t block_zero_point(const BlockQuantized& q, int64_t r, int64_t block);
