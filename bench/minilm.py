@@ -3,7 +3,8 @@
 
 Quantizes ../shared/models/minilm-l6 with ptq (default static, and any extra flag sets given
 with --ptq) and with ORT's quantize_static (QDQ, per-channel, MinMax) and quantize_dynamic
-(per-channel), each calibrated on ../shared/data/sentences/calib (or calib_pad64 with
+(per-channel) or, with --ort-weight-only, ORT's MatMulNBitsQuantizer (needs onnx-ir from
+bench/requirements.txt), each calibrated on ../shared/data/sentences/calib (or calib_pad64 with
 --calib-padded), then evaluates every model in ONNX Runtime on the eval split:
 
   cosine      mean cosine of int8 vs fp32 sentence embeddings, one unpadded sentence per call
@@ -15,6 +16,7 @@ with --ptq) and with ORT's quantize_static (QDQ, per-channel, MinMax) and quanti
 
     .venv/bin/python bench/minilm.py --out docs/minilm.md
     .venv/bin/python bench/minilm.py --ptq "--method minmax" --ptq "--mode dynamic"
+    .venv/bin/python bench/minilm.py --ptq "--mode weight-only --bits 8" --ptq "--mode weight-only" --ort-weight-only
 """
 import argparse
 import pathlib
@@ -95,12 +97,35 @@ def ort_models(model, calib, work):
     return {"ORT quantize_static (MinMax)": st, "ORT quantize_dynamic": dy}
 
 
+def ort_weight_only_models(model, work):
+    """ORT's own weight-only quantizer (RTN, asymmetric, MatMulNBits + GatherBlockQuantized), the peer."""
+    try:
+        from onnxruntime.quantization.matmul_nbits_quantizer import (DefaultWeightOnlyQuantConfig,
+                                                                     MatMulNBitsQuantizer)
+    except ImportError as e:
+        sys.exit(f"ORT's MatMulNBitsQuantizer needs onnx-ir ({e}): pip install -r bench/requirements.txt")
+    import logging
+    import onnx
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+    out = {}
+    for bits, block, ops in ((4, 32, ("MatMul", "Gather")), (4, 128, ("MatMul", "Gather")), (8, 128, ("MatMul",))):
+        path = work / f"ort_nbits_{bits}_{block}.onnx"
+        cfg = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=False, bits=bits, op_types_to_quantize=ops)
+        q = MatMulNBitsQuantizer(onnx.load(str(model)), algo_config=cfg)
+        q.process()
+        q.model.save_model_to_file(str(path), use_external_data_format=False)
+        out[f"ORT MatMulNBitsQuantizer int{bits} block {block} ({'+'.join(ops)})"] = path
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quantize", default=str(ROOT / "build/tools/quantize"))
     ap.add_argument("--ptq", action="append", default=None, help="extra ptq flag set (repeatable)")
     ap.add_argument("--calib-padded", action="store_true", help="calibrate on calib_pad64")
     ap.add_argument("--no-ort", action="store_true", help="skip ORT's quantizers")
+    ap.add_argument("--ort-weight-only", action="store_true",
+                    help="ORT's MatMulNBitsQuantizer (int4 block 32/128, int8) instead of quantize_static/dynamic")
     ap.add_argument("--work", default=str(ROOT / "bench/.work/minilm"))
     ap.add_argument("--out", help="write a markdown table here")
     args = ap.parse_args()
@@ -118,7 +143,7 @@ def main():
     for i, flags in enumerate(args.ptq or [""]):
         out = work / f"ptq_{i}.onnx"
         cmd = [args.quantize, str(model), "--calib", str(calib_dir), "-o", str(out), "-q"] + shlex.split(flags)
-        if "--mode dynamic" in flags or "weight-only" in flags:
+        if "--mode dynamic" in flags or "--mode weight-only" in flags:  # --mode=... keeps --calib
             cmd.remove("--calib"), cmd.remove(str(calib_dir))
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -126,7 +151,9 @@ def main():
             sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr}")
         models[f"ptq {flags or '(default)'}"] = out
         print(f"ptq {flags}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    if not args.no_ort:
+    if args.ort_weight_only:
+        models.update(ort_weight_only_models(model, work))
+    elif not args.no_ort:
         models.update(ort_models(model, load_dir(calib_dir), work))
 
     fp = session(model)

@@ -21,6 +21,7 @@
 #include "ptq/passes/quant_plan.h"
 #include "ptq/passes/smoothquant.h"
 #include "dynamic.h"
+#include "weight_only.h"
 #include "smoothing.h"
 
 namespace ptq::pipeline {
@@ -172,11 +173,13 @@ data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
 Mode parse_mode(const std::string& name) {
   if (name == "static") return Mode::kStatic;
   if (name == "dynamic") return Mode::kDynamic;
-  throw UsageError(str_cat("--mode: '", name, "' is not static or dynamic"));
+  if (name == "weight-only") return Mode::kWeightOnly;
+  throw UsageError(str_cat("--mode: '", name, "' is not static, dynamic or weight-only"));
 }
 
 QuantizeResult quantize(const QuantizeOptions& o) {
   if (o.mode == Mode::kDynamic) return quantize_dynamic(o);
+  if (o.mode == Mode::kWeightOnly) return quantize_weight_only(o);
   QuantizeResult result;
   auto lap = std::chrono::steady_clock::now();
   const auto phase = [&](const char* name) {  // wall time since the previous phase ended

@@ -118,7 +118,7 @@ TEST(Quantize, BadCalibrationInputFailsCleanly) {
       {{}, 1, "--calib"},
       {{"--calib", good, "--load-calib", tmp.file("x.json")}, 1, "exclude each other"},
       {{"--load-calib", tmp.file("x.json")}, 5, "x.json"},
-      {{"--calib", good, "--mode", "bogus"}, 1, "--mode: 'bogus' is not static or dynamic"},
+      {{"--calib", good, "--mode", "bogus"}, 1, "--mode: 'bogus' is not static, dynamic or weight-only"},
       {{"--mode", "dynamic"}, 1, "--mode dynamic has no calibration table"},  // the helper adds --save-calib
   };
   for (const Case& c : cases) {
@@ -148,6 +148,64 @@ TEST(Quantize, DynamicModeNeedsNoDataAndReportsWithEval) {
   EXPECT_NE(model.find("MatMulInteger"), std::string::npos);
   EXPECT_NE(model.find("DynamicQuantizeLinear"), std::string::npos);
   EXPECT_NE(test::read_file(report).find("\"cosine\""), std::string::npos);
+}
+
+TEST(Quantize, WeightOnlyModeNeedsNoDataReportsAndIsDeterministic) {
+  test::TempDir tmp;
+  const std::string eval = write_digits(tmp, "eval", 4, 4);
+  const std::string out = tmp.file("wo.onnx"), report = tmp.file("wo.json");
+  const auto r = test::run_quantize({demo_model(), "--mode", "weight-only", "-o", out, "--eval", eval, "--report", report});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The Gemm becomes MatMulNBits (run by the reference runtime for the report); Conv stays fp32, said.
+  EXPECT_NE(r.out.find("quantized 1 nodes weight-only (4 bits, block 16; 1 weights)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("weight-only mode has no blockwise Conv kernel"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("calibrating"), std::string::npos) << r.err;
+  const std::string model = test::read_file(out);
+  EXPECT_NE(model.find("MatMulNBits"), std::string::npos);
+  EXPECT_NE(model.find("com.microsoft"), std::string::npos);
+  EXPECT_EQ(model.find("\"Gemm\""), std::string::npos);
+  EXPECT_NE(test::read_file(report).find("\"cosine\""), std::string::npos);
+  // Same bytes on a second run, and 8 bits with an explicit block size.
+  const auto again = test::run_quantize({demo_model(), "--mode", "weight-only", "-o", tmp.file("wo2.onnx")});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(test::read_file(tmp.file("wo2.onnx")), model);
+  const auto b8 = test::run_quantize(
+      {demo_model(), "--mode", "weight-only", "--bits", "8", "--block-size", "64", "-o", tmp.file("wo8.onnx")});
+  ASSERT_EQ(b8.exit_code, 0) << b8.err;
+  EXPECT_NE(b8.out.find("(8 bits, block 64; 1 weights)"), std::string::npos) << b8.out;
+}
+
+TEST(Quantize, WeightOnlyFlagsAreCheckedAndWarnedAbout) {
+  test::TempDir tmp;
+  const struct {
+    std::vector<std::string> args;
+    const char* message;
+  } bad[] = {{{"--bits", "3"}, "--bits: 3 is not 4 or 8"},
+             {{"--bits", "16"}, "--bits: 16 is not 4 or 8"},
+             {{"--block-size", "24"}, "--block-size: 24 is not a power of two"},
+             {{"--block-size", "8"}, "--block-size: 8 is not a power of two"},
+             {{"--block-size", "0"}, "--block-size: 0 is not a power of two"},
+             {{"--save-calib", tmp.file("t.json")}, "--mode weight-only has no calibration table"}};
+  for (const auto& c : bad) {
+    SCOPED_TRACE(c.message);
+    std::vector<std::string> args = {demo_model(), "--mode", "weight-only", "-o", tmp.file("bad.onnx")};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const auto r = test::run_quantize(args);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(tmp.file("bad.onnx")));
+  }
+  // --bits / --block-size with another mode, and activation flags with weight-only: warnings.
+  const auto dyn = test::run_quantize(
+      {demo_model(), "--mode", "dynamic", "--bits", "8", "--block-size", "32", "-o", tmp.file("d.onnx")});
+  ASSERT_EQ(dyn.exit_code, 0) << dyn.err;
+  EXPECT_NE(dyn.err.find("--bits has no effect without --mode weight-only"), std::string::npos) << dyn.err;
+  EXPECT_NE(dyn.err.find("--block-size has no effect without --mode weight-only"), std::string::npos) << dyn.err;
+  const auto wo = test::run_quantize(
+      {demo_model(), "--mode", "weight-only", "--method", "entropy", "--reduce-range", "-o", tmp.file("w.onnx")});
+  ASSERT_EQ(wo.exit_code, 0) << wo.err;
+  EXPECT_NE(wo.err.find("--method has no effect with --mode weight-only"), std::string::npos) << wo.err;
+  EXPECT_NE(wo.err.find("--reduce-range has no effect with --mode weight-only"), std::string::npos) << wo.err;
 }
 
 TEST(Quantize, EveryMethodOnMobileNetV2WithExplicitImageFlags) {

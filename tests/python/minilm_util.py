@@ -1,4 +1,4 @@
-"""MiniLM test helpers shared by transformer_ort.py, dynamic_ort.py and contrib_ort.py: the
+"""MiniLM test helpers shared by transformer_ort.py, dynamic_ort.py, weight_only_ort.py and contrib_ort.py: the
 tokenized sentences of ../shared/data/sentences, ORT sessions, sentence embeddings, row cosines."""
 import pathlib
 

@@ -67,9 +67,13 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
                             const pipeline::QuantizeResult& r) {
   report::Summary s;
   s.ptq_version = PTQ_VERSION;
-  const bool dynamic = o.mode == pipeline::Mode::kDynamic;
   s.settings.emplace_back("mode", f.mode);
-  if (!dynamic) s.settings.emplace_back("method", o.method == "percentile" ? str_cat("percentile ", o.params.percentile) : o.method);
+  if (o.mode == pipeline::Mode::kStatic)
+    s.settings.emplace_back("method", o.method == "percentile" ? str_cat("percentile ", o.params.percentile) : o.method);
+  if (o.mode == pipeline::Mode::kWeightOnly) {
+    s.settings.emplace_back("bits", str_cat(o.bits));
+    s.settings.emplace_back("block-size", str_cat(o.block_size));
+  }
   s.settings.emplace_back("target", f.target);
   s.settings.emplace_back("preset", f.preset);
   s.settings.emplace_back("weights", o.config.per_channel ? "per-channel" : "per-tensor");
@@ -87,6 +91,21 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
   s.quantized_nodes = r.quantized_nodes;
   s.fp32_nodes = r.fp32;
   return s;
+}
+
+// --bits / --block-size: checked and defaulted for --mode weight-only, a warning with other modes.
+void set_weight_only_options(pipeline::QuantizeOptions& o, int bits, int64_t block_size, const CLI::App& app) {
+  if (o.mode != pipeline::Mode::kWeightOnly) {
+    for (const char* flag : {"--bits", "--block-size"})
+      if (app.count(flag) > 0) spdlog::warn("{} has no effect without --mode weight-only", flag);
+    return;
+  }
+  PTQ_CHECK(bits == 4 || bits == 8, UsageError, "--bits: ", bits, " is not 4 or 8");
+  if (app.count("--block-size") == 0) block_size = bits == 4 ? 16 : 128;  // docs/results.md#weight-only-mode
+  PTQ_CHECK(block_size >= 16 && block_size <= (int64_t{1} << 20) && (block_size & (block_size - 1)) == 0, UsageError,
+            "--block-size: ", block_size, " is not a power of two from 16 to 2^20");
+  o.bits = bits;
+  o.block_size = block_size;
 }
 
 }  // namespace
@@ -143,16 +162,21 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   c.exclude_nodes = o.config.exclude_nodes;
   c.preset = quant::parse_preset(f->preset);
   // Flags the chosen method ignores: said, so nobody believes they took effect.
-  const bool dynamic = o.mode == pipeline::Mode::kDynamic;
+  const bool weight_only = o.mode == pipeline::Mode::kWeightOnly;
+  const bool dynamic = o.mode == pipeline::Mode::kDynamic || weight_only;
   const auto ignored = [&](const char* flag, bool applies) {
     if (app.count(flag) == 0 || applies) return;
-    if (dynamic) spdlog::warn("{} has no effect with --mode dynamic (activation ranges come at run time)", flag);
+    if (weight_only) spdlog::warn("{} has no effect with --mode weight-only (activations stay float)", flag);
+    else if (dynamic) spdlog::warn("{} has no effect with --mode dynamic (activation ranges come at run time)", flag);
     else spdlog::warn("{} has no effect with --method {}", flag, o.method);
   };
   ignored("--method", !dynamic);
   ignored("--percentile", !dynamic && o.method == "percentile");
   ignored("--minmax-average", !dynamic && o.method == "minmax");
   ignored("--asymmetric-calib", !dynamic && (o.method == "percentile" || o.method == "entropy"));
+  for (const char* flag : {"--smoothquant", "--no-smoothquant", "--reduce-range", "--no-reduce-range", "--per-tensor",
+                           "--target", "--activation-type", "--activation-symmetric", "--weight-type"})
+    ignored(flag, !weight_only);
   if (f->smoothquant_option->count() > 0)
     o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
   o.no_smoothquant = f->no_smoothquant;
@@ -179,6 +203,8 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
 void add_quantize(CLI::App& app, Run& run) {
   struct Flags : QuantizeFlags {
     bool external_data = false;
+    int bits = 4;
+    int64_t block_size = 0;  // 0: the default for --bits
     ReportFlags report;
   };
   auto f = std::make_shared<Flags>();
@@ -186,8 +212,13 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_option("-o,--output", f->o.output_path, "Where to write the int8 QDQ model");
   app.add_option("--mode", f->mode,
                  "static: calibrated QDQ (needs --calib); dynamic: int8 weights, activations quantized at "
-                 "run time (DynamicQuantizeLinear, as ORT's quantize_dynamic; no --calib needed)")
+                 "run time (DynamicQuantizeLinear, as ORT's quantize_dynamic; no --calib needed); weight-only: "
+                 "blockwise --bits 4|8 weights (MatMulNBits, GatherBlockQuantized), float activations")
       ->default_str("static");
+  app.add_option("--bits", f->bits, "--mode weight-only: 4 or 8 bits per weight")->default_str("4");
+  app.add_option("--block-size", f->block_size,
+                 "--mode weight-only: weights per scale along K, a power of two >= 16 (default 16 for 4 bits, "
+                 "128 for 8)");
   app.add_option("--eval", f->report.eval,
                  "Evaluation data (layouts and preprocessing as --calib): report fp32 vs int8 after emitting")
       ->group("Accuracy report");
@@ -200,6 +231,7 @@ void add_quantize(CLI::App& app, Run& run) {
     if (!app.get_subcommands().empty()) return;  // a subcommand runs instead
     run = [f, &app] {
       pipeline::QuantizeOptions o = to_quantize_options(*f, app);
+      set_weight_only_options(o, f->bits, f->block_size, app);
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
       if (f->external_data) o.save.external_data = onnx_io::ExternalData::kAlways;
       o.check_accuracy = f->report.wanted();
@@ -228,7 +260,10 @@ void add_quantize(CLI::App& app, Run& run) {
         spdlog::warn("{} node(s) stay fp32:", r.fp32.size());
         for (const std::string& n : r.fp32) spdlog::warn("  {}", n);
       }
-      if (o.mode == pipeline::Mode::kDynamic)
+      if (o.mode == pipeline::Mode::kWeightOnly)
+        std::printf("quantized %zu nodes weight-only (%d bits, block %lld; %zu weights)\n", r.quantized_nodes, o.bits,
+                    static_cast<long long>(o.block_size), r.weights);
+      else if (o.mode == pipeline::Mode::kDynamic)
         std::printf("quantized %zu nodes dynamically (%zu DynamicQuantizeLinear, %zu weights)\n", r.quantized_nodes,
                     r.activation_pairs, r.weights);
       else

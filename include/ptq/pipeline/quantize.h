@@ -23,10 +23,12 @@ namespace ptq::pipeline {
 constexpr int64_t kMinOutputOpset = 13;
 constexpr int64_t kMaxOutputOpset = 21;
 
-// --mode: static (calibrated QDQ, activations with fixed ranges) or dynamic (int8 weights,
-// activations quantized at run time by DynamicQuantizeLinear, as ORT's quantize_dynamic).
-enum class Mode { kStatic, kDynamic };
-// "static" | "dynamic"; UsageError otherwise.
+// --mode: static (calibrated QDQ, activations with fixed ranges), dynamic (int8 weights,
+// activations quantized at run time by DynamicQuantizeLinear, as ORT's quantize_dynamic) or
+// weight-only (blockwise 4/8-bit weights in com.microsoft MatMulNBits / GatherBlockQuantized,
+// float activations).
+enum class Mode { kStatic, kDynamic, kWeightOnly };
+// "static" | "dynamic" | "weight-only"; UsageError otherwise.
 Mode parse_mode(const std::string& name);
 
 struct QuantizeOptions {
@@ -52,6 +54,11 @@ struct QuantizeOptions {
   // weights (passes::norm_channel_estimates).
   std::optional<float> smoothquant;
   bool no_smoothquant = false;
+  // --mode weight-only: --bits 4|8 and --block-size (a power of two >= 16; the CLI's default is
+  // 16 for 4 bits, 128 for 8, by measurement: docs/results.md#weight-only-mode). With --calib the
+  // weights are quantized by GPTQ, else round to nearest.
+  int bits = 4;
+  int64_t block_size = 16;
   onnx_io::SaveOptions save;
   // Accuracy report (fp32 vs the emitted int8 model) when set. `accuracy.data_path` empty: the
   // calibration data (the report says so); gate, sensitivity and fallback settings live there.
