@@ -155,6 +155,7 @@ QuantizeResult quantize_weight_only(const QuantizeOptions& o) {
   wo.symmetric = false;
   wo.clip_search = o.bits == 4;
   ir::Model model = load_prepared(o.model_path);
+  result.fp32_bytes = model_bytes(model, o.model_path);
   // --calib: GPTQ from the MatMul inputs' statistics (MiniLM int4 cosine 0.9825 -> 0.9912, docs/results.md).
   Grams grams;
   if (!o.calib_data.empty()) {
@@ -189,7 +190,7 @@ QuantizeResult quantize_weight_only(const QuantizeOptions& o) {
   result.weights = b.summary.weights;
   result.notes = b.summary.notes;
   for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
-  onnx_io::save_model(b.built.model, o.output_path, o.save);
+  result.int8_bytes = onnx_io::save_model(b.built.model, o.output_path, o.save);
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include "data_flags.h"
 #include "quantize_flags.h"
 #include "did_you_mean.h"
+#include <chrono>
 #include <filesystem>
 #include "ptq/calib/methods.h"
 #include "ptq/core/atomic_file.h"
@@ -253,7 +254,10 @@ void add_quantize(CLI::App& app, Run& run) {
       std::vector<std::string> declared;
       for (const PathArg& a : outputs) declared.push_back(a.path);
       ptq::declare_outputs(declared);
+      const auto start = std::chrono::steady_clock::now();
       pipeline::QuantizeResult r = pipeline::quantize(o);
+      if (r.phases.empty())  // modes that do not time their phases
+        r.phases.emplace_back("total", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       spdlog::info("placement: {}", r.placement);
       for (const std::string& n : r.notes) spdlog::warn("{}", n);
       if (!r.fp32.empty()) {
@@ -276,7 +280,8 @@ void add_quantize(CLI::App& app, Run& run) {
         times += str_cat(times.empty() ? "" : ", ", name, " ", format_seconds(seconds));
         total += seconds;
       }
-      std::printf("time: %s (total %s)\n", times.c_str(), format_seconds(total).c_str());
+      if (r.phases.size() > 1) times += str_cat(" (total ", format_seconds(total), ")");
+      std::printf("time: %s\n", times.c_str());
       report::Summary summary = run_summary(*f, o, r);
       if (r.report) {
         r.report->summary = std::move(summary);
