@@ -9,6 +9,7 @@ PACKAGES=(
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
   libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libstb-dev zlib1g-dev
   python3 python3-venv python3-pip
+  python3-dev pybind11-dev  # the Python package's extension module (pip install ., python/)
   clang libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
 )
 

@@ -154,6 +154,7 @@ calib::CalibStats calibrate_shard(const QuantizeOptions& o, const calib::Shard& 
 }
 
 data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
+  if (o.calib_samples) return data::memory_dataset(o.calib_samples, o.calib_data, graph, o.data);
   return data::open_dataset(o.calib_data, graph, o.data);
 }
 
@@ -220,6 +221,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       PTQ_CHECK(!o.calib_data.empty(), UsageError,
                 "the accuracy report needs data: pass --eval DATA (there is no calibration data with --load-calib)");
       acc.data_path = o.calib_data;
+      acc.samples = o.calib_samples;
       acc.data = o.data;
       acc.data_is_calibration = true;
       spdlog::warn("no --eval data: the accuracy report uses the calibration data (optimistic)");

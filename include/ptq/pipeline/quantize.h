@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <functional>
+#include <memory>
 
 #include "ptq/calib/calib_stats.h"
 #include "ptq/calib/calib_table.h"
@@ -39,6 +40,8 @@ struct QuantizeOptions {
   std::string method = "percentile";
   calib::CalibParams params;
   std::string calib_data;  // --calib: a folder or list file of samples
+  // Samples in memory instead (the Python package); calib_data then only names them in messages.
+  std::shared_ptr<const data::MemorySamples> calib_samples;
   data::DataOptions data;  // layouts, preprocessing, counts
   size_t threads = 0;      // 0: all cores
   std::function<void(int pass, int passes, size_t done, size_t total)> progress;
@@ -75,7 +78,7 @@ struct QuantizeResult {
 // runs the preparation passes: what calibration sees and what the emitter rewrites.
 ir::Model load_prepared(const std::string& model_path);
 
-// --calib as a dataset over `graph` (the one place calibration data is opened).
+// --calib (or calib_samples) as a dataset over `graph` (the one place calibration data is opened).
 data::Dataset open_calib(const QuantizeOptions& options, const ir::Graph& graph);
 
 // `quantize calibrate --shard I/N`: quantize()'s calibration pass (same preparation, histogram
