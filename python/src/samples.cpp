@@ -10,9 +10,10 @@ namespace py = pybind11;
 namespace ptq::python {
 namespace {
 
+// Through Python attributes: pybind11 2.10 reads the descriptor struct, whose layout numpy 2 changed.
 DType dtype_of(const py::dtype& dt) {
-  const auto size = dt.itemsize();
-  switch (dt.kind()) {
+  const auto size = dt.attr("itemsize").cast<int>();
+  switch (dt.attr("kind").cast<std::string>()[0]) {
     case 'f': return size == 4 ? DType::kFloat : size == 8 ? DType::kDouble : size == 2 ? DType::kFloat16 : DType::kUndefined;
     case 'i': return size == 1 ? DType::kInt8 : size == 2 ? DType::kInt16 : size == 4 ? DType::kInt32
                    : size == 8 ? DType::kInt64 : DType::kUndefined;
@@ -33,7 +34,7 @@ Tensor to_tensor(py::handle obj, const std::string& where) {
   PTQ_CHECK(t != DType::kUndefined, IoError, where, ": numpy dtype ", std::string(py::str(a.dtype())),
             " is not supported (float32, float16, float64, int8..int64, uint8..uint64, bool)");
   const Dims dims(a.shape(), a.shape() + a.ndim());
-  return Tensor::from_bytes(t, dims, a.data(), static_cast<size_t>(a.nbytes()));
+  return Tensor::from_bytes(t, dims, a.data(), a.attr("nbytes").cast<size_t>());
 }
 
 data::SampleTensors to_sample(py::handle item, const std::string& at) {
