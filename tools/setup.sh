@@ -23,6 +23,7 @@ PACKAGES=(
 )
 ((tests)) && PACKAGES+=(git libgtest-dev libonnx-testdata python3 python3-venv python3-pip chromium)
 ((tests)) && PACKAGES+=(dpkg-dev file)  # cpack's dpkg-shlibdeps for the .deb (ctest label install, .ci/run)
+((tests)) && PACKAGES+=(python3-dev pybind11-dev)  # the Python package's extension module (pip install ., python/)
 ((tests)) && PACKAGES+=(slurm-wlm munge python3-yaml)  # tests/scaleout: one-node Slurm (examples/slurm), k8s manifests
 ((fuzz)) && PACKAGES+=(clang libclang-rt-14-dev)  # libFuzzer targets (tools/fuzz.sh; .ci/run's fuzz smoke run)
 

@@ -134,6 +134,9 @@ void AtomicFile::commit() {
 OutputSet::OutputSet() {
   PTQ_CHECK(!g_active, InternalError, "two output sets are active at once");
   g_active = this;
+  // Each run notes its own inputs (a process such as the Python package runs many).
+  std::lock_guard<std::mutex> lock(g_slots_mu);
+  g_inputs.clear();
 }
 
 OutputSet::~OutputSet() {

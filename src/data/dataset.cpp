@@ -57,6 +57,7 @@ const char* layout_name(DataLayout layout) {
     case DataLayout::kInputFolders: return "one folder per input";
     case DataLayout::kTestDataSets: return "test_data_set folders";
     case DataLayout::kListFile: return "list file";
+    case DataLayout::kMemory: return "in memory";
   }
   return "?";
 }
@@ -68,15 +69,15 @@ std::string Sample::source_str() const {
 }
 
 Dataset::Dataset(Plan plan, DataLayout layout, std::vector<InputSpec> inputs,
-                 const DataOptions& options)
+                 const DataOptions& options, std::shared_ptr<const MemorySamples> memory)
     : plan_(std::move(plan)), layout_(layout), inputs_(std::move(inputs)), options_(options),
-      transform_(resolve(options.preprocess)) {}
+      transform_(resolve(options.preprocess)), memory_(std::move(memory)) {}
 
 Dataset Dataset::every_nth(size_t index, size_t count) const {
   PTQ_ASSERT(count > 0 && index < count, "shard index out of range");
   Plan part;
   for (size_t i = index; i < plan_.size(); i += count) part.push_back(plan_[i]);
-  return Dataset(std::move(part), layout_, inputs_, options_);
+  return Dataset(std::move(part), layout_, inputs_, options_, memory_);
 }
 
 Tensor Dataset::read_image(const File& f, const InputSpec& spec) const {
@@ -155,6 +156,20 @@ std::optional<Sample> Dataset::read(size_t index) const {
           });
         }
         break;
+      case FileKind::kMemory:
+        for (const auto& [name, tensor] : memory_->at(size_t(f.position))) {
+          with_context(f.path, [&] {
+            int idx = find_input(inputs_, name);
+            if (name.empty()) {
+              PTQ_CHECK(inputs_.size() == 1, IoError, "an array without an input name needs a single-input model (inputs: ",
+                        input_names(inputs_), "); give a dict keyed by input name");
+              idx = 0;
+            }
+            PTQ_CHECK(idx >= 0, IoError, "key '", name, "' does not name a model input (inputs: ", input_names(inputs_), ")");
+            bind(idx, tensor, f.path);
+          });
+        }
+        break;
     }
   }
   for (size_t i = 0; i < inputs_.size(); ++i)
@@ -182,6 +197,21 @@ Dataset open_dataset(const std::string& path, const ir::Graph& graph, const Data
   Dataset::Plan plan = detail::plan_dataset(path, inputs, &layout);
   if (options.calib_count > 0 && plan.size() > options.calib_count) plan.resize(options.calib_count);
   return Dataset(std::move(plan), layout, std::move(inputs), options);
+}
+
+Dataset memory_dataset(std::shared_ptr<const MemorySamples> samples, const std::string& label,
+                       const ir::Graph& graph, const DataOptions& options) {
+  PTQ_ASSERT(samples, "no samples");
+  std::vector<InputSpec> inputs = make_input_specs(graph, options.input_shapes);
+  PTQ_CHECK(!inputs.empty(), ModelError, "the model has no runtime inputs to feed calibration data to");
+  PTQ_CHECK(!samples->empty(), IoError, label, ": no samples");
+  Dataset::Plan plan;
+  for (size_t i = 0; i < samples->size(); ++i)
+    plan.push_back({{str_cat(label, "[", i, "]"), Dataset::FileKind::kMemory, -1, int(i)}});
+  if (options.calib_count > 0 && plan.size() > options.calib_count) plan.resize(options.calib_count);
+  DataOptions o = options;
+  o.preprocess = {};  // images only
+  return Dataset(std::move(plan), DataLayout::kMemory, std::move(inputs), o, std::move(samples));
 }
 
 }  // namespace ptq::data

@@ -121,6 +121,7 @@ QuantizeResult quantize_dynamic(const QuantizeOptions& o) {
     if (acc.data_path.empty()) {
       PTQ_CHECK(!o.calib_data.empty(), UsageError, "the accuracy report needs data: pass --eval DATA");
       acc.data_path = o.calib_data;
+      acc.samples = o.calib_samples;
       acc.data = o.data;
       acc.data_is_calibration = true;
     }

@@ -167,6 +167,7 @@ uint64_t model_bytes(const ir::Model& model, const std::string& path) {
 }
 
 data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
+  if (o.calib_samples) return data::memory_dataset(o.calib_samples, o.calib_data, graph, o.data);
   return data::open_dataset(o.calib_data, graph, o.data);
 }
 
@@ -253,6 +254,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       PTQ_CHECK(!o.calib_data.empty(), UsageError,
                 "the accuracy report needs data: pass --eval DATA (there is no calibration data with --load-calib)");
       acc.data_path = o.calib_data;
+      acc.samples = o.calib_samples;
       acc.data = o.data;
       acc.data_is_calibration = true;
       spdlog::warn("no --eval data: the accuracy report uses the calibration data (optimistic)");

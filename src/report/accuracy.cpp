@@ -19,6 +19,12 @@
 namespace ptq::report {
 namespace {
 
+// The evaluation data: the folder or list file, or the samples in memory.
+data::Dataset open_data(const AccuracyOptions& o, const ir::Graph& graph) {
+  if (o.samples) return data::memory_dataset(o.samples, o.data_path, graph, o.data);
+  return data::open_dataset(o.data_path, graph, o.data);
+}
+
 void say(const AccuracyOptions& o, const std::string& line) {
   if (o.log) o.log(line);
 }
@@ -173,7 +179,7 @@ void validate(const AccuracyOptions& o) {
 void preflight(const ir::Model& fp32, const AccuracyOptions& o) {
   validate(o);
   if (!o.labels_path.empty()) Labels::load(o.labels_path);
-  data::Dataset ds = data::open_dataset(o.data_path, fp32.graph, o.data);
+  data::Dataset ds = open_data(o, fp32.graph);
   PTQ_CHECK(ds.size() > 0, IoError, o.data_path, ": no samples to evaluate");
 }
 
@@ -181,7 +187,7 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
   validate(o);
   std::unique_ptr<Labels> labels;
   if (!o.labels_path.empty()) labels = std::make_unique<Labels>(Labels::load(o.labels_path));
-  data::Dataset ds = data::open_dataset(o.data_path, fp32.graph, o.data);
+  data::Dataset ds = open_data(o, fp32.graph);
   Report r = base_report(o, "quantize");
   AccuracyOutcome out{r, build({}), {}};
   const std::vector<QuantNode> nodes = out.model.nodes;
@@ -348,7 +354,7 @@ Report compare_models(const ir::Model& a, const ir::Model& b, const AccuracyOpti
   PTQ_CHECK(!o.auto_fallback, UsageError, "--auto-fallback applies to quantize, not compare");
   std::unique_ptr<Labels> labels;
   if (!o.labels_path.empty()) labels = std::make_unique<Labels>(Labels::load(o.labels_path));
-  data::Dataset ds = data::open_dataset(o.data_path, a.graph, o.data);
+  data::Dataset ds = open_data(o, a.graph);
   Report r = base_report(o, "compare");
   r.a_kind = "A";
   r.b_kind = "B";

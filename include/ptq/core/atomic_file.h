@@ -35,7 +35,8 @@ class AtomicFile {
 };
 
 // All outputs of one run: files committed while it is active are renamed into place only by
-// commit(); its destructor removes the temps of a run that failed. One active set at a time.
+// commit(); its destructor removes the temps of a run that failed. One active set at a time;
+// creating one forgets the inputs noted by earlier runs (note_input_file).
 class OutputSet {
  public:
   OutputSet();

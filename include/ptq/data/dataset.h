@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,8 +30,13 @@ enum class DataLayout {
   kInputFolders,  // one subfolder per input name, the i-th file of each forms sample i
   kTestDataSets,  // test_data_set_*/input_N.pb (N = runtime input index, or the tensor's name)
   kListFile,      // a text file of paths, one sample per line (see open_dataset)
+  kMemory,        // tensors handed over in memory (memory_dataset; the Python package)
 };
 const char* layout_name(DataLayout layout);
+
+// One sample held in memory: input name -> tensor ("" binds to the only runtime input).
+using SampleTensors = std::map<std::string, Tensor>;
+using MemorySamples = std::vector<SampleTensors>;
 
 struct Sample {
   size_t index = 0;                       // 0-based position in the dataset
@@ -44,16 +50,18 @@ struct Sample {
 class Dataset {
  public:
   // One sample's files: path, how to read it, and which input it feeds.
-  enum class FileKind { kNpy, kNpz, kTensorProto, kImage };
+  // kMemory: sample `position` of the in-memory samples; `path` ("calib[3]") names it in messages.
+  enum class FileKind { kNpy, kNpz, kTensorProto, kImage, kMemory };
   struct File {
     std::string path;
     FileKind kind = FileKind::kNpy;
     int input = -1;     // runtime input index; -1: decided by content (.npz keys, .pb names)
-    int position = -1;  // N of input_N.pb (test_data_set layout)
+    int position = -1;  // N of input_N.pb (test_data_set layout); the sample index for kMemory
   };
   using Plan = std::vector<std::vector<File>>;  // samples in order
 
-  Dataset(Plan plan, DataLayout layout, std::vector<InputSpec> inputs, const DataOptions& options);
+  Dataset(Plan plan, DataLayout layout, std::vector<InputSpec> inputs, const DataOptions& options,
+          std::shared_ptr<const MemorySamples> memory = nullptr);
 
   // Samples the dataset will try to read (after calib_count); skipped ones are not subtracted.
   size_t size() const { return plan_.size(); }
@@ -89,6 +97,7 @@ class Dataset {
   std::vector<InputSpec> inputs_;
   DataOptions options_;
   ImageTransform transform_;
+  std::shared_ptr<const MemorySamples> memory_;  // kMemory files read from here
   size_t cursor_ = 0;
   size_t skipped_ = 0;
 };
@@ -104,5 +113,12 @@ class Dataset {
 // Validates the layout against graph.runtime_inputs() (with options.input_shapes applied).
 // IoError for missing/empty/inconsistent data, UsageError for bad options.
 Dataset open_dataset(const std::string& path, const ir::Graph& graph, const DataOptions& options);
+
+// Samples already in memory (the Python package), validated against graph.runtime_inputs() exactly
+// as files are (input names, dtype, shape, NaN/Inf; options.input_shapes and calib_count apply,
+// preprocessing does not). Sample i is named "LABEL[i]" in messages ("calib[3]: input 'x':
+// expected float [1,3,224,224], found double [...]"). IoError when there is no sample.
+Dataset memory_dataset(std::shared_ptr<const MemorySamples> samples, const std::string& label,
+                       const ir::Graph& graph, const DataOptions& options);
 
 }  // namespace ptq::data

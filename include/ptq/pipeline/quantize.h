@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <utility>
+#include <memory>
 
 #include "ptq/calib/calib_stats.h"
 #include "ptq/calib/calib_table.h"
@@ -42,6 +43,8 @@ struct QuantizeOptions {
   std::string method = "percentile";
   calib::CalibParams params;
   std::string calib_data;  // --calib: a folder or list file of samples
+  // Samples in memory instead (the Python package); calib_data then only names them in messages.
+  std::shared_ptr<const data::MemorySamples> calib_samples;
   data::DataOptions data;  // layouts, preprocessing, counts
   size_t threads = 0;      // 0: all cores
   std::function<void(int pass, int passes, size_t done, size_t total)> progress;
@@ -90,7 +93,7 @@ ir::Model load_prepared(const std::string& model_path);
 // Bytes of a model file and the external data files it was loaded with.
 uint64_t model_bytes(const ir::Model& model, const std::string& path);
 
-// --calib as a dataset over `graph` (the one place calibration data is opened).
+// --calib (or calib_samples) as a dataset over `graph` (the one place calibration data is opened).
 data::Dataset open_calib(const QuantizeOptions& options, const ir::Graph& graph);
 
 // `quantize calibrate --shard I/N`: quantize()'s calibration pass (same preparation, histogram

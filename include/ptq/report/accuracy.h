@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ using Builder = std::function<BuiltModel(const NodeSelection&)>;
 
 struct AccuracyOptions {
   std::string data_path;  // --eval (or the calibration data)
+  // Samples in memory instead (the Python package); data_path then only names them.
+  std::shared_ptr<const data::MemorySamples> samples;
   data::DataOptions data;
   size_t max_samples = 0;  // 0: all
   bool data_is_calibration = false;
