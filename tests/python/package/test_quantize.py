@@ -82,10 +82,11 @@ def test_gil_released_during_the_work(tmp_path, mobilenet, calib_arrays):
 
 
 def report_figures(report_json):
-    """A report's figures without the paths and data names, which differ between CLI and arrays."""
+    """A report's figures without the paths and data names, which differ between CLI and arrays, and
+    without the CLI's run summary (settings as flags, input hashes), which the Python API does not add."""
     import json
     d = json.loads(report_json) if isinstance(report_json, str) else report_json
-    for k in ("model_a", "model_b", "data", "models", "inputs"):
+    for k in ("model_a", "model_b", "data", "models", "inputs", "summary"):
         d.pop(k, None)
     return d
 
