@@ -166,6 +166,24 @@ uint64_t model_bytes(const ir::Model& model, const std::string& path) {
   return bytes;
 }
 
+report::AccuracyOptions accuracy_setup(const QuantizeOptions& o) {
+  report::AccuracyOptions acc = o.accuracy;
+  if (acc.data_path.empty() && acc.samples == nullptr) {
+    PTQ_CHECK(!o.calib_data.empty() || o.calib_samples != nullptr, UsageError, "the accuracy report needs data: pass --eval DATA",
+              o.load_calib.empty() ? "" : " (there is no calibration data with --load-calib)");
+    acc.data_path = o.calib_data;
+    acc.samples = o.calib_samples;
+    acc.data = o.data;
+    acc.data_is_calibration = true;
+    spdlog::warn("no --eval data: the accuracy report uses the calibration data (optimistic)");
+  }
+  report::validate(acc);
+  acc.fp32_runtime.threads = acc.int8_runtime.threads = o.threads;
+  if (acc.model_a.empty()) acc.model_a = o.model_path;
+  if (acc.model_b.empty()) acc.model_b = o.output_path;
+  return acc;
+}
+
 data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
   if (o.calib_samples) return data::memory_dataset(o.calib_samples, o.calib_data, graph, o.data);
   return data::open_dataset(o.calib_data, graph, o.data);
@@ -248,22 +266,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   }
   if (!o.save_calib.empty()) calib::save_calib_table(table, o.save_calib);
   phase("calibrate");
-  report::AccuracyOptions acc = o.accuracy;
-  if (o.check_accuracy) {
-    if (acc.data_path.empty()) {
-      PTQ_CHECK(!o.calib_data.empty(), UsageError,
-                "the accuracy report needs data: pass --eval DATA (there is no calibration data with --load-calib)");
-      acc.data_path = o.calib_data;
-      acc.samples = o.calib_samples;
-      acc.data = o.data;
-      acc.data_is_calibration = true;
-      spdlog::warn("no --eval data: the accuracy report uses the calibration data (optimistic)");
-    }
-    report::validate(acc);
-    acc.fp32_runtime.threads = acc.int8_runtime.threads = o.threads;
-    if (acc.model_a.empty()) acc.model_a = o.model_path;
-    if (acc.model_b.empty()) acc.model_b = o.output_path;
-  }
+  const report::AccuracyOptions acc = o.check_accuracy ? accuracy_setup(o) : o.accuracy;
   // Model first: unless --auto-fallback may still change it, the int8 model (and the table) are
   // written and committed before the report runs, so an interrupted or failed report keeps them.
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;

@@ -165,17 +165,7 @@ QuantizeResult quantize_weight_only(const QuantizeOptions& o) {
   }
   passes::NodeFilter final_filter;
   if (o.check_accuracy) {
-    report::AccuracyOptions acc = o.accuracy;
-    if (acc.data_path.empty()) {
-      PTQ_CHECK(!o.calib_data.empty(), UsageError, "the accuracy report needs data: pass --eval DATA");
-      acc.data_path = o.calib_data;
-      acc.data = o.data;
-      acc.data_is_calibration = true;
-    }
-    report::validate(acc);
-    acc.fp32_runtime.threads = acc.int8_runtime.threads = o.threads;
-    if (acc.model_a.empty()) acc.model_a = o.model_path;
-    if (acc.model_b.empty()) acc.model_b = o.output_path;
+    const report::AccuracyOptions acc = accuracy_setup(o);
     const report::Builder builder = [&](const report::NodeSelection& sel) {
       return build_weight_only(model, o.config, wo, to_filter(sel)).built;
     };

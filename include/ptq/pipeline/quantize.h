@@ -93,6 +93,10 @@ ir::Model load_prepared(const std::string& model_path);
 // Bytes of a model file and the external data files it was loaded with.
 uint64_t model_bytes(const ir::Model& model, const std::string& path);
 
+// The accuracy report's options for a run: --eval, or else the calibration data (with a warning),
+// validated, with the run's threads and model paths. UsageError when there is no data at all.
+report::AccuracyOptions accuracy_setup(const QuantizeOptions& options);
+
 // --calib (or calib_samples) as a dataset over `graph` (the one place calibration data is opened).
 data::Dataset open_calib(const QuantizeOptions& options, const ir::Graph& graph);
 
