@@ -157,7 +157,10 @@ std::optional<Sample> Dataset::read(size_t index) const {
         }
         break;
       case FileKind::kMemory:
-        for (const auto& [name, tensor] : memory_->at(size_t(f.position))) {
+        for (const auto& entry : memory_->at(size_t(f.position))) {
+          // Not a structured binding: clang 14 (the fuzz build) cannot capture those in a lambda.
+          const std::string& name = entry.first;
+          const Tensor& tensor = entry.second;
           with_context(f.path, [&] {
             int idx = find_input(inputs_, name);
             if (name.empty()) {
