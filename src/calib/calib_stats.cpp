@@ -108,6 +108,10 @@ CalibStats parse_stats(const std::string& text) {
         throw IoError(e.what());
       }
       PTQ_CHECK(r.samples == 0 || r.min <= r.max, IoError, "min must not exceed max");
+      // The method's ranges come from histograms: a tensor that needs them must have them.
+      const bool needs = !ts.exact && find_method(s.method)->histogram(s.params) != HistogramKind::kNone;
+      PTQ_CHECK(!needs || (t.contains("positive") && t.contains("negative")), IoError,
+                "histograms missing (method ", s.method, ")");
       if (t.contains("positive") || t.contains("negative")) {
         ts.observation.positive = parse_histogram(t.at("positive"), bins);
         ts.observation.negative = parse_histogram(t.at("negative"), bins);

@@ -202,6 +202,9 @@ TEST(CalibStats, MalformedFilesNameTheKey) {
             std::string::npos);
   EXPECT_NE(error(replace("\"sum_sample_min\": \"", "\"sum_sample_min\": \"z")).find("hex"), std::string::npos);
   EXPECT_NE(error(replace("\"first\": ", "\"first\": 99999")).find("exceed"), std::string::npos);
+  const size_t pos = good.find("\"positive\"");
+  ASSERT_NE(pos, std::string::npos);
+  EXPECT_NE(error(replace("\"positive\"", "\"elsewhere\"")).find("histograms missing"), std::string::npos);
 }
 
 TEST(CalibStats, ShardFlag) {
