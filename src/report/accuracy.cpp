@@ -86,6 +86,7 @@ void finish_measure(Report& r, const EvalResult& e, const std::vector<Probe>& pr
   for (size_t i = 0; i < probes.size() && i < r.layers.size(); ++i) {
     r.layers[i].measured = e.probes[i].has_value();
     if (e.probes[i]) r.layers[i].sqnr_db = e.probes[i]->sqnr_db();
+    r.layers[i].histogram = i < e.histograms.size() ? e.histograms[i] : std::nullopt;
   }
   r.gate = check_budget(r.budget, r.measure);
 }

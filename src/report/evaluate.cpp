@@ -86,7 +86,10 @@ Probe make_probe(const ir::Graph& g, const std::string& a_name, const std::strin
     p.tensor_b = g.value(q.outputs[0]).name;
     p.dequantize = true;
     p.scale = scale->data<float>()[0];
-    p.zero_point = !zp ? 0 : zp->dtype() == DType::kUint8 ? zp->data<uint8_t>()[0] : zp->data<int8_t>()[0];
+    const bool u8 = !zp || zp->dtype() == DType::kUint8;  // no zero point: uint8
+    p.zero_point = !zp ? 0 : u8 ? zp->data<uint8_t>()[0] : zp->data<int8_t>()[0];
+    p.qmin = u8 ? 0 : -128;
+    p.qmax = u8 ? 255 : 127;
     return p;
   }
   return p;
@@ -112,6 +115,7 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
                     ReferenceCache* cache) {
   EvalResult result;
   result.probes.assign(o.probes.size(), std::nullopt);
+  result.histograms.assign(o.probes.size(), std::nullopt);
   const size_t limit = o.max_samples ? std::min(o.max_samples, data.size()) : data.size();
   const bool use_cache = cache && cache->filled && cache->samples >= limit && o.probes.empty();
   const bool fill_cache = cache && !use_cache;
@@ -125,6 +129,7 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
     std::vector<Tensor> ya, yb;
     std::vector<std::optional<ErrorStats>> outputs;  // float outputs
     std::vector<std::optional<ErrorStats>> probes;
+    std::vector<std::optional<ValueHistogram>> histograms;
   };
   struct Worker {
     std::unique_ptr<runtime::Interpreter> ia, ib;
@@ -164,6 +169,7 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
       with_context(str_cat("output '", r.ya[k].name, "'"), [&] { r.outputs[k]->add(r.ya[k], r.yb[k]); });
     }
     r.probes.resize(o.probes.size());
+    r.histograms.resize(o.probes.size());
     for (size_t k = 0; k < o.probes.size(); ++k) {
       auto pa = wk.ca.seen.find(o.probes[k].tensor_a);
       auto pb = wk.cb.seen.find(o.probes[k].tensor_b);
@@ -174,6 +180,10 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
         continue;
       r.probes[k].emplace();
       r.probes[k]->add(pa->second, *tb);
+      if (o.probes[k].dequantize && s.index < kHistogramSamples) {
+        r.histograms[k] = ValueHistogram::for_range(o.probes[k].clip_lo(), o.probes[k].clip_hi());
+        r.histograms[k]->add(pa->second);
+      }
     }
     wk.ca.seen.clear();  // captured tensors are not needed past this sample
     wk.cb.seen.clear();
@@ -206,6 +216,10 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
       if (!r.probes[k]) continue;
       if (!result.probes[k]) result.probes[k].emplace();
       result.probes[k]->merge(*r.probes[k]);
+      if (r.histograms[k]) {
+        if (result.histograms[k]) result.histograms[k]->merge(*r.histograms[k]);
+        else result.histograms[k] = std::move(r.histograms[k]);
+      }
     }
     ++i;
   };

@@ -77,6 +77,67 @@ double ErrorStats::cosine() const {
   return dot / (std::sqrt(signal) * std::sqrt(norm_b));
 }
 
+ValueHistogram ValueHistogram::for_range(double clip_lo, double clip_hi, size_t inside) {
+  ValueHistogram h;
+  inside = std::max<size_t>(inside / 4 * 4, 4);
+  const size_t margin = inside / 4;
+  const double w = std::max(clip_hi - clip_lo, 1e-12) / static_cast<double>(inside);
+  h.clip_lo = clip_lo;
+  h.clip_hi = clip_hi;
+  h.lo = clip_lo - w * static_cast<double>(margin);
+  h.hi = clip_hi + w * static_cast<double>(margin);
+  h.bins.assign(inside + 2 * margin, 0);
+  h.first_inside = margin;
+  h.end_inside = margin + inside;
+  return h;
+}
+
+void ValueHistogram::add(const Tensor& a) {
+  PTQ_CHECK(a.dtype() == DType::kFloat, IoError, "only float32 tensors are binned");
+  const float* x = a.data<float>();
+  const double scale = static_cast<double>(bins.size()) / (hi - lo);
+  const size_t last = bins.size() - 1;
+  for (size_t i = 0; i < a.numel(); ++i) {
+    const double v = x[i];
+    if (!std::isfinite(v)) {
+      ++nonfinite;
+      continue;
+    }
+    if (v < lo) {
+      ++below;
+    } else if (v > hi) {
+      ++above;
+    } else {
+      size_t k = std::min(last, static_cast<size_t>((v - lo) * scale));
+      // The bar a value lands in says whether it is clipped, whatever the rounding above.
+      const bool out = v < clip_lo || v > clip_hi;
+      if (!out) k = std::clamp(k, first_inside, end_inside - 1);
+      else if (v < clip_lo) k = std::min(k, first_inside - 1);
+      else k = std::max(k, end_inside);
+      ++bins[k];
+    }
+    clipped += v < clip_lo || v > clip_hi;
+  }
+}
+
+void ValueHistogram::merge(const ValueHistogram& o) {
+  PTQ_CHECK(o.bins.size() == bins.size() && o.lo == lo && o.hi == hi, IoError, "histograms of different ranges");
+  for (size_t i = 0; i < bins.size(); ++i) bins[i] += o.bins[i];
+  below += o.below;
+  above += o.above;
+  nonfinite += o.nonfinite;
+  clipped += o.clipped;
+}
+
+uint64_t ValueHistogram::total() const {
+  return std::accumulate(bins.begin(), bins.end(), below + above);
+}
+
+double ValueHistogram::clipped_fraction() const {
+  const uint64_t n = total();
+  return n ? static_cast<double>(clipped) / static_cast<double>(n) : 0.0;
+}
+
 double sqnr_or_inf(const std::optional<double>& db) {
   return db ? *db : std::numeric_limits<double>::infinity();
 }

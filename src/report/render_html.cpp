@@ -1,5 +1,6 @@
-// Self-contained HTML report: the Markdown summary's content, the budget verdict, and an inline SVG
-// chart of per-layer SQNR and sensitivity with node labels (no scripts, no external resources).
+// Self-contained HTML report: the Markdown summary's content, the budget verdict, an inline SVG
+// chart of per-layer SQNR and sensitivity with node labels, and value histograms with the int8
+// clip range for the worst layers (no scripts, no external resources).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -74,6 +75,53 @@ std::string chart(const Report& r) {
   return s + "</svg>\n";
 }
 
+// Layers with a histogram, worst layer SQNR first (at most `k`; identical layers never).
+std::vector<const LayerReport*> worst_layers(const Report& r, size_t k) {
+  std::vector<const LayerReport*> v;
+  for (const LayerReport& l : r.layers)
+    if (l.histogram && l.histogram->total() > 0 && l.sqnr_db && std::isfinite(*l.sqnr_db)) v.push_back(&l);
+  std::stable_sort(v.begin(), v.end(), [](const LayerReport* a, const LayerReport* b) { return *a->sqnr_db < *b->sqnr_db; });
+  if (v.size() > k) v.resize(k);
+  return v;
+}
+
+// One layer's reference values over its int8 range: bar heights on a log scale (activations
+// are peaky), the clip range as two red lines, the clipped share in the caption.
+std::string histogram_svg(const LayerReport& l) {
+  const ValueHistogram& h = *l.histogram;
+  constexpr double kW = 900, kH = 150, kLeft = 10, kTop = 8, kPlotH = 110;
+  uint64_t peak = 1;
+  for (uint64_t c : h.bins) peak = std::max(peak, c);
+  const double bw = kW / static_cast<double>(h.bins.size());
+  const auto x_of = [&](double v) { return kLeft + kW * (v - h.lo) / (h.hi - h.lo); };
+  std::string s = str_cat("<figure><svg class=\"hist\" width=\"100%\" viewBox=\"0 0 ", fixed(kW + 2 * kLeft, 0), " ",
+                          fixed(kH, 0), "\" role=\"img\" aria-label=\"value histogram of ", esc(l.node), "\">\n");
+  for (size_t i = 0; i < h.bins.size(); ++i) {
+    if (!h.bins[i]) continue;
+    const double bh = kPlotH * std::log1p(static_cast<double>(h.bins[i])) / std::log1p(static_cast<double>(peak));
+    const bool inside = i >= h.first_inside && i < h.end_inside;
+    s += str_cat("<rect x=\"", fixed(kLeft + bw * static_cast<double>(i), 1), "\" y=\"", fixed(kTop + kPlotH - bh, 1),
+                 "\" width=\"", fixed(std::max(bw - 1, 1.0), 1), "\" height=\"", fixed(bh, 1), "\" fill=\"",
+                 inside ? "#3b6fb6" : "#d08a3a", "\"><title>", h.bins[i], " values</title></rect>");
+  }
+  for (double c : {h.clip_lo, h.clip_hi})
+    s += str_cat("<line x1=\"", fixed(x_of(c), 1), "\" x2=\"", fixed(x_of(c), 1), "\" y1=\"", kTop, "\" y2=\"",
+                 kTop + kPlotH, "\" class=\"clip\"/>");
+  s += str_cat("<line x1=\"", kLeft, "\" x2=\"", kLeft + kW, "\" y1=\"", kTop + kPlotH, "\" y2=\"", kTop + kPlotH,
+               "\" class=\"g\"/>\n");
+  for (double v : {h.lo, h.clip_lo, h.clip_hi, h.hi})
+    s += str_cat("<text x=\"", fixed(std::clamp(x_of(v), kLeft + 30, kLeft + kW - 30), 1), "\" y=\"", kTop + kPlotH + 16,
+                 "\" class=\"x\">", fixed(v, 4), "</text>");
+  s += "</svg>\n";
+  const uint64_t n = h.total();
+  s += str_cat("<figcaption><b>", esc(l.node), "</b> (", esc(l.op), "): layer SQNR ", format_db(l.sqnr_db),
+               " dB; int8 range [", fixed(h.clip_lo, 5), ", ", fixed(h.clip_hi, 5), "] (red lines); ",
+               fixed(100.0 * h.clipped_fraction(), 3), "% of ", n, " values clipped (orange)",
+               h.below + h.above ? str_cat("; beyond the plot: ", h.below, " below, ", h.above, " above") : "",
+               h.nonfinite ? str_cat("; ", h.nonfinite, " non-finite") : "", ". Bar heights are log-scaled.</figcaption></figure>\n");
+  return s;
+}
+
 // The gate line with the budget it checked: what was allowed and what was measured.
 std::string verdict(const Report& r) {
   std::string s = str_cat("<p class=\"", r.gate.passed ? "pass" : "fail", "\">", esc(r.gate.line()), "</p>\n<ul>\n");
@@ -100,7 +148,7 @@ std::string render_html(const Report& r) {
       "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td.l,th.l{text-align:left}"
       ".pass{color:#2a7a2a;font-weight:bold}.fail{color:#b22;font-weight:bold}"
       "svg .t{font-size:13px}svg .n{font-size:12px;text-anchor:end}svg .x{font-size:11px;text-anchor:middle}"
-      "svg .g{stroke:#ddd}</style>\n</head>\n<body>\n"
+      "svg .g{stroke:#ddd}svg .clip{stroke:#c00;stroke-width:2;stroke-dasharray:5,3}figure{margin:1em 0}</style>\n</head>\n<body>\n"
       "<h1>Accuracy report</h1>\n<ul>\n";
   s += str_cat("<li>", esc(r.a_kind), " <code>", esc(r.model_a), "</code> vs ", esc(r.b_kind), " <code>", esc(r.model_b),
                "</code> (", esc(r.b_execution), ")</li>\n");
@@ -142,6 +190,14 @@ std::string render_html(const Report& r) {
                    l.measured ? format_db(l.sqnr_db) : "-", "</td><td class=\"l\">", l.kept_fp32 ? "yes" : "",
                    "</td></tr>\n");
     s += "</table>\n";
+    const std::vector<const LayerReport*> worst = worst_layers(r, 6);
+    if (!worst.empty()) {
+      s += str_cat("<h2>Worst layers: value histograms</h2>\n<p>The reference (", esc(r.a_kind),
+                   ") values of the layers with the lowest SQNR, over the range their int8 grid represents, from the first ",
+                   kHistogramSamples, " samples. Mass beyond the red lines is clipped; a range much wider than the values wastes "
+                   "int8 steps.</p>\n");
+      for (const LayerReport* l : worst) s += histogram_svg(*l);
+    }
   }
   if (r.auto_fallback) {
     s += str_cat("<h2>Auto-fallback</h2>\n<p>", r.fallback.size(), " node(s) returned to fp32 (at most ", r.max_fallback,

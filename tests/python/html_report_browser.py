@@ -3,7 +3,8 @@
 
 Quantizes the demo model with --eval and a budget, writes --report-html, then
 - `chromium --headless --dump-dom`: the rendered DOM has the per-layer chart (an <svg class="chart">
-  with one labelled row per quantized node), the budget verdict and the summary;
+  with one labelled row per quantized node), the worst layers' value histograms (bars and the two
+  clip-range lines), the budget verdict and the summary;
 - `--screenshot`: the chart area of the picture is not empty (bars drawn in the layer colours);
 - the browser log has no script error or failed resource load (the report is self-contained).
 Screenshot by hand: chromium --headless --no-sandbox --window-size=1400,1800 --screenshot=r.png file://$PWD/r.html
@@ -62,6 +63,11 @@ def main():
             sys.exit(f"FAIL: expected 5 labelled node rows (the demo's quantized nodes), got {rows}")
         if len(bars) < 2 + 2 * len(rows):
             sys.exit(f"FAIL: expected two bars per row, got {len(bars)} rects")
+        hists = re.findall(r'<svg class="hist".*?</svg>', page, re.S)
+        print(f"histograms: {len(hists)} worst-layer figures")
+        if not hists or not all(len(re.findall(r"<rect ", h)) >= 3 and len(re.findall(r'class="clip"', h)) == 2
+                                for h in hists):
+            sys.exit("FAIL: expected worst-layer value histograms, each with bars and two clip lines")
         for needle in ["PASSED", "budget: top-1 drop at most 1.00 pt; measured", "<h2>Summary</h2>"]:
             if needle not in page:
                 sys.exit(f"FAIL: '{needle}' not in the rendered page")

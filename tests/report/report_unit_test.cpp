@@ -37,6 +37,37 @@ TEST(ReportMetrics, TopKAndClassifierShapes) {
   EXPECT_EQ(classifier_classes({1}), 0u);
 }
 
+TEST(ReportMetrics, ValueHistogramBinsClipsAndMergesInAnyOrder) {
+  ValueHistogram h = ValueHistogram::for_range(-1, 3, 8);  // 8 bins of 0.5 inside, 2 each side
+  EXPECT_DOUBLE_EQ(h.lo, -2);
+  EXPECT_DOUBLE_EQ(h.hi, 4);
+  ASSERT_EQ(h.bins.size(), 12u);
+  EXPECT_EQ(h.first_inside, 2u);
+  EXPECT_EQ(h.end_inside, 10u);
+  const Tensor a = Tensor::from_vector<float>({7}, {-1.5f, -1, 0, 3, 3.5f, 9, NAN});
+  h.add(a);
+  EXPECT_EQ(h.total(), 6u);  // NaN is counted apart
+  EXPECT_EQ(h.nonfinite, 1u);
+  EXPECT_EQ(h.above, 1u);    // 9 is beyond the plot
+  EXPECT_EQ(h.clipped, 3u);  // -1.5, 3.5 and 9 are outside [-1, 3]
+  EXPECT_DOUBLE_EQ(h.clipped_fraction(), 3.0 / 6.0);
+  EXPECT_EQ(h.bins[1], 1u);   // -1.5: clipped, left margin
+  EXPECT_EQ(h.bins[2], 1u);   // -1: the range's first value, inside
+  EXPECT_EQ(h.bins[4], 1u);   // 0
+  EXPECT_EQ(h.bins[9], 1u);   // 3: the range's last value, inside
+  EXPECT_EQ(h.bins[11], 1u);  // 3.5: clipped, right margin
+  ValueHistogram x = ValueHistogram::for_range(-1, 3, 8), y = x;
+  const Tensor b = Tensor::from_vector<float>({3}, {-3, 1, 1});
+  x.add(a);
+  x.merge([&] { ValueHistogram t = ValueHistogram::for_range(-1, 3, 8); t.add(b); return t; }());
+  y.add(b);
+  y.merge(h);
+  EXPECT_EQ(x.bins, y.bins);
+  EXPECT_EQ(x.below, 1u);
+  EXPECT_EQ(x.clipped, y.clipped);
+  EXPECT_THROW(x.merge(ValueHistogram::for_range(0, 1, 8)), IoError);
+}
+
 TEST(ReportLabels, HeaderBaseNameAndStem) {
   test::TempDir t;
   test::write_file(t.file("l.tsv"), "file\tclass_index\nsub/a.jpg\t3\nb.jpg\t7\r\n\n");
@@ -133,6 +164,15 @@ TEST(ReportRender, JsonMatchesSchemaAndHtmlIsSelfContained) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_NE(html.find("conv&amp;1"), std::string::npos);
   EXPECT_EQ(html.find("a<b>"), std::string::npos);
+  EXPECT_EQ(html.find("class=\"hist\""), std::string::npos);  // no histogram measured: no section
+  // With a histogram: the worst layers' section, the clip lines and the clipped share.
+  r.layers[0].histogram = ValueHistogram::for_range(0, 6);
+  r.layers[0].histogram->add(Tensor::from_vector<float>({4}, {0.5f, 1, 2, 7}));
+  const std::string with = render_html(r);
+  EXPECT_NE(with.find("Worst layers"), std::string::npos);
+  EXPECT_NE(with.find("class=\"hist\""), std::string::npos);
+  EXPECT_NE(with.find("class=\"clip\""), std::string::npos);
+  EXPECT_NE(with.find("25.000% of 4 values clipped"), std::string::npos) << with;
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ struct Probe {
   bool dequantize = false;
   float scale = 1.f;
   int32_t zero_point = 0;
+  int32_t qmin = 0, qmax = 0;  // the integer grid (uint8 or int8)
+  // The range the int8 grid represents, [(qmin - zp)·scale, (qmax - zp)·scale].
+  double clip_lo() const { return static_cast<double>(qmin - zero_point) * scale; }
+  double clip_hi() const { return static_cast<double>(qmax - zero_point) * scale; }
 };
 
 // The probe for `a_name` (reference graph) against `b_name` in the test graph: for a tensor the
@@ -55,6 +59,8 @@ struct ReferenceCache {
 struct EvalResult {
   Measure measure;
   std::vector<std::optional<ErrorStats>> probes;  // nullopt: a tensor never appeared
+  // The reference values of each dequantized probe over its clip range (nullopt otherwise).
+  std::vector<std::optional<ValueHistogram>> histograms;
 };
 
 // Streams `data` from the start (rewinding it), runs both models on every sample (up to

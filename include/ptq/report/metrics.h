@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -27,6 +28,32 @@ struct ErrorStats {
   double cosine() const;  // 1 when both are all zeros
   double mean_abs() const { return count ? sum_abs / static_cast<double>(count) : 0.0; }
 };
+
+// Reference values of a quantized tensor binned over its int8 grid's range widened by a quarter on
+// each side: the picture of why a layer is bad (mass clipped beyond the range, or a range far
+// wider than the values). The clip range spans whole bins [first_inside, end_inside), so a bar
+// is either clipped or not. Integer counts: any merge order gives the same histogram.
+struct ValueHistogram {
+  double lo = 0, hi = 0;            // the binned range
+  double clip_lo = 0, clip_hi = 0;  // what the int8 grid represents
+  std::vector<uint64_t> bins;
+  size_t first_inside = 0, end_inside = 0;
+  uint64_t below = 0, above = 0;  // outside [lo, hi]
+  uint64_t nonfinite = 0;
+  uint64_t clipped = 0;  // finite values outside [clip_lo, clip_hi]
+
+  // `inside` bins over the clip range (a multiple of 4) and a quarter of that on each side.
+  static ValueHistogram for_range(double clip_lo, double clip_hi, size_t inside = 64);
+  void add(const Tensor& a);  // float32 values
+  void merge(const ValueHistogram& o);
+  uint64_t total() const;
+  // Values the int8 grid clips, as a fraction of all finite values.
+  double clipped_fraction() const;
+};
+
+// The report bins the first this-many samples (by index, so the same for any thread count):
+// enough for the picture at a fraction of the binning cost.
+constexpr size_t kHistogramSamples = 32;
 
 // SQNR as a comparable number: +inf for nullopt.
 double sqnr_or_inf(const std::optional<double>& db);

@@ -51,6 +51,8 @@ struct LayerReport {
   std::optional<double> sensitivity_db;  // model-output SQNR with only this node quantized
   int sensitivity_rank = 0;              // 1 = most sensitive; 0 = not ranked
   bool kept_fp32 = false;                // returned to fp32 by --auto-fallback
+  // The node's reference output values over its int8 clip range (HTML only; quantized outputs).
+  std::optional<ValueHistogram> histogram;
 };
 
 struct Budget {

@@ -21,8 +21,11 @@ std::string rule_conv(const RuleContext& ctx, const ir::Node& n, NodeQuant& q) {
   const ir::ValueId b = RuleContext::input(n, 2);
   if (b != ir::kNone && !is_1d_bias(ctx, b)) return "bias is not a 1-D float constant";
   q.activation_inputs = {0};
-  // Output channels: Conv W[M, C/g, k...] axis 0; ConvTranspose W[C, M/g, k...] axis 1.
-  q.weights = {{1, weight_axis(ctx, n.op_type == "Conv" ? 0 : 1)}};
+  // Output channels: Conv W[M, C/g, k...] axis 0; ConvTranspose W[C, M/g, k...] axis 1. A
+  // grouped ConvTranspose has only M/g scales along axis 1 for its M outputs (and M biases), so
+  // its weights are per-tensor.
+  const bool transpose = n.op_type == "ConvTranspose";
+  q.weights = {{1, transpose && n.attr_int("group", 1) != 1 ? -1 : weight_axis(ctx, transpose ? 1 : 0)}};
   if (b != ir::kNone) q.bias_slot = 2;
   q.quantize_output = ctx.config.quantize_outputs;
   return "";
