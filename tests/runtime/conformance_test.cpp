@@ -140,7 +140,8 @@ TEST(Conformance, RequiredCasesPass) {
   for (const char* name : {"test_convtranspose", "test_convtranspose_1d", "test_convtranspose_autopad_same",
                            "test_convtranspose_dilations", "test_convtranspose_kernel_shape",
                            "test_convtranspose_output_shape", "test_convtranspose_pad", "test_convtranspose_pads",
-                           "test_convtranspose_with_kernel"}) {
+                           "test_convtranspose_with_kernel", "test_constant_pad", "test_edge_pad", "test_reflect_pad",
+                           "test_constant_pad_axes", "test_wrap_pad"}) {
     const fs::path dir = fs::path(kNodeDir) / name;
     if (!fs::exists(dir / "model.onnx")) continue;  // older test data without this case
     std::string why;

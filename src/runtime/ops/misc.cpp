@@ -207,20 +207,53 @@ class Pad : public Kernel {
       }
     }
     const int64_t total = numel_of(od);
+    if (total == 0) return;
     const std::vector<int64_t> xs = strides_of(X.dims());
     const char* x = static_cast<const char*>(X.raw());
     char* y = static_cast<char*>(out[0].mutable_raw());
-    std::vector<int64_t> idx(static_cast<size_t>(r), 0);
-    for (int64_t o = 0; o < total; ++o) {
+    if (r == 0) {
+      std::memcpy(y, x, es);
+      return;
+    }
+    // Row by row along the last axis: its inner run [lo, hi) maps to consecutive input elements
+    // and is one memcpy; only the padded ends and padded rows are filled element-wise.
+    const size_t last = static_cast<size_t>(r) - 1;
+    const int64_t width = od[last], d_last = X.dims()[last];
+    const int64_t lo = std::clamp<int64_t>(pb[last], 0, width);
+    const int64_t hi = std::clamp<int64_t>(pb[last] + d_last, lo, width);
+    const bool constant = mode_ == "constant";
+    const bool zero_fill = std::all_of(fill.begin(), fill.end(), [](char c) { return c == 0; });
+    const auto fill_run = [&](char* at, int64_t n) {
+      if (zero_fill) std::memset(at, 0, static_cast<size_t>(n) * es);
+      else for (int64_t k = 0; k < n; ++k) std::memcpy(at + static_cast<size_t>(k) * es, fill.data(), es);
+    };
+    const int64_t rows = total / width;
+    std::vector<int64_t> idx(last, 0);
+    for (int64_t row = 0; row < rows; ++row) {
+      char* yr = y + static_cast<size_t>(row * width) * es;
       int64_t off = 0;
       bool pad = false;
-      for (size_t a = 0; a < static_cast<size_t>(r); ++a) {
+      for (size_t a = 0; a < last; ++a) {
         const int64_t i = src[a][static_cast<size_t>(idx[a])];
         if (i < 0) pad = true;
         off += i * xs[a];
       }
-      std::memcpy(y + static_cast<size_t>(o) * es, pad ? fill.data() : x + static_cast<size_t>(off) * es, es);
-      for (size_t a = static_cast<size_t>(r); a-- > 0;) {
+      if (pad) {
+        fill_run(yr, width);
+      } else {
+        const auto gather = [&](int64_t o) {
+          const int64_t i = src[last][static_cast<size_t>(o)];
+          std::memcpy(yr + static_cast<size_t>(o) * es, i < 0 ? fill.data() : x + static_cast<size_t>(off + i) * es, es);
+        };
+        if (constant) fill_run(yr, lo);
+        else for (int64_t o = 0; o < lo; ++o) gather(o);
+        if (hi > lo)
+          std::memcpy(yr + static_cast<size_t>(lo) * es, x + static_cast<size_t>(off + lo - pb[last]) * es,
+                      static_cast<size_t>(hi - lo) * es);
+        if (constant) fill_run(yr + static_cast<size_t>(hi) * es, width - hi);
+        else for (int64_t o = hi; o < width; ++o) gather(o);
+      }
+      for (size_t a = last; a-- > 0;) {
         if (++idx[a] < od[a]) break;
         idx[a] = 0;
       }
