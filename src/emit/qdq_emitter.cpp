@@ -102,6 +102,33 @@ class Emitter {
     return add_dequantize(base, qv, s, z, w.axis);
   }
 
+  // Per weight channel (or one value per-tensor): the smallest scale with which ORT's u8×s8
+  // kernels on x86 without VNNI cannot saturate a K pair (weights.h), for the nodes ORT runs
+  // through them: Conv (not depthwise, which has its own exact kernel), MatMul and Gemm with
+  // uint8 activations and symmetric int8 weights, unless --reduce-range or --no-reduce-range.
+  std::vector<float> pair_safe_scales(const ir::Node& n, const passes::WeightSpec& spec, const Tensor& w) const {
+    if (config_.reduce_range != quant::ReduceRange::kAuto || config_.activation_type != DType::kUint8 ||
+        config_.weight_type != DType::kInt8 || config_.weight_symmetry != quant::Symmetry::kSymmetric ||
+        spec.slot != 1 || w.dtype() != DType::kFloat)
+      return {};
+    std::optional<PairLayout> layout;
+    if (n.op_type == "Conv" && w.rank() >= 3) {
+      const bool depthwise = w.dims()[1] == 1 && w.dims()[0] == n.attr_int("group", 1);
+      if (!depthwise) layout = PairLayout::kConv;
+    } else if (n.op_type == "MatMul" && w.rank() >= 2) {
+      layout = PairLayout::kKByN;
+    } else if (n.op_type == "Gemm" && w.rank() == 2) {
+      layout = n.attr_int("transB", 0) ? PairLayout::kNByK : PairLayout::kKByN;
+    }
+    if (!layout || !n.is_default_domain()) return {};
+    std::vector<float> s = pair_safe_weight_scales(w, *layout);
+    if (s.empty()) return {};
+    if (spec.axis < 0) return {*std::max_element(s.begin(), s.end())};
+    // The output-channel axis of each layout is the per-channel axis the rules choose.
+    const size_t axis_len = static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
+    return s.size() == axis_len ? s : std::vector<float>{};
+  }
+
   // Weights, constant operands and biases of one node, rewired to DequantizeLinear outputs.
   void node_constants(const passes::NodeQuant& q) {
     const ir::Node& n = g_.node(q.node);
@@ -119,22 +146,30 @@ class Emitter {
         ++summary_.weights;
         continue;
       }
-      std::vector<float> min_scale;
       const ir::ValueId bv = q.bias_slot >= 0 ? g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)] : ir::kNone;
       const bool with_bias = bv != ir::kNone && x_quantized && spec.slot == q.weights.front().slot;
       const size_t channels = spec.axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
-      if (with_bias) min_scale = bias_safe_weight_scales(*g_.constant(bv), params_[x].qp.scale, channels);
+      std::vector<float> min_scale = x_quantized && !spec.reduce_range ? pair_safe_scales(n, spec, w) : std::vector<float>{};
+      const bool pair_safe = !min_scale.empty();
       const QuantizedWeight plain =
-          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, {}, spec.reduce_range);
+          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, spec.reduce_range);
+      if (with_bias) {
+        // Products per output: the weights of one output channel (bias has one value per output).
+        const Tensor& b = *g_.constant(bv);
+        const int64_t terms = static_cast<int64_t>(w.numel() / std::max<size_t>(b.numel(), 1));
+        const std::vector<float> bias_min = bias_safe_weight_scales(b, params_[x].qp.scale, channels, terms);
+        min_scale.resize(channels, 0.f);
+        for (size_t c = 0; c < channels; ++c) min_scale[c] = std::max(min_scale[c], bias_min[c]);
+      }
       QuantizedWeight qw =
           quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, spec.reduce_range);
       size_t raised = 0;
       for (size_t c = 0; c < qw.scale.size(); ++c) raised += qw.scale[c] != plain.scale[c];
       if (raised)
         summary_.notes.push_back(str_cat(n.label(), ": raised the weight scale of ", raised,
-                                         " channel(s) so the int32 bias does not overflow"));
+                                         " channel(s) so the int32 bias and products cannot overflow"));
       ir::ValueId dq;
-      const auto key = std::make_tuple(wv, spec.axis, spec.reduce_range);
+      const auto key = std::make_tuple(wv, spec.axis, spec.reduce_range, pair_safe);
       if (!raised && weight_cache_.count(key)) {
         dq = weight_cache_[key];  // a weight shared by several nodes is stored once
       } else {
@@ -190,7 +225,8 @@ class Emitter {
   const passes::RangeMap& ranges_;
   const quant::QuantConfig& config_;
   std::map<ir::ValueId, ActParams> params_;
-  std::map<std::tuple<ir::ValueId, int64_t, bool>, ir::ValueId> weight_cache_;  // (weight, axis, 7-bit)
+  // (weight, axis, 7-bit, pair-safe scales) -> its DequantizeLinear output
+  std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, ir::ValueId> weight_cache_;
   EmitSummary summary_;
 };
 

@@ -2,6 +2,7 @@
 #include "weights.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <span>
@@ -73,21 +74,78 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
   return r;
 }
 
-std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, size_t channels) {
+std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, size_t channels, int64_t terms) {
   const std::span<const float> v = to_floats(b);
   std::vector<float> min_scale(channels, 0.f);
+  // What the bias may use of int32: the products' worst case stays free (at most half the range;
+  // past that the products alone could overflow, which no bias scale changes).
+  const double products = std::min(static_cast<double>(std::max<int64_t>(terms, 1)) * 255.0 * 128.0, kInt32Max / 2);
+  const double limit = kInt32Max - products;
   for (size_t c = 0; c < channels; ++c) {
     double bc = 0;  // per-channel: this channel's bias; per-tensor: the largest of all
     if (channels == v.size()) bc = std::fabs(static_cast<double>(v[c]));
     else for (float x : v) bc = std::max(bc, std::fabs(static_cast<double>(x)));
-    // s_x * s_w >= |b| / INT32_MAX, with a margin for the float32 product's rounding.
-    double need = bc / (static_cast<double>(input_scale) * kInt32Max) * (1.0 + 1e-6);
+    // s_x * s_w >= |b| / limit, with a margin for the float32 product's rounding.
+    double need = bc / (static_cast<double>(input_scale) * limit) * (1.0 + 1e-6);
     // The bias scale s_x * s_w must also stay a normal float (a product of two tiny scales
     // underflowed to 0, an invalid scale), and the cast below must not overflow float.
     need = std::max(need, static_cast<double>(std::numeric_limits<float>::min()) / input_scale * (1.0 + 1e-6));
     min_scale[c] = static_cast<float>(std::min(need, static_cast<double>(std::numeric_limits<float>::max())));
   }
   return min_scale;
+}
+
+std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
+  const std::span<const float> v = to_floats(w);
+  const Dims& d = w.dims();
+  const size_t rank = d.size();
+  PTQ_CHECK(layout == PairLayout::kConv ? rank >= 3 : rank >= 2, InternalError, "weight rank ", rank);
+  // Output channels, and each weight's channel and K pair, per layout.
+  size_t channels = 0, pairs = 0;
+  std::function<std::pair<size_t, size_t>(size_t)> place;  // element -> (channel, pair)
+  if (layout == PairLayout::kConv) {
+    const size_t m = static_cast<size_t>(d[0]), cg = static_cast<size_t>(d[1]);
+    const size_t taps = w.numel() / std::max<size_t>(m * cg, 1);  // kh·kw
+    channels = m;
+    pairs = (cg * taps + 1) / 2;
+    place = [=](size_t i) {
+      const size_t tap = i % taps, c = i / taps % cg;
+      return std::make_pair(i / (taps * cg), (tap * cg + c) / 2);
+    };
+  } else if (layout == PairLayout::kKByN) {
+    // Batched B [..., K, N]: each matrix pairs its own K.
+    const size_t n = static_cast<size_t>(d[rank - 1]), k = static_cast<size_t>(d[rank - 2]);
+    const size_t per = (k + 1) / 2;
+    channels = n;
+    pairs = per * (w.numel() / std::max<size_t>(n * k, 1));
+    place = [=](size_t i) {
+      const size_t row = i / n;
+      return std::make_pair(i % n, row / k * per + row % k / 2);
+    };
+  } else {
+    const size_t k = static_cast<size_t>(d[1]);
+    channels = static_cast<size_t>(d[0]);
+    pairs = (k + 1) / 2;
+    place = [=](size_t i) { return std::make_pair(i / k, i % k / 2); };
+  }
+  // Per channel and pair: the sums of its positive and of its negative weights.
+  std::vector<double> pos(channels * pairs, 0.0), neg(channels * pairs, 0.0);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto [c, j] = place(i);
+    if (v[i] > 0) pos[c * pairs + j] += v[i];
+    else neg[c * pairs + j] -= v[i];
+  }
+  // A pair's codes may sum to L = floor(32767 / kPairSafeActivationCode) (170): with activation
+  // codes up to that value the pair sum stays within int16. round(a/s) + round(b/s) <= (a + b)/s + 1
+  // <= L when s >= (a + b)/(L - 1).
+  const double pair_codes = std::floor(32767.0 / kPairSafeActivationCode);
+  std::vector<float> out(channels, 0.f);
+  for (size_t c = 0; c < channels; ++c) {
+    double worst = 0;
+    for (size_t j = 0; j < pairs; ++j) worst = std::max({worst, pos[c * pairs + j], neg[c * pairs + j]});
+    out[c] = static_cast<float>(worst / (pair_codes - 1) * (1.0 + 1e-6));
+  }
+  return out;
 }
 
 Tensor quantize_bias(const Tensor& b, float input_scale, const std::vector<float>& weight_scale,

@@ -141,8 +141,9 @@ void add_calibration_flags(CLI::App& app, QuantizeFlags& f) {
   app.add_flag("--per-tensor", f.per_tensor, "One scale per weight tensor instead of per channel");
   auto* rr = app.add_flag("--reduce-range", f.reduce_range,
                           "7-bit weights everywhere: no int16 saturation in ORT on x86 CPUs without VNNI "
-                          "(default: only for nodes reading the model's input data)");
-  app.add_flag("--no-reduce-range", f.no_reduce_range, "Full 8-bit weights everywhere")
+                          "(default: 7-bit for nodes reading the model's input data, elsewhere 8-bit with scales that keep "
+                          "pairs of activation codes up to 192 from saturating)");
+  app.add_flag("--no-reduce-range", f.no_reduce_range, "Plain full-range 8-bit weights everywhere")
       ->excludes(rr);
   app.add_option("--exclude-nodes", f.o.config.exclude_nodes, "Regex of node names to leave in fp32");
   app.add_option("--exclude-ops", f.exclude_ops, "Comma-separated op types to leave in fp32");

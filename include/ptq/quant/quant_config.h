@@ -39,7 +39,8 @@ struct QuantConfig {
   // 7-bit weights (quant::reduced_range), so no pair of uint8 x int8 products saturates ORT's
   // vpmaddubsw kernels on x86 CPUs without VNNI. kAuto: only for nodes that read the model's input
   // data (an image fills the whole uint8 grid, so adjacent products saturate often; activations
-  // deeper in the net sit near their zero point). --reduce-range: all; --no-reduce-range: none.
+  // deeper in the net sit near their zero point); the other Conv/MatMul/Gemm weights get pair-safe
+  // scales (emit/weights.h). --reduce-range: all 7-bit; --no-reduce-range: none, plain 8-bit.
   ReduceRange reduce_range = ReduceRange::kAuto;
   // ORT: a Relu/Clip(0, x) after a quantized op is removed; Q with z = qmin clamps the same way.
   bool fold_relu = true;
