@@ -1,4 +1,4 @@
-// AVX2/FMA float kernels (packed GEMM, depthwise and max windows), chosen at run time by CPU.
+// AVX2/FMA float kernels (packed GEMM, depthwise and max windows, sigmoid), chosen at run time by CPU.
 #include "fast_kernels.h"
 
 #include <algorithm>
@@ -305,12 +305,52 @@ PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
   }
 }
 
+namespace {
+
+// exp on 8 lanes (Cephes expf: n = round(x·log2 e), r = x - n·ln 2 in two parts, degree-7
+// polynomial, 2^n through the exponent bits); within 2 ulp of std::exp on [-87.33, 88.37], inputs
+// clamped to that range (outside it the callers' results are 0 or 1 either way); NaN stays NaN.
+PTQ_AVX2 inline __m256 exp8(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-87.3365f), _mm256_min_ps(_mm256_set1_ps(88.3762f), x));
+  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+PTQ_AVX2 inline __m256 sigmoid8(__m256 v) {
+  const __m256 one = _mm256_set1_ps(1.f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+}
+
+}  // namespace
+
+PTQ_AVX2 void sigmoid(const float* x, float* y, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, sigmoid8(_mm256_loadu_ps(x + i)));
+  if (i < n) {  // the tail through the same lanes, so every element gets the same arithmetic
+    alignas(32) float t[8] = {};
+    std::memcpy(t, x + i, sizeof(float) * (n - i));
+    _mm256_store_ps(t, sigmoid8(_mm256_load_ps(t)));
+    std::memcpy(y + i, t, sizeof(float) * (n - i));
+  }
+}
+
 #else  // not x86: available() is false, so these are never called.
 
 void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
                  int64_t) {}
 void depthwise_planes(const float*, const PlaneGeo&, const float*, float, float*) {}
 void max_planes(const float*, const PlaneGeo&, float*) {}
+void sigmoid(const float*, float*, size_t) {}
 
 #endif
 

@@ -1,6 +1,7 @@
-// AVX2/FMA float kernels (packed GEMM, depthwise and max windows), chosen at run time by CPU.
+// AVX2/FMA float kernels (packed GEMM, depthwise and max windows, sigmoid), chosen at run time by CPU.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "phase_planes.h"
@@ -43,5 +44,10 @@ void depthwise_planes(const float* planes, const PlaneGeo& g, const float* w, fl
 // Max over the window from -inf-filled phase planes; a NaN tap is skipped (as std::max(acc, v)
 // with acc first).
 void max_planes(const float* planes, const PlaneGeo& g, float* y);
+
+// y = 1 / (1 + exp(-x)) elementwise, 8 lanes at a time (every element, the tail too, through the
+// same arithmetic, so a result does not depend on where a chunk starts); within a few ulp of the
+// std::exp formula, NaN stays NaN.
+void sigmoid(const float* x, float* y, size_t n);
 
 }  // namespace ptq::runtime::fast
