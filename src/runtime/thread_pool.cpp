@@ -1,5 +1,11 @@
-// ThreadPool: workers sleep on a condition variable and pull chunk indices under a mutex.
+// ThreadPool: workers spin, then sleep on a condition variable, and pull chunk indices under a mutex.
 #include "thread_pool.h"
+
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace ptq::runtime {
 
@@ -34,9 +40,31 @@ void ThreadPool::drain() {
   }
 }
 
+namespace {
+
+// How long a thread polls before it sleeps: for the next job (a worker) or for the workers to
+// finish (the caller). An inference's ops follow each other within microseconds, while a sleep
+// and wake-up costs a context switch on both sides: with plain condition variables, mobilenetv2
+// at 2 threads made ~100 context switches per inference and used 1.6 CPUs for a 1.39x speed-up.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+template <typename Done>
+void spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned k = 1; !done(); ++k) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+    if (k % 64 == 0 && std::chrono::steady_clock::now() >= until) return;
+  }
+}
+
+}  // namespace
+
 void ThreadPool::worker_loop() {
   size_t seen = 0;
   for (;;) {
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire); });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -70,6 +98,7 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
   }
   wake_.notify_all();
   drain();
+  spin_until([&] { return active_.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

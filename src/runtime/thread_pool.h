@@ -1,6 +1,8 @@
-// A small fixed thread pool running one parallel_for at a time (the caller thread helps).
+// A small fixed thread pool running one parallel_for at a time (the caller thread helps); idle
+// threads spin briefly before sleeping, so consecutive ops do not pay a context switch each.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -34,9 +36,10 @@ class ThreadPool {
   const std::function<void(size_t)>* fn_ = nullptr;
   size_t n_ = 0;
   size_t next_ = 0;
-  size_t active_ = 0;  // workers still inside the current job
-  size_t generation_ = 0;
-  bool stop_ = false;
+  // Read without the mutex by spinning threads; written under it.
+  std::atomic<size_t> active_{0};  // workers still inside the current job
+  std::atomic<size_t> generation_{0};
+  std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
 
