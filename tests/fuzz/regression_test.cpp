@@ -107,7 +107,7 @@ TEST(FuzzRegression, ConstantWithoutAValueIsAModelError) {
 // int cast out of range (undefined behaviour). Integer keys must be integers in range.
 TEST(FuzzRegression, CalibTableIntegerKeysMustBeIntegersInRange) {
   const std::string head = R"({"format": "ptq-calibration-table", "model_sha256": "", "method": "minmax", )";
-  for (const std::string& bad : {R"("version": 1e73, "tensors": {}})", R"("version": 1.5, "tensors": {}})",
+  for (const char* bad : {R"("version": 1e73, "tensors": {}})", R"("version": 1.5, "tensors": {}})",
                                  R"("version": 1, "samples": -1e300, "tensors": {}})",
                                  R"("version": 1, "params": {"num_bins": 1e12}, "tensors": {}})",
                                  R"("version": 1, "params": {"num_bins": 99999999999}, "tensors": {}})"}) {
