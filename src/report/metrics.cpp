@@ -13,10 +13,6 @@ namespace ptq::report {
 
 namespace {
 
-struct Sums {
-  double signal = 0, noise = 0, dot = 0, norm_b = 0, sum_abs = 0, max_abs = 0;
-};
-
 // L-lane partial sums in GCC/Clang vector types, lanes combined in a fixed order: one scalar
 // accumulator chain made this 17 % of a mobilenetv2 report (two SSE2 lanes still 11 %), and the
 // result depends only on the data and the CPU's lane count, never on threads or batching.
@@ -24,7 +20,7 @@ typedef double v2d __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
 template <typename V>
-[[gnu::always_inline]] inline Sums accumulate(const float* x, const float* y, size_t n) {
+[[gnu::always_inline]] inline ErrorStats accumulate(const float* x, const float* y, size_t n) {
   constexpr int L = sizeof(V) / sizeof(double);
   V s = {}, nz = {}, dt = {}, nb = {}, sa = {}, mx = {};
   const V zero = {};
@@ -53,7 +49,8 @@ template <typename V>
     sa[0] += ad;
     mx[0] = mx[0] < ad ? ad : mx[0];
   }
-  Sums r;
+  ErrorStats r;
+  r.count = n;
   for (int l = 0; l < L; ++l) {
     r.signal += s[l];
     r.noise += nz[l];
@@ -65,11 +62,11 @@ template <typename V>
   return r;
 }
 
-Sums accumulate_generic(const float* x, const float* y, size_t n) { return accumulate<v2d>(x, y, n); }
+ErrorStats accumulate_generic(const float* x, const float* y, size_t n) { return accumulate<v2d>(x, y, n); }
 
 #if defined(__x86_64__) || defined(__i386__)
 // Four lanes in one AVX register (no FMA: the products and sums stay separately rounded).
-__attribute__((target("avx2"))) Sums accumulate_avx2(const float* x, const float* y, size_t n) {
+__attribute__((target("avx2"))) ErrorStats accumulate_avx2(const float* x, const float* y, size_t n) {
   return accumulate<v4d>(x, y, n);
 }
 
@@ -93,17 +90,10 @@ void ErrorStats::add(const Tensor& a, const Tensor& b) {
   const float* y = b.data<float>();
   const size_t n = a.numel();
 #if defined(__x86_64__) || defined(__i386__)
-  const Sums r = has_avx2() ? accumulate_avx2(x, y, n) : accumulate_generic(x, y, n);
+  merge(has_avx2() ? accumulate_avx2(x, y, n) : accumulate_generic(x, y, n));
 #else
-  const Sums r = accumulate_generic(x, y, n);
+  merge(accumulate_generic(x, y, n));
 #endif
-  signal += r.signal;
-  noise += r.noise;
-  dot += r.dot;
-  norm_b += r.norm_b;
-  sum_abs += r.sum_abs;
-  max_abs = std::max(max_abs, r.max_abs);
-  count += n;
 }
 
 void ErrorStats::merge(const ErrorStats& o) {
