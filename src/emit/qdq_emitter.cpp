@@ -161,8 +161,11 @@ class Emitter {
         min_scale.resize(channels, 0.f);
         for (size_t c = 0; c < channels; ++c) min_scale[c] = std::max(min_scale[c], bias_min[c]);
       }
-      QuantizedWeight qw =
-          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, spec.reduce_range);
+      // Only the bias can raise a scale beyond `plain` (which already has the pair-safe ones).
+      const QuantizedWeight qw =
+          with_bias ? quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale,
+                                      spec.reduce_range)
+                    : plain;
       size_t raised = 0;
       for (size_t c = 0; c < qw.scale.size(); ++c) raised += qw.scale[c] != plain.scale[c];
       if (raised)

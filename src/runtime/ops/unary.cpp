@@ -11,16 +11,23 @@ namespace {
 
 constexpr size_t kChunk = 1 << 14;  // elements per parallel chunk (fixed: thread-count independent)
 
-// A float → float map applied in parallel chunks.
-template <typename F>
-void map_float(const KernelContext& ctx, const Tensor& x, Tensor& y, F f) {
+// y = a new float tensor like x, filled by block(in, out, count) over fixed parallel chunks.
+template <typename B>
+void map_float_chunks(const KernelContext& ctx, const Tensor& x, Tensor& y, B block) {
   y = new_tensor(DType::kFloat, x.dims());
   const float* px = x.data<float>();
   float* py = y.mutable_data<float>();
   const size_t n = x.numel();
   ctx.parallel_for((n + kChunk - 1) / kChunk, [&](size_t c) {
-    const size_t end = std::min(n, (c + 1) * kChunk);
-    for (size_t i = c * kChunk; i < end; ++i) py[i] = f(px[i]);
+    block(px + c * kChunk, py + c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
+  });
+}
+
+// A float → float map applied in parallel chunks.
+template <typename F>
+void map_float(const KernelContext& ctx, const Tensor& x, Tensor& y, F f) {
+  map_float_chunks(ctx, x, y, [&f](const float* in, float* out, size_t count) {
+    for (size_t i = 0; i < count; ++i) out[i] = f(in[i]);
   });
 }
 
@@ -36,13 +43,7 @@ class FloatUnary : public Kernel {
     const Tensor& x = float_input(in, 0, "X");
     if constexpr (K == Op::kSigmoid) {
       if (fast::available()) {  // the AVX2 exp: yolox-nano spent half its fp32 time in std::exp
-        out[0] = new_tensor(DType::kFloat, x.dims());
-        const float* px = x.data<float>();
-        float* py = out[0].mutable_data<float>();
-        const size_t n = x.numel();
-        ctx.parallel_for((n + kChunk - 1) / kChunk, [&](size_t c) {
-          fast::sigmoid(px + c * kChunk, py + c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
-        });
+        map_float_chunks(ctx, x, out[0], fast::sigmoid);
         return;
       }
     }
