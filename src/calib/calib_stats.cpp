@@ -15,8 +15,8 @@ namespace {
 
 using nlohmann::json;
 using json_fields::integer;
-constexpr const char* kFormat = "ptq-calibration-stats";
-constexpr int kVersion = 1;
+constexpr const char* kStatsFormat = "ptq-calibration-stats";
+constexpr int kStatsVersion = 1;
 
 // JSON has no infinities: non-finite extremes (inf activations) are written as strings.
 json number(double v) {
@@ -72,12 +72,12 @@ CalibStats parse_stats(const std::string& text) {
   std::string key;
   try {
     key = "format";
-    PTQ_CHECK(j.is_object() && j.at(key).get<std::string>() == kFormat, IoError,
+    PTQ_CHECK(j.is_object() && j.at(key).get<std::string>() == kStatsFormat, IoError,
               "not a ptq calibration statistics file (quantize calibrate --save-stats writes them)");
     key = "version";
     PTQ_CHECK(j.contains(key), IoError, "key 'version' is missing");
     const int version = integer<int>(j, key, 0);
-    PTQ_CHECK(version == kVersion, IoError, "unsupported calibration statistics version ", version);
+    PTQ_CHECK(version == kStatsVersion, IoError, "unsupported calibration statistics version ", version);
     key = "model_sha256";
     s.model_sha256 = j.at(key).get<std::string>();
     key = "method";
@@ -222,8 +222,8 @@ std::string calib_stats_json(const CalibStats& s) {
     }
     tensors[name] = std::move(e);
   }
-  const json j = {{"format", kFormat},
-                  {"version", kVersion},
+  const json j = {{"format", kStatsFormat},
+                  {"version", kStatsVersion},
                   {"model_sha256", s.model_sha256},
                   {"method", s.method},
                   {"params", json_fields::params_json(s.params)},

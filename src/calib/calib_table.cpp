@@ -15,8 +15,8 @@ namespace {
 
 using nlohmann::json;
 using json_fields::integer;
-constexpr const char* kFormat = "ptq-calibration-table";
-constexpr int kVersion = 1;
+constexpr const char* kTableFormat = "ptq-calibration-table";
+constexpr int kTableVersion = 1;
 
 DType parse_type(const std::string& s) {
   if (s == "uint8") return DType::kUint8;
@@ -57,8 +57,8 @@ std::string calib_table_json(const CalibTable& t) {
   json tensors = json::object();
   for (const auto& [name, r] : t.ranges) tensors[name] = {{"min", r.min}, {"max", r.max}};
   json j = {
-      {"format", kFormat},
-      {"version", kVersion},
+      {"format", kTableFormat},
+      {"version", kTableVersion},
       {"model_sha256", t.model_sha256},
       {"method", t.method},
       {"samples", t.samples},
@@ -93,11 +93,11 @@ CalibTable parse_table(const std::string& text) {
   std::string key;
   try {
     key = "format";
-    PTQ_CHECK(j.at(key).get<std::string>() == kFormat, IoError, "not a ptq calibration table");
+    PTQ_CHECK(j.at(key).get<std::string>() == kTableFormat, IoError, "not a ptq calibration table");
     key = "version";
     PTQ_CHECK(j.contains(key), IoError, "key 'version' is missing");
     const int version = integer<int>(j, key, 0);
-    PTQ_CHECK(version == kVersion, IoError, "unsupported calibration table version ", version);
+    PTQ_CHECK(version == kTableVersion, IoError, "unsupported calibration table version ", version);
     key = "model_sha256";
     t.model_sha256 = j.at(key).get<std::string>();
     key = "method";

@@ -17,7 +17,7 @@ struct DynamicInput {
   ir::ValueId q = ir::kNone, scale = ir::kNone, zero_point = ir::kNone;
 };
 
-struct StoredWeight {
+struct ChannelQuantizedWeight {
   ir::ValueId q = ir::kNone, scale = ir::kNone, zero_point = ir::kNone;
 };
 
@@ -64,7 +64,7 @@ class DynamicEmitter {
   // many nodes read it: MatMul B [K, N] per column; Gemm B transposed to [K, N] when transB;
   // Conv W per output channel with a scalar zero point (ConvInteger's) and scales shaped
   // [M, 1, ...] to broadcast over the NCHW output.
-  const StoredWeight& stored_weight(const ir::Node& n, const passes::WeightSpec& spec) {
+  const ChannelQuantizedWeight& stored_weight(const ir::Node& n, const passes::WeightSpec& spec) {
     const ir::ValueId wv = n.inputs[1];
     const bool conv = n.op_type == "Conv", trans = n.op_type == "Gemm" && n.attr_int("transB", 0);
     auto [it, fresh] = weights_.try_emplace(std::make_tuple(wv, spec.axis, spec.reduce_range, conv || trans));
@@ -103,7 +103,7 @@ class DynamicEmitter {
     const ir::ValueId x = n.inputs[0], y = n.outputs[0];
     const ir::ValueId bias = n.inputs.size() > 2 ? n.inputs[2] : ir::kNone;
     const std::string base = n.name.empty() ? g_.value(y).name : n.name;
-    const StoredWeight w = stored_weight(n, q.weights.front());
+    const ChannelQuantizedWeight w = stored_weight(n, q.weights.front());
     const bool conv = n.op_type == "Conv";
     const DynamicInput in = quantized_input(x);
     const std::optional<ir::Shape> y_shape = g_.value(y).type.shape;
@@ -155,7 +155,7 @@ class DynamicEmitter {
   const passes::QuantPlan& plan_;
   const quant::QuantConfig& config_;
   std::map<ir::ValueId, DynamicInput> inputs_;
-  std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, StoredWeight> weights_;  // (weight, axis, 7-bit, reshaped)
+  std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, ChannelQuantizedWeight> weights_;  // (weight, axis, 7-bit, reshaped)
   EmitSummary summary_;
 };
 

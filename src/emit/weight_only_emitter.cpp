@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kMs = "com.microsoft";
 
-struct StoredWeight {
+struct BlockQuantizedWeight {
   ir::ValueId data = ir::kNone, scales = ir::kNone, zero_points = ir::kNone;
   int64_t k = 0, n = 0;
 };
@@ -52,7 +52,7 @@ class WeightOnlyEmitter {
 
   // W as MatMulNBits reads it: [K, N] quantized along K per column n (Gemm's transB: [N, K]).
   // With statistics for its input x, by GPTQ (a weight read by several nodes: the first one's x).
-  const StoredWeight& stored_matmul_weight(ir::ValueId wv, bool trans, ir::ValueId x) {
+  const BlockQuantizedWeight& stored_matmul_weight(ir::ValueId wv, bool trans, ir::ValueId x) {
     auto [it, fresh] = weights_.try_emplace({wv, trans});
     if (!fresh) return it->second;
     const Tensor& w = *g_.constant(wv);
@@ -66,7 +66,7 @@ class WeightOnlyEmitter {
              : quant::quantize_blockwise(w.data<float>(), n, k, trans ? k : 1, trans ? 1 : n, config_.bits,
                                          config_.block_size, config_.symmetric, config_.clip_search);
     const std::string base = g_.value(wv).name;
-    StoredWeight& s = it->second;
+    BlockQuantizedWeight& s = it->second;
     s.k = k;
     s.n = n;
     s.data = g_.add_initializer(g_.unique_name(base + suffix()), bytes_tensor({n, q.blocks(), q.blob_bytes()}, q.data));
@@ -94,7 +94,7 @@ class WeightOnlyEmitter {
   void matmul(ir::NodeId id) {
     const ir::Node n = g_.node(id);  // a copy: adding nodes may move the node table
     const bool trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
-    const StoredWeight& w = stored_matmul_weight(n.inputs[1], trans, n.inputs[0]);
+    const BlockQuantizedWeight& w = stored_matmul_weight(n.inputs[1], trans, n.inputs[0]);
     const std::string base = n.name.empty() ? g_.value(n.outputs[0]).name : n.name;
     std::vector<ir::ValueId> inputs = {n.inputs[0], w.data, w.scales, w.zero_points};
     if (n.op_type == "Gemm" && n.inputs.size() > 2 && n.inputs[2] != ir::kNone) {
@@ -140,7 +140,7 @@ class WeightOnlyEmitter {
   ir::Graph& g_;
   const passes::QuantPlan& plan_;
   const WeightOnlyConfig& config_;
-  std::map<std::pair<ir::ValueId, bool>, StoredWeight> weights_;  // (weight, transposed)
+  std::map<std::pair<ir::ValueId, bool>, BlockQuantizedWeight> weights_;  // (weight, transposed)
   EmitSummary summary_;
 };
 

@@ -51,7 +51,9 @@ std::vector<Tensor> evaluate(const ir::Model& model, const ir::Node& n) {
   for (ir::ValueId out : g.node(0).outputs)
     if (out != ir::kNone) g.outputs.push_back(out);
   try {
-    runtime::Interpreter interpreter(tiny, {.threads = 1});
+    runtime::InterpreterOptions options;
+    options.threads = 1;
+    runtime::Interpreter interpreter(tiny, options);
     return interpreter.run({});
   } catch (const Error&) {
     return {};  // no kernel, or an op that rejects these inputs: leave it to run later

@@ -7,6 +7,7 @@
 
 #include "ptq/core/error.h"
 #include "ptq/report/report.h"
+#include "fixed.h"
 
 namespace ptq::report {
 namespace {
@@ -23,12 +24,6 @@ std::string esc(const std::string& s) {
     }
   }
   return o;
-}
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
 }
 
 // Per-layer chart: one row per node in graph order, its name as a readable label on the left,

@@ -4,15 +4,10 @@
 
 #include "ptq/core/error.h"
 #include "ptq/report/report.h"
+#include "fixed.h"
 
 namespace ptq::report {
 namespace {
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 std::string shape_str(const std::vector<int64_t>& d) {
   std::string s = "[";

@@ -8,17 +8,12 @@
 
 #include "ptq/core/atomic_file.h"
 #include "ptq/core/error.h"
+#include "fixed.h"
 
 namespace ptq::report {
 namespace {
 
 using nlohmann::ordered_json;
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 // Rounded so the JSON never depends on the last bits of a float sum's formatting.
 ordered_json num(double v, int digits = 6) {

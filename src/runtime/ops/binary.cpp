@@ -17,22 +17,32 @@ void broadcast_apply(const Tensor& a, const Tensor& b, Tensor& out, Op op) {
   R* po = out.mutable_data<R>();
   const int64_t n = static_cast<int64_t>(out.numel());
   if (n == 0) return;
-  if (a.dims() == b.dims()) {
-    for (int64_t i = 0; i < n; ++i) po[i] = op(pa[i], pb[i]);
-    return;
-  }
-  if (b.numel() == 1 && static_cast<int64_t>(a.numel()) == n) {
-    const B s = pb[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = op(pa[i], s);
-    return;
-  }
-  if (a.numel() == 1 && static_cast<int64_t>(b.numel()) == n) {
-    const A s = pa[0];
-    for (int64_t i = 0; i < n; ++i) po[i] = op(s, pb[i]);
-    return;
+  // The same-shape and scalar loops only for floating-point operands: integer and bool tensors
+  // are shape arithmetic and masks (small), and the general loop below handles every case;
+  // vectorizing four loops for each of 11 dtypes tripled this file's compile time.
+  constexpr bool kFastPaths = std::is_floating_point_v<A> && std::is_floating_point_v<B>;
+  if constexpr (kFastPaths) {
+    if (a.dims() == b.dims()) {
+      for (int64_t i = 0; i < n; ++i) po[i] = op(pa[i], pb[i]);
+      return;
+    }
+    if (b.numel() == 1 && static_cast<int64_t>(a.numel()) == n) {
+      const B s = pb[0];
+      for (int64_t i = 0; i < n; ++i) po[i] = op(pa[i], s);
+      return;
+    }
+    if (a.numel() == 1 && static_cast<int64_t>(b.numel()) == n) {
+      const A s = pa[0];
+      for (int64_t i = 0; i < n; ++i) po[i] = op(s, pb[i]);
+      return;
+    }
   }
   const Dims& od = out.dims();
   const size_t rank = od.size();
+  if (rank == 0) {  // both inputs are scalars
+    po[0] = op(pa[0], pb[0]);
+    return;
+  }
   const std::vector<int64_t> sa = broadcast_strides(a.dims(), od);
   const std::vector<int64_t> sb = broadcast_strides(b.dims(), od);
   const int64_t inner = od[rank - 1];

@@ -61,6 +61,14 @@ inline const Tensor* optional_input(const std::vector<const Tensor*>& inputs, si
   return i < inputs.size() ? inputs[i] : nullptr;
 }
 
+// Element i of an int32 or int64 tensor (index, length and mask inputs accept both).
+inline int64_t int_at(const Tensor& t, size_t i) {
+  return t.dtype() == DType::kInt64 ? t.data<int64_t>()[i] : t.data<int32_t>()[i];
+}
+
+// The domain of ONNX Runtime's contrib operators.
+constexpr const char* kMs = "com.microsoft";
+
 std::string dims_str(const Dims& d);
 
 // Calls f(element tag) with the C++ type of a dtype among the ones kernels support generically.

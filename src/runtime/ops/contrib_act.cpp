@@ -6,8 +6,7 @@
 namespace ptq::runtime {
 namespace {
 
-constexpr const char* kMs = "com.microsoft";
-constexpr size_t kChunk = 16384;
+constexpr size_t kActChunk = 16384;
 
 float gelu_erf(float v) { return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f)); }
 float gelu_tanh(float v) {
@@ -25,9 +24,9 @@ void biased_map(const KernelContext& ctx, const Tensor& x, const Tensor* bias, T
   const float* px = x.data<float>();
   const float* pb = bias ? bias->data<float>() : nullptr;
   float* py = y.mutable_data<float>();
-  ctx.parallel_for((n + kChunk - 1) / kChunk, [&](size_t k) {
-    const size_t end = std::min(n, (k + 1) * kChunk);
-    for (size_t i = k * kChunk; i < end; ++i) py[i] = f(pb ? px[i] + pb[i % c] : px[i]);
+  ctx.parallel_for((n + kActChunk - 1) / kActChunk, [&](size_t k) {
+    const size_t end = std::min(n, (k + 1) * kActChunk);
+    for (size_t i = k * kActChunk; i < end; ++i) py[i] = f(pb ? px[i] + pb[i % c] : px[i]);
   });
 }
 

@@ -4,13 +4,12 @@
 #include <cmath>
 #include <functional>
 
+#include "eigen_types.h"
 #include "common.h"
 
 namespace ptq::runtime {
 namespace {
 
-constexpr const char* kMs = "com.microsoft";
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Q rows (B*S, stride qs), K and V rows (B*L, strides ks, vs); head n reads columns
 // [n*Hq, (n+1)*Hq) of Q and K and [n*Hv, (n+1)*Hv) of V. masked(b, s, t) adds `filter` to the
@@ -57,10 +56,6 @@ void attend(const KernelContext& ctx, const AttentionShape& d, const float* q, i
       }
     }
   });
-}
-
-int64_t int_at(const Tensor& t, size_t i) {
-  return t.dtype() == DType::kInt64 ? t.data<int64_t>()[i] : t.data<int32_t>()[i];
 }
 
 // The mask_index / key_padding_mask forms ORT's CPU kernels accept (no past): lengths (B),

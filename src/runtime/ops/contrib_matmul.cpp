@@ -2,12 +2,12 @@
 // numpy batch broadcasting, op transposing the last two dims (transA/transB).
 #include <Eigen/Core>
 
+#include "eigen_types.h"
 #include "common.h"
 
 namespace ptq::runtime {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using CMap = Eigen::Map<const RowMat>;
 
 class FusedMatMul : public Kernel {

@@ -4,16 +4,16 @@
 #include <cstring>
 #include <memory>
 
+#include "eigen_types.h"
 #include "common.h"
 
 namespace ptq::runtime {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using CMap = Eigen::Map<const RowMat>;
 using MMap = Eigen::Map<RowMat>;
 
-constexpr int64_t kRowBlock = 32;  // fixed row chunks: results ignore the thread count
+constexpr int64_t kNBitsRowBlock = 32;  // fixed row chunks: results ignore the thread count
 
 int32_t nibble(const uint8_t* bytes, int64_t i) { return i % 2 ? bytes[i / 2] >> 4 : bytes[i / 2] & 0x0F; }
 
@@ -67,9 +67,9 @@ class MatMulNBits : public Kernel {
     const int64_t m = numel_of(A.dims()) / k_;
     const float* a = A.data<float>();
     float* y = out[0].mutable_data<float>();
-    const int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
+    const int64_t blocks = (m + kNBitsRowBlock - 1) / kNBitsRowBlock;
     ctx.parallel_for(static_cast<size_t>(blocks), [&](size_t i) {
-      const int64_t r0 = static_cast<int64_t>(i) * kRowBlock, rows = std::min(kRowBlock, m - r0);
+      const int64_t r0 = static_cast<int64_t>(i) * kNBitsRowBlock, rows = std::min(kNBitsRowBlock, m - r0);
       MMap yb(y + r0 * n_, rows, n_);
       yb.noalias() = CMap(a + r0 * k_, rows, k_) * CMap(w->data(), k_, n_);
       if (bias) yb.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data<float>(), n_);

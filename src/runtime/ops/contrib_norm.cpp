@@ -7,7 +7,6 @@
 namespace ptq::runtime {
 namespace {
 
-constexpr const char* kMs = "com.microsoft";
 
 // Normalizes one row of `len` in place: LayerNorm (mean and variance) or RMS (simplified).
 void norm_row(float* v, int64_t len, float eps, bool simplified, const float* gamma,
@@ -76,10 +75,6 @@ class SkipLayerNorm : public Kernel {
  private:
   float eps_;
 };
-
-int64_t int_at(const Tensor& t, size_t i) {
-  return t.dtype() == DType::kInt64 ? t.data<int64_t>()[i] : t.data<int32_t>()[i];
-}
 
 const Tensor* int_input(const std::vector<const Tensor*>& in, size_t i, const char* what) {
   const Tensor* t = optional_input(in, i);

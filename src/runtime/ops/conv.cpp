@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "eigen_types.h"
 #include "common.h"
 #include "conv_core.h"
 #include "fast_kernels.h"
@@ -13,11 +14,9 @@ namespace ptq::runtime {
 namespace {
 
 template <typename T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstStrided = Eigen::Map<const RowMatOf<T>, 0, Eigen::OuterStride<>>;
 template <typename T>
-using ConstStrided = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
-template <typename T>
-using Strided = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+using Strided = Eigen::Map<RowMatOf<T>, 0, Eigen::OuterStride<>>;
 
 // Output columns per GEMM tile: keeps the im2col buffer in L2 and fixes the work split
 // independently of the thread count (each tile is computed the same way by whichever thread).
@@ -209,7 +208,7 @@ void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, 
     const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
     const T* xg = x + (ni * c + gi * cg) * HW;
     T* yg = y + (ni * m + gi * mg + m0) * P + p0;
-    Eigen::Map<const RowMat<T>> wg(w + (gi * mg + m0) * K, rows, K);
+    Eigen::Map<const RowMatOf<T>> wg(w + (gi * mg + m0) * K, rows, K);
     Strided<T> yt(yg, rows, cols, Eigen::OuterStride<>(P));
     // Start from the bias and accumulate: Eigen's `=` would zero the tile first and the bias
     // would be a third pass. bias + sum equals sum + bias exactly (addition commutes).
@@ -220,7 +219,7 @@ void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, 
       thread_local std::vector<T> col;
       col.resize(static_cast<size_t>(K * cols));
       im2col(xg, g, cg, p0, cols, col.data());
-      yt.noalias() += wg * Eigen::Map<const RowMat<T>>(col.data(), K, cols);
+      yt.noalias() += wg * Eigen::Map<const RowMatOf<T>>(col.data(), K, cols);
     }
   });
 }

@@ -3,18 +3,17 @@
 #include <Eigen/Core>
 #include <algorithm>
 
+#include "eigen_types.h"
 #include "common.h"
 #include "spatial.h"
 
 namespace ptq::runtime {
 namespace {
 
-template <typename T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Output channels per task: fixed by the shape alone, so each element's arithmetic (and thus
 // the result) is the same for any thread count.
-constexpr int64_t kChannelBlock = 16;
+constexpr int64_t kTransposeChannelBlock = 16;
 // The GEMM's result (kernel-sized contributions of a tile of input pixels) stays this small.
 constexpr int64_t kColFloats = int64_t{1} << 20;
 
@@ -122,22 +121,22 @@ class ConvTranspose : public Kernel {
     const int64_t cg = g.c / g.group, mg = g.m / g.group, HW = g.h * g.w, P = g.ho * g.wo;
     const int64_t kk = g.kh * g.kw;
     if (g.n == 0 || g.m == 0 || P == 0) return;
-    const int64_t mblocks = (mg + kChannelBlock - 1) / kChannelBlock;
-    const int64_t tile = std::clamp<int64_t>(kColFloats / std::max<int64_t>(std::min(kChannelBlock, mg) * kk, 1),
+    const int64_t mblocks = (mg + kTransposeChannelBlock - 1) / kTransposeChannelBlock;
+    const int64_t tile = std::clamp<int64_t>(kColFloats / std::max<int64_t>(std::min(kTransposeChannelBlock, mg) * kk, 1),
                                              1, std::max<int64_t>(HW, 1));
     ctx.parallel_for(static_cast<size_t>(g.n * g.group * mblocks), [&](size_t item) {
       const int64_t i = static_cast<int64_t>(item);
       const int64_t mb = i % mblocks, gi = i / mblocks % g.group, ni = i / mblocks / g.group;
-      const int64_t m0 = mb * kChannelBlock, rows = std::min(kChannelBlock, mg - m0);
+      const int64_t m0 = mb * kTransposeChannelBlock, rows = std::min(kTransposeChannelBlock, mg - m0);
       float* yb = y + (ni * g.m + gi * mg + m0) * P;
       for (int64_t oc = 0; oc < rows; ++oc)
         std::fill(yb + oc * P, yb + (oc + 1) * P, b ? b[gi * mg + m0 + oc] : 0.f);
       if (cg == 0 || HW == 0) return;
       // W_g is [cg, mg·kk] row-major; this block's columns are [m0·kk, (m0 + rows)·kk).
-      using Strided = Eigen::Map<const RowMat<float>, 0, Eigen::OuterStride<>>;
+      using Strided = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
       const Strided wg(w + gi * cg * mg * kk + m0 * kk, cg, rows * kk, Eigen::OuterStride<>(mg * kk));
       const float* xg = x + (ni * g.c + gi * cg) * HW;
-      thread_local RowMat<float> col;
+      thread_local RowMat col;
       for (int64_t p0 = 0; p0 < HW; p0 += tile) {
         const int64_t cols = std::min(tile, HW - p0);
         col.noalias() = wg.transpose() * Strided(xg + p0, cg, cols, Eigen::OuterStride<>(HW));

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "eigen_types.h"
 #include "common.h"
 
 namespace ptq::runtime {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using CMap = Eigen::Map<const RowMat>;
 
 float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }

@@ -2,13 +2,13 @@
 #include <Eigen/Core>
 #include <algorithm>
 
+#include "eigen_types.h"
 #include "common.h"
 #include "fast_kernels.h"
 
 namespace ptq::runtime {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using CMap = Eigen::Map<const RowMat>;
 using MMap = Eigen::Map<RowMat>;
 
