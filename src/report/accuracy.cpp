@@ -15,6 +15,8 @@
 
 #include "ptq/core/error.h"
 #include "ptq/data/ordered_parallel.h"
+#include "ptq/report/padding.h"
+#include "fixed.h"
 
 namespace ptq::report {
 namespace {
@@ -67,6 +69,21 @@ void note_low_sqnr(Report& r) {
   r.notes.push_back(str_cat("warning: low output SQNR (", low, ", below ", kLowOutputSqnrDb, " dB)",
                             worst.empty() ? "" : "; lowest layers: " + worst,
                             "; try --method entropy or mse, --exclude-nodes for those layers, or --auto-fallback --min-sqnr 20"));
+}
+
+// The padded-batch check when the data has an attention mask, with a warning when padding
+// changes the test model's outputs (a quantized mask path) but not the reference's.
+void note_padding(Report& r, const ir::Model& a, const ir::Model& b, data::Dataset& ds, const AccuracyOptions& o) {
+  r.padding = check_padding(a, b, ds, o.max_samples, o.fp32_runtime, o.int8_runtime);
+  if (!r.padding) return;
+  std::string bad;
+  for (const PaddingOutput& p : r.padding->outputs)
+    if (p.b_min_cosine < kPaddingMinCosine && p.a_min_cosine >= kPaddingMinCosine)
+      bad += str_cat(bad.empty() ? "" : ", ", "'", p.name, "' ", fixed(p.b_min_cosine, 4));
+  if (bad.empty()) return;
+  r.notes.push_back(str_cat("warning: padding changes the ", r.b_kind, " outputs: ", bad, " (min cosine between a sample and itself padded with '",
+                            r.padding->mask_input, "' = 0; ", r.a_kind, " >= ", kPaddingMinCosine,
+                            "); a mask or attention path is quantized: keep it fp32 (--exclude-nodes) or calibrate with padded batches"));
 }
 
 EvalOptions eval_options(const AccuracyOptions& o, const Labels* labels) {
@@ -335,6 +352,7 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
     }
   }
   note_low_sqnr(r);
+  note_padding(r, fp32, out.model.model, ds, o);
   out.report = std::move(r);
   return out;
 }
@@ -390,6 +408,7 @@ Report compare_models(const ir::Model& a, const ir::Model& b, const AccuracyOpti
     if (l.measured) kept.push_back(std::move(l));
   r.layers = std::move(kept);
   note_low_sqnr(r);
+  note_padding(r, a, b, ds, o);
   return r;
 }
 

@@ -1,6 +1,7 @@
 // Side-by-side evaluation of two models: output error statistics, classifier agreement/accuracy,
 // and intermediate-tensor probes captured through the interpreter's observer.
 #include "ptq/report/evaluate.h"
+#include "ptq/report/padding.h"
 
 #include <algorithm>
 #include <functional>
@@ -163,10 +164,15 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
     PTQ_CHECK(r.ya.size() == r.yb.size(), UsageError, "the models have ", r.ya.size(), " and ", r.yb.size(),
               " outputs");
     r.outputs.resize(r.ya.size());
+    const std::string mask = attention_mask_input(s);  // padded positions are not compared
     for (size_t k = 0; k < r.ya.size(); ++k) {
       if (r.ya[k].dtype() != DType::kFloat) continue;
       r.outputs[k].emplace();
-      with_context(str_cat("output '", r.ya[k].name, "'"), [&] { r.outputs[k]->add(r.ya[k], r.yb[k]); });
+      with_context(str_cat("output '", r.ya[k].name, "'"), [&] {
+        if (mask.empty()) return r.outputs[k]->add(r.ya[k], r.yb[k]);
+        const Tensor& m = s.inputs.at(mask);
+        r.outputs[k]->add(masked_positions(r.ya[k], m), masked_positions(r.yb[k], m));
+      });
     }
     r.probes.resize(o.probes.size());
     r.histograms.resize(o.probes.size());

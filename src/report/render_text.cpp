@@ -58,6 +58,11 @@ std::vector<std::string> summary_lines(const Report& r) {
                             ratio(c->b_top5, c->labeled), "); top-1 drop ", fixed(c->top1_drop(), 2), " pt"));
     }
   }
+  if (const auto& p = r.padding)
+    for (const PaddingOutput& o : p->outputs)
+      out.push_back(str_cat("padded vs unpadded ('", p->mask_input, "' = 0 past each sample, ", p->samples, " samples): output '",
+                            o.name, "' min cosine ", r.a_kind, " ", fixed(o.a_min_cosine, 6), ", ", r.b_kind, " ",
+                            fixed(o.b_min_cosine, 6), " (mean ", fixed(o.b_mean_cosine, 6), ")"));
   return out;
 }
 

@@ -193,6 +193,19 @@ std::string to_json(const Report& r) {
   fb["kept_fp32"] = r.kept_fp32;
   j["fallback"] = fb;
   j["notes"] = r.notes;
+  if (r.padding) {
+    ordered_json x;
+    x["mask_input"] = r.padding->mask_input;
+    x["samples"] = r.padding->samples;
+    x["outputs"] = ordered_json::array();
+    for (const PaddingOutput& o : r.padding->outputs)
+      x["outputs"].push_back({{"name", o.name}, {"reference_min_cosine", num(o.a_min_cosine)},
+                              {"reference_mean_cosine", num(o.a_mean_cosine)}, {"test_min_cosine", num(o.b_min_cosine)},
+                              {"test_mean_cosine", num(o.b_mean_cosine)}});
+    j["padding"] = x;
+  } else {
+    j["padding"] = nullptr;
+  }
   if (r.summary) {
     const Summary& sm = *r.summary;
     ordered_json x;

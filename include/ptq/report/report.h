@@ -107,6 +107,20 @@ struct Summary {
 // The summary as lines of text ("fp32 14.0 MB -> int8 3.6 MB (0.26x)", ...), for every renderer.
 std::vector<std::string> summary_text(const Summary& s);
 
+// The padded-batch check (padding.h). Per model output: cosine between the output on a sample and on the same sample padded, over
+// the positions both have (the padded axis sliced back to the sample's length).
+struct PaddingOutput {
+  std::string name;
+  double a_min_cosine = 1, a_mean_cosine = 1;  // reference model (fp32)
+  double b_min_cosine = 1, b_mean_cosine = 1;  // test model (int8)
+};
+
+struct PaddingCheck {
+  std::string mask_input;  // the attention-mask input that marked the padding
+  size_t samples = 0;
+  std::vector<PaddingOutput> outputs;  // float outputs with a counterpart in the padded run
+};
+
 struct Report {
   std::string command;   // "quantize" or "compare"
   std::string model_a, model_b;
@@ -127,6 +141,7 @@ struct Report {
   std::vector<std::string> kept_fp32;  // node labels returned to fp32
   std::vector<std::string> notes;
   std::optional<Summary> summary;  // quantize runs
+  std::optional<PaddingCheck> padding;  // data with an attention mask
 };
 
 // Checks the budget against a measure; UsageError when a budget cannot be measured (a top-1
