@@ -7,6 +7,7 @@ and compare outputs only at the positions the mask keeps.
   evaluated on the same sentences padded to 64 in the files, the output SQNRs are the unpadded ones;
 - the same model with a Q/DQ pair forced onto the attention-mask tensor (what a quantizer that
   ignores mask paths writes): the report warns that padding changes the int8 output, naming it;
+- a model with a fixed sequence length: `padding` is null and a note says the check was skipped;
 - the demo CNN (no mask input): `padding` is null.
 Exit 77 (skip) when ../shared or onnx is missing.
 """
@@ -54,6 +55,23 @@ def quantize_mask(src, dst):
     g.node.insert(at, dq)
     g.node.insert(at, q)
     onnx.save(m, str(dst))
+
+
+def fixed_length_model(path, data):
+    """input_ids and attention_mask fixed at [1, 12]; y = input_ids * attention_mask (float)."""
+    T = onnx.TensorProto
+    ins = [helper.make_tensor_value_info(n, T.INT64, [1, 12]) for n in ("input_ids", "attention_mask")]
+    nodes = [helper.make_node("Cast", ["input_ids"], ["f"], to=T.FLOAT),
+             helper.make_node("Cast", ["attention_mask"], ["m"], to=T.FLOAT),
+             helper.make_node("Mul", ["f", "m"], ["y"])]
+    g = helper.make_graph(nodes, "fixed", ins, [helper.make_tensor_value_info("y", T.FLOAT, [1, 12])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    data.mkdir()
+    for i in range(3):
+        np.savez(data / f"{i}.npz", input_ids=np.arange(12, dtype=np.int64)[None] + i,
+                 attention_mask=np.ones((1, 12), np.int64))
 
 
 def main():
@@ -107,6 +125,14 @@ def main():
         notes = [n for n in j["notes"] if n.startswith("warning: padding changes")]
         if worst >= 0.999 or not notes or "sentence_embedding" not in notes[0] or "padding changes" not in r.stdout + r.stderr:
             failures.append(f"compare: no padding warning for a quantized mask (min cosine {worst}, notes {j['notes']})")
+
+        # A fixed sequence length: the padded run cannot happen; the report says so and goes on.
+        fixed, fdata, rep4 = tmp / "fixed.onnx", tmp / "fixed_data", tmp / "fixed.json"
+        fixed_length_model(fixed, fdata)
+        r = run([args.quantize, "compare", fixed, fixed, "--data", fdata, "--report", rep4])
+        j = json.loads(rep4.read_text())
+        if j["padding"] is not None or not any(n.startswith("padded-batch check skipped") for n in j["notes"]):
+            failures.append(f"fixed sequence length: padding {j['padding']}, notes {j['notes']}")
 
         demo = ROOT / "models/demo"
         rep3 = tmp / "demo.json"

@@ -34,6 +34,7 @@ std::string attention_mask_input(const data::Sample& sample);
 // at most `max_samples` unless 0) and on
 // the same samples padded to the next multiple of 64 positions past their length (mask 0, the
 // other [batch, sequence] inputs 0). nullopt when the data has no attention mask. Rewinds `data`.
+// Throws the runtime's Error when a model cannot run the padded sample (a fixed sequence length).
 std::optional<PaddingCheck> check_padding(const ir::Model& a, const ir::Model& b, data::Dataset& data,
                                           size_t max_samples, const runtime::InterpreterOptions& a_runtime,
                                           const runtime::InterpreterOptions& b_runtime);
