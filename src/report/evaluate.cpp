@@ -1,7 +1,6 @@
 // Side-by-side evaluation of two models: output error statistics, classifier agreement/accuracy,
 // and intermediate-tensor probes captured through the interpreter's observer.
 #include "ptq/report/evaluate.h"
-#include "ptq/report/padding.h"
 
 #include <algorithm>
 #include <functional>
@@ -12,6 +11,7 @@
 
 #include "ptq/core/error.h"
 #include "ptq/data/ordered_parallel.h"
+#include "ptq/report/padding.h"
 
 namespace ptq::report {
 namespace {

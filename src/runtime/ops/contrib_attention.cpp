@@ -4,12 +4,11 @@
 #include <cmath>
 #include <functional>
 
-#include "eigen_types.h"
 #include "common.h"
+#include "eigen_types.h"
 
 namespace ptq::runtime {
 namespace {
-
 
 // Q rows (B*S, stride qs), K and V rows (B*L, strides ks, vs); head n reads columns
 // [n*Hq, (n+1)*Hq) of Q and K and [n*Hv, (n+1)*Hv) of V. masked(b, s, t) adds `filter` to the

@@ -2,8 +2,8 @@
 // numpy batch broadcasting, op transposing the last two dims (transA/transB).
 #include <Eigen/Core>
 
-#include "eigen_types.h"
 #include "common.h"
+#include "eigen_types.h"
 
 namespace ptq::runtime {
 namespace {

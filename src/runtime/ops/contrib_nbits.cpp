@@ -4,8 +4,8 @@
 #include <cstring>
 #include <memory>
 
-#include "eigen_types.h"
 #include "common.h"
+#include "eigen_types.h"
 
 namespace ptq::runtime {
 namespace {

@@ -7,7 +7,6 @@
 namespace ptq::runtime {
 namespace {
 
-
 // Normalizes one row of `len` in place: LayerNorm (mean and variance) or RMS (simplified).
 void norm_row(float* v, int64_t len, float eps, bool simplified, const float* gamma,
               const float* beta) {

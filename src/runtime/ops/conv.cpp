@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "eigen_types.h"
 #include "common.h"
 #include "conv_core.h"
+#include "eigen_types.h"
 #include "fast_kernels.h"
 #include "phase_planes.h"
 #include "spatial.h"

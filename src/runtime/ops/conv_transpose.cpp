@@ -3,13 +3,12 @@
 #include <Eigen/Core>
 #include <algorithm>
 
-#include "eigen_types.h"
 #include "common.h"
+#include "eigen_types.h"
 #include "spatial.h"
 
 namespace ptq::runtime {
 namespace {
-
 
 // Output channels per task: fixed by the shape alone, so each element's arithmetic (and thus
 // the result) is the same for any thread count.

@@ -2,8 +2,8 @@
 #include <Eigen/Core>
 #include <algorithm>
 
-#include "eigen_types.h"
 #include "common.h"
+#include "eigen_types.h"
 #include "fast_kernels.h"
 
 namespace ptq::runtime {
