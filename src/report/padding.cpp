@@ -114,7 +114,7 @@ std::optional<PaddingCheck> check_padding(const ir::Model& a, const ir::Model& b
   ao.observer = {};
   bo.observer = {};
   const runtime::Interpreter ia(a, ao), ib(b, bo);
-  std::vector<double> a_sum, b_sum;
+  std::vector<size_t> index;  // model output position of each check.outputs entry
   const size_t limit = max_samples ? std::min(max_samples, kPaddingSamples) : kPaddingSamples;
   for (; s && check.samples < limit; s = data.next()) {
     const Tensor& mask = s->inputs.at(check.mask_input);
@@ -131,15 +131,14 @@ std::optional<PaddingCheck> check_padding(const ir::Model& a, const ir::Model& b
         if (unpad(pa[k], ya[k].dims()).dtype() != DType::kFloat) continue;  // no counterpart
         PaddingOutput o;
         o.name = a.graph.value(a.graph.outputs[k]).name;
+        o.a_mean_cosine = o.b_mean_cosine = 0;  // sums until the end
         check.outputs.push_back(o);
-        a_sum.push_back(0);
-        b_sum.push_back(0);
+        index.push_back(k);
       }
       if (check.outputs.empty()) return std::nullopt;
     }
-    size_t j = 0;
-    for (size_t k = 0; k < ya.size() && j < check.outputs.size(); ++k) {
-      if (a.graph.value(a.graph.outputs[k]).name != check.outputs[j].name) continue;
+    for (size_t j = 0; j < check.outputs.size(); ++j) {
+      const size_t k = index[j];
       const Tensor ua = unpad(pa[k], ya[k].dims()), ub = unpad(pb[k], yb[k].dims());
       // No counterpart on this sample (a shape that does not follow the sequence): worst case.
       const bool both = ua.dtype() == DType::kFloat && ub.dtype() == DType::kFloat;
@@ -147,15 +146,14 @@ std::optional<PaddingCheck> check_padding(const ir::Model& a, const ir::Model& b
       PaddingOutput& o = check.outputs[j];
       o.a_min_cosine = std::min(o.a_min_cosine, ca);
       o.b_min_cosine = std::min(o.b_min_cosine, cb);
-      a_sum[j] += ca;
-      b_sum[j] += cb;
-      ++j;
+      o.a_mean_cosine += ca;
+      o.b_mean_cosine += cb;
     }
     ++check.samples;
   }
-  for (size_t j = 0; j < check.outputs.size(); ++j) {
-    check.outputs[j].a_mean_cosine = a_sum[j] / static_cast<double>(check.samples);
-    check.outputs[j].b_mean_cosine = b_sum[j] / static_cast<double>(check.samples);
+  for (PaddingOutput& o : check.outputs) {
+    o.a_mean_cosine /= static_cast<double>(check.samples);
+    o.b_mean_cosine /= static_cast<double>(check.samples);
   }
   data.rewind();
   return check;
