@@ -75,7 +75,7 @@ class FusedMatMul : public Kernel {
 }  // namespace
 
 void register_contrib_matmul(KernelRegistry& r) {
-  r.add("com.microsoft", "FusedMatMul", 1, INT64_MAX, make_kernel<FusedMatMul>);
+  r.add(kMs, "FusedMatMul", 1, INT64_MAX, make_kernel<FusedMatMul>);
 }
 
 }  // namespace ptq::runtime

@@ -202,8 +202,8 @@ class GatherBlockQuantized : public Kernel {
 }  // namespace
 
 void register_contrib_nbits(KernelRegistry& r) {
-  r.add("com.microsoft", "MatMulNBits", 1, INT64_MAX, make_kernel<MatMulNBits>);
-  r.add("com.microsoft", "GatherBlockQuantized", 1, INT64_MAX, make_kernel<GatherBlockQuantized>);
+  r.add(kMs, "MatMulNBits", 1, INT64_MAX, make_kernel<MatMulNBits>);
+  r.add(kMs, "GatherBlockQuantized", 1, INT64_MAX, make_kernel<GatherBlockQuantized>);
 }
 
 }  // namespace ptq::runtime

@@ -76,8 +76,8 @@ class DynamicQuantizeMatMul : public Kernel {
 }  // namespace
 
 void register_matmul_integer_to_float(KernelRegistry& r) {
-  r.add("com.microsoft", "MatMulIntegerToFloat", 1, INT64_MAX, make_kernel<MatMulIntegerToFloat>);
-  r.add("com.microsoft", "DynamicQuantizeMatMul", 1, INT64_MAX, make_kernel<DynamicQuantizeMatMul>);
+  r.add(kMs, "MatMulIntegerToFloat", 1, INT64_MAX, make_kernel<MatMulIntegerToFloat>);
+  r.add(kMs, "DynamicQuantizeMatMul", 1, INT64_MAX, make_kernel<DynamicQuantizeMatMul>);
 }
 
 }  // namespace ptq::runtime

@@ -272,7 +272,7 @@ class QGemm : public Kernel {
 void register_qlinear_matmul(KernelRegistry& r) {
   r.add("", "QLinearMatMul", 10, INT64_MAX, make_kernel<QLinearMatMul>);
   r.add("", "MatMulInteger", 10, INT64_MAX, make_kernel<MatMulInteger>);
-  r.add("com.microsoft", "QGemm", 1, INT64_MAX, make_kernel<QGemm>);
+  r.add(kMs, "QGemm", 1, INT64_MAX, make_kernel<QGemm>);
 }
 
 }  // namespace ptq::runtime

@@ -311,14 +311,13 @@ class MaxPool8 : public Kernel {
 }  // namespace
 
 void register_qlinear_misc(KernelRegistry& r) {
-  const char* ms = "com.microsoft";
-  r.add(ms, "QLinearAdd", 1, INT64_MAX, make_kernel<QLinearBinary<false>>);
-  r.add(ms, "QLinearMul", 1, INT64_MAX, make_kernel<QLinearBinary<true>>);
-  r.add(ms, "QLinearSigmoid", 1, INT64_MAX, make_kernel<QLinearLookup<true>>);
-  r.add(ms, "QLinearLeakyRelu", 1, INT64_MAX, make_kernel<QLinearLookup<false>>);
-  r.add(ms, "QLinearConcat", 1, INT64_MAX, make_kernel<QLinearConcat>);
-  r.add(ms, "QLinearGlobalAveragePool", 1, INT64_MAX, make_kernel<QLinearGlobalAveragePool>);
-  r.add(ms, "QLinearAveragePool", 1, INT64_MAX, make_kernel<QLinearAveragePool>);
+  r.add(kMs, "QLinearAdd", 1, INT64_MAX, make_kernel<QLinearBinary<false>>);
+  r.add(kMs, "QLinearMul", 1, INT64_MAX, make_kernel<QLinearBinary<true>>);
+  r.add(kMs, "QLinearSigmoid", 1, INT64_MAX, make_kernel<QLinearLookup<true>>);
+  r.add(kMs, "QLinearLeakyRelu", 1, INT64_MAX, make_kernel<QLinearLookup<false>>);
+  r.add(kMs, "QLinearConcat", 1, INT64_MAX, make_kernel<QLinearConcat>);
+  r.add(kMs, "QLinearGlobalAveragePool", 1, INT64_MAX, make_kernel<QLinearGlobalAveragePool>);
+  r.add(kMs, "QLinearAveragePool", 1, INT64_MAX, make_kernel<QLinearAveragePool>);
   // Internal: the 8-bit MaxPool integer-kernel mode runs for ORT's DropQDQ MaxPool (qdq_fusion.h).
   r.add(kInt8Domain, "MaxPool", 1, INT64_MAX, make_kernel<MaxPool8>);
 }
