@@ -96,7 +96,7 @@ CalibStats parse_stats(const std::string& text) {
     const size_t bins = static_cast<size_t>(histogram_bins(s.params));
     for (const auto& [name, t] : j.at("tensors").items()) {
       key = "tensors." + name;
-      TensorStats ts{t.at("exact").get<bool>(), Observation(1)};
+      TensorStats ts{t.at("exact").get<bool>(), Observation(1), Through::kIdentity};
       RangeStats& r = ts.observation.range;
       r.min = parse_number(t.at("min"));
       r.max = parse_number(t.at("max"));
@@ -108,6 +108,11 @@ CalibStats parse_stats(const std::string& text) {
         throw IoError(e.what());
       }
       PTQ_CHECK(r.samples == 0 || r.min <= r.max, IoError, "min must not exceed max");
+      if (t.contains("through")) {
+        const std::optional<Through> f = parse_through(t.at("through").get<std::string>());
+        PTQ_CHECK(f, IoError, "'through' is not identity, silu or hardswish");
+        ts.through = *f;
+      }
       // The method's ranges come from histograms: a tensor that needs them must have them.
       const bool needs = !ts.exact && find_method(s.method)->histogram(s.params) != HistogramKind::kNone;
       PTQ_CHECK(!needs || (t.contains("positive") && t.contains("negative")), IoError,
@@ -156,7 +161,8 @@ CalibTable ranges_from(const CalibStats& stats) {
   for (const auto& [name, t] : stats.tensors) {
     const RangeStats& r = t.observation.range;
     table.ranges[name] = t.exact ? Range{static_cast<float>(r.min), static_cast<float>(r.max)}
-                                 : method->compute(t.observation, stats.params);
+                                 : fit_through(t.observation, method->compute(t.observation, stats.params), t.through,
+                                               stats.params);
   }
   return table;
 }
@@ -184,7 +190,8 @@ CalibStats merge_stats(const std::vector<CalibStats>& parts, const std::vector<s
                 " tensors, ", labels[0], " of ", first.tensors.size(), " (another model or other flags)");
       auto a = p.tensors.begin();
       for (auto b = first.tensors.begin(); b != first.tensors.end(); ++a, ++b)
-        PTQ_CHECK(a->first == b->first && a->second.exact == b->second.exact, IoError, "tensor '", a->first,
+        PTQ_CHECK(a->first == b->first && a->second.exact == b->second.exact && a->second.through == b->second.through,
+                  IoError, "tensor '", a->first,
                   "' does not match ", labels[0], " (another model or other flags)");
     });
   }
@@ -216,6 +223,7 @@ std::string calib_stats_json(const CalibStats& s) {
               {"samples", r.samples},
               {"sum_sample_min", r.sum_sample_min.to_hex()},
               {"sum_sample_max", r.sum_sample_max.to_hex()}};
+    if (t.through != Through::kIdentity) e["through"] = through_name(t.through);
     if (t.observation.positive.bins() > 1) {
       e["positive"] = histogram_json(t.observation.positive);
       e["negative"] = histogram_json(t.observation.negative);

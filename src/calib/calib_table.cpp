@@ -67,6 +67,8 @@ std::string calib_table_json(const CalibTable& t) {
   };
   if (t.smoothquant_alpha >= 0.f)
     j["smoothquant"] = {{"alpha", t.smoothquant_alpha}, {"channel_abs_max", t.channel_abs_max}};
+  if (!t.channel_mean.empty()) j["bias_correction"] = {{"channel_mean", t.channel_mean}};
+  if (t.search_fp32) j["placement_search"] = {{"fp32_nodes", *t.search_fp32}};
   return j.dump(2) + "\n";
 }
 
@@ -126,6 +128,18 @@ CalibTable parse_table(const std::string& text) {
         for (float x : m) PTQ_CHECK(std::isfinite(x) && x >= 0.f, IoError, "key '", key, "': values must be finite and >= 0");
         t.channel_abs_max[name] = std::move(m);
       }
+    }
+    if (j.contains("bias_correction")) {
+      for (const auto& [name, v] : j["bias_correction"].at("channel_mean").items()) {
+        key = "bias_correction.channel_mean." + name;
+        std::vector<double> m = v.get<std::vector<double>>();
+        for (double x : m) PTQ_CHECK(std::isfinite(x), IoError, "key '", key, "': values must be finite");
+        t.channel_mean[name] = std::move(m);
+      }
+    }
+    if (j.contains("placement_search")) {
+      key = "placement_search.fp32_nodes";
+      t.search_fp32 = j["placement_search"].at("fp32_nodes").get<std::vector<std::string>>();
     }
   } catch (const json::exception& e) {
     throw IoError(str_cat("key '", key, "': ", e.what()));

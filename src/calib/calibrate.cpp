@@ -10,40 +10,10 @@
 
 #include "ptq/core/error.h"
 #include "ptq/data/ordered_parallel.h"
+#include "ptq/data/rows.h"
 #include "ptq/runtime/interpreter.h"
 
 namespace ptq::calib {
-namespace {
-
-// A batch of n samples as n runs of one: GEMM kernels sum in an order that depends on the batch
-// size, so only batch-1 runs give statistics that do not depend on how samples were grouped.
-// Splits along dim 0 when every runtime input declares a non-static dim 0 and all share its size.
-std::vector<std::map<std::string, Tensor>> split_batch(const ir::Graph& g,
-                                                       const std::map<std::string, Tensor>& inputs) {
-  int64_t n = -1;
-  for (ir::ValueId v : g.runtime_inputs()) {
-    const ir::Value& val = g.value(v);
-    const auto it = inputs.find(val.name);
-    if (it == inputs.end() || it->second.rank() == 0 || it->second.is_string()) return {inputs};
-    if (val.type.shape && !val.type.shape->empty() && (*val.type.shape)[0].is_static()) return {inputs};
-    const int64_t d0 = it->second.dims()[0];
-    if (n >= 0 && d0 != n) return {inputs};
-    n = d0;
-  }
-  if (n <= 1) return {inputs};
-  std::vector<std::map<std::string, Tensor>> rows(static_cast<size_t>(n));
-  for (const auto& [name, t] : inputs) {
-    Dims dims = t.dims();
-    dims[0] = 1;
-    const size_t row_bytes = t.nbytes() / static_cast<size_t>(n);
-    for (int64_t r = 0; r < n; ++r)
-      rows[static_cast<size_t>(r)][name] = Tensor::from_bytes(
-          t.dtype(), dims, static_cast<const uint8_t*>(t.raw()) + static_cast<size_t>(r) * row_bytes, row_bytes);
-  }
-  return rows;
-}
-
-}  // namespace
 
 CalibTable calibrate(const ir::Model& model, data::Dataset& dataset, const CalibrateOptions& o,
                      const std::string& model_sha256) {
@@ -90,7 +60,7 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
         }
         std::vector<Observations> rows;
         with_context(str_cat("calibration sample ", sample.source_str()), [&] {
-          for (const auto& row : split_batch(g, sample.inputs)) {
+          for (const auto& row : data::split_batch(g, sample.inputs)) {
             rows.emplace_back(g.id_bound_values());
             wk.current = &rows.back();
             wk.interpreter->run(row);
@@ -129,7 +99,7 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
     // Graph inputs hold preprocessed data whose range is meant (MNIST's background sits at the
     // minimum): clipping it moves every such pixel, so inputs keep their exact min/max.
     const bool input = val.kind == ir::ValueKind::kGraphInput;
-    stats.tensors.emplace(val.name, TensorStats{input || (histograms && !wants_histogram(v)), std::move(*obs[v])});
+    stats.tensors.emplace(val.name, TensorStats{input || (histograms && !wants_histogram(v)), std::move(*obs[v]), Through::kIdentity});
   }
   return stats;
 }

@@ -8,6 +8,7 @@
 #include "ptq/core/error.h"
 #include "ptq/ir/verify.h"
 #include "ptq/passes/prepare.h"
+#include "bias_correction.h"
 #include "weights.h"
 
 namespace ptq::emit {
@@ -22,8 +23,8 @@ struct ActParams {
 class Emitter {
  public:
   Emitter(ir::Model& m, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-          const quant::QuantConfig& config)
-      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config) {}
+          const quant::QuantConfig& config, const ChannelMeans& means)
+      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means) {}
 
   EmitSummary run() {
     activation_params();
@@ -131,12 +132,14 @@ class Emitter {
 
   // Weights, constant operands and biases of one node, rewired to DequantizeLinear outputs.
   void node_constants(const passes::NodeQuant& q) {
-    const ir::Node& n = g_.node(q.node);
-    const ir::ValueId x = n.inputs.empty() ? ir::kNone : n.inputs[0];
+    const ir::ValueId x = g_.node(q.node).inputs.empty() ? ir::kNone : g_.node(q.node).inputs[0];
     const bool x_quantized = params_.count(x) > 0;
     std::vector<float> weight_scale;
+    std::vector<double> bias_shift;  // bias correction (empty: none)
     for (const passes::WeightSpec& spec : q.weights) {
-      const ir::ValueId wv = g_.node(q.node).inputs[static_cast<size_t>(spec.slot)];
+      // Fetched per weight: emitting one adds nodes, which may move the graph's node storage.
+      const ir::Node& n = g_.node(q.node);
+      const ir::ValueId wv = n.inputs[static_cast<size_t>(spec.slot)];
       const Tensor& w = *g_.constant(wv);
       const std::string base = g_.value(wv).name;
       if (spec.as_activation) {
@@ -171,6 +174,11 @@ class Emitter {
       if (raised)
         summary_.notes.push_back(str_cat(n.label(), ": raised the weight scale of ", raised,
                                          " channel(s) so the int32 bias and products cannot overflow"));
+      if (spec.slot == q.weights.front().slot) {
+        weight_scale = qw.scale;
+        const auto mean = means_.find(g_.value(x).name);
+        if (x_quantized && mean != means_.end()) bias_shift = weight_bias_shift(n, w, qw, mean->second);
+      }
       ir::ValueId dq;
       const auto key = std::make_tuple(wv, spec.axis, spec.reduce_range, pair_safe);
       if (!raised && weight_cache_.count(key)) {
@@ -181,12 +189,19 @@ class Emitter {
         ++summary_.weights;
       }
       g_.set_node_input(q.node, spec.slot, dq);
-      if (spec.slot == q.weights.front().slot) weight_scale = qw.scale;
     }
     if (q.bias_slot < 0 || !x_quantized || weight_scale.empty()) return;
     const ir::ValueId bv = g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)];
     std::vector<float> bias_scale;
-    Tensor qb = quantize_bias(*g_.constant(bv), params_[x].qp.scale, weight_scale, bias_scale);
+    const Tensor& b = *g_.constant(bv);
+    Tensor corrected;
+    if (!bias_shift.empty() && b.dtype() == DType::kFloat && b.numel() == bias_shift.size()) {
+      std::vector<float> v(b.data<float>(), b.data<float>() + b.numel());
+      for (size_t c = 0; c < v.size(); ++c) v[c] = static_cast<float>(static_cast<double>(v[c]) + bias_shift[c]);
+      corrected = Tensor::from_vector<float>(b.dims(), v);
+    }
+    Tensor qb = quantize_bias(corrected.dtype() == DType::kFloat ? corrected : b, params_[x].qp.scale, weight_scale,
+                              bias_scale);
     const bool per_channel = bias_scale.size() > 1;
     const std::string base = g_.value(bv).name;
     const ir::ValueId qv = g_.add_initializer(g_.unique_name(base + "_quantized"), std::move(qb));
@@ -227,6 +242,7 @@ class Emitter {
   const passes::QuantPlan& plan_;
   const passes::RangeMap& ranges_;
   const quant::QuantConfig& config_;
+  const ChannelMeans& means_;
   std::map<ir::ValueId, ActParams> params_;
   // (weight, axis, 7-bit, pair-safe scales) -> its DequantizeLinear output
   std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, ir::ValueId> weight_cache_;
@@ -236,10 +252,10 @@ class Emitter {
 }  // namespace
 
 EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-                     const quant::QuantConfig& config) {
+                     const quant::QuantConfig& config, const ChannelMeans& input_means) {
   PTQ_CHECK(model.opset() >= 13, UnsupportedError, "QDQ emission needs opset >= 13, the model has ",
             model.opset());
-  return Emitter(model, plan, ranges, config).run();
+  return Emitter(model, plan, ranges, config, input_means).run();
 }
 
 }  // namespace ptq::emit

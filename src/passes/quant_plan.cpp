@@ -210,7 +210,9 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       continue;
     }
     if (!filter.admits(id)) {
-      if (filter.fp32.count(id)) plan.fp32.push_back(str_cat(n.label(), ": returned to fp32 by --auto-fallback"));
+      if (filter.fp32.count(id))
+        plan.fp32.push_back(str_cat(n.label(), filter.searched.count(id) ? ": kept fp32 by the placement search (--effort)"
+                                                                          : ": returned to fp32 by --auto-fallback"));
       continue;
     }
     NodeQuant q;

@@ -17,9 +17,11 @@
 #include "ptq/ir/verify.h"
 #include "ptq/onnx_io/load.h"
 #include "ptq/onnx_io/opset.h"
+#include "ptq/passes/activation_inputs.h"
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/passes/smoothquant.h"
+#include "ptq/report/sensitivity.h"
 #include "dynamic.h"
 #include "weight_only.h"
 #include "smoothing.h"
@@ -52,7 +54,7 @@ struct Int8Build {
 };
 
 Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
-                     const passes::NodeFilter& filter) {
+                     const passes::NodeFilter& filter, const emit::ChannelMeans& means = {}) {
   Int8Build b;
   b.built.model = prepared;
   ir::Model& model = b.built.model;
@@ -72,10 +74,48 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
     }
     b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, ref, out});
   }
-  b.summary = emit::emit_qdq(model, b.plan, ranges, config);
+  b.summary = emit::emit_qdq(model, b.plan, ranges, config, means);
   model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
   ir::verify(model);
   return b;
+}
+
+// Fp32 runs bias correction averages over when there is no placement search (--effort fast).
+constexpr size_t kBiasCorrectionSamples = 8;
+
+// Bias correction's statistics: the mean per input channel of every Conv and Gemm input with a
+// constant weight (axis 1 of [N, C, ...], the last axis of Gemm's [N, K]) over the kept runs.
+emit::ChannelMeans weighted_input_means(const ir::Graph& g, const std::vector<report::Fp32Sample>& kept) {
+  emit::ChannelMeans means;
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& n = g.node(id);
+    if (!n.is_default_domain() || (n.op_type != "Conv" && n.op_type != "Gemm") || n.inputs.size() < 2) continue;
+    if (!g.constant(n.inputs[1]) || means.count(g.value(n.inputs[0]).name)) continue;
+    const auto x = static_cast<size_t>(n.inputs[0]);
+    std::vector<double> sum;
+    size_t count = 0;
+    for (const report::Fp32Sample& s : kept) {
+      const Tensor& t = s.values[x];
+      if (t.dtype() != DType::kFloat || t.rank() < 2 || (n.op_type == "Gemm" && t.rank() != 2)) continue;
+      const Dims& d = t.dims();
+      constexpr size_t axis = 1;  // C of [N, C, ...]; K of Gemm's [N, K]
+      const size_t c = static_cast<size_t>(d[axis]);
+      size_t inner = 1;
+      for (size_t k = axis + 1; k < d.size(); ++k) inner *= static_cast<size_t>(d[k]);
+      const size_t outer = t.numel() / (c * inner);
+      if (sum.empty()) sum.assign(c, 0.0);
+      if (sum.size() != c) continue;
+      const float* p = t.data<float>();
+      for (size_t o = 0; o < outer; ++o)
+        for (size_t ch = 0; ch < c; ++ch)
+          for (size_t i = 0; i < inner; ++i) sum[ch] += p[(o * c + ch) * inner + i];
+      count += outer * inner;
+    }
+    if (count == 0) continue;
+    for (double& v : sum) v /= static_cast<double>(count);
+    means[g.value(n.inputs[0]).name] = std::move(sum);
+  }
+  return means;
 }
 
 // Value ids of the prepared graph whose ranges the default int8 model uses: fold and plan with a
@@ -127,6 +167,12 @@ calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& mode
   co.histogram_values = ranged_values(model, o.config);
   co.progress = o.progress;
   calib::CalibStats stats = calib::calibrate_stats(model, ds, co, hash);
+  // Ranges of SiLU/HardSwish inputs are fitted through the activation (calib/through.h).
+  for (const auto& [v, kind] : passes::activation_inputs(model.graph)) {
+    const auto t = stats.tensors.find(model.graph.value(v).name);
+    if (t != stats.tensors.end())
+      t->second.through = kind == passes::ActivationInput::kSilu ? calib::Through::kSilu : calib::Through::kHardSwish;
+  }
   if (ds.skipped_nonfinite() > 0)
     notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));
   return stats;
@@ -189,6 +235,24 @@ data::Dataset open_calib(const QuantizeOptions& o, const ir::Graph& graph) {
   return data::open_dataset(o.calib_data, graph, o.data);
 }
 
+Effort parse_effort(const std::string& name) {
+  if (name == "fast") return Effort::kFast;
+  if (name == "default") return Effort::kDefault;
+  if (name == "max") return Effort::kMax;
+  throw UsageError(str_cat("--effort: '", name, "' is not fast, default or max"));
+}
+
+std::optional<report::SearchOptions> search_options(Effort effort) {
+  if (effort == Effort::kFast) return std::nullopt;
+  report::SearchOptions s;
+  if (effort == Effort::kMax) {
+    s.samples = 16;
+    s.target_db = 30;
+    s.max_fp32_share = 0.06;
+  }
+  return s;
+}
+
 Mode parse_mode(const std::string& name) {
   if (name == "static") return Mode::kStatic;
   if (name == "dynamic") return Mode::kDynamic;
@@ -217,8 +281,6 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   phase("load");
   PTQ_CHECK(!o.load_calib.empty() || !o.calib_data.empty(), UsageError,
             "calibration data is needed: pass --calib DATA or --load-calib TABLE.json");
-  PTQ_CHECK(o.load_calib.empty() || o.calib_data.empty(), UsageError,
-            "--calib and --load-calib exclude each other");
   // SmoothQuant: --smoothquant ALPHA, or by default where the graph is a transformer (MiniLM:
   // cosine to fp32 0.989 -> 0.996 at alpha 0.8, docs/results.md).
   std::optional<float> smooth = o.smoothquant;
@@ -264,32 +326,99 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     if (ds.skipped_nonfinite() > 0)
       result.notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));
   }
-  if (!o.save_calib.empty()) calib::save_calib_table(table, o.save_calib);
   phase("calibrate");
   const report::AccuracyOptions acc = o.check_accuracy ? accuracy_setup(o) : o.accuracy;
+  // Bias correction and the placement search (--effort) on fp32 runs of a few calibration
+  // samples; every model below is built with both.
+  report::NodeSelection searched;
+  emit::ChannelMeans means;
+  // The search is for CNN placement: transformer placement already keeps what int8 cannot carry
+  // fp32 by design, and its padded calibration rows would count padding in the output SQNR.
+  const std::optional<report::SearchOptions> search =
+      passes::transformer_placement(model.graph, o.config) ? std::nullopt : search_options(o.effort);
+  const size_t search_samples = search ? search->samples : kBiasCorrectionSamples;
+  if (!o.load_calib.empty() && (!table.channel_mean.empty() || table.search_fp32)) {
+    // The table records what its run measured: the same model without the data. (A table merged
+    // from shards has only ranges: with --calib, the measurements below run on its first rows.)
+    if (o.bias_correction) means = table.channel_mean;
+    if (search && table.search_fp32) {
+      for (const std::string& name : *table.search_fp32) {
+        const ir::ValueId v = model.graph.find(name);
+        const ir::Node* p = v == ir::kNone ? nullptr : model.graph.producer(v);
+        PTQ_CHECK(p || o.force, IoError, o.load_calib, ": the placement search kept the node computing '", name,
+                  "' fp32, which this model does not have");
+        if (p) searched.fp32.insert(p->id);
+      }
+      searched.searched = searched.fp32;
+    }
+  } else if ((search || o.bias_correction) && (!o.calib_data.empty() || o.calib_samples)) {
+    if (o.check_accuracy) report::preflight(model, acc);  // bad report flags fail before the search
+    report::AccuracyOptions so;
+    so.fp32_runtime.threads = so.int8_runtime.threads = o.threads;
+    // What the report predicts: ORT's integer kernels for ORT's x86 profile, exact arithmetic else.
+    so.int8_runtime.qdq_mode = o.check_accuracy ? acc.int8_runtime.qdq_mode
+                               : o.config.target == quant::Target::kOrtX86 ? runtime::QdqMode::kIntegerKernel
+                                                                           : runtime::QdqMode::kFakeQuant;
+    data::Dataset ds = open_calib(o, model.graph);
+    const std::vector<report::Fp32Sample> kept = report::fp32_values(model, ds, search_samples, so, true);
+    if (o.bias_correction) means = table.channel_mean = weighted_input_means(model.graph, kept);
+    if (search) {
+      const report::Builder plain = [&](const report::NodeSelection& sel) {
+        return build_int8(model, table.ranges, o.config, to_filter(sel), means).built;
+      };
+      report::SearchResult sr = report::search_placement(model, plain, kept, so, *search);
+      searched = sr.selection;
+      searched.searched = searched.fp32;
+      table.search_fp32.emplace();
+      for (ir::NodeId id : searched.fp32) table.search_fp32->push_back(model.graph.value(model.graph.node(id).outputs[0]).name);
+      if (!sr.rounds.empty()) {
+        std::string rounds;
+        for (const report::SearchRound& r : sr.rounds)
+          rounds += str_cat(rounds.empty() ? "" : ", ", r.nodes.size(), " node(s) -> ", report::format_db(r.sqnr_db),
+                            " dB", r.kept ? "" : " (not kept)");
+        result.notes.push_back(str_cat("placement search: ", searched.fp32.size(), " node(s) kept fp32, output SQNR ",
+                                       report::format_db(sr.before_db), " -> ", report::format_db(sr.after_db), " dB on ",
+                                       sr.samples, " calibration samples (rounds: ", rounds,
+                                       "; --effort fast skips the search)"));
+      }
+      result.search = std::move(sr);
+    }
+    phase("search");
+  } else if (search || o.bias_correction) {
+    result.notes.push_back(str_cat(o.load_calib, " has no bias-correction statistics or placement search (a table "
+                                   "merged from shards): pass --calib DATA too to measure them, or --effort fast "
+                                   "--no-bias-correction to say they are not wanted"));
+  }
+  if (!o.save_calib.empty()) calib::save_calib_table(table, o.save_calib);
+  // A selection with the searched nodes in fp32 on top (the report's sensitivity, fallback).
+  const auto with_search = [&searched](report::NodeSelection sel) {
+    sel.fp32.insert(searched.fp32.begin(), searched.fp32.end());
+    sel.searched = searched.searched;
+    return sel;
+  };
   // Model first: unless --auto-fallback may still change it, the int8 model (and the table) are
   // written and committed before the report runs, so an interrupted or failed report keeps them.
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;
   std::optional<Int8Build> first;
   if (model_first && o.check_accuracy) {
     report::preflight(model, acc);  // bad report flags or data fail before anything is written
-    first = build_int8(model, table.ranges, o.config, {});
+    first = build_int8(model, table.ranges, o.config, to_filter(with_search({})), means);
     result.int8_bytes = onnx_io::save_model(first->built.model, o.output_path, o.save);
     commit_finished_outputs();
     phase("emit");
     spdlog::info("wrote {}; computing the accuracy report", o.output_path);
   }
-  passes::NodeFilter final_filter;
+  passes::NodeFilter final_filter = to_filter(with_search({}));
   if (o.check_accuracy) {
     const report::Builder builder = [&](const report::NodeSelection& sel) {
-      return build_int8(model, table.ranges, o.config, to_filter(sel)).built;
+      return build_int8(model, table.ranges, o.config, to_filter(with_search(sel)), means).built;
     };
     report::AccuracyOutcome outcome = report::check_accuracy(model, builder, acc);
-    final_filter = to_filter(outcome.selection);
+    final_filter = to_filter(with_search(outcome.selection));
     result.report = std::move(outcome.report);
     phase("report");
   }
-  Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter);
+  Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter, means);
   for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;

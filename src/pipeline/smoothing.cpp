@@ -61,6 +61,7 @@ passes::NodeFilter to_filter(const report::NodeSelection& s) {
   f.use_only = s.use_only;
   f.only = s.only;
   f.fp32 = s.fp32;
+  f.searched = s.searched;
   return f;
 }
 

@@ -3,20 +3,14 @@
 #include "ptq/report/accuracy.h"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <functional>
-#include <limits>
 #include <cmath>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "ptq/core/error.h"
-#include "ptq/data/ordered_parallel.h"
 #include "ptq/report/padding.h"
 #include "fixed.h"
+#include "ptq/report/sensitivity.h"
 
 namespace ptq::report {
 namespace {
@@ -127,68 +121,6 @@ Probe test_probe(const ir::Graph& g, const QuantNode& n) {
   return make_probe(g, n.output, g.find(n.output) != ir::kNone ? n.output : n.test_output);
 }
 
-// The fp32 model's values on one sample: what partial runs of a one-node model reuse.
-struct Fp32Sample {
-  std::map<std::string, Tensor> inputs;
-  std::vector<Tensor> values;   // by fp32 value id (top-level graph; empty where not computed)
-  std::vector<Tensor> outputs;  // the model outputs, named
-};
-
-// Runs the fp32 model on the first `n` samples of `ds`, keeping every top-level value.
-std::vector<Fp32Sample> fp32_values(const ir::Model& fp32, data::Dataset& ds, size_t n, const AccuracyOptions& o) {
-  struct Worker {
-    std::unique_ptr<runtime::Interpreter> interpreter;
-    Fp32Sample* current = nullptr;
-  };
-  const size_t workers = worker_count(o.fp32_runtime.threads, n);
-  std::vector<Worker> ws(workers);
-  const std::function<Fp32Sample(size_t, const data::Sample&)> work = [&](size_t w, const data::Sample& s) {
-    Worker& wk = ws[w];
-    if (!wk.interpreter) {
-      runtime::InterpreterOptions ro = o.fp32_runtime;
-      ro.threads = 1;
-      ro.observer = [&fp32, &wk](const ir::Graph& g, ir::ValueId v, const Tensor& t) {
-        if (&g == &fp32.graph) wk.current->values[static_cast<size_t>(v)] = t;
-      };
-      wk.interpreter = std::make_unique<runtime::Interpreter>(fp32, ro);
-    }
-    Fp32Sample r;
-    r.inputs = s.inputs;
-    r.values.resize(fp32.graph.id_bound_values());
-    wk.current = &r;
-    r.outputs = with_context(str_cat("sample ", s.source_str()), [&] { return wk.interpreter->run(s.inputs); });
-    return r;
-  };
-  std::vector<Fp32Sample> kept;
-  const std::function<void(const data::Sample&, Fp32Sample&)> consume = [&](const data::Sample&, Fp32Sample& r) {
-    kept.push_back(std::move(r));
-  };
-  ds.rewind();
-  data::for_each_ordered<Fp32Sample>(ds, workers, n, work, consume);
-  return kept;
-}
-
-// Calls fn(i) for i in [0, n) on `workers` threads; rethrows the error of the lowest index.
-void parallel_indexed(size_t n, size_t workers, const std::function<void(size_t)>& fn) {
-  std::vector<std::exception_ptr> errors(n);
-  std::atomic<size_t> next{0};
-  const auto loop = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;) {
-      try {
-        fn(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(loop);
-  loop();
-  for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 }  // namespace
 
 void validate(const AccuracyOptions& o) {
@@ -223,72 +155,14 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
     r.layers.push_back(l);
   }
 
-  // Sensitivity: only node i quantized, on the first N samples. The fp32 values of those samples
-  // are computed once and kept; each one-node model then runs only the nodes downstream of its
-  // Q/DQ (Interpreter::run with known values), the rest is taken from the fp32 run. Nodes are
-  // spread over the workers; each node's figure is its own serial sum, whatever the thread count.
+  // Sensitivity: only node i quantized, on the first N samples (sensitivity.h).
   std::vector<size_t> ranking;  // indices into nodes, most sensitive first
   const size_t sens_n = std::min(o.sensitivity_samples, o.max_samples ? o.max_samples : ds.size());
   if (sens_n > 0 && !nodes.empty()) {
     say(o, str_cat("sensitivity: ", nodes.size(), " nodes, one at a time, on ", sens_n, " samples"));
     const std::vector<Fp32Sample> kept = fp32_values(fp32, ds, sens_n, o);
     PTQ_CHECK(!kept.empty(), IoError, "no samples to evaluate");
-    std::vector<double> sqnr(nodes.size());
-    std::mutex build_mutex;  // the builder is not promised to be thread-safe
-    parallel_indexed(nodes.size(), worker_count(o.fp32_runtime.threads, nodes.size()), [&](size_t i) {
-      NodeSelection sel;
-      sel.use_only = true;
-      sel.only.insert(nodes[i].id);
-      BuiltModel one;
-      {
-        std::lock_guard<std::mutex> lock(build_mutex);
-        one = build(sel);
-      }
-      runtime::InterpreterOptions bo = o.int8_runtime;
-      bo.threads = 1;
-      bo.observer = nullptr;
-      const runtime::Interpreter ib(one.model, bo);
-      // Reusable fp32 values: those the one-node graph produces with the same op from inputs of
-      // the same names (a value the emitter re-made under an fp32 name is recomputed instead).
-      std::vector<bool> reusable(fp32.graph.id_bound_values(), false);
-      const ir::Graph& gb = one.model.graph;
-      for (size_t v = 0; v < gb.id_bound_values(); ++v) {
-        const ir::Value& val = gb.value(static_cast<ir::ValueId>(v));
-        const ir::Node* p = val.alive ? gb.producer(static_cast<ir::ValueId>(v)) : nullptr;
-        const ir::ValueId fv = p ? fp32.graph.find(val.name) : ir::kNone;
-        const ir::Node* q = fv == ir::kNone ? nullptr : fp32.graph.producer(fv);
-        if (!q || q->op_type != p->op_type || q->domain != p->domain || q->inputs.size() != p->inputs.size()) continue;
-        bool same = true;
-        for (size_t k = 0; same && k < p->inputs.size(); ++k) {
-          const bool na = p->inputs[k] == ir::kNone, nb = q->inputs[k] == ir::kNone;
-          same = na == nb && (na || gb.value(p->inputs[k]).name == fp32.graph.value(q->inputs[k]).name);
-        }
-        reusable[static_cast<size_t>(fv)] = same;
-      }
-      std::vector<ErrorStats> stats;
-      std::vector<bool> compared;
-      for (const Fp32Sample& s : kept) {
-        const runtime::KnownValues known = [&](const std::string& name) -> const Tensor* {
-          const ir::ValueId v = fp32.graph.find(name);
-          if (v == ir::kNone || !reusable[static_cast<size_t>(v)]) return nullptr;
-          const Tensor& t = s.values[static_cast<size_t>(v)];
-          return t.dtype() == DType::kUndefined ? nullptr : &t;
-        };
-        const std::vector<Tensor> yb = ib.run(s.inputs, known);
-        PTQ_CHECK(yb.size() == s.outputs.size(), UsageError, "the models have ", s.outputs.size(), " and ",
-                  yb.size(), " outputs");
-        if (stats.empty()) {
-          stats.resize(yb.size());
-          for (const Tensor& t : s.outputs) compared.push_back(t.dtype() == DType::kFloat);
-        }
-        for (size_t k = 0; k < yb.size(); ++k)
-          if (compared[k]) stats[k].add(s.outputs[k], yb[k]);
-      }
-      double v = std::numeric_limits<double>::infinity();
-      for (size_t k = 0; k < stats.size(); ++k)
-        if (compared[k]) v = std::min(v, sqnr_or_inf(stats[k].sqnr_db()));
-      sqnr[i] = v;
-    });
+    const std::vector<double> sqnr = node_sensitivity(fp32, build, nodes, kept, o);
     for (size_t i = 0; i < nodes.size(); ++i) {
       r.layers[i].sensitivity_measured = true;
       r.layers[i].sensitivity_db = finite_or_null(sqnr[i]);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -116,7 +117,6 @@ TEST(Quantize, BadCalibrationInputFailsCleanly) {
       {{"--calib", good, "--activation-type", "int8"}, 1, "--target generic"},
       {{"--calib", good, "--exclude-nodes", "("}, 1, "--exclude-nodes"},
       {{}, 1, "--calib"},
-      {{"--calib", good, "--load-calib", tmp.file("x.json")}, 1, "exclude each other"},
       {{"--load-calib", tmp.file("x.json")}, 5, "x.json"},
       {{"--calib", good, "--mode", "bogus"}, 1, "--mode: 'bogus' is not static, dynamic or weight-only"},
       {{"--mode", "dynamic"}, 1, "--mode dynamic has no calibration table"},  // the helper adds --save-calib
@@ -353,7 +353,7 @@ TEST(Quantize, SummaryInTerminalAndReports) {
   const test::CliResult plain = test::run_quantize(
       {m, "--calib", demo + "/calib", "-o", tmp.file("a.onnx"), "--exclude-ops", "Gemm", "-q"});
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
-  for (const char* line : {"time: load ", "summary\n", "settings: mode static, method percentile 99.999, target ort-x86",
+  for (const char* line : {"time: load ", "summary\n", "settings: mode static, method percentile 99.999, effort default, bias-correction on, target ort-x86",
                            "model: " , "(sha256 ", "size: fp32 ", "nodes: 4 quantized, 1 kept in fp32:", "node 'fc' (Gemm): excluded by --exclude-nodes/--exclude-ops"})
     EXPECT_NE(plain.out.find(line), std::string::npos) << line << "\n" << plain.out;
   const test::CliResult rep = test::run_quantize({m, "--calib", demo + "/calib", "--eval", demo + "/eval", "--labels",
@@ -428,6 +428,55 @@ TEST(Quantize, LowOutputSqnrIsWarnedWithTheWorstLayers) {
   const test::CliResult good = test::run_quantize({m, "--load-calib", tmp.file("t.json"), "--eval", demo + "/eval",
                                                     "-o", tmp.file("c.onnx"), "-q"});
   EXPECT_EQ(good.out.find("low output SQNR"), std::string::npos) << good.out;
+}
+
+}  // namespace ptq
+
+namespace ptq {
+
+// The default placement search on YOLOX-nano: quantizing the Focus stem alone costs as much output
+// SQNR as quantizing everything (channels up to 98 next to channels of 0.8), so the search keeps
+// it fp32, the report's SQNR rises well above --effort fast's, and the table records the choice.
+TEST(Quantize, PlacementSearchKeepsYoloxStemFp32) {
+  PTQ_REQUIRE_SHARED();
+  test::TempDir tmp;
+  const std::string images = test::shared_dir() + "/data/imagenet-sample";
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(images))
+    if (e.path().extension() == ".jpg") files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 10u);
+  fs::create_directories(tmp.file("calib"));
+  for (size_t i = 0; i < 10; ++i) fs::create_symlink(images + "/" + files[i], tmp.file("calib/" + files[i]));
+  const std::string model = test::shared_dir() + "/models/yolox-nano/model.onnx";
+  const auto run = [&](const std::string& tag, const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {model, "--calib", tmp.file("calib"), "--letterbox", "416x416", "--letterbox-pad", "114",
+                                     "--channel-order", "bgr", "-o", tmp.file(tag + ".onnx"), "--eval", tmp.file("calib"),
+                                     "--sensitivity-samples", "0", "--report", tmp.file(tag + ".json"),
+                                     "--save-calib", tmp.file(tag + "-table.json")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const test::CliResult r = test::run_quantize(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r;
+  };
+  const test::CliResult fast = run("fast", {"--effort", "fast"});
+  const test::CliResult def = run("default", {});
+  EXPECT_NE(def.err.find("placement search: 4 node(s) kept fp32"), std::string::npos) << def.err;
+  EXPECT_NE(def.out.find("node 'Conv_44' (Conv): kept fp32 by the placement search"), std::string::npos) << def.out;
+  const auto sqnr = [&](const std::string& tag) {
+    const nlohmann::json j = nlohmann::json::parse(test::read_file(tmp.file(tag + ".json")));
+    return j["outputs"][0]["sqnr_db"].get<double>();
+  };
+  EXPECT_LT(sqnr("fast"), 9.0);
+  EXPECT_GT(sqnr("default"), sqnr("fast") + 3.0);
+  const nlohmann::json table = nlohmann::json::parse(test::read_file(tmp.file("default-table.json")));
+  EXPECT_EQ(table["placement_search"]["fp32_nodes"].size(), 4u);
+  EXPECT_FALSE(nlohmann::json::parse(test::read_file(tmp.file("fast-table.json"))).contains("placement_search"));
+  // The table alone rebuilds the same model.
+  const test::CliResult again = test::run_quantize({model, "--load-calib", tmp.file("default-table.json"), "-o",
+                                                    tmp.file("again.onnx"), "-q"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(test::read_file(tmp.file("again.onnx")) == test::read_file(tmp.file("default.onnx")));
 }
 
 }  // namespace ptq

@@ -33,10 +33,14 @@ void expect_shards_match_single_run(const test::TempDir& tmp, const std::string&
   }
   merge.insert(merge.end(), {"-o", tmp.file("merged.json")});
   run(merge, {});
-  run({model, "--load-calib", tmp.file("merged.json"), "-o", tmp.file("merged.onnx")}, flags);
-  const std::string a = test::read_file(tmp.file("single.json")), b = test::read_file(tmp.file("merged.json"));
+  // The merged table has the ranges; the final command measures bias correction and the placement
+  // search on the first calibration rows, as the single run did, and records them in its table.
+  run({model, "--load-calib", tmp.file("merged.json"), "--calib", calib, "-o", tmp.file("merged.onnx"), "--save-calib",
+       tmp.file("final.json")},
+      flags);
+  const std::string a = test::read_file(tmp.file("single.json")), b = test::read_file(tmp.file("final.json"));
   EXPECT_FALSE(a.empty());
-  EXPECT_EQ(a, b) << "the merged table differs from one run";
+  EXPECT_EQ(a, b) << "the merged table (with the final command's measurements) differs from one run";
   EXPECT_TRUE(test::read_file(tmp.file("single.onnx")) == test::read_file(tmp.file("merged.onnx")))
       << "the model from the merged table differs from one run";
   for (const auto& e : fs::directory_iterator(tmp.path()))

@@ -100,7 +100,7 @@ def main():
     e_cal, e_mrg = env_of(c_cal), env_of(c_mrg)
     check(e_cal.get("SHARDS") == str(n), f"calibrate-job.yaml: SHARDS {e_cal.get('SHARDS')} == completions {n}")
     check(e_mrg.get("SHARDS") == str(n), f"merge-job.yaml: SHARDS {e_mrg.get('SHARDS')} == completions {n}")
-    for k in ("MODEL", "WORK", "CALIB_FLAGS"):
+    for k in ("MODEL", "DATA", "WORK", "CALIB_FLAGS"):
         check(e_cal.get(k) == e_mrg.get(k), f"{k} is the same in both jobs")
     check(mount == mount_m, "both jobs mount the PVC at the same path")
     check(c_cal.get("image") == c_mrg.get("image"), "both jobs use the same image")

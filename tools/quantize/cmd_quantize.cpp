@@ -69,8 +69,11 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
   report::Summary s;
   s.ptq_version = PTQ_VERSION;
   s.settings.emplace_back("mode", f.mode);
-  if (o.mode == pipeline::Mode::kStatic)
+  if (o.mode == pipeline::Mode::kStatic) {
     s.settings.emplace_back("method", o.method == "percentile" ? str_cat("percentile ", o.params.percentile) : o.method);
+    s.settings.emplace_back("effort", f.effort);
+    s.settings.emplace_back("bias-correction", o.bias_correction ? "on" : "off");
+  }
   if (o.mode == pipeline::Mode::kWeightOnly) {
     s.settings.emplace_back("bits", str_cat(o.bits));
     s.settings.emplace_back("block-size", str_cat(o.block_size));
@@ -217,6 +220,13 @@ void add_quantize(CLI::App& app, Run& run) {
                  "run time (DynamicQuantizeLinear, as ORT's quantize_dynamic; no --calib needed); weight-only: "
                  "blockwise --bits 4|8 weights (MatMulNBits, GatherBlockQuantized), float activations")
       ->default_str("static");
+  app.add_option("--effort", f->effort,
+                 "Accuracy search after calibration: fast (none), default (fp32 for the few nodes whose error "
+                 "dominates, measured on 8 calibration samples), max (16 samples, more nodes)")
+      ->default_str("default");
+  app.add_flag("--no-bias-correction", f->no_bias_correction,
+               "Keep the float biases as they are (default: each quantized Conv/Gemm bias absorbs the mean shift its "
+               "int8 weights cause, from fp32 runs of 8 calibration samples)");
   app.add_option("--bits", f->bits, "--mode weight-only: 4 or 8 bits per weight")->default_str("4");
   app.add_option("--block-size", f->block_size,
                  "--mode weight-only: weights per scale along K, a power of two >= 16 (default 16 for 4 bits, "
@@ -234,6 +244,10 @@ void add_quantize(CLI::App& app, Run& run) {
     run = [f, &app] {
       pipeline::QuantizeOptions o = to_quantize_options(*f, app);
       set_weight_only_options(o, f->bits, f->block_size, app);
+      o.effort = pipeline::parse_effort(f->effort);
+      o.bias_correction = !f->no_bias_correction;
+      if (app.count("--effort") > 0 && o.mode != pipeline::Mode::kStatic)
+        spdlog::warn("--effort has no effect with --mode {}", f->mode);
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");
       if (f->external_data) o.save.external_data = onnx_io::ExternalData::kAlways;
       o.check_accuracy = f->report.wanted();

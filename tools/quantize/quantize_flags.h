@@ -15,13 +15,14 @@ namespace ptq::cli {
 
 struct QuantizeFlags {
   pipeline::QuantizeOptions o;
-  std::string mode = "static", target = "ort-x86", preset = "auto";
+  std::string mode = "static", target = "ort-x86", preset = "auto", effort = "default";
   std::string activation_type, weight_type, exclude_ops;
   bool activation_symmetric = false, per_tensor = false;
   bool reduce_range = false, no_reduce_range = false;
   bool minmax_average = false, asymmetric_calib = false;
   std::string smoothquant;  // "" with the flag given: the default alpha
   bool no_smoothquant = false;
+  bool no_bias_correction = false;
   CLI::Option* smoothquant_option = nullptr;
   DataFlags data;
 };

@@ -9,6 +9,7 @@
 
 #include "ptq/calib/calib_table.h"
 #include "ptq/calib/methods.h"
+#include "ptq/calib/through.h"
 
 namespace ptq::calib {
 
@@ -24,6 +25,9 @@ struct TensorStats {
   // Exact min/max in the table (graph inputs, tensors without a Q/DQ): no histograms kept.
   bool exact = false;
   Observation observation;
+  // Read only through this activation (the pipeline sets it from the graph): the range is fitted
+  // to the error after it (through.h).
+  Through through = Through::kIdentity;
 };
 
 struct CalibStats {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ struct CalibTable {
   // table rebuilds the same smoothed graph its ranges belong to. alpha < 0: not applied.
   float smoothquant_alpha = -1.f;
   std::map<std::string, std::vector<float>> channel_abs_max;
+  // What the pipeline measured after calibration (pipeline/quantize.h), so that a loaded table
+  // rebuilds the model its run wrote: bias correction's mean per input channel of Conv/Gemm inputs,
+  // and the placement search's fp32 nodes by their first output's name (unset: no search ran).
+  std::map<std::string, std::vector<double>> channel_mean;
+  std::optional<std::vector<std::string>> search_fp32;
 };
 
 // Pretty JSON with sorted keys and round-trip exact floats, written atomically.

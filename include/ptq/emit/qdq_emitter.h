@@ -1,6 +1,10 @@
 // Writes a quantization plan into the graph as QuantizeLinear/DequantizeLinear (QDQ) nodes.
 #pragma once
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include <string>
 #include <vector>
 
@@ -26,7 +30,13 @@ struct EmitSummary {
 //   raising a channel's weight scale when its bias would overflow int32;
 // - float weights and Constant nodes nobody reads any more are removed.
 // The model must be at opset >= 13 (per-axis DequantizeLinear).
+// Bias correction: the mean of each input channel of a tensor by name (axis 1 of Conv inputs, the
+// last axis of Gemm's rank-2 inputs), from fp32 runs on calibration data.
+using ChannelMeans = std::map<std::string, std::vector<double>>;
+
+// ... with `input_means`: a quantized Conv or Gemm whose input has means gets its bias corrected
+// for the mean shift its quantized weights cause (bias_correction.h).
 EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-                     const quant::QuantConfig& config);
+                     const quant::QuantConfig& config, const ChannelMeans& input_means = {});
 
 }  // namespace ptq::emit

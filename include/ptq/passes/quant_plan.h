@@ -68,7 +68,8 @@ using RangeMap = std::map<std::string, quant::Range>;
 struct NodeFilter {
   bool use_only = false;      // when set, only nodes in `only` are quantized
   std::set<ir::NodeId> only;
-  std::set<ir::NodeId> fp32;  // never quantized
+  std::set<ir::NodeId> fp32;      // never quantized
+  std::set<ir::NodeId> searched;  // those of `fp32` the placement search chose (the reason given)
   bool admits(ir::NodeId id) const { return !fp32.count(id) && (!use_only || only.count(id)); }
 };
 

@@ -20,7 +20,8 @@ namespace ptq::report {
 struct NodeSelection {
   bool use_only = false;  // only the nodes in `only`
   std::set<ir::NodeId> only;
-  std::set<ir::NodeId> fp32;  // returned to fp32
+  std::set<ir::NodeId> fp32;      // returned to fp32
+  std::set<ir::NodeId> searched;  // those of `fp32` the placement search returned (search.h)
 };
 
 // A node the int8 model quantizes. `output` names its output as the fp32 graph has it (for a

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""ptq flag sets side by side on shared models, int8 evaluated in ONNX Runtime: for ablations.
+
+Each --ptq flag set quantizes every --models model on its calibration split (the .npy files
+compare_ort.py writes under bench/.work/MODEL/calib) and is evaluated in ORT on the eval split:
+the task metric (top-1, exact match / CER, detections reproduced), its drop from fp32, output
+SQNR, and int8 vs fp32 latency (median, one sample). Same splits and preprocessing as
+compare_ort.py, so rows compare with docs/results.md.
+
+    .venv/bin/python bench/ablation.py --models mobilenetv2,squeezenet1.1 \\
+        --ptq="--effort fast --no-bias-correction" --ptq="--effort fast" --ptq=""
+"""
+import argparse
+import pathlib
+import shlex
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import bench_data  # noqa: E402
+import compare_ort as co  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="mobilenetv2,squeezenet1.1")
+    ap.add_argument("--ptq", action="append", default=None, help="ptq flag set (repeatable; \"\" = defaults)")
+    ap.add_argument("--quantize", type=pathlib.Path, default=ROOT / "build/tools/quantize")
+    ap.add_argument("--shared", type=pathlib.Path, default=ROOT.parent / "shared")
+    ap.add_argument("--work", type=pathlib.Path, default=ROOT / "bench/.work")
+    ap.add_argument("--quick", action="store_true", help="the smaller eval split of compare_ort.py --quick")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--latency-runs", type=int, default=30)
+    a = ap.parse_args()
+    if not (a.shared / "models").is_dir():
+        print(f"skip: {a.shared}/models not found (needs ../shared)")
+        return 0
+    print("| model | ptq flags | metric | int8 | drop (pt) | SQNR dB | quant s | int8 ms | fp32 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in a.models.split(","):
+        task = bench_data.make_task(name, a.shared / "models", a.shared / "data", a.quick)
+        calib = a.work / name / "calib"
+        co.write_calib(task, calib)
+        fp = co.session(str(task.model), a.threads)
+        sessions, walls = {"fp32": fp}, {}
+        for i, flags in enumerate(a.ptq or [""]):
+            out = a.work / name / f"ablation_{i}.onnx"
+            cmd = [str(a.quantize), str(task.model), "--calib", str(calib), "-o", str(out), "-q",
+                   "--threads", str(a.threads)] + shlex.split(flags)
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            walls[flags] = time.perf_counter() - t0
+            if r.returncode not in (0, 4):
+                print(f"| {name} | {flags} | failed ({r.returncode}): {r.stderr.strip().splitlines()[-1]} |")
+                continue
+            sessions[flags] = co.session(str(out), a.threads)
+        accs = co.evaluate(task, sessions)
+        base = co.task_metrics(task, accs["fp32"], task.labels)
+        x = task.evals[0]()
+        fp_ms = co.latency_ms(fp, x, a.latency_runs)
+        for flags, sess in sessions.items():
+            if flags == "fp32":
+                continue
+            m = co.task_metrics(task, accs[flags], task.labels, accs["fp32"])
+            drop = base["value"] - m["value"] if task.kind != "detect" else 100.0 - m["value"]
+            extra = f", CER {m['cer']:.2f} %" if "cer" in m else ""
+            print(f"| {name} | {flags or '(default)'} | {m['metric']} | {m['value']:.2f} %{extra} | {drop:+.2f} "
+                  f"| {accs[flags].sqnr()} | {walls[flags]:.1f} | {co.latency_ms(sess, x, a.latency_runs):.2f} "
+                  f"| {fp_ms:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
