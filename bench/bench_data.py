@@ -75,6 +75,12 @@ def imagenet_torchvision(path: pathlib.Path) -> np.ndarray:
     return to_nchw((img - IMAGENET_MEAN) / IMAGENET_STD)
 
 
+def imagenet_tf(path: pathlib.Path) -> np.ndarray:
+    """EfficientNet-Lite (TF weights): RGB, (p - 127) / 128 (../shared/models/README.md)."""
+    img = center_crop(resize_short(load_rgb(path), 256), 224).astype(np.float32)
+    return to_nchw((img - 127.0) / 128.0)
+
+
 def imagenet_caffe(path: pathlib.Path) -> np.ndarray:
     img = center_crop(resize_short(load_rgb(path), 256), 224)[..., ::-1].astype(np.float32)
     return to_nchw(img - CAFFE_MEAN_BGR)
@@ -136,11 +142,11 @@ def _pick(seq: list, idx: list) -> list:
     return [seq[i] for i in idx]
 
 
-def imagenet_task(name: str, models: pathlib.Path, data: pathlib.Path, n_eval, caffe: bool) -> Task:
+def imagenet_task(name: str, models: pathlib.Path, data: pathlib.Path, n_eval, caffe: bool, tf: bool = False) -> Task:
     cf, cl, ef, el = imagenet_split(data)
-    pre = imagenet_caffe if caffe else imagenet_torchvision
+    pre = imagenet_caffe if caffe else imagenet_tf if tf else imagenet_torchvision
     idx = subset(ef, n_eval)
-    ref = "top-1 60.6 %, top-5 83.0 %" if caffe else "top-1 82.7 %, top-5 95.6 %"
+    ref = "top-1 60.6 %, top-5 83.0 %" if caffe else "top-1 87.78 % on the eval split" if tf else "top-1 82.7 %, top-5 95.6 %"
     return Task(name, models / name / "model.onnx", "data_0" if caffe else "input", "classify",
                 [lambda p=p: pre(p) for p in cf], [lambda p=p: pre(p) for p in _pick(ef, idx)],
                 _pick(el, idx), cl, f"{ref} on all 1000 images", top5=True)
@@ -216,7 +222,7 @@ MODELS = ["mobilenetv2", "squeezenet1.1", "mnist-8", "mnist-cnn-opset20-extdata"
 EVAL_COUNTS = {  # full / --quick evaluation sample counts per model
     "mobilenetv2": (900, 200), "squeezenet1.1": (900, 200), "mnist-8": (9000, 1000),
     "mnist-cnn-opset20-extdata": (9000, 1000), "ppocr-cls": (900, 200), "ppocrv4-rec": (900, 100),
-    "yolox-nano": (300, 40), "demo": (300, 300),
+    "yolox-nano": (300, 40), "demo": (300, 300), "efficientnet-lite0": (900, 200),
 }
 
 
@@ -225,6 +231,8 @@ def make_task(name: str, models: pathlib.Path, data: pathlib.Path, quick: bool) 
     builders: dict[str, Callable] = {
         "mobilenetv2": lambda: imagenet_task(name, models, data, n_eval, caffe=False),
         "squeezenet1.1": lambda: imagenet_task(name, models, data, n_eval, caffe=True),
+        # Not in MODELS (compare_ort.py's default set) yet: bench/ablation.py --models efficientnet-lite0.
+        "efficientnet-lite0": lambda: imagenet_task(name, models, data, n_eval, caffe=False, tf=True),
         "mnist-8": lambda: mnist_task(name, models, data, n_eval),
         "mnist-cnn-opset20-extdata": lambda: mnist_task(name, models, data, n_eval),
         "ppocr-cls": lambda: ocr_task(name, models, data, n_eval),

@@ -3,26 +3,11 @@
 #include <limits>
 
 #include "clamp_range.h"
+#include "histogram_loss.h"
 #include "ptq/calib/methods.h"
 
 namespace ptq::calib {
 namespace {
-
-// Expected squared error of quantizing the histogram's bin centres with range [lo, hi].
-double loss(const Histogram& h, double lo, double hi, const CalibParams& p) {
-  const quant::QuantParams qp = quant::compute_scale_zp(static_cast<float>(lo), static_cast<float>(hi),
-                                                        p.activation_type, p.activation_symmetry);
-  const quant::IntRange r = quant::full_range(p.activation_type);
-  double total = 0;
-  const auto& c = h.counts();
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (c[i] == 0) continue;
-    const float x = static_cast<float>(h.center(i));
-    const double e = static_cast<double>(quant::fake_quantize(x, qp, r)) - x;
-    total += static_cast<double>(c[i]) * e * e;
-  }
-  return total;
-}
 
 struct Best {
   double loss = std::numeric_limits<double>::infinity();
@@ -48,6 +33,10 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
   const double lo = std::min(std::isfinite(r.min) ? r.min : h.lo(), 0.0);
   const double hi = std::max(std::isfinite(r.max) ? r.max : h.hi(), 0.0);
   const bool symmetric = p.activation_symmetry == quant::Symmetry::kSymmetric;
+  const std::vector<double> fx = centres_through(h, Through::kIdentity);
+  const auto loss = [&](const Histogram& hist, double a, double b, const CalibParams& params) {
+    return histogram_loss(hist, fx, a, b, Through::kIdentity, params);
+  };
   // Coarse grid of shrink factors, then a finer grid around the best: the loss is smooth enough
   // in the range that a two-level search lands within a fraction of a percent of the optimum.
   constexpr int kCoarse = 64, kFine = 16;

@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+#include "histogram_loss.h"
+
 namespace ptq::calib {
 
 const char* through_name(Through f) {
@@ -32,26 +34,6 @@ double through_apply(Through f, double x) {
   return x;
 }
 
-namespace {
-
-// Squared error after f of quantizing the histogram's bin centres on [lo, hi]; fx: f at the centres.
-double loss(const Histogram& h, const std::vector<double>& fx, double lo, double hi, Through f, const CalibParams& p) {
-  const quant::QuantParams qp = quant::compute_scale_zp(static_cast<float>(lo), static_cast<float>(hi),
-                                                        p.activation_type, p.activation_symmetry);
-  const quant::IntRange r = quant::full_range(p.activation_type);
-  double total = 0;
-  const auto& c = h.counts();
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (c[i] == 0) continue;
-    const float x = static_cast<float>(h.center(i));
-    const double e = through_apply(f, quant::fake_quantize(x, qp, r)) - fx[i];
-    total += static_cast<double>(c[i]) * e * e;
-  }
-  return total;
-}
-
-}  // namespace
-
 Range fit_through(const Observation& obs, Range r, Through f, const CalibParams& p) {
   if (f == Through::kIdentity || !(r.min < 0.f) || !(r.max > 0.f)) return r;
   const Histogram h = obs.signed_view();
@@ -59,13 +41,12 @@ Range fit_through(const Observation& obs, Range r, Through f, const CalibParams&
   // Candidates lo * k / kSteps: the loss has one broad minimum in the low end, and a step of 1/128
   // of the range is far below the resolution it trades against.
   constexpr int kSteps = 128;
-  std::vector<double> fx(h.counts().size());
-  for (size_t i = 0; i < fx.size(); ++i) fx[i] = through_apply(f, h.center(i));
+  const std::vector<double> fx = centres_through(h, f);
   double best = std::numeric_limits<double>::infinity();
   float best_lo = r.min;
   for (int k = kSteps; k >= 1; --k) {
     const double lo = static_cast<double>(r.min) * k / kSteps;
-    const double l = loss(h, fx, lo, r.max, f, p);
+    const double l = histogram_loss(h, fx, lo, r.max, f, p);
     if (l < best) {
       best = l;
       best_lo = static_cast<float>(lo);

@@ -69,16 +69,12 @@ TEST(Determinism, MobileNetV2AcrossThreadsAndBatching) {
   PTQ_REQUIRE_SHARED();
   test::TempDir t;
   const std::string model = test::shared_dir() + "/models/mobilenetv2/model.onnx";
-  const std::string images = test::shared_dir() + "/data/imagenet-sample";
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(images))
-    if (e.path().extension() == ".jpg") files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  ASSERT_GE(files.size(), 10u);
+  const std::vector<std::string> images = test::shared_imagenet_images();
+  ASSERT_GE(images.size(), 10u);
   fs::create_directories(t.file("calib"));
   fs::create_directories(t.file("eval"));
   for (size_t i = 0; i < 10; ++i)
-    fs::create_symlink(images + "/" + files[i], t.file(std::string(i < 6 ? "calib/" : "eval/") + files[i]));
+    fs::create_symlink(images[i], t.file(std::string(i < 6 ? "calib/" : "eval/") + fs::path(images[i]).filename().string()));
   // The calibration images preprocessed by ptq itself, stacked two per .npy file.
   data::DataOptions opts;
   opts.preprocess.preset = data::PreprocessPreset::kTorchvision;

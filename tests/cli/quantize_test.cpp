@@ -440,14 +440,11 @@ namespace ptq {
 TEST(Quantize, PlacementSearchKeepsYoloxStemFp32) {
   PTQ_REQUIRE_SHARED();
   test::TempDir tmp;
-  const std::string images = test::shared_dir() + "/data/imagenet-sample";
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(images))
-    if (e.path().extension() == ".jpg") files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  ASSERT_GE(files.size(), 10u);
+  const std::vector<std::string> images = test::shared_imagenet_images();
+  ASSERT_GE(images.size(), 10u);
   fs::create_directories(tmp.file("calib"));
-  for (size_t i = 0; i < 10; ++i) fs::create_symlink(images + "/" + files[i], tmp.file("calib/" + files[i]));
+  for (size_t i = 0; i < 10; ++i)
+    fs::create_symlink(images[i], tmp.file("calib/" + fs::path(images[i]).filename().string()));
   const std::string model = test::shared_dir() + "/models/yolox-nano/model.onnx";
   const auto run = [&](const std::string& tag, const std::vector<std::string>& extra) {
     std::vector<std::string> args = {model, "--calib", tmp.file("calib"), "--letterbox", "416x416", "--letterbox-pad", "114",

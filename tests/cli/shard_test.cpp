@@ -81,14 +81,11 @@ TEST(Shards, MergedShardsEqualOneRunForEveryMethod) {
 TEST(Shards, MobileNetV2FourShardsEqualOneRun) {
   PTQ_REQUIRE_SHARED();
   test::TempDir data, tmp;
-  const std::string images = test::shared_dir() + "/data/imagenet-sample";
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(images))
-    if (e.path().extension() == ".jpg") files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  ASSERT_GE(files.size(), 10u);
+  const std::vector<std::string> images = test::shared_imagenet_images();
+  ASSERT_GE(images.size(), 10u);
   fs::create_directories(data.file("calib"));
-  for (size_t i = 0; i < 10; ++i) fs::create_symlink(images + "/" + files[i], data.file("calib/" + files[i]));
+  for (size_t i = 0; i < 10; ++i)
+    fs::create_symlink(images[i], data.file("calib/" + fs::path(images[i]).filename().string()));
   const std::string model = test::shared_dir() + "/models/mobilenetv2/model.onnx";
   for (const char* method : {"minmax", "percentile", "entropy", "mse"}) {
     SCOPED_TRACE(method);

@@ -40,6 +40,16 @@ std::vector<std::string> shared_models() {
   return r;
 }
 
+std::vector<std::string> shared_imagenet_images() {
+  std::vector<std::string> r;
+  const std::string dir = shared_dir();
+  if (dir.empty()) return r;
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "data" / "imagenet-sample"))
+    if (e.path().extension() == ".jpg") r.push_back(e.path().string());
+  std::sort(r.begin(), r.end());
+  return r;
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   path_ = fs::temp_directory_path() / ("ptq-test-" + std::to_string(rd()) + std::to_string(rd()));

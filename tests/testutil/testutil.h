@@ -22,6 +22,9 @@ std::string shared_dir();
 // Every model directory under shared/models with its model.onnx, sorted.
 std::vector<std::string> shared_models();
 
+// The .jpg files of shared/data/imagenet-sample, sorted by name (full paths).
+std::vector<std::string> shared_imagenet_images();
+
 // A fresh directory removed with everything in it at scope exit.
 class TempDir {
  public:

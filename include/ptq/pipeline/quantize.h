@@ -34,8 +34,9 @@ enum class Mode { kStatic, kDynamic, kWeightOnly };
 Mode parse_mode(const std::string& name);
 
 // --effort: how much measuring the static pipeline spends on accuracy after calibration. fast:
-// none; default: the placement search (report/search.h) on 8 calibration samples up to 20 dB
-// output SQNR, at most 3 % of the nodes in fp32; max: 16 samples, up to 30 dB, at most 6 %.
+// none (calibration only); default: bias correction where it measures better, then the placement
+// search (report/search.h) on 8 calibration rows up to 20 dB output SQNR, at most 3 % of the nodes
+// in fp32; max: 16 rows, up to 30 dB, at most 6 %.
 enum class Effort { kFast, kDefault, kMax };
 // "fast" | "default" | "max"; UsageError otherwise.
 Effort parse_effort(const std::string& name);
@@ -53,7 +54,8 @@ struct QuantizeOptions {
   std::string method = "percentile";
   Effort effort = Effort::kDefault;
   // Bias correction (emit/bias_correction.h): each quantized Conv/Gemm bias absorbs the mean shift
-  // its quantized weights cause, from fp32 runs of 8 calibration samples (--no-bias-correction).
+  // its quantized weights cause, from the search's fp32 runs, kept when it raises the measured
+  // output SQNR (--no-bias-correction; --effort fast measures nothing, so has none).
   bool bias_correction = true;
   calib::CalibParams params;
   std::string calib_data;  // --calib: a folder or list file of samples
