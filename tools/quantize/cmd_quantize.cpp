@@ -222,7 +222,7 @@ void add_quantize(CLI::App& app, Run& run) {
       ->default_str("static");
   app.add_option("--effort", f->effort,
                  "Accuracy work after calibration: fast (none), default (bias correction where it measures better, "
-                 "fp32 for the few nodes whose error dominates; measured on 8 calibration rows), max (16 rows, more "
+                 "fp32 for the few nodes whose error dominates; measured on 4 calibration rows), max (16 rows, more "
                  "nodes)")
       ->default_str("default");
   app.add_flag("--no-bias-correction", f->no_bias_correction,

@@ -13,7 +13,7 @@
 namespace ptq::report {
 
 struct SearchOptions {
-  size_t samples = 8;       // calibration samples the error is measured on (the caller's fp32 runs)
+  size_t samples = 4;       // calibration rows the error is measured on (the caller's fp32 runs)
   double target_db = 20;    // no search once the model-output SQNR reaches this
   double margin_db = 3;     // a round takes the nodes whose sensitivity is below the SQNR + this
   double min_gain_db = 1;   // a round is kept only when it raises the SQNR by this much
