@@ -9,8 +9,8 @@
 
 #include "ptq/core/error.h"
 #include "ptq/report/padding.h"
-#include "fixed.h"
 #include "ptq/report/sensitivity.h"
+#include "fixed.h"
 
 namespace ptq::report {
 namespace {

@@ -1,0 +1,132 @@
+// Bias correction (kept where the measured output SQNR rises) and the placement search.
+#include "after_calibration.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ptq/core/error.h"
+#include "ptq/passes/quant_plan.h"
+#include "ptq/report/search.h"
+#include "ptq/report/sensitivity.h"
+#include "int8_build.h"
+#include "smoothing.h"
+
+namespace ptq::pipeline {
+namespace {
+
+// Bias correction's statistics: the mean per input channel of every Conv and Gemm input with a
+// constant weight (axis 1 of [N, C, ...], the last axis of Gemm's [N, K]) over the kept runs.
+emit::ChannelMeans weighted_input_means(const ir::Graph& g, const std::vector<report::Fp32Sample>& kept) {
+  emit::ChannelMeans means;
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& n = g.node(id);
+    if (!n.is_default_domain() || (n.op_type != "Conv" && n.op_type != "Gemm") || n.inputs.size() < 2) continue;
+    if (!g.constant(n.inputs[1]) || means.count(g.value(n.inputs[0]).name)) continue;
+    const auto x = static_cast<size_t>(n.inputs[0]);
+    std::vector<double> sum;
+    size_t count = 0;
+    for (const report::Fp32Sample& s : kept) {
+      const Tensor& t = s.values[x];
+      if (t.dtype() != DType::kFloat || t.rank() < 2 || (n.op_type == "Gemm" && t.rank() != 2)) continue;
+      const Dims& d = t.dims();
+      constexpr size_t axis = 1;  // C of [N, C, ...]; K of Gemm's [N, K]
+      const size_t c = static_cast<size_t>(d[axis]);
+      size_t inner = 1;
+      for (size_t k = axis + 1; k < d.size(); ++k) inner *= static_cast<size_t>(d[k]);
+      const size_t outer = t.numel() / (c * inner);
+      if (sum.empty()) sum.assign(c, 0.0);
+      if (sum.size() != c) continue;
+      const float* p = t.data<float>();
+      for (size_t o = 0; o < outer; ++o)
+        for (size_t ch = 0; ch < c; ++ch)
+          for (size_t i = 0; i < inner; ++i) sum[ch] += p[(o * c + ch) * inner + i];
+      count += outer * inner;
+    }
+    if (count == 0) continue;
+    for (double& v : sum) v /= static_cast<double>(count);
+    means[g.value(n.inputs[0]).name] = std::move(sum);
+  }
+  return means;
+}
+
+}  // namespace
+
+Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& model, const report::AccuracyOptions& acc,
+                                   calib::CalibTable& table, QuantizeResult& result) {
+  Measured m;
+  report::NodeSelection& searched = m.searched;
+  emit::ChannelMeans& means = m.means;
+  // The search is for CNN placement: transformer placement already keeps what int8 cannot carry
+  // fp32 by design, and its padded calibration rows would count padding in the output SQNR.
+  const std::optional<report::SearchOptions> search =
+      passes::transformer_placement(model.graph, o.config) ? std::nullopt : search_options(o.effort);
+  if (!o.load_calib.empty() && (!table.channel_mean.empty() || table.search_fp32)) {
+    // The table records what its run measured: the same model without the data. (A table merged
+    // from shards has only ranges: with --calib, the measurements below run on its first rows.)
+    if (search && o.bias_correction) means = table.channel_mean;
+    if (search && table.search_fp32) {
+      for (const std::string& name : *table.search_fp32) {
+        const ir::ValueId v = model.graph.find(name);
+        const ir::Node* p = v == ir::kNone ? nullptr : model.graph.producer(v);
+        PTQ_CHECK(p || o.force, IoError, o.load_calib, ": the placement search kept the node computing '", name,
+                  "' fp32, which this model does not have");
+        if (p) searched.fp32.insert(p->id);
+      }
+      searched.searched = searched.fp32;
+    }
+  } else if (search && (!o.calib_data.empty() || o.calib_samples)) {
+    if (o.check_accuracy) report::preflight(model, acc);  // bad report flags fail before the search
+    report::AccuracyOptions so;
+    so.fp32_runtime.threads = so.int8_runtime.threads = o.threads;
+    // What the report predicts: ORT's integer kernels for ORT's x86 profile, exact arithmetic else.
+    so.int8_runtime.qdq_mode = o.check_accuracy ? acc.int8_runtime.qdq_mode
+                               : o.config.target == quant::Target::kOrtX86 ? runtime::QdqMode::kIntegerKernel
+                                                                           : runtime::QdqMode::kFakeQuant;
+    data::Dataset ds = open_calib(o, model.graph);
+    const std::vector<report::Fp32Sample> kept = report::fp32_values(model, ds, search->samples, so, true);
+    if (o.bias_correction) {
+      // Kept only where measured to help: the analytic shift is exact for each layer's own weights,
+      // yet PP-OCRv4-rec lost 8 points of exact match with it (mobilenetv2 gained 0.7).
+      means = weighted_input_means(model.graph, kept);
+      const auto measure = [&](const emit::ChannelMeans& m) {
+        return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, m).built.model, kept,
+                                   so.int8_runtime, false);
+      };
+      const double without = measure({}), with = measure(means);
+      if (!(with > without)) {
+        result.notes.push_back(str_cat("bias correction not kept: output SQNR ", report::format_db(with), " dB with it, ",
+                                       report::format_db(without), " dB without, on ", kept.size(), " calibration rows"));
+        means.clear();
+      }
+      table.channel_mean = means;
+    }
+    const report::Builder plain = [&](const report::NodeSelection& sel) {
+      return build_int8(model, table.ranges, o.config, to_filter(sel), means).built;
+    };
+    report::SearchResult sr = report::search_placement(model, plain, kept, so, *search);
+    searched = sr.selection;
+    searched.searched = searched.fp32;
+    table.search_fp32.emplace();
+    for (ir::NodeId id : searched.fp32) table.search_fp32->push_back(model.graph.value(model.graph.node(id).outputs[0]).name);
+    if (!sr.rounds.empty()) {
+      std::string rounds;
+      for (const report::SearchRound& r : sr.rounds)
+        rounds += str_cat(rounds.empty() ? "" : ", ", r.nodes.size(), " node(s) -> ", report::format_db(r.sqnr_db),
+                          " dB", r.kept ? "" : " (not kept)");
+      result.notes.push_back(str_cat("placement search: ", searched.fp32.size(), " node(s) kept fp32, output SQNR ",
+                                     report::format_db(sr.before_db), " -> ", report::format_db(sr.after_db), " dB on ",
+                                     sr.samples, " calibration rows (rounds: ", rounds,
+                                     "; --effort fast skips the search)"));
+    }
+    result.search = std::move(sr);
+    m.ran = true;
+  } else if (search) {
+    result.notes.push_back(str_cat(o.load_calib, " has no bias-correction statistics or placement search (a table "
+                                   "merged from shards): pass --calib DATA too to measure them, or --effort fast to say "
+                                   "they are not wanted"));
+  }
+  return m;
+}
+
+}  // namespace ptq::pipeline

@@ -1,0 +1,22 @@
+// Internal: bias correction and the placement search (--effort) after calibration, measured on
+// fp32 runs of the first calibration rows, or taken from what a loaded table recorded of them.
+#pragma once
+
+#include "ptq/calib/calib_table.h"
+#include "ptq/emit/qdq_emitter.h"
+#include "ptq/pipeline/quantize.h"
+#include "ptq/report/accuracy.h"
+
+namespace ptq::pipeline {
+
+struct Measured {
+  emit::ChannelMeans means;       // bias correction's input means (empty: none, or not kept)
+  report::NodeSelection searched;  // the nodes the placement search keeps fp32 (`searched` set too)
+  bool ran = false;               // measured here (not loaded from the table, not skipped)
+};
+
+// Records the outcome in `table` (saved afterwards with --save-calib) and notes in `result`.
+Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& model, const report::AccuracyOptions& acc,
+                                   calib::CalibTable& table, QuantizeResult& result);
+
+}  // namespace ptq::pipeline

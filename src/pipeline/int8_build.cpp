@@ -1,0 +1,38 @@
+// One int8 model: fold, plan and emit with a node filter; the nodes it quantizes named for the report.
+#include "int8_build.h"
+
+#include <algorithm>
+
+#include "ptq/ir/verify.h"
+#include "ptq/onnx_io/opset.h"
+
+namespace ptq::pipeline {
+
+Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
+                     const passes::NodeFilter& filter, const emit::ChannelMeans& means) {
+  Int8Build b;
+  b.built.model = prepared;
+  ir::Model& model = b.built.model;
+  passes::RangeMap ranges = table_ranges;
+  b.folded = passes::fold_activations_into_quantized_producers(model.graph, config, ranges, filter);
+  b.plan = passes::plan_quantization(model.graph, config, ranges, filter);
+  for (const passes::NodeQuant& q : b.plan.nodes) {
+    const ir::Node& n = model.graph.node(q.node);
+    const std::string out = n.outputs.empty() || n.outputs[0] == ir::kNone ? "" : model.graph.value(n.outputs[0]).name;
+    // A folded Relu/Clip: the fp32 graph's equivalent of this output is the activation's output.
+    std::string ref = out;
+    const ir::ValueId x = prepared.graph.find(out);
+    if (x != ir::kNone && prepared.graph.value(x).uses.size() == 1) {
+      const ir::Node& act = prepared.graph.node(prepared.graph.value(x).uses[0].node);
+      const bool folded = !model.graph.node(act.id).alive && (act.op_type == "Relu" || act.op_type == "Clip");
+      if (folded && !act.outputs.empty()) ref = prepared.graph.value(act.outputs[0]).name;
+    }
+    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, ref, out});
+  }
+  b.summary = emit::emit_qdq(model, b.plan, ranges, config, means);
+  model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
+  ir::verify(model);
+  return b;
+}
+
+}  // namespace ptq::pipeline

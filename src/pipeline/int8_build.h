@@ -1,0 +1,23 @@
+// Internal: one int8 model from the prepared graph and its ranges (fold, plan, emit), the step
+// every static-mode model of the pipeline goes through.
+#pragma once
+
+#include "ptq/emit/qdq_emitter.h"
+#include "ptq/passes/quant_plan.h"
+#include "ptq/quant/quant_config.h"
+#include "ptq/report/accuracy.h"
+
+namespace ptq::pipeline {
+
+// One int8 model from the prepared graph: fold, plan and emit with a node filter.
+struct Int8Build {
+  report::BuiltModel built;
+  passes::QuantPlan plan;
+  emit::EmitSummary summary;
+  int folded = 0;
+};
+
+Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
+                     const passes::NodeFilter& filter, const emit::ChannelMeans& means = {});
+
+}  // namespace ptq::pipeline
