@@ -2,6 +2,7 @@
 // equivalent QLinear* graph computes (the kernels themselves are checked in qlinear_test.cpp).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "ptq/onnx_io/load.h"
@@ -168,4 +169,29 @@ TEST(IntegerMode, MaxPoolRunsOnCodes) {
 }
 
 }  // namespace
+}  // namespace ptq
+
+namespace ptq {
+
+// NaN has no integer code: QuantizeLinear gives the zero point (a float-to-int conversion of NaN is
+// undefined behaviour, which UBSan caught once the placement search ran int8 models on NaN data),
+// and a fused QDQ group fed NaN runs in either mode.
+TEST(IntegerMode, NanQuantizesToTheZeroPoint) {
+  const ir::Model m = onnx_io::parse_model_text(std::string(kHeader) + R"(g (float[3] x) => (uint8[3] q)
+    <float s = {0.1}, uint8 z = {7}> { q = QuantizeLinear (x, s, z) })");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor q = runtime::Interpreter(m, {.threads = 1}).run({{"x", Tensor::from_vector<float>({3}, {nan, 1.f, -1e30f})}})[0];
+  EXPECT_EQ(q.data<uint8_t>()[0], 7);
+  EXPECT_EQ(q.data<uint8_t>()[1], 17);
+  EXPECT_EQ(q.data<uint8_t>()[2], 0);
+  std::map<std::string, Tensor> in = conv_inputs(5);
+  in["x"].mutable_data<float>()[3] = nan;
+  for (QdqMode mode : {QdqMode::kFakeQuant, QdqMode::kIntegerKernel}) {
+    runtime::InterpreterOptions o;
+    o.threads = 1;
+    o.qdq_mode = mode;
+    EXPECT_NO_THROW(runtime::Interpreter(onnx_io::parse_model_text(conv_qdq()), o).run(in));
+  }
+}
+
 }  // namespace ptq

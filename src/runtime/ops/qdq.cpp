@@ -67,6 +67,9 @@ class QuantizeLinear : public Kernel {
         const size_t c = p.channels == 1 ? 0 : (i / static_cast<size_t>(p.inner)) % static_cast<size_t>(p.channels);
         const float zp = z ? static_cast<float>(z->data<Q>()[c]) : 0.f;
         float q = std::nearbyint(px[i] / ps[c]) + zp;
+        // NaN has no integer: converting it is undefined behaviour (found by the fuzz regression
+        // once the placement search ran int8 models on NaN data). It becomes the zero point.
+        if (std::isnan(q)) q = zp;
         // int32's max is not representable in float; clamp in double for it.
         if constexpr (std::is_same_v<Q, int32_t>) {
           const double qd = std::min(std::max(double(q), double(INT32_MIN)), double(INT32_MAX));
