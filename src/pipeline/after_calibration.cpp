@@ -76,7 +76,6 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       searched.searched = searched.fp32;
     }
   } else if (search && (!o.calib_data.empty() || o.calib_samples)) {
-    if (o.check_accuracy) report::preflight(model, acc);  // bad report flags fail before the search
     report::AccuracyOptions so;
     so.fp32_runtime.threads = so.int8_runtime.threads = o.threads;
     // What the report predicts: ORT's integer kernels for ORT's x86 profile, exact arithmetic else.

@@ -257,6 +257,8 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   }
   phase("calibrate");
   const report::AccuracyOptions acc = o.check_accuracy ? accuracy_setup(o) : o.accuracy;
+  // Bad report flags or data fail before the search and before anything is written.
+  if (o.check_accuracy) report::preflight(model, acc);
   // Bias correction and the placement search (--effort); every model below is built with both.
   const Measured measured = measure_after_calibration(o, model, acc, table, result);
   const report::NodeSelection& searched = measured.searched;
@@ -274,7 +276,6 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;
   std::optional<Int8Build> first;
   if (model_first && o.check_accuracy) {
-    report::preflight(model, acc);  // bad report flags or data fail before anything is written
     first = build_int8(model, table.ranges, o.config, to_filter(with_search({})), means);
     result.int8_bytes = onnx_io::save_model(first->built.model, o.output_path, o.save);
     commit_finished_outputs();
