@@ -63,6 +63,8 @@ def main() -> int:
         base = co.task_metrics(task, accs["fp32"], task.labels)
         x = task.evals[0]()
         fp_ms = co.latency_ms(fp, x, a.latency_runs)
+        base_cer = f", CER {base['cer']:.2f} %" if "cer" in base else ""
+        print(f"| {name} | fp32 | {base['metric']} | {base['value']:.2f} %{base_cer} | | | | | {fp_ms:.2f} |", flush=True)
         for flags, sess in sessions.items():
             if flags == "fp32":
                 continue

@@ -189,9 +189,9 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       continue;
     }
     const QuantRule* rule = find_rule(n.op_type);
-    // Transformer placement keeps residual/bias Add and Mul fp32 by design: no note per node
-    // (plan.placement says it once).
-    if (rule && transformer && (n.op_type == "Add" || n.op_type == "Mul")) continue;
+    // Transformer placement, and CNN placement unless --elementwise int8, keeps Add and Mul fp32
+    // by design (quant::QuantConfig::quantize_elementwise): no note per node.
+    if (rule && (transformer || !config.quantize_elementwise) && (n.op_type == "Add" || n.op_type == "Mul")) continue;
     // Shape arithmetic (an int64 Concat of dimensions) is nothing to quantize or to warn about.
     // Calibration observed every float tensor, so an output without a range is not float.
     if (rule && !n.outputs.empty() && n.outputs[0] != ir::kNone && !ranges.count(g.value(n.outputs[0]).name))

@@ -13,6 +13,7 @@ QuantConfig config_for(Target target) {
     c.activation_symmetry = Symmetry::kSymmetric;
     c.fold_relu = false;  // TensorRT fuses Conv+Relu itself; Q/DQ goes after the Relu
     c.quantize_outputs = false;
+    c.quantize_elementwise = true;
   }
   return c;
 }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "ptq/emit/qdq_emitter.h"
 #include "ptq/ir/stats.h"
@@ -275,6 +276,33 @@ TEST(Emit, ExcludedNodesStayFp32) {
   const ir::Graph& g = e.model.graph;
   const ir::Node& gemm = consumer_of(g, "Gemm");
   EXPECT_TRUE(g.constant(gemm.inputs[1]) && g.constant(gemm.inputs[1])->dtype() == DType::kFloat);
+}
+
+TEST(Emit, AddAndMulAreInt8OnlyWithElementwiseInt8OrForTensorRt) {
+  // Conv -> Mul by a constant -> residual Add: fp32 between the DQs and the next Q by default.
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 4, 4] x, float[2, 2, 3, 3] w) => (float[1, 2, 4, 4] y) {
+      s = Constant <value = float {0.5}> ()
+      c = Conv <pads = [1, 1, 1, 1]> (x, w)
+      m = Mul (c, s)
+      y = Add (m, x)
+    }
+  )");
+  m.graph.set_initializer(m.graph.find("w"), random_tensor({2, 2, 3, 3}, 1));
+  passes::prepare_for_quantization(m);
+  const passes::RangeMap ranges = {{"x", {-1.f, 1.f}}, {"c", {-2.f, 2.f}}, {"m", {-1.f, 1.f}}, {"y", {-2.f, 2.f}}};
+  const auto planned_ops = [&](const quant::QuantConfig& c) {
+    std::set<std::string> ops;
+    for (const passes::NodeQuant& q : passes::plan_quantization(m.graph, c, ranges).nodes)
+      ops.insert(m.graph.node(q.node).op_type);
+    return ops;
+  };
+  quant::QuantConfig ort = quant::config_for(quant::Target::kOrtX86);
+  EXPECT_EQ(planned_ops(ort), (std::set<std::string>{"Conv"}));
+  ort.quantize_elementwise = true;
+  EXPECT_EQ(planned_ops(ort), (std::set<std::string>{"Conv", "Mul", "Add"}));
+  EXPECT_EQ(planned_ops(quant::config_for(quant::Target::kTrt)), (std::set<std::string>{"Conv", "Mul", "Add"}));
 }
 
 TEST(Emit, HugeBiasRaisesTheWeightScaleInsteadOfOverflowing) {

@@ -94,6 +94,7 @@ TEST(TransformerPlacement, PresetCnnKeepsOutputQdqButStillProtectsTheMask) {
   passes::prepare_for_quantization(m);
   quant::QuantConfig c;
   c.preset = quant::Preset::kCnn;
+  c.quantize_elementwise = true;  // the residual Add's output "y" too
   const passes::QuantPlan plan = passes::plan_quantization(m.graph, c, ordinary_ranges(m.graph));
   EXPECT_EQ(plan.placement, "cnn");
   EXPECT_TRUE(quantized(plan, m.graph, "s"));
