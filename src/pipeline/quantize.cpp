@@ -18,6 +18,7 @@
 #include "ptq/onnx_io/load.h"
 #include "ptq/onnx_io/opset.h"
 #include "ptq/passes/activation_inputs.h"
+#include "ptq/passes/output_values.h"
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/passes/smoothquant.h"
@@ -101,6 +102,11 @@ calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& mode
     const auto t = stats.tensors.find(model.graph.value(v).name);
     if (t != stats.tensors.end())
       t->second.through = kind == passes::ActivationInput::kSilu ? calib::Through::kSilu : calib::Through::kHardSwish;
+  }
+  // Values that reach a graph output unchanged keep their exact min/max (passes/output_values.h).
+  for (ir::ValueId v : passes::output_values(model.graph)) {
+    const auto t = stats.tensors.find(model.graph.value(v).name);
+    if (t != stats.tensors.end()) t->second.exact = true;
   }
   if (ds.skipped_nonfinite() > 0)
     notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));

@@ -305,6 +305,25 @@ TEST(Emit, AddAndMulAreInt8OnlyWithElementwiseInt8OrForTensorRt) {
   EXPECT_EQ(planned_ops(quant::config_for(quant::Target::kTrt)), (std::set<std::string>{"Conv", "Mul", "Add"}));
 }
 
+TEST(Emit, SiluMulStaysInt8WithElementwiseFp32) {
+  // QLinearSigmoid -> QLinearMul keeps YOLOX's int8 model faster than fp32 in ORT.
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 4, 4] x, float[2, 2, 3, 3] w) => (float[1, 2, 4, 4] y) {
+      c = Conv <pads = [1, 1, 1, 1]> (x, w)
+      s = Sigmoid (c)
+      y = Mul (s, c)
+    }
+  )");
+  m.graph.set_initializer(m.graph.find("w"), random_tensor({2, 2, 3, 3}, 1));
+  passes::prepare_for_quantization(m);
+  const passes::RangeMap ranges = {{"x", {-1.f, 1.f}}, {"c", {-2.f, 2.f}}, {"s", {0.f, 1.f}}, {"y", {-0.3f, 2.f}}};
+  std::set<std::string> ops;
+  for (const passes::NodeQuant& q : passes::plan_quantization(m.graph, quant::config_for(quant::Target::kOrtX86), ranges).nodes)
+    ops.insert(m.graph.node(q.node).op_type);
+  EXPECT_EQ(ops, (std::set<std::string>{"Conv", "Sigmoid", "Mul"}));
+}
+
 TEST(Emit, HugeBiasRaisesTheWeightScaleInsteadOfOverflowing) {
   // Channel 0 is a "dead" channel after BatchNormalization folding: tiny weights, large bias.
   ir::Model m = onnx_io::parse_model_text(R"(
