@@ -216,8 +216,8 @@ def demo_task(name: str, repo: pathlib.Path, n_eval) -> Task:
                 [c for _, c in evals], [], "models/demo/README.md")
 
 
-MODELS = ["mobilenetv2", "squeezenet1.1", "mnist-8", "mnist-cnn-opset20-extdata", "ppocr-cls", "ppocrv4-rec",
-          "yolox-nano", "demo"]
+MODELS = ["mobilenetv2", "squeezenet1.1", "efficientnet-lite0", "mnist-8", "mnist-cnn-opset20-extdata", "ppocr-cls",
+          "ppocrv4-rec", "yolox-nano", "demo"]
 
 EVAL_COUNTS = {  # full / --quick evaluation sample counts per model
     "mobilenetv2": (900, 200), "squeezenet1.1": (900, 200), "mnist-8": (9000, 1000),

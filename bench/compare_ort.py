@@ -88,6 +88,11 @@ def ort_command(task, calib: pathlib.Path, method: str, out: pathlib.Path, worka
             "--input-name", task.input_name, "--method", method, "-o", str(out), *workarounds]
 
 
+def nncf_command(task, calib: pathlib.Path, preset: str, out: pathlib.Path) -> list:
+    return [sys.executable, str(ROOT / "bench/nncf_quantize.py"), str(task.model), "--calib", str(calib),
+            "--input-name", task.input_name, "--preset", preset, "-o", str(out)]
+
+
 # ORT failures with a known workaround in bench/ort_quantize.py: (text in the error, flags to add).
 ORT_WORKAROUNDS = [
     ("truth value of an array", ["--no-bias-weight-adjust"]),
@@ -118,11 +123,12 @@ def quantize_one(args, task, work: pathlib.Path, calib: pathlib.Path, method: st
     out = work / f"{tool}_{method}.onnx"
     for stale in (out, out.with_suffix(".onnx.data")):
         stale.unlink(missing_ok=True)
-    cmd = ptq_command(args, task, calib, method, out) if tool == "ptq" else ort_command(task, calib, method, out, workarounds)
+    cmd = (ptq_command(args, task, calib, method, out) if tool == "ptq" else
+           nncf_command(task, calib, method, out) if tool == "nncf" else ort_command(task, calib, method, out, workarounds))
     rec = run_measured(cmd, work / f"{tool}_{method}", args.timeout)
     rec["command"] = shlex.join(cmd)
     rec["model"] = str(out)
-    if tool == "ort" and rec["rc"] == 0:
+    if tool in ("ort", "nncf") and rec["rc"] == 0:
         rec.update(json.loads(rec["stdout"].splitlines()[-1]))
     if rec["rc"] == 0 and not out.exists():
         rec["rc"], rec["error"] = -1, "exited 0 but wrote no model"
@@ -151,6 +157,9 @@ def quantize_all(args, task, work: pathlib.Path, calib: pathlib.Path) -> dict:
             if attempts:
                 rec["failed_attempts"], rec["workarounds"] = attempts, flags
             runs[(method, tool)] = rec
+    # OpenVINO NNCF, the second peer: its default and preset=MIXED (its own presets, not our methods).
+    for preset in (("default", "mixed") if args.nncf else ()):
+        runs[(preset, "nncf")] = quantize_one(args, task, work, calib, preset, "nncf")
     return runs
 
 
@@ -352,6 +361,7 @@ def main() -> None:
                     + ", ".join(bench_data.MODELS))
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of minmax,percentile,entropy")
     ap.add_argument("--quick", action="store_true", help="fewer evaluation samples and latency runs, for iteration")
+    ap.add_argument("--nncf", action="store_true", help="also OpenVINO NNCF (default and preset=MIXED rows; pip nncf openvino)")
     ap.add_argument("--fp32-only", action="store_true", help="only check the fp32 pipeline (no quantization)")
     ap.add_argument("--shared", type=pathlib.Path, default=ROOT.parent / "shared")
     ap.add_argument("--quantize", type=pathlib.Path, default=ROOT / "build-bench/tools/quantize")

@@ -58,6 +58,7 @@ def header(res: dict) -> list:
 
 
 def method_notes(res: dict) -> list:
+    nncf = any(r["tool"] == "nncf" for m in res["models"] for r in m["runs"])
     return [
         "## What is compared",
         "",
@@ -66,6 +67,9 @@ def method_notes(res: dict) -> list:
         "- **ORT**: `bench/ort_quantize.py` = `quant_pre_process` then `quantize_static(quant_format=QDQ, "
         "per_channel=True, activation_type=QUInt8, weight_type=QInt8, calibrate_method=MinMax|Percentile|Entropy)` "
         "with all other options at their defaults (percentile 99.999, entropy 128 bins).",
+        *(["- **NNCF** (`--nncf`): `bench/nncf_quantize.py` = `nncf.quantize(model, dataset, subset_size=all)` "
+           "on the ONNX backend (models below opset 13 converted to 13 first), with its default preset and with "
+           "`preset=MIXED`; its Q/DQ sit on op inputs only, which ORT does not fuse into integer Convs."] if nncf else []),
         "- Both read the **same calibration arrays**: the preprocessed samples are written once as .npy files "
         "(batch dim 1) and each tool is pointed at that folder. Each quantization runs as its own subprocess; "
         "wall time and peak RSS (GNU `/usr/bin/time -f %M`) are measured around it, under a "
@@ -105,7 +109,8 @@ def results_table(res: dict) -> list:
     for m in res["models"]:
         fp = f"{m['fp32']['metric']} {m['fp32']['value']:.2f} %"
         for r in m["runs"]:
-            tool = "ptq" if r["tool"] == "ptq" else ("ORT*" + workaround_label(r) if r.get("workarounds") else "ORT")
+            tool = ("ptq" if r["tool"] == "ptq" else "NNCF" if r["tool"] == "nncf"
+                    else ("ORT*" + workaround_label(r) if r.get("workarounds") else "ORT"))
             if "int8" in r:
                 cells = [metric_cell(r["int8"]), f"{r['drop_pt']:+.2f}", pct(r["agreement"], 1), pct(r["sqnr_db"], 1),
                          f"{r['wall_s']:.1f}", f"{r['peak_rss_mb']:.0f}", pct(r["latency_ms"])]
