@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "ptq/core/error.h"
+#include "split_bins.h"
 
 namespace ptq::calib {
 
@@ -273,7 +274,10 @@ void Pow2Histogram::add_split(Pow2Histogram& pos, Pow2Histogram& neg, const floa
     }
   };
   const auto normal = [](double f) { return f == 0.0 || (f >= 0x1p-126 && f <= 0x1p127); };
-  if (normal(pos_scale) && normal(neg_scale)) loop(static_cast<float>(pos_scale), static_cast<float>(neg_scale));
+  // The vector path costs a pass over its 2·bins scratch counts: worth it from a few thousand values.
+  if (normal(pos_scale) && normal(neg_scale) && n >= pos.counts_.size() && split_bins_available())
+    split_bins_avx2(x, n, static_cast<float>(pos_scale), static_cast<float>(neg_scale), last, pc, nc, np, nn, zeros);
+  else if (normal(pos_scale) && normal(neg_scale)) loop(static_cast<float>(pos_scale), static_cast<float>(neg_scale));
   else loop(pos_scale, neg_scale);
   pc[0] += zeros;
   pos.total_ += np + zeros;

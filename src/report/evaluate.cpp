@@ -28,6 +28,10 @@ struct Capture {
       if (wanted.count(name)) seen[name] = t;
     };
   }
+  // The values observer() keeps: the others may be fused away (runtime::InterpreterOptions).
+  runtime::ValueFilter needed() const {
+    return [this](const ir::Graph& g, ir::ValueId v) { return &g == graph && wanted.count(g.value(v).name) > 0; };
+  }
 };
 
 bool is_classifier(const std::vector<Tensor>& outs, Task task) {
@@ -152,6 +156,8 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
       if (!o.probes.empty()) {
         ao.observer = wk.ca.observer();
         bo.observer = wk.cb.observer();
+        ao.observed = wk.ca.needed();
+        bo.observed = wk.cb.needed();
       }
       if (!use_cache) wk.ia = std::make_unique<runtime::Interpreter>(a, ao);
       wk.ib = std::make_unique<runtime::Interpreter>(b, bo);

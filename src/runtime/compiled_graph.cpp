@@ -2,9 +2,11 @@
 #include "compiled_graph.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "ptq/core/error.h"
 #include "ptq/runtime/kernel_registry.h"
+#include "activation_fusion.h"
 #include "qdq_fusion.h"
 #include "thread_pool.h"
 
@@ -15,7 +17,7 @@ namespace {
 // The kernel for `node`, or (fused) the kernel `op_type` of `domain` configured by the node's
 // attributes; fused integer kernels are looked up at the highest opset they exist in.
 std::unique_ptr<Kernel> create_kernel(const ir::Model& model, const ir::Graph& graph,
-                                      const ir::Node& node, QdqMode mode,
+                                      const ir::Node& node, QdqMode mode, const ValueFilter& keep,
                                       const FusedGroup* fused = nullptr) {
   const std::string& dom = fused ? fused->domain : node.domain;
   const std::string& op = fused ? fused->op_type : node.op_type;
@@ -25,15 +27,16 @@ std::unique_ptr<Kernel> create_kernel(const ir::Model& model, const ir::Graph& g
   KernelFactory factory = KernelRegistry::builtin().find(domain, op, opset);
   PTQ_CHECK(factory, UnsupportedError, node.label(), ": no kernel for ", domain, " ", op,
             " at opset ", opset);
-  KernelInit init{node, graph, opset, [&model, mode](const ir::Graph& g) {
-                    return std::make_shared<const CompiledGraph>(model, g, mode);
+  KernelInit init{node, graph, opset, [&model, mode, keep](const ir::Graph& g) {
+                    return std::make_shared<const CompiledGraph>(model, g, mode, keep);
                   }};
   return with_context(node.label(), [&] { return factory(init); });
 }
 
 }  // namespace
 
-CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph, QdqMode mode)
+CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph, QdqMode mode,
+                             ValueFilter keep)
     : graph_(graph) {
   const size_t nv = graph.id_bound_values();
   constants_.assign(nv, nullptr);
@@ -70,6 +73,10 @@ CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph, Qdq
       if (only_fused) skip[static_cast<size_t>(nid)] = true;
     }
   }
+  // Values read by subgraphs (never fused away: the capture is not a use).
+  std::vector<bool> captured(nv, false);
+  for (ir::NodeId nid : order)
+    for (ir::ValueId v : graph.implicit_inputs(nid)) captured[static_cast<size_t>(v)] = true;
   for (ir::NodeId nid : order) {
     const ir::Node& n = graph.node(nid);
     // Constant nodes need no step: their outputs are already in constants_.
@@ -80,18 +87,25 @@ CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph, Qdq
     const int gi = group_of[static_cast<size_t>(nid)];
     if (gi >= 0) {
       const FusedGroup& f = groups[static_cast<size_t>(gi)];
-      steps_.push_back(Step{nid, create_kernel(model, graph, n, mode, &f), f.inputs, f.outputs, {}});
+      steps_.push_back(Step{nid, create_kernel(model, graph, n, mode, keep, &f), f.inputs, f.outputs, {}});
     } else {
-      steps_.push_back(Step{nid, create_kernel(model, graph, n, mode), n.inputs, n.outputs, {}});
+      steps_.push_back(Step{nid, create_kernel(model, graph, n, mode, keep), n.inputs, n.outputs, {}});
+      // The step then writes the activation's output; the activation gets no step.
+      const std::optional<FusableActivation> a = fusable_activation(model, graph, n, captured);
+      if (a && !skip[static_cast<size_t>(a->node)] && group_of[static_cast<size_t>(a->node)] < 0 &&
+          !(keep && keep(graph, n.outputs[0])) && steps_.back().kernel->fuse_activation(a->act)) {
+        skip[static_cast<size_t>(a->node)] = true;
+        steps_.back().outputs = graph.node(a->node).outputs;
+      }
     }
     for (ir::ValueId v : steps_.back().inputs)
       if (v != ir::kNone) last[static_cast<size_t>(v)] = step;
     for (ir::ValueId v : graph.implicit_inputs(nid)) last[static_cast<size_t>(v)] = step;
   }
-  std::vector<bool> keep(nv, false);
-  for (ir::ValueId v : graph.outputs) keep[static_cast<size_t>(v)] = true;
+  std::vector<bool> kept(nv, false);  // graph outputs: never released
+  for (ir::ValueId v : graph.outputs) kept[static_cast<size_t>(v)] = true;
   for (size_t v = 0; v < nv; ++v) {
-    if (keep[v] || constants_[v]) continue;
+    if (kept[v] || constants_[v]) continue;
     if (last[v] >= 0) steps_[static_cast<size_t>(last[v])].release.push_back(static_cast<ir::ValueId>(v));
     else dead_[v] = true;
   }

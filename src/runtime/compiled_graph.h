@@ -23,9 +23,11 @@ class CompiledGraph {
   };
   // Creates every kernel of `graph` (and, through KernelInit::compile, of its subgraphs). In
   // QdqMode::kIntegerKernel, fused QDQ groups (qdq_fusion.h) become one step each, and
-  // DequantizeLinear nodes read only by fused groups get no step.
+  // DequantizeLinear nodes read only by fused groups get no step. A Relu/Clip is folded into
+  // the kernel producing its input (Kernel::fuse_activation) unless `keep` says that input must
+  // be produced (an empty `keep` keeps nothing).
   CompiledGraph(const ir::Model& model, const ir::Graph& graph,
-                QdqMode mode = QdqMode::kFakeQuant);
+                QdqMode mode = QdqMode::kFakeQuant, ValueFilter keep = {});
 
   const ir::Graph& graph() const { return graph_; }
   const std::vector<Step>& steps() const { return steps_; }

@@ -48,7 +48,11 @@ void check_input(const ir::Value& v, const Tensor& t) {
 
 Interpreter::Interpreter(const ir::Model& model, InterpreterOptions options)
     : model_(model), observer_(std::move(options.observer)) {
-  main_ = std::make_shared<const CompiledGraph>(model, model.graph, options.qdq_mode);
+  // An observer without a filter sees every value: nothing may be fused away.
+  ValueFilter keep = options.observed;
+  if (observer_ && !keep) keep = [](const ir::Graph&, ir::ValueId) { return true; };
+  if (!observer_) keep = nullptr;
+  main_ = std::make_shared<const CompiledGraph>(model, model.graph, options.qdq_mode, std::move(keep));
 #ifdef __GLIBC__
   // Activations are large, short-lived buffers. glibc serves them with mmap by default, so
   // every run paid page faults and kernel page zeroing (a fifth of mobilenetv2's time); keep

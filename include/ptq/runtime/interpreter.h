@@ -33,10 +33,17 @@ enum class QdqMode {
   kIntegerKernel,
 };
 
+// Selects values of a graph (subgraphs included).
+using ValueFilter = std::function<bool(const ir::Graph&, ir::ValueId)>;
+
 struct InterpreterOptions {
   size_t threads = 0;  // 0: std::thread::hardware_concurrency()
   Observer observer;   // optional; no cost when unset
   QdqMode qdq_mode = QdqMode::kFakeQuant;
+  // With an observer: the values it needs (unset: all of them). A value nobody needs may be
+  // fused away and never reach the observer (a Conv output read only by a Relu/Clip: the Conv
+  // applies the activation to its own output). Without an observer, everything may be fused.
+  ValueFilter observed;
 };
 
 class Interpreter {
@@ -60,6 +67,7 @@ class Interpreter {
   // `known` holds what those nodes would compute.
   std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KnownValues& known) const;
 
+  // Values fused away when the interpreter was built (InterpreterOptions::observed) stay unseen.
   void set_observer(Observer observer);
   size_t threads() const;
 

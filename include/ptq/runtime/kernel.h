@@ -1,6 +1,7 @@
 // The kernel interface: one object per node, attributes validated at creation, compute in run().
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -42,9 +43,23 @@ class KernelContext {
   const Frame& frame_;
 };
 
+// A Relu or Clip folded into the kernel that produces its input: y = min(max(x, lo), hi) with
+// std::max/std::min's argument order, as those kernels compute it (NaN passes through).
+struct Activation {
+  float lo, hi;
+  float operator()(float v) const { return std::min(std::max(v, lo), hi); }
+};
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
+  // Offered when this node's only output feeds nothing but a Relu/Clip (and no observer needs
+  // the value in between): true when the kernel will apply `a` to its output itself, bit for
+  // bit, so the activation needs no pass of its own over memory.
+  virtual bool fuse_activation(const Activation& a) {
+    (void)a;
+    return false;
+  }
   // inputs[i] is nullptr for an omitted optional input; outputs has one slot per node output
   // (omitted outputs may be left empty).
   virtual void run(const KernelContext& ctx, const std::vector<const Tensor*>& inputs,

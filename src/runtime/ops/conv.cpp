@@ -2,6 +2,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "common.h"
 #include "conv_core.h"
@@ -131,13 +132,24 @@ class Conv : public Kernel {
       const bool pinned = !packed_.empty() && W.data<float>() == w_pinned_.data<float>() &&
                           W.dims() == w_pinned_.dims();
       conv_forward_fast(ctx, X.data<float>(), W.data<float>(), pinned ? packed_.data() : nullptr,
-                        b, g, out[0].mutable_data<float>());
+                        b, g, out[0].mutable_data<float>(), act_ ? &*act_ : nullptr);
       return;
     }
-    conv_forward<float>(ctx, X.data<float>(), W.data<float>(), b, g, out[0].mutable_data<float>());
+    float* y = out[0].mutable_data<float>();
+    conv_forward<float>(ctx, X.data<float>(), W.data<float>(), b, g, y);
+    if (act_) {
+      for (size_t i = 0; i < out[0].numel(); ++i) y[i] = (*act_)(y[i]);
+    }
+  }
+
+  bool fuse_activation(const Activation& a) override {
+    if (act_) return false;  // two in a row do not compose into one min/max pair
+    act_ = a;
+    return true;
   }
 
  private:
+  std::optional<Activation> act_;
   WindowAttrs attrs_;
   int64_t group_;
   Tensor w_pinned_;
@@ -236,7 +248,8 @@ std::vector<float> pack_conv_weights(const float* w, const Dims& wd, int64_t gro
 }
 
 void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
-                       const float* packed, const float* b, const ConvGeo& g, float* y) {
+                       const float* packed, const float* b, const ConvGeo& g, float* y,
+                       const Activation* act) {
   const int64_t n = g.n, c = g.c, m = g.m, group = g.group;
   const int64_t cg = c / group, mg = m / group, P = g.ho * g.wo, HW = g.h * g.w;
   if (n == 0 || m == 0 || P == 0) return;
@@ -247,7 +260,7 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
       thread_local std::vector<float> planes;
       build_phase_planes(x + static_cast<int64_t>(i) * HW, pg, 0.f, planes);
       fast::depthwise_planes(planes.data(), pg, w + ch * g.kh * g.kw, b ? b[ch] : 0.f,
-                             y + static_cast<int64_t>(i) * P);
+                             y + static_cast<int64_t>(i) * P, act);
     });
     return;
   }
@@ -317,7 +330,7 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     }
     // m0 is a multiple of kMr, so its row panel starts at m0·K in the packed group.
     fast::gemm_packed(packed + gi * asz + m0 * K, bp, rows, cols, K,
-                      b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P);
+                      b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P, act);
   });
 }
 

@@ -30,7 +30,9 @@ std::vector<float> pack_conv_weights(const float* w, const Dims& wd, int64_t gro
 // conv_forward<float> with the AVX2 kernels (call only when fast::available()): packed is
 // pack_conv_weights(w) or nullptr (then packed per call); depthwise reads w directly. Same
 // thread-count invariance; results differ from the reference by float rounding only.
+// With `act`, the kernels clamp each output in registers before storing it (a fused Relu/Clip).
 void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
-                       const float* packed, const float* b, const ConvGeo& g, float* y);
+                       const float* packed, const float* b, const ConvGeo& g, float* y,
+                       const Activation* act = nullptr);
 
 }  // namespace ptq::runtime

@@ -91,6 +91,12 @@ PTQ_AVX2 inline void store_row(float* c, __m256 lo, __m256 hi, int64_t cols) {
   std::memcpy(c, tile, sizeof(float) * static_cast<size_t>(cols));
 }
 
+// std::min(std::max(v, lo), hi) on 8 lanes exactly: max_ps(lo, v) is `lo > v ? lo : v` and
+// min_ps(hi, x) is `hi < x ? hi : x`, so NaN passes through as in the scalar form.
+PTQ_AVX2 inline __m256 activated(__m256 v, const Activation& act) {
+  return _mm256_min_ps(_mm256_set1_ps(act.hi), _mm256_max_ps(_mm256_set1_ps(act.lo), v));
+}
+
 // Loads one row of a C tile (16 floats, or the first `cols` with zeros after).
 PTQ_AVX2 inline void load_row(const float* c, __m256& lo, __m256& hi, int64_t cols) {
   if (cols == kNr) {
@@ -108,9 +114,10 @@ PTQ_AVX2 inline void load_row(const float* c, __m256& lo, __m256& hi, int64_t co
 // zero upper half would be wasted FMAs). The accumulators are named variables, not an array, so
 // the compiler keeps all twelve in registers (an array is spilled once its address escapes).
 // They start from C when `resume` (a later K block), else from the bias (or 0).
+// With `act` (the last K block only), the stored rows are clamped first.
 template <int R, bool kHalf>
 PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bias, bool resume,
-                    float* c, int64_t ldc, int64_t cols) {
+                    float* c, int64_t ldc, int64_t cols, const Activation* act) {
   auto init = [bias](int r) { return r < R && bias ? bias[r] : 0.f; };
   __m256 c00 = _mm256_set1_ps(init(0)), c10 = _mm256_set1_ps(init(1));
   __m256 c20 = _mm256_set1_ps(init(2)), c30 = _mm256_set1_ps(init(3));
@@ -156,6 +163,12 @@ PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bi
       if constexpr (!kHalf) c51 = _mm256_fmadd_ps(av, b1, c51);
     }
   }
+  if (act) {
+    c00 = activated(c00, *act), c01 = activated(c01, *act), c10 = activated(c10, *act);
+    c11 = activated(c11, *act), c20 = activated(c20, *act), c21 = activated(c21, *act);
+    c30 = activated(c30, *act), c31 = activated(c31, *act), c40 = activated(c40, *act);
+    c41 = activated(c41, *act), c50 = activated(c50, *act), c51 = activated(c51, *act);
+  }
   store_row(c, c00, c01, cols);
   if constexpr (R > 1) store_row(c + ldc, c10, c11, cols);
   if constexpr (R > 2) store_row(c + 2 * ldc, c20, c21, cols);
@@ -165,7 +178,7 @@ PTQ_AVX2 void micro(const float* pa, const float* pb, int64_t k, const float* bi
 }
 
 using MicroFn = void (*)(const float*, const float*, int64_t, const float*, bool, float*,
-                         int64_t, int64_t);
+                         int64_t, int64_t, const Activation*);
 // [half][rows]
 constexpr MicroFn kMicro[2][kMr + 1] = {
     {nullptr, micro<1, false>, micro<2, false>, micro<3, false>, micro<4, false>,
@@ -176,7 +189,7 @@ constexpr MicroFn kMicro[2][kMr + 1] = {
 }  // namespace
 
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
-                 const float* bias, float* c, int64_t ldc) {
+                 const float* bias, float* c, int64_t ldc, const Activation* act) {
   // K blocks of at most kKc (balanced): a block's slice of one B column panel (16 KiB) stays in
   // L1 while every row panel passes over it, and the A block stays in L2 across column panels.
   // The accumulators go through C between blocks, which rounds nothing (a float store and load
@@ -193,7 +206,7 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
       for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kMr * k) {
         const int64_t rows = std::min(kMr, m - i0);
         kMicro[cols <= 8][rows](a, b, kn, bias ? bias + i0 : nullptr, k0 > 0, c + i0 * ldc + j0,
-                                ldc, cols);
+                                ldc, cols, k0 + kn >= k ? act : nullptr);
       }
     }
     if (k == 0) break;
@@ -226,11 +239,20 @@ int64_t row_step(const PlaneGeo& g) { return g.sh * g.sw * g.wq(); }
 
 }  // namespace
 
-// Stores 16 outputs (or the first n).
-PTQ_AVX2 inline void store_block(float* y, __m256 lo, __m256 hi, int64_t n) { store_row(y, lo, hi, n); }
+// Stores 16 outputs (or the first n): acc + bias, then the activation if any.
+PTQ_AVX2 inline void store_block(float* y, __m256 lo, __m256 hi, __m256 bias, const Activation* act,
+                                 int64_t n) {
+  lo = _mm256_add_ps(lo, bias);
+  hi = _mm256_add_ps(hi, bias);
+  if (act) {
+    lo = activated(lo, *act);
+    hi = activated(hi, *act);
+  }
+  store_row(y, lo, hi, n);
+}
 
 PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float* w, float bias,
-                               float* y) {
+                               float* y, const Activation* act) {
   thread_local TapOffsets taps_cache;
   const int64_t* o = taps_cache.get(g);
   const int64_t taps = g.kh * g.kw, step = row_step(g);
@@ -257,10 +279,10 @@ PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float*
       d0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3 + ot), d0);
       d1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3 + ot + 8), d1);
     }
-    store_block(out(u), _mm256_add_ps(a0, bv), _mm256_add_ps(a1, bv), width(u));
-    store_block(out(u + 1), _mm256_add_ps(b0, bv), _mm256_add_ps(b1, bv), width(u + 1));
-    store_block(out(u + 2), _mm256_add_ps(c0, bv), _mm256_add_ps(c1, bv), width(u + 2));
-    store_block(out(u + 3), _mm256_add_ps(d0, bv), _mm256_add_ps(d1, bv), width(u + 3));
+    store_block(out(u), a0, a1, bv, act, width(u));
+    store_block(out(u + 1), b0, b1, bv, act, width(u + 1));
+    store_block(out(u + 2), c0, c1, bv, act, width(u + 2));
+    store_block(out(u + 3), d0, d1, bv, act, width(u + 3));
   }
   for (; u < units; ++u) {
     const float* p = in(u);
@@ -270,7 +292,7 @@ PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float*
       a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + o[t]), a0);
       a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + o[t] + 8), a1);
     }
-    store_block(out(u), _mm256_add_ps(a0, bv), _mm256_add_ps(a1, bv), width(u));
+    store_block(out(u), a0, a1, bv, act, width(u));
   }
 }
 
@@ -347,8 +369,8 @@ PTQ_AVX2 void sigmoid(const float* x, float* y, size_t n) {
 #else  // not x86: available() is false, so these are never called.
 
 void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
-                 int64_t) {}
-void depthwise_planes(const float*, const PlaneGeo&, const float*, float, float*) {}
+                 int64_t, const Activation*) {}
+void depthwise_planes(const float*, const PlaneGeo&, const float*, float, float*, const Activation*) {}
 void max_planes(const float*, const PlaneGeo&, float*) {}
 void sigmoid(const float*, float*, size_t) {}
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "phase_planes.h"
+#include "ptq/runtime/kernel.h"
 
 namespace ptq::runtime::fast {
 
@@ -33,13 +34,14 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float*
 // c[i·ldc + j] = bias[i] (0 without bias) + Σ_p A(i, p)·B(p, j) for i < m, j < n, from packed
 // A and B. Each element is one FMA chain over p = 0..k-1 in order, whatever the tiling, so the
 // result does not depend on how callers split rows or columns.
+// With `act`, each element is then clamped (a fused Relu/Clip) before it is stored.
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
-                 const float* bias, float* c, int64_t ldc);
+                 const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
 
 // Depthwise window sum over phase planes (phase_planes.h, zero fill): y = Σ taps w·x, taps in
-// (ky, kx) order from 0, then + bias. w is kh×kw.
+// (ky, kx) order from 0, then + bias, then `act` if given. w is kh×kw.
 void depthwise_planes(const float* planes, const PlaneGeo& g, const float* w, float bias,
-                      float* y);
+                      float* y, const Activation* act = nullptr);
 
 // Max over the window from -inf-filled phase planes; a NaN tap is skipped (as std::max(acc, v)
 // with acc first).

@@ -36,28 +36,29 @@ template <typename T>
 void build_phase_planes(const T* x, const PlaneGeo& g, T fill, std::vector<T>& buf) {
   const int64_t rows = g.rows(), wq = g.wq();
   buf.resize(static_cast<size_t>(rows * g.sw * wq));
-  T* out = buf.data();
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t iy = r - g.pt;
-    const bool inside = iy >= 0 && iy < g.h;
-    const T* xr = inside ? x + iy * g.w : nullptr;
-    for (int64_t q = 0; q < g.sw; ++q, out += wq) {
-      if (!inside) {
-        std::fill(out, out + wq, fill);
-        continue;
-      }
-      // Phase elements i with 0 <= i·sw + q - pl < w are inside.
-      const int64_t first = q >= g.pl ? 0 : (g.pl - q + g.sw - 1) / g.sw;
-      const int64_t span = g.w - 1 + g.pl - q;  // negative: the phase misses the image
-      const int64_t last = span < 0 ? 0 : std::min(wq, span / g.sw + 1);  // exclusive
-      if (first >= last) {
+  // Rows are short (7 to 112 columns) and many: which phase elements lie inside the image
+  // depends on the phase alone, so it is worked out once per phase, not once per row.
+  for (int64_t q = 0; q < g.sw; ++q) {
+    // Phase elements i with 0 <= i·sw + q - pl < w are inside: [first, last).
+    const int64_t first = q >= g.pl ? 0 : (g.pl - q + g.sw - 1) / g.sw;
+    const int64_t span = g.w - 1 + g.pl - q;  // negative: the phase misses the image
+    const int64_t last = std::max(first, span < 0 ? 0 : std::min(wq, span / g.sw + 1));
+    const int64_t offset = first * g.sw + q - g.pl;
+    for (int64_t r = 0; r < rows; ++r) {
+      T* out = buf.data() + (r * g.sw + q) * wq;
+      const int64_t iy = r - g.pt;
+      if (iy < 0 || iy >= g.h || first == last) {
         std::fill(out, out + wq, fill);
         continue;
       }
       std::fill(out, out + first, fill);
-      const T* src = xr + first * g.sw + q - g.pl;
+      const T* src = x + iy * g.w + offset;
       if (g.sw == 1) {
         std::memcpy(out + first, src, static_cast<size_t>(last - first) * sizeof(T));
+      } else if (g.sw == 2) {
+        // A constant stride: the compiler vectorizes this gather (loads and shuffles), which the
+        // general loop below is not.
+        for (int64_t i = first; i < last; ++i) out[i] = src[2 * (i - first)];
       } else {
         for (int64_t i = first; i < last; ++i) out[i] = src[(i - first) * g.sw];
       }

@@ -284,6 +284,33 @@ TEST(Histogram, OnePassSplitEqualsTheTwoScans) {
   EXPECT_EQ(pos.total() + neg.total(), 49999u);
 }
 
+// Long tensors take the vector binning (split_bins.cpp): lengths that leave a tail, signed zeros,
+// subnormals, NaN, values on bin edges and the range maximum itself must bin as the scalar scans.
+TEST(Histogram, VectorBinningEqualsTheTwoScansForAnyLengthAndSpecialValues) {
+  for (size_t n : {4096u, 4103u, 20001u}) {
+    std::vector<float> x = gaussian_with_outliers(n);
+    for (size_t i = 0; i < n; i += 97) x[i] = std::ldexp(static_cast<float>(i % 64), -6);  // bin edges
+    x[1] = -0.f;
+    x[2] = 0.f;
+    x[3] = std::numeric_limits<float>::denorm_min();
+    x[4] = -std::numeric_limits<float>::denorm_min();
+    x[8] = std::nanf("");
+    x[n - 1] = 40.f;  // the maximum lands in the last bin
+    x[n - 2] = -std::nanf("");
+    Pow2Histogram pos(4096), neg(4096), pos2(4096), neg2(4096);
+    RangeStats r;
+    r.observe(x.data(), n);
+    Pow2Histogram::add_split(pos, neg, x.data(), n, r.last_min, r.last_max);
+    pos2.add_nonnegative(x.data(), n);
+    neg2.add_negated(x.data(), n);
+    EXPECT_EQ(pos.counts(), pos2.counts()) << n;
+    EXPECT_EQ(neg.counts(), neg2.counts()) << n;
+    EXPECT_EQ(pos.total(), pos2.total()) << n;
+    EXPECT_EQ(neg.total(), neg2.total()) << n;
+    EXPECT_EQ(pos.total() + neg.total(), n - 2) << n;
+  }
+}
+
 TEST(Methods, ResultDoesNotDependOnHowSamplesAreGrouped) {
   const auto data = gaussian_with_outliers(80000);
   for (const Method& m : methods()) {

@@ -1,0 +1,24 @@
+// Which Relu/Clip may be folded into the kernel producing its input (CompiledGraph's fusion).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "ptq/ir/model.h"
+#include "ptq/runtime/kernel.h"
+
+namespace ptq::runtime {
+
+struct FusableActivation {
+  ir::NodeId node = ir::kNone;  // the Relu or Clip
+  Activation act{};
+};
+
+// The Relu/Clip reading `producer`'s only output, when nothing else reads that value (no other
+// node, graph output or subgraph capture: `captured` by value id) and a Clip's min/max are
+// constant float scalars; nullopt otherwise.
+std::optional<FusableActivation> fusable_activation(const ir::Model& model, const ir::Graph& graph,
+                                                    const ir::Node& producer,
+                                                    const std::vector<bool>& captured);
+
+}  // namespace ptq::runtime
