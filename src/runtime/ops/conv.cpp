@@ -195,10 +195,9 @@ void conv_forward(const KernelContext& ctx, const T* x, const T* w, const T* b, 
   const int64_t cg = c / group, mg = m / group, P = g.ho * g.wo, HW = g.h * g.w;
   if (n == 0 || m == 0 || P == 0) return;  // empty output (and no division by mg == 0 below)
   if (cg == 1 && mg == 1) {
-    ctx.parallel_for(static_cast<size_t>(n * m), [&](size_t i) {
-      const int64_t ch = static_cast<int64_t>(i) % m;
-      depthwise(x + static_cast<int64_t>(i) * HW, w + ch * g.kh * g.kw, b ? b[ch] : T(0), g,
-                y + static_cast<int64_t>(i) * P);
+    parallel_blocks(ctx, n * m, P, [&](int64_t i) {
+      const int64_t ch = i % m;
+      depthwise(x + i * HW, w + ch * g.kh * g.kw, b ? b[ch] : T(0), g, y + i * P);
     });
     return;
   }
@@ -255,12 +254,11 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   if (n == 0 || m == 0 || P == 0) return;
   if (cg == 1 && mg == 1) {
     const PlaneGeo pg{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
-    ctx.parallel_for(static_cast<size_t>(n * m), [&](size_t i) {
-      const int64_t ch = static_cast<int64_t>(i) % m;
+    parallel_blocks(ctx, n * m, P, [&](int64_t i) {
+      const int64_t ch = i % m;
       thread_local std::vector<float> planes;
-      build_phase_planes(x + static_cast<int64_t>(i) * HW, pg, 0.f, planes);
-      fast::depthwise_planes(planes.data(), pg, w + ch * g.kh * g.kw, b ? b[ch] : 0.f,
-                             y + static_cast<int64_t>(i) * P, act);
+      build_phase_planes(x + i * HW, pg, 0.f, planes);
+      fast::depthwise_planes(planes.data(), pg, w + ch * g.kh * g.kw, b ? b[ch] : 0.f, y + i * P, act);
     });
     return;
   }

@@ -71,19 +71,18 @@ class Pool : public Kernel {
       // The AVX2 kernel gives the same bits (max is exact), so it needs no tolerance.
       const PlaneGeo g{H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl};
       const bool fast = fast::available();
-      ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
+      parallel_blocks(ctx, od[0] * od[1], Ho * Wo * kh * kw, [&](int64_t i) {
         thread_local std::vector<float> planes;
-        build_phase_planes(x + static_cast<int64_t>(i) * H * W, g,
-                           -std::numeric_limits<float>::infinity(), planes);
-        float* yc = y + static_cast<int64_t>(i) * Ho * Wo;
+        build_phase_planes(x + i * H * W, g, -std::numeric_limits<float>::infinity(), planes);
+        float* yc = y + i * Ho * Wo;
         if (fast) fast::max_planes(planes.data(), g, yc);
         else max_pool_plane(planes.data(), g, yc);
       });
       return;
     }
-    ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
-      const float* xc = x + static_cast<int64_t>(i) * H * W;
-      float* yc = y + static_cast<int64_t>(i) * Ho * Wo;
+    parallel_blocks(ctx, od[0] * od[1], Ho * Wo * kh * kw, [&](int64_t i) {
+      const float* xc = x + i * H * W;
+      float* yc = y + i * Ho * Wo;
       for (int64_t oy = 0; oy < Ho; ++oy) {
         for (int64_t ox = 0; ox < Wo; ++ox) {
           float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.f;
@@ -131,8 +130,8 @@ class GlobalPool : public Kernel {
     out[0] = Tensor::empty(DType::kFloat, od);
     const float* x = X.data<float>();
     float* y = out[0].mutable_data<float>();
-    ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
-      const float* p = x + static_cast<int64_t>(i) * inner;
+    parallel_blocks(ctx, od[0] * od[1], inner, [&](int64_t i) {
+      const float* p = x + i * inner;
       if constexpr (kMax) {
         float m = -std::numeric_limits<float>::infinity();
         for (int64_t j = 0; j < inner; ++j) m = std::max(m, p[j]);

@@ -160,8 +160,7 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
     const int64_t hp = (g.ho - 1) * g.sh + (g.kh - 1) * g.dh + 1;
     const int64_t wp = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
     const int64_t wph = int8::depthwise_phase_cols(wp, g.sw, g.wo, g.kw, g.dw);
-    ctx.parallel_for(static_cast<size_t>(g.m), [&](size_t ch_) {
-      const int64_t ch = static_cast<int64_t>(ch_);
+    parallel_blocks(ctx, g.m, P * g.kh * g.kw, [&](int64_t ch) {
       thread_local std::vector<int16_t> plane;  // reused: kernels run on many threads at once
       plane.assign(static_cast<size_t>(g.sw * hp * wph), 0);
       if (x_signed)

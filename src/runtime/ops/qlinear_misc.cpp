@@ -268,11 +268,11 @@ class MaxPool8 : public Kernel {
       using Q = decltype(tag);
       const Q* x = X.data<Q>();
       Q* y = out[0].mutable_data<Q>();
-      ctx.parallel_for(static_cast<size_t>(od[0] * od[1]), [&](size_t i) {
+      parallel_blocks(ctx, od[0] * od[1], ho * wo * kh * kw, [&](int64_t i) {
         std::vector<Q> plane(static_cast<size_t>(sw * hp * wph));
         std::memset(plane.data(), static_cast<int>(static_cast<uint8_t>(std::numeric_limits<Q>::min())),
                     plane.size());
-        const Q* xc = x + static_cast<int64_t>(i) * H * W;
+        const Q* xc = x + i * H * W;
         for (int64_t ph = 0; ph < sw; ++ph) {
           // Columns j of this phase read input column j·sw + ph − pl: the valid j range.
           const int64_t first = pl - ph, last = W - 1 + pl - ph;
@@ -289,7 +289,7 @@ class MaxPool8 : public Kernel {
           for (int64_t kx = 0; kx < kw; ++kx)
             tap[static_cast<size_t>(ky * kw + kx)] = ((kx * dw % sw) * hp + ky * dh) * wph + kx * dw / sw;
         std::vector<Q> acc(static_cast<size_t>(wo));
-        Q* yc = y + static_cast<int64_t>(i) * ho * wo;
+        Q* yc = y + i * ho * wo;
         for (int64_t oy = 0; oy < ho; ++oy) {
           Q* __restrict a = acc.data();
           const int64_t n = wo;  // a local: the stores into `a` cannot change it

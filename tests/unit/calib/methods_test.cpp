@@ -195,6 +195,71 @@ TEST(Methods, EntropyWithinTwoPercentOfPlainReference) {
   EXPECT_EQ(calibrate("entropy", half_normal(200000), {}).min, 0.f);
 }
 
+// The exhaustive rule entropy_threshold_bins replaced: every candidate's KL straight from its
+// definition, the largest i of minimal KL. The screened search must pick the same bin.
+size_t exhaustive_entropy_bins(const std::vector<uint64_t>& counts, size_t nq, size_t start) {
+  const size_t n = counts.size();
+  size_t best = n;
+  double best_kl = std::numeric_limits<double>::infinity();
+  for (size_t i = std::max(nq, start); i <= n; ++i) {
+    uint64_t tail = 0;
+    for (size_t j = i; j < n; ++j) tail += counts[j];
+    std::vector<double> q(i, 0.0);
+    for (size_t g = 0; g < nq; ++g) {
+      const size_t begin = (g * i + nq - 1) / nq, end = ((g + 1) * i + nq - 1) / nq;
+      double sum = 0;
+      size_t nonzero = 0;
+      for (size_t j = begin; j < end; ++j) {
+        sum += static_cast<double>(counts[j]);
+        nonzero += counts[j] != 0;
+      }
+      for (size_t j = begin; j < end; ++j)
+        if (counts[j] != 0) q[j] = sum / static_cast<double>(nonzero);
+    }
+    double p_total = static_cast<double>(tail), q_total = 0;
+    for (size_t j = 0; j < i; ++j) {
+      p_total += static_cast<double>(counts[j]);
+      q_total += q[j];
+    }
+    double kl = p_total <= 0 || q_total <= 0 ? std::numeric_limits<double>::infinity() : 0.0;
+    for (size_t j = 0; j < i && std::isfinite(kl); ++j) {
+      double p = static_cast<double>(counts[j]) + (j + 1 == i ? static_cast<double>(tail) : 0.0);
+      if (p == 0) continue;
+      if (q[j] == 0) {
+        kl = std::numeric_limits<double>::infinity();
+        break;
+      }
+      p /= p_total;
+      kl += p * std::log(p / (q[j] / q_total));
+    }
+    if (kl <= best_kl) {
+      best_kl = kl;
+      best = i;
+    }
+  }
+  return best;
+}
+
+TEST(Methods, EntropySearchPicksWhatTheExhaustiveRulePicks) {
+  std::mt19937 rng(1234);
+  for (int trial = 0; trial < 60; ++trial) {
+    const size_t n = trial % 3 == 0 ? 2048 : 512 + static_cast<size_t>(rng() % 1024);
+    std::vector<uint64_t> counts(n, 0);
+    const double decay = 2.0 + static_cast<double>(rng() % 200);
+    for (size_t j = 0; j < n; ++j) {
+      // Decaying bulks with gaps (sparse tails, empty bins between), spikes, flat stretches.
+      const double mean = 1e5 * std::exp(-static_cast<double>(j) / decay);
+      counts[j] = rng() % 5 == 0 ? 0 : static_cast<uint64_t>(mean * (0.5 + (rng() % 1000) / 1000.0));
+      if (trial % 4 == 1 && j > n / 2) counts[j] = rng() % 3;            // a long sparse tail
+      if (trial % 4 == 2 && j % 7 == 0) counts[j] = 42;                 // a periodic spike
+    }
+    if (trial % 5 == 3) std::fill(counts.begin(), counts.end(), 10);   // flat: ties everywhere
+    const size_t start = trial % 2 ? 0 : n / 2;
+    EXPECT_EQ(entropy_threshold_bins(counts, 128, start), exhaustive_entropy_bins(counts, 128, start))
+        << "trial " << trial;
+  }
+}
+
 TEST(Methods, EntropyNeverClipsMoreThanATenthOfAPercent) {
   // A strictly positive tensor (a LayerNorm variance, as in PP-OCRv4) whose minimum lies above
   // the smallest candidate: every candidate below the data folds it all into one bin, KL 0, and
