@@ -9,28 +9,17 @@
 
 namespace ptq::calib {
 
-// Sum over the bins of count * (f(fake_quantize(centre)) - fx[bin])^2 on the target grid of `p`
-// with range [lo, hi]; fx holds f at the bin centres (the centres themselves for the identity).
-inline double histogram_loss(const Histogram& h, const std::vector<double>& fx, double lo, double hi, Through f,
-                             const CalibParams& p) {
-  const quant::QuantParams qp = quant::compute_scale_zp(static_cast<float>(lo), static_cast<float>(hi),
-                                                        p.activation_type, p.activation_symmetry);
-  const quant::IntRange r = quant::full_range(p.activation_type);
-  double total = 0;
-  const auto& c = h.counts();
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (c[i] == 0) continue;
-    const double e = through_apply(f, quant::fake_quantize(static_cast<float>(h.center(i)), qp, r)) - fx[i];
-    total += static_cast<double>(c[i]) * e * e;
-  }
-  return total;
-}
+// The non-empty bins of a histogram in bin order: centre (as the float fake_quantize sees it),
+// count, and f at the centre. Searches evaluate the loss hundreds of times per tensor; empty bins
+// and the centre arithmetic are paid once here.
+struct LossBins {
+  std::vector<float> centre;
+  std::vector<double> count, fx;
+  LossBins(const Histogram& h, Through f);
+};
 
-// f at the histogram's bin centres.
-inline std::vector<double> centres_through(const Histogram& h, Through f) {
-  std::vector<double> fx(h.counts().size());
-  for (size_t i = 0; i < fx.size(); ++i) fx[i] = through_apply(f, static_cast<float>(h.center(i)));
-  return fx;
-}
+// Sum over the bins of count * (f(fake_quantize(centre)) - f(centre))^2 on the target grid of
+// `p` with range [lo, hi], summed in bin order.
+double histogram_loss(const LossBins& bins, double lo, double hi, Through f, const CalibParams& p);
 
 }  // namespace ptq::calib

@@ -41,12 +41,12 @@ Range fit_through(const Observation& obs, Range r, Through f, const CalibParams&
   // Candidates lo * k / kSteps: the loss has one broad minimum in the low end, and a step of 1/128
   // of the range is far below the resolution it trades against.
   constexpr int kSteps = 128;
-  const std::vector<double> fx = centres_through(h, f);
+  const LossBins bins(h, f);
   double best = std::numeric_limits<double>::infinity();
   float best_lo = r.min;
   for (int k = kSteps; k >= 1; --k) {
     const double lo = static_cast<double>(r.min) * k / kSteps;
-    const double l = histogram_loss(h, fx, lo, r.max, f, p);
+    const double l = histogram_loss(bins, lo, r.max, f, p);
     if (l < best) {
       best = l;
       best_lo = static_cast<float>(lo);
