@@ -136,8 +136,8 @@ void fill_plane(const Q* x, int64_t zx, const Geo& g, int64_t hp, int64_t wph, i
     const int64_t jlo = first <= 0 ? 0 : (first + g.sw - 1) / g.sw;
     const int64_t jhi = std::min(wph, (g.w - 1 + g.pl - ph) < 0 ? 0 : (g.w - 1 + g.pl - ph) / g.sw + 1);
     for (int64_t iy = std::max<int64_t>(0, -g.pt); iy < g.h && iy + g.pt < hp; ++iy) {
-      int16_t* dst = plane + (ph * hp + iy + g.pt) * wph;
-      const Q* src = x + iy * g.w + ph - g.pl;
+      int16_t* __restrict dst = plane + (ph * hp + iy + g.pt) * wph;  // restrict: vectorized
+      const Q* __restrict src = x + iy * g.w + ph - g.pl;
       if (g.sw == 1) {
         for (int64_t j = jlo; j < jhi; ++j) dst[j] = static_cast<int16_t>(src[j] - zx);
       } else {
@@ -168,7 +168,8 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
       else
         fill_plane(x + ch * HW, zx, g, hp, wph, plane.data());
       const int32_t z = zw.size() == 1 ? zw[0] : zw[static_cast<size_t>(ch)];
-      std::vector<int32_t> wc(static_cast<size_t>(g.kh * g.kw));
+      thread_local std::vector<int32_t> wc;
+      wc.resize(static_cast<size_t>(g.kh * g.kw));
       for (size_t t = 0; t < wc.size(); ++t)
         wc[t] = cw.depthwise[static_cast<size_t>(ch) * wc.size() + t] - z;
       thread_local std::vector<int32_t> local;
