@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "ptq/core/cpu_features.h"
 #include "ptq/quant/quant_params.h"
 
 namespace ptq::calib {
@@ -37,13 +38,6 @@ __attribute__((target("sse4.1"))) double loss_sum_sse41(const LossBins& b, quant
                                                         quant::IntRange r, Through f) {
   return loss_sum(b, qp, r, f);
 }
-bool has_sse41() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.1") != 0;
-  }();
-  return ok;
-}
 #endif
 
 }  // namespace
@@ -53,7 +47,7 @@ double histogram_loss(const LossBins& bins, double lo, double hi, Through f, con
                                                         p.activation_type, p.activation_symmetry);
   const quant::IntRange r = quant::full_range(p.activation_type);
 #if defined(__x86_64__) || defined(__i386__)
-  if (has_sse41()) return loss_sum_sse41(bins, qp, r, f);
+  if (cpu_features().sse41) return loss_sum_sse41(bins, qp, r, f);
 #endif
   return loss_sum(bins, qp, r, f);
 }

@@ -4,21 +4,17 @@
 #include <algorithm>
 #include <vector>
 
+#include "ptq/core/cpu_features.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
 namespace ptq::calib {
 
-#if defined(__x86_64__) || defined(__i386__)
+bool split_bins_available() { return cpu_features().avx2 && cpu_features().popcnt; }
 
-bool split_bins_available() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("popcnt") != 0;
-  }();
-  return ok;
-}
+#if defined(__x86_64__) || defined(__i386__)
 
 __attribute__((target("avx2,popcnt"))) void split_bins_avx2(const float* x, size_t n, float ps, float ns,
                                                             size_t last, uint64_t* pos, uint64_t* neg,
@@ -84,7 +80,6 @@ __attribute__((target("avx2,popcnt"))) void split_bins_avx2(const float* x, size
 
 #else
 
-bool split_bins_available() { return false; }
 void split_bins_avx2(const float*, size_t, float, float, size_t, uint64_t*, uint64_t*, uint64_t&, uint64_t&,
                      uint64_t&) {}
 

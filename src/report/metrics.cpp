@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 
+#include "ptq/core/cpu_features.h"
 #include "ptq/core/error.h"
 
 namespace ptq::report {
@@ -70,13 +71,7 @@ __attribute__((target("avx2"))) ErrorStats accumulate_avx2(const float* x, const
   return accumulate<v4d>(x, y, n);
 }
 
-bool has_avx2() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return ok;
-}
+bool has_avx2() { return cpu_features().avx2; }
 #endif
 
 }  // namespace
