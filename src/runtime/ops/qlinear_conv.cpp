@@ -1,6 +1,7 @@
 // QLinearConv and ConvInteger on 8-bit codes with ORT's integer arithmetic: im2col in ORT's K
 // order into the int8 GEMM core (int8_gemm.h), depthwise convolutions exactly, float requantization.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -130,19 +131,32 @@ void fill_plane(const Q* x, int64_t zx, const Geo& g, int64_t hp, int64_t wph, i
       return;
     }
   }
+  if (g.sw == 1) {
+    // The whole channel centred in one loop (long enough to vectorize; per-row loops of 7-56
+    // columns ran scalar), then copied row by row into the padded plane. In int16: codes and
+    // zero points are 8-bit, so the difference fits.
+    thread_local std::vector<int16_t> centred;
+    centred.resize(static_cast<size_t>(g.h * g.w));
+    const auto z = static_cast<int16_t>(zx);
+    int16_t* c = centred.data();
+    for (int64_t i = 0; i < g.h * g.w; ++i) c[i] = static_cast<int16_t>(static_cast<int16_t>(x[i]) - z);
+    const int64_t jlo = std::max<int64_t>(0, g.pl), jhi = std::min(wph, g.w + g.pl);
+    for (int64_t iy = std::max<int64_t>(0, -g.pt); iy < g.h && iy + g.pt < hp; ++iy) {
+      if (jhi > jlo)
+        std::memcpy(plane + (iy + g.pt) * wph + jlo, c + iy * g.w + jlo - g.pl,
+                    static_cast<size_t>(jhi - jlo) * sizeof(int16_t));
+    }
+    return;
+  }
   for (int64_t ph = 0; ph < g.sw; ++ph) {
     // Columns j of this phase read input column j·sw + ph − pl: the valid j range.
     const int64_t first = g.pl - ph;
     const int64_t jlo = first <= 0 ? 0 : (first + g.sw - 1) / g.sw;
     const int64_t jhi = std::min(wph, (g.w - 1 + g.pl - ph) < 0 ? 0 : (g.w - 1 + g.pl - ph) / g.sw + 1);
     for (int64_t iy = std::max<int64_t>(0, -g.pt); iy < g.h && iy + g.pt < hp; ++iy) {
-      int16_t* __restrict dst = plane + (ph * hp + iy + g.pt) * wph;  // restrict: vectorized
-      const Q* __restrict src = x + iy * g.w + ph - g.pl;
-      if (g.sw == 1) {
-        for (int64_t j = jlo; j < jhi; ++j) dst[j] = static_cast<int16_t>(src[j] - zx);
-      } else {
-        for (int64_t j = jlo; j < jhi; ++j) dst[j] = static_cast<int16_t>(src[j * g.sw] - zx);
-      }
+      int16_t* dst = plane + (ph * hp + iy + g.pt) * wph;
+      const Q* src = x + iy * g.w + ph - g.pl;
+      for (int64_t j = jlo; j < jhi; ++j) dst[j] = static_cast<int16_t>(src[j * g.sw] - zx);
     }
   }
 }
