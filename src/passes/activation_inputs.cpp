@@ -18,9 +18,8 @@ bool is_silu_input(const ir::Graph& g, ir::ValueId x) {
     if (n.op_type == "Sigmoid" && u.slot == 0) sigmoid = &n;
     else if (n.op_type == "Mul" && n.inputs.size() == 2) mul = &n;
   }
-  if (!sigmoid || !mul || sigmoid->outputs.empty()) return false;
-  const ir::ValueId s = sigmoid->outputs[0];
-  return (mul->inputs[0] == x && mul->inputs[1] == s) || (mul->inputs[0] == s && mul->inputs[1] == x);
+  // The Mul's Sigmoid operand reads x, and x's other reader is that Sigmoid.
+  return sigmoid && mul && silu_operand(g, *mul) == x;
 }
 
 bool is_hardswish_input(const ir::Graph& g, ir::ValueId x) {
@@ -31,6 +30,17 @@ bool is_hardswish_input(const ir::Graph& g, ir::ValueId x) {
 }
 
 }  // namespace
+
+ir::ValueId silu_operand(const ir::Graph& g, const ir::Node& mul) {
+  if (mul.op_type != "Mul" || !mul.is_default_domain() || mul.inputs.size() != 2) return ir::kNone;
+  for (size_t i = 0; i < 2; ++i) {
+    const ir::Node* s = mul.inputs[i] == ir::kNone ? nullptr : g.producer(mul.inputs[i]);
+    if (s && s->op_type == "Sigmoid" && s->is_default_domain() && !s->inputs.empty() &&
+        s->inputs[0] == mul.inputs[1 - i])
+      return mul.inputs[1 - i];
+  }
+  return ir::kNone;
+}
 
 std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& g) {
   std::map<ir::ValueId, ActivationInput> found;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ptq/core/error.h"
+#include "ptq/passes/activation_inputs.h"
 #include "ptq/passes/mask_paths.h"
 #include "quant_rules/rule.h"
 
@@ -70,17 +71,6 @@ bool reads_input_data(const ir::Graph& g, ir::ValueId v) {
     const ir::Node* p = g.producer(v);
     if (!p || !p->is_default_domain() || !kRearrange.count(p->op_type) || p->inputs.empty()) return false;
     v = p->inputs[0];
-  }
-  return false;
-}
-
-// Mul(x, Sigmoid(x)) in either operand order.
-bool is_silu_mul(const ir::Graph& g, const ir::Node& n) {
-  if (n.op_type != "Mul" || n.inputs.size() != 2) return false;
-  for (size_t i = 0; i < 2; ++i) {
-    const ir::Node* s = g.producer(n.inputs[i]);
-    if (s && s->op_type == "Sigmoid" && s->is_default_domain() && !s->inputs.empty() && s->inputs[0] == n.inputs[1 - i])
-      return true;
   }
   return false;
 }
@@ -203,7 +193,7 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
     // Transformer placement, and CNN placement unless --elementwise int8, keeps Add and Mul fp32
     // by design (quant::QuantConfig::quantize_elementwise), except a SiLU's Mul: QLinearSigmoid ->
     // QLinearMul is what keeps YOLOX's int8 model faster than fp32 in ORT. No note per node.
-    if (rule && (transformer || (!config.quantize_elementwise && !is_silu_mul(g, n))) &&
+    if (rule && (transformer || (!config.quantize_elementwise && silu_operand(g, n) == ir::kNone)) &&
         (n.op_type == "Add" || n.op_type == "Mul"))
       continue;
     // Shape arithmetic (an int64 Concat of dimensions) is nothing to quantize or to warn about.

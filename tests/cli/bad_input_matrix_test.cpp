@@ -201,6 +201,7 @@ std::vector<Case> BadInputMatrix::cases() {
       {"--mean not a number", cmd(m, g, {"--mean", "a,b"}), 1, "--mean"},
       {"--resize with --letterbox", cmd(m, g, {"--resize", "8", "--letterbox", "8x8"}), 1, "--letterbox"},
       {"unknown --target", cmd(m, g, {"--target", "gpu"}), 1, "--target"},
+      {"unknown --elementwise", cmd(m, g, {"--elementwise", "int4"}), 1, "--elementwise"},
       {"--threads not a number", cmd(m, g, {"--threads", "abc"}), 1, "--threads"},
       {"--max-drop without --labels", cmd(m, g, {"--eval", g, "--max-drop", "1"}), 1, "--max-drop"},
       {"no -o", {m, "--calib", g}, 1, "--output"},

@@ -16,4 +16,7 @@ enum class ActivationInput {
 // Such tensors of the top-level graph by value id; graph outputs excluded (read as they are).
 std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& graph);
 
+// x when `mul` is the Mul of a SiLU, x * Sigmoid(x) (either operand order); ir::kNone otherwise.
+ir::ValueId silu_operand(const ir::Graph& graph, const ir::Node& mul);
+
 }  // namespace ptq::passes
