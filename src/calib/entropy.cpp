@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <vector>
 
 #include "clamp_range.h"
@@ -130,7 +129,7 @@ size_t entropy_threshold_bins(const std::vector<uint64_t>& counts, int quantized
   std::vector<double> q;
   for (size_t i = start; i <= n; ++i) {
     if (!(screened[i] <= bound)) continue;
-    const double kl = candidate_divergence(counts, i, nq, std::accumulate(counts.begin() + static_cast<std::ptrdiff_t>(i), counts.end(), uint64_t{0}), q);
+    const double kl = candidate_divergence(counts, i, nq, fast.sum[n] - fast.sum[i], q);
     // Ties go to the larger threshold (clipping less), as pytorch-quantization does.
     if (kl <= best_kl) {
       best_kl = kl;

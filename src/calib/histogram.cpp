@@ -254,9 +254,9 @@ void Pow2Histogram::add_split(Pow2Histogram& pos, Pow2Histogram& neg, const floa
   uint64_t np = 0, nn = 0, zeros = 0;
   // In float when both factors are normal floats (every range but the tiniest): a power-of-two
   // product is exact, and where it would round (a subnormal result) the bin is 0 either way.
-  const auto loop = [&](auto ps, auto ns) {
+  const auto loop = [&](auto ps, auto ns, size_t begin) {
     using T = decltype(ps);
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = begin; i < n; ++i) {
       const float v = x[i];
       // Exact zeros (half of a post-ReLU tensor) are counted in a register: incrementing the
       // same bin back to back stalls on the store.
@@ -274,11 +274,19 @@ void Pow2Histogram::add_split(Pow2Histogram& pos, Pow2Histogram& neg, const floa
     }
   };
   const auto normal = [](double f) { return f == 0.0 || (f >= 0x1p-126 && f <= 0x1p127); };
-  // The vector path costs a pass over its 2·bins scratch counts: worth it from a few thousand values.
-  if (normal(pos_scale) && normal(neg_scale) && n >= pos.counts_.size() && split_bins_available())
-    split_bins_avx2(x, n, static_cast<float>(pos_scale), static_cast<float>(neg_scale), last, pc, nc, np, nn, zeros);
-  else if (normal(pos_scale) && normal(neg_scale)) loop(static_cast<float>(pos_scale), static_cast<float>(neg_scale));
-  else loop(pos_scale, neg_scale);
+  if (normal(pos_scale) && normal(neg_scale)) {
+    const auto ps = static_cast<float>(pos_scale), ns = static_cast<float>(neg_scale);
+    // The vector path bins whole groups of 8 and costs a pass over its 2·bins scratch counts:
+    // worth it from a few thousand values. The scalar loop takes the rest.
+    size_t done = 0;
+    if (n >= pos.counts_.size() && split_bins_available()) {
+      done = n & ~size_t{7};
+      split_bins_avx2(x, done, ps, ns, last, pc, nc, np, nn, zeros);
+    }
+    loop(ps, ns, done);
+  } else {
+    loop(pos_scale, neg_scale, size_t{0});
+  }
   pc[0] += zeros;
   pos.total_ += np + zeros;
   neg.total_ += nn;

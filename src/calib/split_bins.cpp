@@ -35,10 +35,9 @@ __attribute__((target("avx2,popcnt"))) void split_bins_avx2(const float* x, size
   alignas(32) uint32_t idx[8];
   // 32-bit counts: folded into the 64-bit bins every 2^30 values.
   constexpr size_t kChunk = size_t{1} << 30;
-  const size_t body = n & ~size_t{7};
   size_t i = 0;
-  while (i < body) {
-    for (const size_t end = std::min(body, i + kChunk); i < end; i += 8) {
+  while (i < n) {
+    for (const size_t end = std::min(n, i + kChunk); i < end; i += 8) {
       const __m256 v = _mm256_loadu_ps(x + i);
       const __m256 is_neg = _mm256_cmp_ps(v, zero, _CMP_LT_OQ);
       const __m256 is_pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
@@ -58,20 +57,6 @@ __attribute__((target("avx2,popcnt"))) void split_bins_avx2(const float* x, size
       neg[b] += t[bins + b];
     }
     std::fill(table.begin(), table.end(), 0u);
-  }
-  for (; i < n; ++i) {  // the tail, as the scalar loop does it
-    const float v = x[i];
-    if (v == 0.f) {
-      ++z;
-    } else if (v > 0.f) {
-      const auto b = static_cast<size_t>(static_cast<int64_t>(v * ps));
-      ++pos[std::min(b, last)];
-      ++p;
-    } else if (v < 0.f) {
-      const auto b = static_cast<size_t>(static_cast<int64_t>(-v * ns));
-      ++neg[std::min(b, last)];
-      ++q;
-    }
   }
   np += p;
   nn += q;

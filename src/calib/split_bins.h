@@ -9,8 +9,8 @@ namespace ptq::calib {
 // True when split_bins_avx2 may be called (checked once).
 bool split_bins_available();
 
-// For each finite x[i]: x > 0 adds one to pos[min(trunc(x·ps), last)], x < 0 to
-// neg[min(trunc(-x·ns), last)]; exact zeros are counted in `zeros` (bin 0 of pos), NaN nowhere.
+// n is a multiple of 8 (the caller bins the rest). For each finite x[i]: x > 0 adds one to
+// pos[min(trunc(x·ps), last)], x < 0 to neg[min(trunc(-x·ns), last)]; exact zeros are counted in `zeros` (bin 0 of pos), NaN nowhere.
 // `np`/`nn` count the positive/negative values. ps and ns are normal powers of two (products
 // exact or binned to 0 either way), so the bins equal the scalar loop's.
 void split_bins_avx2(const float* x, size_t n, float ps, float ns, size_t last, uint64_t* pos,
