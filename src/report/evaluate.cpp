@@ -100,26 +100,6 @@ Probe make_probe(const ir::Graph& g, const std::string& a_name, const std::strin
   return p;
 }
 
-namespace {
-
-// A captured QuantizeLinear output back to float (what its DequantizeLinear computes).
-std::optional<Tensor> dequantized(const Tensor& t, const Probe& p) {
-  if (!p.dequantize) return t;
-  if (t.dtype() != DType::kUint8 && t.dtype() != DType::kInt8) return std::nullopt;
-  // Straight into the result, one loop per code type (vectorized; runs on every probe of every
-  // sample).
-  Tensor out = Tensor::empty(DType::kFloat, t.dims());
-  float* v = out.mutable_data<float>();
-  const auto convert = [&](const auto* q) {
-    for (size_t i = 0; i < t.numel(); ++i) v[i] = static_cast<float>(int32_t{q[i]} - p.zero_point) * p.scale;
-  };
-  if (t.dtype() == DType::kUint8) convert(t.data<uint8_t>());
-  else convert(t.data<int8_t>());
-  return out;
-}
-
-}  // namespace
-
 EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data, const EvalOptions& o,
                     ReferenceCache* cache) {
   EvalResult result;
@@ -190,12 +170,16 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
       auto pa = wk.ca.seen.find(o.probes[k].tensor_a);
       auto pb = wk.cb.seen.find(o.probes[k].tensor_b);
       if (pa == wk.ca.seen.end() || pb == wk.cb.seen.end()) continue;
-      const std::optional<Tensor> tb = dequantized(pb->second, o.probes[k]);
-      if (!tb || pa->second.dtype() != DType::kFloat || tb->dtype() != DType::kFloat ||
-          pa->second.numel() != tb->numel())
+      const Probe& p = o.probes[k];
+      const Tensor &ta = pa->second, &tb = pb->second;
+      // A QuantizeLinear output is compared as the values its DequantizeLinear gives.
+      const bool codes = tb.dtype() == DType::kUint8 || tb.dtype() == DType::kInt8;
+      if (ta.dtype() != DType::kFloat || ta.numel() != tb.numel() ||
+          (p.dequantize ? !codes : tb.dtype() != DType::kFloat))
         continue;
       r.probes[k].emplace();
-      r.probes[k]->add(pa->second, *tb);
+      if (p.dequantize) r.probes[k]->add_codes(ta, tb, p.zero_point, p.scale);
+      else r.probes[k]->add(ta, tb);
       if (o.probes[k].dequantize && s.index < kHistogramSamples) {
         r.histograms[k] = ValueHistogram::for_range(o.probes[k].clip_lo(), o.probes[k].clip_hi());
         r.histograms[k]->add(pa->second);

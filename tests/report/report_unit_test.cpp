@@ -28,6 +28,56 @@ TEST(ReportMetrics, SqnrCosineAndAbsErrors) {
   EXPECT_THROW(same.add(Tensor::from_vector<float>({2}, {1, 2}), Tensor::from_vector<float>({1}, {1})), IoError);
 }
 
+// Long tensors with a tail past the vector lanes: the blocked float sums agree with plain double
+// sums to well below what the report prints, and codes give the very sums of their dequantized
+// floats (the report's probes read codes).
+TEST(ReportMetrics, BlockedSumsMatchDoublesAndCodesMatchTheirFloats) {
+  const size_t n = 10007;  // several blocks and a tail for any lane count
+  std::vector<float> a(n), b(n);
+  std::vector<uint8_t> q(n);
+  std::vector<int8_t> qs(n);
+  const int32_t zp = 117;
+  const float scale = 0.0371f;
+  for (size_t i = 0; i < n; ++i) {
+    a[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)) * 4.0 + 0.5);
+    q[i] = static_cast<uint8_t>((i * 7919) % 256);
+    qs[i] = static_cast<int8_t>(static_cast<int>(q[i]) - 128);
+    b[i] = static_cast<float>(int32_t{q[i]} - zp) * scale;
+  }
+  const Tensor ta = Tensor::from_vector<float>({static_cast<int64_t>(n)}, a);
+  ErrorStats f;
+  f.add(ta, Tensor::from_vector<float>({static_cast<int64_t>(n)}, b));
+  double signal = 0, noise = 0, dot = 0, norm_b = 0, sum_abs = 0, max_abs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double p = a[i], t = b[i], d = p - t;
+    signal += p * p, noise += d * d, dot += p * t, norm_b += t * t, sum_abs += std::fabs(d);
+    max_abs = std::max(max_abs, std::fabs(d));
+  }
+  EXPECT_EQ(f.count, n);
+  EXPECT_NEAR(f.signal, signal, 1e-6 * signal);
+  EXPECT_NEAR(f.noise, noise, 1e-6 * noise);
+  EXPECT_NEAR(f.dot, dot, 1e-6 * std::fabs(dot));
+  EXPECT_NEAR(f.norm_b, norm_b, 1e-6 * norm_b);
+  EXPECT_NEAR(f.sum_abs, sum_abs, 1e-6 * sum_abs);
+  EXPECT_NEAR(f.max_abs, max_abs, 1e-6 * max_abs);  // the difference rounded to float
+  EXPECT_NEAR(*f.sqnr_db(), 10 * std::log10(signal / noise), 1e-5);
+
+  ErrorStats c;
+  c.add_codes(ta, Tensor::from_vector<uint8_t>({static_cast<int64_t>(n)}, q), zp, scale);
+  EXPECT_EQ(c.signal, f.signal);
+  EXPECT_EQ(c.noise, f.noise);
+  EXPECT_EQ(c.dot, f.dot);
+  EXPECT_EQ(c.norm_b, f.norm_b);
+  EXPECT_EQ(c.sum_abs, f.sum_abs);
+  EXPECT_EQ(c.max_abs, f.max_abs);
+  ErrorStats s;  // int8 codes shifted by 128 with the zero point: the same values
+  s.add_codes(ta, Tensor::from_vector<int8_t>({static_cast<int64_t>(n)}, qs), zp - 128, scale);
+  EXPECT_EQ(s.noise, f.noise);
+  EXPECT_EQ(s.dot, f.dot);
+  EXPECT_THROW(c.add_codes(ta, Tensor::from_vector<uint8_t>({1}, {0}), 0, 1.f), IoError);
+  EXPECT_THROW(c.add_codes(ta, ta, 0, 1.f), IoError);
+}
+
 TEST(ReportMetrics, TopKAndClassifierShapes) {
   const std::vector<float> row = {0.1f, 0.9f, 0.5f, 0.9f, 0.2f};
   EXPECT_EQ(top_k(row.data(), row.size(), 3), (std::vector<size_t>{1, 3, 2}));  // ties: lower index first

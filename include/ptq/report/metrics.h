@@ -22,11 +22,18 @@ struct ErrorStats {
 
   // a: reference, b: test; both float32 with the same element count (IoError otherwise).
   void add(const Tensor& a, const Tensor& b);
+  // b given as uint8/int8 codes: the same sums as add(a, DequantizeLinear(codes)), bit for bit,
+  // without the float tensor (the report's probes: a fifth of the memory traffic).
+  void add_codes(const Tensor& a, const Tensor& codes, int32_t zero_point, float scale);
   void merge(const ErrorStats& o);
   // 10 log10(signal / noise); nullopt when noise is 0 (identical: infinite SQNR).
   std::optional<double> sqnr_db() const;
   double cosine() const;  // 1 when both are all zeros
   double mean_abs() const { return count ? sum_abs / static_cast<double>(count) : 0.0; }
+
+ private:
+  template <typename Test>
+  void add_with(const float* x, size_t n, Test test);
 };
 
 // Reference values of a quantized tensor binned over its int8 grid's range widened by a quarter on
