@@ -1,4 +1,4 @@
-// `quantize run MODEL --input NAME=FILE.npy ... -o OUTDIR [--threads N] [--mode M] [--repeat N]`: runs the reference runtime.
+// `quantize run MODEL --input NAME=FILE.npy ... -o OUTDIR [--threads N] [--mode M] [--repeat N [--profile]]`: runs the reference runtime.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -16,6 +16,43 @@
 namespace ptq::cli {
 namespace {
 
+// Per-node wall time from the observer's calls: the time since the previous value was produced
+// goes to the node that produced this one (fused Relu/Clip count with their Conv, whose output
+// no one observes). Only the first output of a node is charged.
+struct NodeProfile {
+  const ir::Graph* graph = nullptr;
+  std::chrono::steady_clock::time_point last;
+  std::map<const ir::Node*, double> ms;
+  std::map<const ir::Node*, std::string> output;  // the value charged, as ORT's profile names nodes
+  void start() { last = std::chrono::steady_clock::now(); }
+  void seen(const ir::Graph& g, ir::ValueId v) {
+    if (&g != graph) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (const ir::Node* n = g.producer(v)) {
+      ms[n] += std::chrono::duration<double, std::milli>(now - last).count();
+      output.emplace(n, g.value(v).name);
+    }
+    last = now;
+  }
+  void print(size_t runs) const {
+    std::vector<std::pair<double, const ir::Node*>> rows;
+    double total = 0;
+    for (const auto& [n, t] : ms) {
+      rows.emplace_back(t / static_cast<double>(runs), n);
+      total += t / static_cast<double>(runs);
+    }
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::map<std::string, double> by_op;
+    for (const auto& [t, n] : rows) by_op[n->op_type] += t;
+    std::fprintf(stderr, "profile: %.3f ms per run in nodes; by op:", total);
+    for (const auto& [op, t] : by_op) std::fprintf(stderr, " %s %.3f", op.c_str(), t);
+    std::fprintf(stderr, "\n");
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::fprintf(stderr, "  %8.3f ms  %s -> '%s'\n", rows[i].first, rows[i].second->label().c_str(),
+                   output.at(rows[i].second).c_str());
+  }
+};
+
 }  // namespace
 
 void add_run(CLI::App& sub, Run& run) {
@@ -26,6 +63,7 @@ void add_run(CLI::App& sub, Run& run) {
     size_t threads = 0;
     std::string mode = "fake-quant";
     size_t repeat = 0;
+    bool profile = false;
   };
   auto o = std::make_shared<Options>();
   sub.add_option("model", o->model, "ONNX model to run")->required();
@@ -42,6 +80,9 @@ void add_run(CLI::App& sub, Run& run) {
                  "Benchmark: after one warm-up run, time N more runs and print mean/median/min ms "
                  "per run to stderr (load and file I/O excluded)")
       ->check(finite_range(1, 1e6));
+  sub.add_flag("--profile", o->profile,
+               "With --repeat: per-node mean time of the timed runs (slowest first) and the "
+               "sum per op type, to stderr");
   sub.callback([o, &run] {
     run = [o] {
       std::vector<PathArg> read = {{"model", o->model}};
@@ -62,14 +103,26 @@ void add_run(CLI::App& sub, Run& run) {
       options.threads = o->threads;
       options.qdq_mode = o->mode == "integer" ? runtime::QdqMode::kIntegerKernel
                                               : runtime::QdqMode::kFakeQuant;
+      PTQ_CHECK(!o->profile || o->repeat > 0, UsageError, "--profile needs --repeat N");
+      NodeProfile profile;
+      profile.graph = &model.graph;
+      bool profiling = false;
+      if (o->profile) {
+        options.observer = [&](const ir::Graph& g, ir::ValueId v, const Tensor&) {
+          if (profiling) profile.seen(g, v);
+        };
+        options.observed = [](const ir::Graph&, ir::ValueId) { return false; };  // fusions as without
+      }
       runtime::Interpreter interp(model, options);
       std::vector<Tensor> outputs;
       try {
         outputs = interp.run(inputs);
         if (o->repeat > 0) {
           std::vector<double> ms;
+          profiling = o->profile;
           for (size_t i = 0; i < o->repeat; ++i) {
             const auto t0 = std::chrono::steady_clock::now();
+            profile.start();
             outputs = interp.run(inputs);
             ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
           }
@@ -81,6 +134,7 @@ void add_run(CLI::App& sub, Run& run) {
           const double median = k % 2 ? sorted[k / 2] : (sorted[k / 2 - 1] + sorted[k / 2]) / 2;
           std::fprintf(stderr, "repeat %zu threads %zu: mean %.3f ms, median %.3f ms, min %.3f ms\n",
                        k, interp.threads(), sum / static_cast<double>(k), median, sorted[0]);
+          if (o->profile) profile.print(k);
         }
       } catch (UsageError& e) {
         // Name the file the offending input came from.

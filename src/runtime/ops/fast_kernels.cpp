@@ -251,51 +251,6 @@ PTQ_AVX2 inline void store_block(float* y, __m256 lo, __m256 hi, __m256 bias, co
   store_row(y, lo, hi, n);
 }
 
-PTQ_AVX2 void depthwise_planes(const float* buf, const PlaneGeo& g, const float* w, float bias,
-                               float* y, const Activation* act) {
-  thread_local TapOffsets taps_cache;
-  const int64_t* o = taps_cache.get(g);
-  const int64_t taps = g.kh * g.kw, step = row_step(g);
-  const __m256 bv = _mm256_set1_ps(bias);
-  // Units of 16 output columns (row oy, block b), taken four at a time across rows: eight
-  // independent FMA chains hide the FMA latency that two chains per unit would expose.
-  const int64_t nblk = (g.wo + kWindowBlock - 1) / kWindowBlock, units = g.ho * nblk;
-  auto in = [&](int64_t u) { return buf + (u / nblk) * step + (u % nblk) * kWindowBlock; };
-  auto out = [&](int64_t u) { return y + (u / nblk) * g.wo + (u % nblk) * kWindowBlock; };
-  auto width = [&](int64_t u) { return std::min(kWindowBlock, g.wo - (u % nblk) * kWindowBlock); };
-  int64_t u = 0;
-  for (; u + 4 <= units; u += 4) {
-    const float *p0 = in(u), *p1 = in(u + 1), *p2 = in(u + 2), *p3 = in(u + 3);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-    for (int64_t t = 0; t < taps; ++t) {
-      const int64_t ot = o[t];
-      const __m256 wv = _mm256_broadcast_ss(w + t);
-      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p0 + ot), a0);
-      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p0 + ot + 8), a1);
-      b0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p1 + ot), b0);
-      b1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p1 + ot + 8), b1);
-      c0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p2 + ot), c0);
-      c1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p2 + ot + 8), c1);
-      d0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3 + ot), d0);
-      d1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3 + ot + 8), d1);
-    }
-    store_block(out(u), a0, a1, bv, act, width(u));
-    store_block(out(u + 1), b0, b1, bv, act, width(u + 1));
-    store_block(out(u + 2), c0, c1, bv, act, width(u + 2));
-    store_block(out(u + 3), d0, d1, bv, act, width(u + 3));
-  }
-  for (; u < units; ++u) {
-    const float* p = in(u);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (int64_t t = 0; t < taps; ++t) {
-      const __m256 wv = _mm256_broadcast_ss(w + t);
-      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + o[t]), a0);
-      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + o[t] + 8), a1);
-    }
-    store_block(out(u), a0, a1, bv, act, width(u));
-  }
-}
-
 PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
   thread_local TapOffsets taps_cache;
   const int64_t* o = taps_cache.get(g);
@@ -322,6 +277,121 @@ PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
         _mm256_store_ps(tile, a0);
         _mm256_store_ps(tile + 8, a1);
         std::memcpy(yr + ox0, tile, sizeof(float) * static_cast<size_t>(n));
+      }
+    }
+  }
+}
+
+namespace {
+
+// Lanes 0..n-1 set (n <= 8): the mask of a short group's loads and stores.
+PTQ_AVX2 inline __m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// In-register 8x8 transpose: r[i] lane j <-> r[j] lane i.
+PTQ_AVX2 inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+}  // namespace
+
+PTQ_AVX2 void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
+                                  const float* w, const float* bias, float* y, const Activation* act) {
+  const int64_t rows = g.rows(), cols = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  const int64_t taps = g.kh * g.kw, P = g.ho * g.wo;
+  // The padded image, 8 channels per element; slack after the last row for the 8-pixel groups
+  // that run past a row's end (their results are dropped).
+  thread_local std::vector<float> buf;
+  const int64_t slack = (8 * g.sw + (g.kw - 1) * g.dw + 8) * 8;
+  buf.resize(static_cast<size_t>(rows * cols * 8 + slack));
+  std::fill(buf.end() - slack, buf.end(), 0.f);
+  static const float zeros[8] = {};
+  const float* src[8];
+  for (int64_t l = 0; l < 8; ++l) src[l] = l < channels ? x + l * plane : zeros;
+  const int64_t c0 = std::min(cols, std::max<int64_t>(0, g.pl));       // inside columns [c0, c1)
+  const int64_t c1 = std::max(c0, std::min(cols, g.w + g.pl));
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t iy = r - g.pt;
+    float* d = buf.data() + r * cols * 8;
+    if (iy < 0 || iy >= g.h) {  // padding rows
+      std::fill(d, d + cols * 8, 0.f);
+      continue;
+    }
+    std::fill(d, d + c0 * 8, 0.f);
+    std::fill(d + c1 * 8, d + cols * 8, 0.f);
+    for (int64_t c = c0; c < c1; c += 8) {
+      // 8 pixels of 8 channels (masked loads for a short last group: nothing past the row is read).
+      const int64_t n = std::min<int64_t>(8, c1 - c), ix = iy * g.w + c - g.pl;
+      const __m256i mask = first_lanes(n);
+      __m256 v[8];
+      for (int64_t l = 0; l < 8; ++l) v[l] = _mm256_maskload_ps(src[l] + (l < channels ? ix : 0), mask);
+      transpose8(v);
+      for (int64_t k = 0; k < n; ++k) _mm256_storeu_ps(d + (c + k) * 8, v[k]);
+    }
+  }
+  // Per-tap weights and the bias, lane l = channel l (zero for missing channels).
+  thread_local std::vector<float> wl;
+  wl.assign(static_cast<size_t>(taps * 8), 0.f);
+  alignas(32) float bl[8] = {};
+  for (int64_t l = 0; l < channels; ++l) {
+    for (int64_t t = 0; t < taps; ++t) wl[static_cast<size_t>(t * 8 + l)] = w[l * taps + t];
+    bl[l] = bias ? bias[l] : 0.f;
+  }
+  thread_local std::vector<int64_t> off;  // element offset of tap t from the window's corner
+  off.resize(static_cast<size_t>(taps));
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < g.kw; ++kx) off[static_cast<size_t>(ky * g.kw + kx)] = (ky * g.dh * cols + kx * g.dw) * 8;
+  const __m256 bv = _mm256_load_ps(bl);
+  const int64_t step = g.sw * 8;  // between neighbouring outputs of a row
+  // 8 outputs of one row at a time: one weight load feeds eight FMAs, then an 8x8 transpose
+  // turns pixel vectors into channel rows for NCHW. Per lane: taps in (ky, kx) order from 0
+  // (zero padding included), + bias, then the activation.
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const float* row = buf.data() + oy * g.sh * cols * 8;
+    for (int64_t ox = 0; ox < g.wo; ox += 8) {
+      const float* p = row + ox * step;
+      __m256 a[8];
+      for (int k = 0; k < 8; ++k) a[k] = _mm256_setzero_ps();
+      for (int64_t t = 0; t < taps; ++t) {
+        const __m256 wv = _mm256_loadu_ps(wl.data() + t * 8);
+        const float* q = p + off[static_cast<size_t>(t)];
+        a[0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a[0]);
+        a[1] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + step), a[1]);
+        a[2] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 2 * step), a[2]);
+        a[3] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 3 * step), a[3]);
+        a[4] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 4 * step), a[4]);
+        a[5] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 5 * step), a[5]);
+        a[6] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 6 * step), a[6]);
+        a[7] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 7 * step), a[7]);
+      }
+      for (int k = 0; k < 8; ++k) {
+        a[k] = _mm256_add_ps(a[k], bv);
+        if (act) a[k] = activated(a[k], *act);
+      }
+      transpose8(a);  // a[l]: channel l, outputs ox..ox+7
+      const int64_t n = std::min<int64_t>(8, g.wo - ox);
+      float* out = y + oy * g.wo + ox;
+      if (n == 8) {
+        for (int64_t l = 0; l < channels; ++l) _mm256_storeu_ps(out + l * P, a[l]);
+      } else {
+        const __m256i mask = first_lanes(n);
+        for (int64_t l = 0; l < channels; ++l) _mm256_maskstore_ps(out + l * P, mask, a[l]);
       }
     }
   }
@@ -370,7 +440,8 @@ PTQ_AVX2 void sigmoid(const float* x, float* y, size_t n) {
 
 void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
                  int64_t, const Activation*) {}
-void depthwise_planes(const float*, const PlaneGeo&, const float*, float, float*, const Activation*) {}
+void depthwise_channels8(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
+                         const Activation*) {}
 void max_planes(const float*, const PlaneGeo&, float*) {}
 void sigmoid(const float*, float*, size_t) {}
 

@@ -232,38 +232,80 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
   }
 }
 
+// Where the depthwise kernel's 16-output blocks go: int32 accumulators, or (fused output stage)
+// requantized codes, as requantize_row computes them.
+struct DepthwiseStore {
+  int32_t* acc = nullptr;
+  const DepthwiseRequant* rq = nullptr;
+};
+
+// kPairs > 0: the tap-pair count, known at compile time (3x3: 5), so the pair weights stay in
+// registers; 0: any count. An odd tap count reads its last tap twice against a zero weight.
+template <int kPairs>
 __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const DepthwiseGeo& g,
-                                                     const int32_t* w, const int64_t* tap,
-                                                     int32_t* acc) {
-  const int64_t taps = g.kh * g.kw;
+                                                     const int32_t* w, const int64_t* tap, int64_t taps,
+                                                     const DepthwiseStore& out) {
+  const int64_t pairs = kPairs > 0 ? kPairs : (taps + 1) / 2;
   // Taps in pairs for vpmaddwd: (w[t], w[t+1]) against interleaved (x_t, x_t+1), exact in int32
   // (centred codes and weights fit int16).
-  std::vector<int32_t> wpair(static_cast<std::size_t>((taps + 1) / 2));
-  for (int64_t t = 0; t < taps; t += 2) {
+  std::vector<int32_t> wpair(static_cast<std::size_t>(pairs));
+  std::vector<int64_t> to(static_cast<std::size_t>(2 * pairs));
+  for (int64_t p = 0; p < pairs; ++p) {
+    const int64_t t = 2 * p;
     const int32_t w1 = t + 1 < taps ? w[t + 1] : 0;
-    wpair[static_cast<std::size_t>(t / 2)] =
+    wpair[static_cast<std::size_t>(p)] =
         static_cast<int32_t>((static_cast<uint32_t>(w[t]) & 0xFFFFu) | (static_cast<uint32_t>(w1) << 16));
+    to[static_cast<std::size_t>(t)] = tap[t];
+    to[static_cast<std::size_t>(t + 1)] = t + 1 < taps ? tap[t + 1] : tap[t];
   }
-  const int64_t wup = (g.wo + 15) / 16 * 16;
-  std::vector<int32_t> line(static_cast<std::size_t>(wup));
+  __m256i wfix[kPairs > 0 ? kPairs : 1];  // the fixed count's weights, in registers
+  for (int p = 0; p < kPairs; ++p) wfix[p] = _mm256_set1_epi32(wpair[static_cast<std::size_t>(p)]);
+  const DepthwiseRequant* rq = out.rq;
+  const __m256i bias = _mm256_set1_epi32(rq ? rq->bias : 0);
+  const __m256 scale = _mm256_set1_ps(rq ? rq->scale : 0.f);
+  const __m256 lo_q = _mm256_set1_ps(rq ? static_cast<float>((rq->is_signed ? -128 : 0) - rq->zero) : 0.f);
+  const __m256 hi_q = _mm256_set1_ps(rq ? static_cast<float>((rq->is_signed ? 127 : 255) - rq->zero) : 0.f);
+  const __m256i zero_q = _mm256_set1_epi32(rq ? rq->zero : 0);
   for (int64_t oy = 0; oy < g.ho; ++oy) {
     const int16_t* row = plane + oy * g.sh * g.phase_cols;
-    for (int64_t ox = 0; ox < wup; ox += 16) {
+    for (int64_t ox = 0; ox < g.wo; ox += 16) {
       __m256i lo = _mm256_setzero_si256(), hi = lo;
-      for (int64_t t = 0; t < taps; t += 2) {
-        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + tap[t] + ox));
-        const __m256i x1 = t + 1 < taps
-                               ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + tap[t + 1] + ox))
-                               : _mm256_setzero_si256();
-        const __m256i wv = _mm256_set1_epi32(wpair[static_cast<std::size_t>(t / 2)]);
+      for (int64_t p = 0; p < pairs; ++p) {
+        const auto k = static_cast<std::size_t>(p);
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + to[2 * k] + ox));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + to[2 * k + 1] + ox));
+        const __m256i wv = kPairs > 0 ? wfix[p] : _mm256_set1_epi32(wpair[k]);
         lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wv));
         hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wv));
       }
       // lo holds outputs 0-3 | 8-11, hi 4-7 | 12-15 (per 128-bit lane).
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(line.data() + ox), _mm256_permute2x128_si256(lo, hi, 0x20));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(line.data() + ox + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+      const int64_t n = std::min<int64_t>(16, g.wo - ox);
+      if (!rq) {
+        alignas(32) int32_t line[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(line), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(line + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+        std::memcpy(out.acc + oy * g.wo + ox, line, static_cast<std::size_t>(n) * sizeof(int32_t));
+        continue;
+      }
+      // requantize_row's arithmetic lane by lane: float(acc + bias) · scale, clamped, rounded half
+      // to even (the default MXCSR mode, as nearbyint), + zero; codes in range, so packing is exact.
+      const auto requant = [&](__m256i v) {
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(v, bias)), scale);
+        f = _mm256_min_ps(_mm256_max_ps(f, lo_q), hi_q);
+        return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
+      };
+      const __m256i q16 = _mm256_packs_epi32(requant(lo), requant(hi));  // outputs 0-7 | 8-15
+      const __m256i q8 = rq->is_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
+      const __m128i codes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08));
+      uint8_t* y = rq->y + oy * g.wo + ox;
+      if (n == 16) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y), codes);
+      } else {
+        alignas(16) uint8_t part[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(part), codes);
+        std::memcpy(y, part, static_cast<std::size_t>(n));
+      }
     }
-    std::copy(line.begin(), line.begin() + g.wo, acc + oy * g.wo);
   }
 }
 
@@ -303,8 +345,10 @@ __attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[
 
 }  // namespace
 
-void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc) {
-  // Offset of each tap from the start of its output row's first input row.
+namespace {
+
+// Offset of each tap from the start of its output row's first input row.
+std::vector<int64_t> depthwise_taps(const DepthwiseGeo& g) {
   std::vector<int64_t> tap(static_cast<std::size_t>(g.kh * g.kw));
   for (int64_t ky = 0; ky < g.kh; ++ky)
     for (int64_t kx = 0; kx < g.kw; ++kx) {
@@ -312,12 +356,11 @@ void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w
       tap[static_cast<std::size_t>(ky * g.kw + kx)] =
           ((off % g.sw) * g.rows + ky * g.dh) * g.phase_cols + off / g.sw;
     }
-#ifdef PTQ_INT8_X86
-  if (avx2_usable()) {
-    depthwise_avx2(plane, g, w, tap.data(), acc);
-    return;
-  }
-#endif
+  return tap;
+}
+
+void depthwise_reference(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w,
+                         const std::vector<int64_t>& tap, int32_t* acc) {
   const int64_t taps = g.kh * g.kw;
   for (int64_t i = 0; i < g.ho * g.wo; ++i) acc[i] = 0;
   for (int64_t oy = 0; oy < g.ho; ++oy) {
@@ -328,6 +371,49 @@ void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w
       for (int64_t ox = 0; ox < g.wo; ++ox) a[ox] += w[t] * p[ox];
     }
   }
+}
+
+#ifdef PTQ_INT8_X86
+void depthwise_dispatch(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w,
+                        const std::vector<int64_t>& tap, const DepthwiseStore& out) {
+  const int64_t taps = g.kh * g.kw;
+  if (taps == 9) depthwise_avx2<5>(plane, g, w, tap.data(), taps, out);
+  else depthwise_avx2<0>(plane, g, w, tap.data(), taps, out);
+}
+#endif
+
+}  // namespace
+
+void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc) {
+  const std::vector<int64_t> tap = depthwise_taps(g);
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) {
+    DepthwiseStore out;
+    out.acc = acc;
+    depthwise_dispatch(plane, g, w, tap, out);
+    return;
+  }
+#endif
+  depthwise_reference(plane, g, w, tap, acc);
+}
+
+void depthwise_requant(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, const DepthwiseRequant& rq) {
+  const std::vector<int64_t> tap = depthwise_taps(g);
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) {
+    DepthwiseStore out;
+    out.rq = &rq;
+    depthwise_dispatch(plane, g, w, tap, out);
+    return;
+  }
+#endif
+  thread_local std::vector<int32_t> acc;
+  acc.resize(static_cast<std::size_t>(g.ho * g.wo));
+  depthwise_reference(plane, g, w, tap, acc.data());
+  if (rq.is_signed)
+    requantize_row(acc.data(), g.ho * g.wo, rq.bias, rq.scale, rq.zero, reinterpret_cast<int8_t*>(rq.y));
+  else
+    requantize_row(acc.data(), g.ho * g.wo, rq.bias, rq.scale, rq.zero, rq.y);
 }
 
 void widen_centred_pairs(const uint8_t* src, int64_t n, int32_t zero, int16_t* even, int16_t* odd) {

@@ -113,6 +113,16 @@ inline int64_t depthwise_phase_cols(int64_t padded_width, int64_t sw, int64_t wo
   return have > need ? have : need;
 }
 void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc);
+// The same sums requantized straight to codes y[oy·wo + ox] (requantize_row's arithmetic with one
+// bias and scale: the channel's), without the int32 plane.
+struct DepthwiseRequant {
+  int32_t bias = 0;
+  float scale = 0.f;
+  int32_t zero = 0;
+  bool is_signed = false;  // int8 codes, else uint8
+  uint8_t* y = nullptr;
+};
+void depthwise_requant(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, const DepthwiseRequant& rq);
 
 // Splits n byte pairs into centred int16 halves: even[j] = src[2j] − zero, odd[j] = src[2j+1] −
 // zero (a stride-2 row into its two column phases).

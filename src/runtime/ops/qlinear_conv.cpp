@@ -186,17 +186,10 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
       wc.resize(static_cast<size_t>(g.kh * g.kw));
       for (size_t t = 0; t < wc.size(); ++t)
         wc[t] = cw.depthwise[static_cast<size_t>(ch) * wc.size() + t] - z;
-      thread_local std::vector<int32_t> local;
-      if (!out.acc) local.resize(static_cast<size_t>(P));
-      int32_t* acc = out.acc ? out.acc + ch * P : local.data();
-      int8::depthwise_acc(plane.data(), {hp, wph, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo},
-                          wc.data(), acc);
-      if (!out.y) return;
-      const int32_t b = out.bias ? out.bias[ch] : 0;
-      if (out.y_signed)
-        int8::requantize_row(acc, P, b, out.scale[ch], out.zero, reinterpret_cast<int8_t*>(out.y) + ch * P);
-      else
-        int8::requantize_row(acc, P, b, out.scale[ch], out.zero, out.y + ch * P);
+      const int8::DepthwiseGeo dg{hp, wph, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ho, g.wo};
+      if (!out.y) return int8::depthwise_acc(plane.data(), dg, wc.data(), out.acc + ch * P);
+      int8::depthwise_requant(plane.data(), dg, wc.data(),
+                              {out.bias ? out.bias[ch] : 0, out.scale[ch], out.zero, out.y_signed, out.y + ch * P});
     });
     return;
   }
