@@ -477,3 +477,36 @@ TEST(Quantize, PlacementSearchKeepsYoloxStemFp32) {
 }
 
 }  // namespace ptq
+
+namespace ptq {
+namespace {
+
+// `run --repeat N --profile`: one line per node that produced a value (the fused Relus' time
+// goes to the Relu line that outputs it), slowest first, and the per-op sums.
+TEST(Run, ProfileListsTheNodesSlowestFirst) {
+  test::TempDir tmp;
+  const std::string input = "input=" + std::string(PTQ_SOURCE_DIR) + "/models/demo/calib/0000.npy";
+  const test::CliResult r =
+      test::run_quantize({"run", demo_model(), "-i", input, "-o", tmp.file("out"), "--repeat", "3", "--profile",
+                          "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("repeat 3 threads 1:"), std::string::npos) << r.err;
+  const size_t head = r.err.find("profile: ");
+  ASSERT_NE(head, std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" Gemm ", head), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" MaxPool ", head), std::string::npos) << r.err;
+  std::vector<double> ms;
+  size_t lines = 0;
+  for (size_t at = r.err.find("\n  ", head); at != std::string::npos; at = r.err.find("\n  ", at + 1)) {
+    ++lines;
+    ms.push_back(std::stod(r.err.substr(at + 1, 12)));
+  }
+  EXPECT_GE(lines, 5u) << r.err;  // Conv+Relu fused twice: at least the Relus, pools, Flatten, Gemm
+  EXPECT_TRUE(std::is_sorted(ms.rbegin(), ms.rend())) << r.err;
+  const test::CliResult bare = test::run_quantize({"run", demo_model(), "-i", input, "-o", tmp.file("out2"), "--profile"});
+  EXPECT_EQ(bare.exit_code, 1) << bare.err;
+  EXPECT_NE(bare.err.find("--profile needs --repeat"), std::string::npos) << bare.err;
+}
+
+}  // namespace
+}  // namespace ptq
