@@ -38,6 +38,18 @@ void dispatch_quant(DType t, F&& f) {
   }
 }
 
+// QuantizeLinear's per-element arithmetic below with one scale and zero point. Restrict pointers
+// and a local count: a byte store may alias anything, which kept the general loop scalar.
+template <typename Q>
+void quantize_per_tensor(const float* __restrict x, size_t n, float scale, float zp, float lo, float hi,
+                         Q* __restrict y) {
+  for (size_t i = 0; i < n; ++i) {
+    float q = std::nearbyint(x[i] / scale) + zp;
+    q = q != q ? zp : q;  // NaN becomes the zero point
+    y[i] = static_cast<Q>(std::min(std::max(q, lo), hi));
+  }
+}
+
 class QuantizeLinear : public Kernel {
  public:
   explicit QuantizeLinear(const KernelInit& init)
@@ -63,6 +75,12 @@ class QuantizeLinear : public Kernel {
       const float* px = x.data<float>();
       const float* ps = s.data<float>();
       Q* py = out[0].mutable_data<Q>();
+      if constexpr (sizeof(Q) == 1) {
+        if (p.channels == 1) {  // per tensor: the same arithmetic in a loop the compiler vectorizes
+          quantize_per_tensor(px, x.numel(), ps[0], z ? static_cast<float>(z->data<Q>()[0]) : 0.f, lo, hi, py);
+          return;
+        }
+      }
       for (size_t i = 0; i < x.numel(); ++i) {
         const size_t c = p.channels == 1 ? 0 : (i / static_cast<size_t>(p.inner)) % static_cast<size_t>(p.channels);
         const float zp = z ? static_cast<float>(z->data<Q>()[c]) : 0.f;

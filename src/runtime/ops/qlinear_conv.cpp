@@ -251,23 +251,35 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
             }
           }
     } else {
+      // Any geometry: per tap and channel, each output-row segment of the chunk reads input
+      // columns ix0, ix0 + sw, ... of one row; the columns inside the image are a range of the
+      // segment worked out once, so the copy loop has no bounds checks (the first layer of an
+      // image model, C = 3, spent most of its time here).
       if (K < k4) std::fill(a.begin() + (k4 - 4) * rows, a.begin() + k4 * rows, uint8_t{0});
-      std::vector<int64_t> oy(static_cast<size_t>(rows)), ox(static_cast<size_t>(rows));
-      for (int64_t i = 0; i < rows; ++i) {
-        oy[static_cast<size_t>(i)] = (p0 + i) / g.wo * g.sh - g.pt;
-        ox[static_cast<size_t>(i)] = (p0 + i) % g.wo * g.sw - g.pl;
-      }
       for (int64_t ky = 0; ky < g.kh; ++ky)
         for (int64_t kx = 0; kx < g.kw; ++kx)
-          for (int64_t c = 0; c < cg; ++c) {
-            const int64_t k = (ky * g.kw + kx) * cg + c;
-            uint8_t* dst = a.data() + (k / 4) * 4 * rows + k % 4;
-            const uint8_t* src = xg + c * HW;
-            for (int64_t i = 0; i < rows; ++i) {
-              const int64_t iy = oy[static_cast<size_t>(i)] + ky * g.dh;
-              const int64_t ix = ox[static_cast<size_t>(i)] + kx * g.dw;
-              dst[4 * i] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? src[iy * g.w + ix] : pad;
+          for (int64_t i = 0; i < rows;) {
+            const int64_t p = p0 + i, oyy = p / g.wo, oxx = p % g.wo;
+            const int64_t seg = std::min(rows - i, g.wo - oxx);
+            const int64_t iy = oyy * g.sh - g.pt + ky * g.dh;
+            const int64_t ix0 = oxx * g.sw - g.pl + kx * g.dw;
+            // Segment pixels j in [lo, hi) read inside columns: 0 <= ix0 + j·sw < w.
+            const int64_t lo = std::min(seg, ix0 >= 0 ? 0 : (-ix0 + g.sw - 1) / g.sw);
+            const int64_t hi = iy < 0 || iy >= g.h ? lo : std::max(lo, std::min(seg, ix0 >= g.w ? 0 : (g.w - ix0 + g.sw - 1) / g.sw));
+            const bool row_in = iy >= 0 && iy < g.h;
+            for (int64_t c = 0; c < cg; ++c) {
+              const int64_t k = (ky * g.kw + kx) * cg + c;
+              uint8_t* dst = a.data() + (k / 4) * 4 * rows + k % 4 + 4 * i;
+              if (!row_in) {
+                for (int64_t j = 0; j < seg; ++j) dst[4 * j] = pad;
+                continue;
+              }
+              const uint8_t* src = xg + c * HW + iy * g.w + ix0;
+              for (int64_t j = 0; j < lo; ++j) dst[4 * j] = pad;
+              for (int64_t j = lo; j < hi; ++j) dst[4 * j] = src[j * g.sw];
+              for (int64_t j = hi; j < seg; ++j) dst[4 * j] = pad;
             }
+            i += seg;
           }
     }
     const int8::AView av{a.data(), rows, 4, 4 * rows, x_signed, zx};
