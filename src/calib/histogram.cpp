@@ -4,10 +4,16 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
+#include "ptq/core/cpu_features.h"
 #include "ptq/core/error.h"
 #include "split_bins.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace ptq::calib {
 
@@ -24,6 +30,58 @@ void add_limbs(std::array<uint64_t, N>& a, const std::array<uint64_t, N>& b) {
     a[i] = t;
   }
 }
+
+// Extremes of the non-NaN values (lo > hi when there are none). `v < l ? v : l` ignores NaN.
+void min_max(const float* x, size_t n, float& lo, float& hi) {
+  // Four independent lanes: one running min/max is a chain of dependent compares.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  float l[4] = {kInf, kInf, kInf, kInf}, h[4] = {-kInf, -kInf, -kInf, -kInf};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (size_t k = 0; k < 4; ++k) {
+      const float v = x[i + k];
+      l[k] = v < l[k] ? v : l[k];
+      h[k] = v > h[k] ? v : h[k];
+    }
+  for (; i < n; ++i) {
+    const float v = x[i];
+    l[0] = v < l[0] ? v : l[0];
+    h[0] = v > h[0] ? v : h[0];
+  }
+  lo = l[0], hi = h[0];
+  for (size_t k = 1; k < 4; ++k) {
+    lo = l[k] < lo ? l[k] : lo;
+    hi = h[k] > hi ? h[k] : hi;
+  }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// The same on 16 lanes (a tenth of a calibration pass ran the loop above): min_ps(v, l) is
+// `v < l ? v : l` and max_ps(v, h) is `v > h ? v : h`, NaN included.
+__attribute__((target("avx2"))) void min_max_avx2(const float* x, size_t n, float& lo, float& hi) {
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 l0 = inf, l1 = inf, h0 = ninf, h1 = ninf;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+    l0 = _mm256_min_ps(v0, l0);
+    l1 = _mm256_min_ps(v1, l1);
+    h0 = _mm256_max_ps(v0, h0);
+    h1 = _mm256_max_ps(v1, h1);
+  }
+  alignas(32) float l[8], h[8];
+  _mm256_store_ps(l, _mm256_min_ps(l1, l0));
+  _mm256_store_ps(h, _mm256_max_ps(h1, h0));
+  min_max(x + i, n - i, lo, hi);
+  for (int k = 0; k < 8; ++k) {
+    lo = l[k] < lo ? l[k] : lo;
+    hi = h[k] > hi ? h[k] : hi;
+  }
+}
+#else
+void min_max_avx2(const float* x, size_t n, float& lo, float& hi) { min_max(x, n, lo, hi); }
+#endif
 
 }  // namespace
 
@@ -124,26 +182,13 @@ ExactSum ExactSum::from_hex(const std::string& text) {
 }
 
 void RangeStats::observe(const float* x, size_t n) {
-  // Four independent lanes: one running min/max is a chain of dependent compares.
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  float l[4] = {kInf, kInf, kInf, kInf}, h[4] = {-kInf, -kInf, -kInf, -kInf};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (size_t k = 0; k < 4; ++k) {
-      const float v = x[i + k];
-      l[k] = v < l[k] ? v : l[k];  // NaN compares false: ignored
-      h[k] = v > h[k] ? v : h[k];
-    }
-  for (; i < n; ++i) {
-    const float v = x[i];
-    l[0] = v < l[0] ? v : l[0];
-    h[0] = v > h[0] ? v : h[0];
-  }
-  float lo = l[0], hi = h[0];
-  for (size_t k = 1; k < 4; ++k) {
-    lo = l[k] < lo ? l[k] : lo;
-    hi = h[k] > hi ? h[k] : hi;
-  }
+  float lo, hi;
+  if (cpu_features().avx2) min_max_avx2(x, n, lo, hi);
+  else min_max(x, n, lo, hi);
+  // An extreme of exactly zero is +0 whichever signed zero came first: then the result does not
+  // depend on how the values were split into lanes.
+  if (lo == 0.f) lo = 0.f;
+  if (hi == 0.f) hi = 0.f;
   if (lo > hi) return;
   min = std::min(min, static_cast<double>(lo));
   max = std::max(max, static_cast<double>(hi));

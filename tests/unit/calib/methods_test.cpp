@@ -376,6 +376,44 @@ TEST(Histogram, VectorBinningEqualsTheTwoScansForAnyLengthAndSpecialValues) {
   }
 }
 
+// The vector min/max against a plain scan for every tail length: NaN ignored, infinities kept,
+// and an extreme of exactly zero is +0 whichever zero came first.
+TEST(Histogram, RangeExtremesIgnoreNaNAndGiveZeroWithoutSign) {
+  for (size_t n : {1u, 7u, 16u, 33u, 1000u}) {
+    std::vector<float> x = gaussian_with_outliers(std::max<size_t>(n, 8));
+    x.resize(n);
+    x[n / 2] = std::nanf("");
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (float v : x)
+      if (!std::isnan(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    RangeStats r;
+    r.observe(x.data(), n);
+    if (lo > hi) {
+      EXPECT_TRUE(r.empty()) << n;
+      continue;
+    }
+    EXPECT_EQ(r.last_min, lo) << n;
+    EXPECT_EQ(r.last_max, hi) << n;
+    x[n - 1] = -std::numeric_limits<float>::infinity();
+    RangeStats inf;
+    inf.observe(x.data(), n);
+    EXPECT_EQ(inf.last_min, -std::numeric_limits<float>::infinity()) << n;
+  }
+  for (size_t n : {5u, 40u}) {  // post-ReLU tensors: zeros of both signs, the -0 first
+    std::vector<float> x(n, 0.f);
+    x[0] = -0.f;
+    x[n - 1] = 3.f;
+    RangeStats r;
+    r.observe(x.data(), n);
+    EXPECT_EQ(r.last_min, 0.f);
+    EXPECT_FALSE(std::signbit(r.last_min)) << n;
+    std::vector<float> z(n, -0.f);
+    RangeStats all;
+    all.observe(z.data(), n);
+    EXPECT_FALSE(std::signbit(all.last_min) || std::signbit(all.last_max)) << n;
+  }
+}
+
 TEST(Methods, ResultDoesNotDependOnHowSamplesAreGrouped) {
   const auto data = gaussian_with_outliers(80000);
   for (const Method& m : methods()) {
