@@ -1,6 +1,7 @@
 // histogram_loss: the fake-quantization error of a histogram's non-empty bins for one range.
 #include "histogram_loss.h"
 
+#include <bit>
 #include <cmath>
 
 #include "ptq/core/cpu_features.h"
@@ -40,16 +41,31 @@ __attribute__((target("sse4.1"))) double loss_sum_sse41(const LossBins& b, quant
 }
 #endif
 
-}  // namespace
-
-double histogram_loss(const LossBins& bins, double lo, double hi, Through f, const CalibParams& p) {
-  const quant::QuantParams qp = quant::compute_scale_zp(static_cast<float>(lo), static_cast<float>(hi),
-                                                        p.activation_type, p.activation_symmetry);
+double grid_loss(const LossBins& bins, quant::QuantParams qp, Through f, const CalibParams& p) {
   const quant::IntRange r = quant::full_range(p.activation_type);
 #if defined(__x86_64__) || defined(__i386__)
   if (cpu_features().sse41) return loss_sum_sse41(bins, qp, r, f);
 #endif
   return loss_sum(bins, qp, r, f);
+}
+
+quant::QuantParams grid(double lo, double hi, const CalibParams& p) {
+  return quant::compute_scale_zp(static_cast<float>(lo), static_cast<float>(hi), p.activation_type,
+                                 p.activation_symmetry);
+}
+
+}  // namespace
+
+double histogram_loss(const LossBins& bins, double lo, double hi, Through f, const CalibParams& p) {
+  return grid_loss(bins, grid(lo, hi, p), f, p);
+}
+
+double LossMemo::operator()(double lo, double hi) {
+  const quant::QuantParams qp = grid(lo, hi, p_);
+  const uint64_t key = uint64_t{std::bit_cast<uint32_t>(qp.scale)} << 32 | static_cast<uint32_t>(qp.zero_point);
+  const auto [it, fresh] = seen_.try_emplace(key, 0.0);
+  if (fresh) it->second = grid_loss(bins_, qp, f_, p_);
+  return it->second;
 }
 
 }  // namespace ptq::calib

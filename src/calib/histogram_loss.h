@@ -2,6 +2,8 @@
 // activation (mse and the ranges fitted through SiLU/HardSwish share it).
 #pragma once
 
+#include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "ptq/calib/methods.h"
@@ -21,5 +23,20 @@ struct LossBins {
 // Sum over the bins of count * (f(fake_quantize(centre)) - f(centre))^2 on the target grid of
 // `p` with range [lo, hi], summed in bin order.
 double histogram_loss(const LossBins& bins, double lo, double hi, Through f, const CalibParams& p);
+
+// histogram_loss for a search that offers many ranges: the loss depends on a range only through
+// the grid (scale, zero point) it gives, and many offered ranges give the same grid (every low
+// shrink of a tensor whose minimum is 0), so each grid's loss is computed once. Same values.
+class LossMemo {
+ public:
+  LossMemo(const LossBins& bins, Through f, const CalibParams& p) : bins_(bins), f_(f), p_(p) {}
+  double operator()(double lo, double hi);
+
+ private:
+  const LossBins& bins_;
+  Through f_;
+  const CalibParams& p_;
+  std::unordered_map<uint64_t, double> seen_;
+};
 
 }  // namespace ptq::calib

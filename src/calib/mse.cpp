@@ -34,9 +34,7 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
   const double hi = std::max(std::isfinite(r.max) ? r.max : h.hi(), 0.0);
   const bool symmetric = p.activation_symmetry == quant::Symmetry::kSymmetric;
   const LossBins bins(h, Through::kIdentity);
-  const auto loss = [&](double a, double b, const CalibParams& params) {
-    return histogram_loss(bins, a, b, Through::kIdentity, params);
-  };
+  LossMemo loss(bins, Through::kIdentity, p);
   // Coarse grid of shrink factors, then a finer grid around the best: the loss is smooth enough
   // in the range that a two-level search lands within a fraction of a percent of the optimum.
   constexpr int kCoarse = 64, kFine = 16;
@@ -45,12 +43,12 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
     const double absmax = std::max(-lo, hi);
     for (int k = 1; k <= kCoarse; ++k) {
       const double s = static_cast<double>(k) / kCoarse;
-      best.offer(loss(-absmax * s, absmax * s, p), s, s);
+      best.offer(loss(-absmax * s, absmax * s), s, s);
     }
     const double center = best.a;
     for (int k = -kFine; k <= kFine; ++k) {
       const double s = center + static_cast<double>(k) / (kCoarse * kFine);
-      if (s > 0 && s <= 1) best.offer(loss(-absmax * s, absmax * s, p), s, s);
+      if (s > 0 && s <= 1) best.offer(loss(-absmax * s, absmax * s), s, s);
     }
     return clamp_to_observed(-absmax * best.a, absmax * best.b, r);
   }
@@ -58,13 +56,13 @@ Range mse_compute(const Observation& obs, const CalibParams& p) {
   for (int i = 1; i <= kGrid; ++i)
     for (int j = 1; j <= kGrid; ++j) {
       const double a = static_cast<double>(i) / kGrid, b = static_cast<double>(j) / kGrid;
-      best.offer(loss(lo * a, hi * b, p), a, b);
+      best.offer(loss(lo * a, hi * b), a, b);
     }
   const double ca = best.a, cb = best.b;
   for (int i = -8; i <= 8; ++i)
     for (int j = -8; j <= 8; ++j) {
       const double a = ca + static_cast<double>(i) / (kGrid * 8), b = cb + static_cast<double>(j) / (kGrid * 8);
-      if (a > 0 && a <= 1 && b > 0 && b <= 1) best.offer(loss(lo * a, hi * b, p), a, b);
+      if (a > 0 && a <= 1 && b > 0 && b <= 1) best.offer(loss(lo * a, hi * b), a, b);
     }
   return clamp_to_observed(lo * best.a, hi * best.b, r);
 }

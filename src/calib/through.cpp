@@ -42,11 +42,12 @@ Range fit_through(const Observation& obs, Range r, Through f, const CalibParams&
   // of the range is far below the resolution it trades against.
   constexpr int kSteps = 128;
   const LossBins bins(h, f);
+  LossMemo loss(bins, f, p);
   double best = std::numeric_limits<double>::infinity();
   float best_lo = r.min;
   for (int k = kSteps; k >= 1; --k) {
     const double lo = static_cast<double>(r.min) * k / kSteps;
-    const double l = histogram_loss(bins, lo, r.max, f, p);
+    const double l = loss(lo, r.max);
     if (l < best) {
       best = l;
       best_lo = static_cast<float>(lo);
