@@ -3,7 +3,9 @@
 // bit-identical for any thread count. Empty outputs (M = 0, N = 0) and C = 0 must not crash.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "ptq/runtime/fast_kernels.h"
@@ -157,6 +159,51 @@ TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
   const Tensor ref = conv_oracle(x.reshaped({2, 4, 1, 37}), w.reshaped({6, 2, 1, 5}), b, 2,
                                  {1, 2}, {0, 3, 0, 1}, {1, 2});
   EXPECT_LT(test::max_abs_diff(y, ref.reshaped({2, 6, ref.dims()[3]})), 1e-4f);
+}
+
+// The fast depthwise kernel (eight channels per vector) computes each output as one FMA chain
+// over the taps in (ky, kx) order from 0, padding included, then + bias: bit for bit the chain
+// below, for channel counts with a short last group of 8, strides, dilations, uneven pads,
+// widths that end mid-group and a batch of 2.
+TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
+  if (!runtime::fast_kernels_active()) GTEST_SKIP() << "no AVX2/FMA: the fast kernels do not run here";
+  struct Case {
+    int64_t c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+  };
+  std::mt19937 rng(99);
+  for (const Case& k : {Case{3, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, Case{8, 14, 14, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},
+                        Case{13, 17, 30, 5, 5, 2, 1, 1, 2, 2, 4, 2, 3}, Case{20, 9, 11, 3, 2, 1, 3, 2, 1, 0, 2, 1, 0}}) {
+    const int64_t n = 2;
+    const Tensor x = test::random_floats(rng, {n, k.c, k.h, k.w});
+    const Tensor w = test::random_floats(rng, {k.c, 1, k.kh, k.kw});
+    const Tensor b = test::random_floats(rng, {k.c});
+    const std::string text = R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[a, b, c, d] x, float[e, f, g, h] w, float[i] bias) => (float[j, k, l, m] y) {
+        y = Conv <group = )" + std::to_string(k.c) + ", strides = " + ints({k.sh, k.sw}) +
+                             ", dilations = " + ints({k.dh, k.dw}) + ", pads = " + ints({k.pt, k.pl, k.pb, k.pr}) +
+                             R"(> (x, w, bias)
+      })";
+    const Tensor y = test::run_text(text, {{"x", x}, {"w", w}, {"bias", b}}, 2)[0];
+    const int64_t ho = (k.h + k.pt + k.pb - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+    const int64_t wo = (k.w + k.pl + k.pr - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+    ASSERT_EQ(y.dims(), (Dims{n, k.c, ho, wo}));
+    for (int64_t i = 0; i < n * k.c; ++i)
+      for (int64_t oy = 0; oy < ho; ++oy)
+        for (int64_t ox = 0; ox < wo; ++ox) {
+          const int64_t ch = i % k.c;
+          float acc = 0.f;
+          for (int64_t ky = 0; ky < k.kh; ++ky)
+            for (int64_t kx = 0; kx < k.kw; ++kx) {
+              const int64_t iy = oy * k.sh - k.pt + ky * k.dh, ix = ox * k.sw - k.pl + kx * k.dw;
+              const float v = iy < 0 || iy >= k.h || ix < 0 || ix >= k.w ? 0.f : x.data<float>()[(i * k.h + iy) * k.w + ix];
+              acc = std::fma(w.data<float>()[(ch * k.kh + ky) * k.kw + kx], v, acc);
+            }
+          const float want = acc + b.data<float>()[ch];
+          const float got = y.data<float>()[(i * ho + oy) * wo + ox];
+          ASSERT_EQ(std::memcmp(&want, &got, sizeof want), 0)
+              << "channels " << k.c << " plane " << i << " at " << oy << "," << ox << ": " << got << " vs " << want;
+        }
+  }
 }
 
 // MaxPool: the AVX2 kernel must give the reference's bits exactly (max is exact), NaN taps

@@ -239,18 +239,6 @@ int64_t row_step(const PlaneGeo& g) { return g.sh * g.sw * g.wq(); }
 
 }  // namespace
 
-// Stores 16 outputs (or the first n): acc + bias, then the activation if any.
-PTQ_AVX2 inline void store_block(float* y, __m256 lo, __m256 hi, __m256 bias, const Activation* act,
-                                 int64_t n) {
-  lo = _mm256_add_ps(lo, bias);
-  hi = _mm256_add_ps(hi, bias);
-  if (act) {
-    lo = activated(lo, *act);
-    hi = activated(hi, *act);
-  }
-  store_row(y, lo, hi, n);
-}
-
 PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
   thread_local TapOffsets taps_cache;
   const int64_t* o = taps_cache.get(g);
