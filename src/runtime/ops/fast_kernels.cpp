@@ -297,12 +297,49 @@ PTQ_AVX2 inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// The window sums over the channel-interleaved buffer of depthwise_channels8. 8 outputs of one
+// row at a time: one weight load feeds eight FMAs, then an 8x8 transpose turns pixel vectors into
+// channel rows for NCHW. Per lane: taps in (ky, kx) order from 0 (zero padding included), + bias,
+// then the activation. kStep: floats between neighbouring outputs when known at compile time
+// (stride 1: 8, so the eight loads use constant offsets), else 0 and g.sw·8.
+template <int64_t kStep>
+PTQ_AVX2 void depthwise_rows8(const float* buf, const PlaneGeo& g, int64_t cols, const float* wl, const int64_t* off,
+                              __m256 bv, float* y, const Activation* act, int64_t channels) {
+  const int64_t step = kStep ? kStep : g.sw * 8, taps = g.kh * g.kw, P = g.ho * g.wo;
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const float* row = buf + oy * g.sh * cols * 8;
+    for (int64_t ox = 0; ox < g.wo; ox += 8) {
+      const float* p = row + ox * step;
+      __m256 a[8];
+      for (int k = 0; k < 8; ++k) a[k] = _mm256_setzero_ps();
+      for (int64_t t = 0; t < taps; ++t) {
+        const __m256 wv = _mm256_loadu_ps(wl + t * 8);
+        const float* q = p + off[t];
+        for (int k = 0; k < 8; ++k) a[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + k * step), a[k]);
+      }
+      for (int k = 0; k < 8; ++k) {
+        a[k] = _mm256_add_ps(a[k], bv);
+        if (act) a[k] = activated(a[k], *act);
+      }
+      transpose8(a);  // a[l]: channel l, outputs ox..ox+7
+      const int64_t n = std::min<int64_t>(8, g.wo - ox);
+      float* out = y + oy * g.wo + ox;
+      if (n == 8) {
+        for (int64_t l = 0; l < channels; ++l) _mm256_storeu_ps(out + l * P, a[l]);
+      } else {
+        const __m256i mask = first_lanes(n);
+        for (int64_t l = 0; l < channels; ++l) _mm256_maskstore_ps(out + l * P, mask, a[l]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 PTQ_AVX2 void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
                                   const float* w, const float* bias, float* y, const Activation* act) {
   const int64_t rows = g.rows(), cols = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-  const int64_t taps = g.kh * g.kw, P = g.ho * g.wo;
+  const int64_t taps = g.kh * g.kw;
   // The padded image, 8 channels per element; slack after the last row for the 8-pixel groups
   // that run past a row's end (their results are dropped).
   thread_local std::vector<float> buf;
@@ -346,43 +383,8 @@ PTQ_AVX2 void depthwise_channels8(const float* x, int64_t channels, int64_t plan
   for (int64_t ky = 0; ky < g.kh; ++ky)
     for (int64_t kx = 0; kx < g.kw; ++kx) off[static_cast<size_t>(ky * g.kw + kx)] = (ky * g.dh * cols + kx * g.dw) * 8;
   const __m256 bv = _mm256_load_ps(bl);
-  const int64_t step = g.sw * 8;  // between neighbouring outputs of a row
-  // 8 outputs of one row at a time: one weight load feeds eight FMAs, then an 8x8 transpose
-  // turns pixel vectors into channel rows for NCHW. Per lane: taps in (ky, kx) order from 0
-  // (zero padding included), + bias, then the activation.
-  for (int64_t oy = 0; oy < g.ho; ++oy) {
-    const float* row = buf.data() + oy * g.sh * cols * 8;
-    for (int64_t ox = 0; ox < g.wo; ox += 8) {
-      const float* p = row + ox * step;
-      __m256 a[8];
-      for (int k = 0; k < 8; ++k) a[k] = _mm256_setzero_ps();
-      for (int64_t t = 0; t < taps; ++t) {
-        const __m256 wv = _mm256_loadu_ps(wl.data() + t * 8);
-        const float* q = p + off[static_cast<size_t>(t)];
-        a[0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a[0]);
-        a[1] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + step), a[1]);
-        a[2] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 2 * step), a[2]);
-        a[3] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 3 * step), a[3]);
-        a[4] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 4 * step), a[4]);
-        a[5] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 5 * step), a[5]);
-        a[6] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 6 * step), a[6]);
-        a[7] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 7 * step), a[7]);
-      }
-      for (int k = 0; k < 8; ++k) {
-        a[k] = _mm256_add_ps(a[k], bv);
-        if (act) a[k] = activated(a[k], *act);
-      }
-      transpose8(a);  // a[l]: channel l, outputs ox..ox+7
-      const int64_t n = std::min<int64_t>(8, g.wo - ox);
-      float* out = y + oy * g.wo + ox;
-      if (n == 8) {
-        for (int64_t l = 0; l < channels; ++l) _mm256_storeu_ps(out + l * P, a[l]);
-      } else {
-        const __m256i mask = first_lanes(n);
-        for (int64_t l = 0; l < channels; ++l) _mm256_maskstore_ps(out + l * P, mask, a[l]);
-      }
-    }
-  }
+  if (g.sw == 1) depthwise_rows8<8>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
+  else depthwise_rows8<0>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
 }
 
 namespace {
