@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -232,6 +233,16 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
   }
 }
 
+// requantize_row's arithmetic on 8 lanes: float(acc + bias) · scale, clamped, rounded half to even
+// (the default MXCSR mode, as nearbyint), + zero. A function, not a lambda: a lambda does not get
+// its caller's target attribute in a portable build.
+__attribute__((target("avx2"))) inline __m256i requant8(__m256i v, __m256i bias, __m256 scale, __m256 lo_q,
+                                                        __m256 hi_q, __m256i zero_q) {
+  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(v, bias)), scale);
+  f = _mm256_min_ps(_mm256_max_ps(f, lo_q), hi_q);
+  return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
+}
+
 // Where the depthwise kernel's 16-output blocks go: int32 accumulators, or (fused output stage)
 // requantized codes, as requantize_row computes them.
 struct DepthwiseStore {
@@ -287,14 +298,9 @@ __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const 
         std::memcpy(out.acc + oy * g.wo + ox, line, static_cast<std::size_t>(n) * sizeof(int32_t));
         continue;
       }
-      // requantize_row's arithmetic lane by lane: float(acc + bias) · scale, clamped, rounded half
-      // to even (the default MXCSR mode, as nearbyint), + zero; codes in range, so packing is exact.
-      const auto requant = [&](__m256i v) {
-        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(v, bias)), scale);
-        f = _mm256_min_ps(_mm256_max_ps(f, lo_q), hi_q);
-        return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
-      };
-      const __m256i q16 = _mm256_packs_epi32(requant(lo), requant(hi));  // outputs 0-7 | 8-15
+      // Codes in range, so packing is exact.
+      const __m256i q16 = _mm256_packs_epi32(requant8(lo, bias, scale, lo_q, hi_q, zero_q),
+                                             requant8(hi, bias, scale, lo_q, hi_q, zero_q));  // outputs 0-7 | 8-15
       const __m256i q8 = rq->is_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
       const __m128i codes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08));
       uint8_t* y = rq->y + oy * g.wo + ox;
