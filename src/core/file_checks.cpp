@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <string>
+#include <unordered_map>
 
 #include "ptq/core/error.h"
 
@@ -63,24 +65,34 @@ void require_regular_output(const std::string& what, const std::string& path) {
 
 void check_output_safety(const std::vector<PathArg>& inputs, const std::vector<PathArg>& outputs) {
   for (const PathArg& in : inputs) require_regular_input(in.flag, in.path);
+  // Input folders, normalised once ("" for the other inputs).
+  std::vector<std::string> in_dirs(inputs.size());
+  for (size_t k = 0; k < inputs.size(); ++k)
+    if (!inputs[k].path.empty() && is_dir(inputs[k].path)) in_dirs[k] = normalised(inputs[k].path) + "/";
+  // Each output's identity (device and inode when it exists, else its normalised path: what
+  // same_file_or_path compares) with the first output that had it. Comparing every pair made
+  // `quantize preprocess` of 900 images spend 5 s in path syscalls, quadratic in the samples.
+  std::unordered_map<std::string, size_t> first;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const PathArg& out = outputs[i];
     if (out.path.empty()) continue;
     PTQ_CHECK(!is_dir(out.path), UsageError, out.flag, " '", out.path, "': is a directory, not a file");
     require_regular_output(out.flag, out.path);
-    for (const PathArg& in : inputs) {
+    const std::string norm = normalised(out.path);
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const PathArg& in = inputs[k];
       if (in.path.empty()) continue;
       PTQ_CHECK(!same_file_or_path(out.path, in.path), UsageError, out.flag, " '", out.path,
                 "' would overwrite the input ", in.flag, " '", in.path, "'");
-      if (is_dir(in.path)) {
-        const std::string dir = normalised(in.path) + "/";
-        PTQ_CHECK(normalised(out.path).rfind(dir, 0) != 0, UsageError, out.flag, " '", out.path,
-                  "' lies inside the input folder ", in.flag, " '", in.path, "'");
-      }
+      PTQ_CHECK(in_dirs[k].empty() || norm.rfind(in_dirs[k], 0) != 0, UsageError, out.flag, " '", out.path,
+                "' lies inside the input folder ", in.flag, " '", in.path, "'");
     }
-    for (size_t j = 0; j < i; ++j)
-      PTQ_CHECK(outputs[j].path.empty() || !same_file_or_path(out.path, outputs[j].path), UsageError, out.flag,
-                " '", out.path, "' is the same file as ", outputs[j].flag);
+    struct stat st {};
+    const std::string id = ::stat(out.path.c_str(), &st) == 0
+                               ? "inode " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
+                               : "path " + norm;
+    const auto [at, fresh] = first.emplace(id, i);
+    PTQ_CHECK(fresh, UsageError, out.flag, " '", out.path, "' is the same file as ", outputs[at->second].flag);
   }
 }
 
