@@ -18,28 +18,32 @@ namespace {
 
 // Per-node wall time from the observer's calls: the time since the previous value was produced
 // goes to the node that produced this one (fused Relu/Clip count with their Conv, whose output
-// no one observes). Only the first output of a node is charged.
+// no one observes). A node is named by its first output, as ORT's profile names nodes.
 struct NodeProfile {
+  struct Row {
+    double ms = 0;
+    std::string output;
+  };
   const ir::Graph* graph = nullptr;
   std::chrono::steady_clock::time_point last;
-  std::map<const ir::Node*, double> ms;
-  std::map<const ir::Node*, std::string> output;  // the value charged, as ORT's profile names nodes
+  std::map<const ir::Node*, Row> nodes;
   void start() { last = std::chrono::steady_clock::now(); }
   void seen(const ir::Graph& g, ir::ValueId v) {
     if (&g != graph) return;
     const auto now = std::chrono::steady_clock::now();
     if (const ir::Node* n = g.producer(v)) {
-      ms[n] += std::chrono::duration<double, std::milli>(now - last).count();
-      output.emplace(n, g.value(v).name);
+      Row& r = nodes[n];
+      r.ms += std::chrono::duration<double, std::milli>(now - last).count();
+      if (r.output.empty()) r.output = g.value(v).name;
     }
     last = now;
   }
   void print(size_t runs) const {
     std::vector<std::pair<double, const ir::Node*>> rows;
     double total = 0;
-    for (const auto& [n, t] : ms) {
-      rows.emplace_back(t / static_cast<double>(runs), n);
-      total += t / static_cast<double>(runs);
+    for (const auto& [n, r] : nodes) {
+      rows.emplace_back(r.ms / static_cast<double>(runs), n);
+      total += r.ms / static_cast<double>(runs);
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::map<std::string, double> by_op;
@@ -47,9 +51,8 @@ struct NodeProfile {
     std::fprintf(stderr, "profile: %.3f ms per run in nodes; by op:", total);
     for (const auto& [op, t] : by_op) std::fprintf(stderr, " %s %.3f", op.c_str(), t);
     std::fprintf(stderr, "\n");
-    for (size_t i = 0; i < rows.size(); ++i)
-      std::fprintf(stderr, "  %8.3f ms  %s -> '%s'\n", rows[i].first, rows[i].second->label().c_str(),
-                   output.at(rows[i].second).c_str());
+    for (const auto& [t, n] : rows)
+      std::fprintf(stderr, "  %8.3f ms  %s -> '%s'\n", t, n->label().c_str(), nodes.at(n).output.c_str());
   }
 };
 

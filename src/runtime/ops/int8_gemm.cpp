@@ -72,6 +72,17 @@ bool any_nonzero(const std::vector<int32_t>& v) {
 }
 
 #ifdef PTQ_INT8_X86
+// requantize_row's arithmetic on 8 lanes (bias already added): float(acc) · scale, clamped,
+// rounded half to even (the default MXCSR mode, as nearbyint), + zero. The GEMM's fused output
+// stage and the depthwise kernel share it. A function, not a lambda: a lambda does not get its
+// caller's target attribute in a portable build.
+__attribute__((target("avx2"))) inline __m256i requant8(__m256i acc, __m256 scale, __m256 lo_q, __m256 hi_q,
+                                                        __m256i zero_q) {
+  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+  f = _mm256_min_ps(_mm256_max_ps(f, lo_q), hi_q);
+  return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
+}
+
 // 4 rows × 16 columns per step: broadcast 4 codes of a row, vpmaddubsw against 8 columns × 4
 // codes (pairs saturated to int16, as MLAS's kernel does), vpmaddwd with ones to int32.
 __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const PackedB& b,
@@ -192,11 +203,9 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
           if (zb_used)
             v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(zbs + h)),
                                                        _mm256_set1_epi32(row_sum[static_cast<size_t>(i)])));
-          if (rq) {
-            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_load_ps(scale + h));
-            f = _mm256_min_ps(_mm256_max_ps(f, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
-            v = _mm256_add_epi32(_mm256_cvtps_epi32(f), _mm256_set1_epi32(rq->zero));
-          }
+          if (rq)
+            v = requant8(v, _mm256_load_ps(scale + h), _mm256_set1_ps(lo), _mm256_set1_ps(hi),
+                         _mm256_set1_epi32(rq->zero));
           _mm256_store_si256(reinterpret_cast<__m256i*>(&tile[ri][h]), v);
         }
       }
@@ -231,16 +240,6 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
       }
     }
   }
-}
-
-// requantize_row's arithmetic on 8 lanes: float(acc + bias) · scale, clamped, rounded half to even
-// (the default MXCSR mode, as nearbyint), + zero. A function, not a lambda: a lambda does not get
-// its caller's target attribute in a portable build.
-__attribute__((target("avx2"))) inline __m256i requant8(__m256i v, __m256i bias, __m256 scale, __m256 lo_q,
-                                                        __m256 hi_q, __m256i zero_q) {
-  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(v, bias)), scale);
-  f = _mm256_min_ps(_mm256_max_ps(f, lo_q), hi_q);
-  return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
 }
 
 // Where the depthwise kernel's 16-output blocks go: int32 accumulators, or (fused output stage)
@@ -299,8 +298,8 @@ __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const 
         continue;
       }
       // Codes in range, so packing is exact.
-      const __m256i q16 = _mm256_packs_epi32(requant8(lo, bias, scale, lo_q, hi_q, zero_q),
-                                             requant8(hi, bias, scale, lo_q, hi_q, zero_q));  // outputs 0-7 | 8-15
+      const __m256i q16 = _mm256_packs_epi32(requant8(_mm256_add_epi32(lo, bias), scale, lo_q, hi_q, zero_q),
+                                             requant8(_mm256_add_epi32(hi, bias), scale, lo_q, hi_q, zero_q));  // 0-7 | 8-15
       const __m256i q8 = rq->is_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
       const __m128i codes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08));
       uint8_t* y = rq->y + oy * g.wo + ox;

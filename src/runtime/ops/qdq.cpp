@@ -38,16 +38,26 @@ void dispatch_quant(DType t, F&& f) {
   }
 }
 
-// QuantizeLinear's per-element arithmetic below with one scale and zero point. Restrict pointers
-// and a local count: a byte store may alias anything, which kept the general loop scalar.
+// QuantizeLinear on one value: saturate(nearbyint(x / scale) + zp).
+template <typename Q>
+inline Q quantize_one(float x, float scale, float zp, float lo, float hi) {
+  float q = std::nearbyint(x / scale) + zp;
+  // NaN has no integer: converting it is undefined behaviour (found by the fuzz regression once
+  // the placement search ran int8 models on NaN data). It becomes the zero point.
+  q = q != q ? zp : q;
+  // int32's max is not representable in float; clamp in double for it.
+  if constexpr (std::is_same_v<Q, int32_t>)
+    return static_cast<Q>(std::min(std::max(double(q), double(INT32_MIN)), double(INT32_MAX)));
+  else
+    return static_cast<Q>(std::min(std::max(q, lo), hi));
+}
+
+// One scale and zero point for the whole tensor. Restrict pointers and a local count: a byte
+// store may alias anything, which kept the general loop scalar.
 template <typename Q>
 void quantize_per_tensor(const float* __restrict x, size_t n, float scale, float zp, float lo, float hi,
                          Q* __restrict y) {
-  for (size_t i = 0; i < n; ++i) {
-    float q = std::nearbyint(x[i] / scale) + zp;
-    q = q != q ? zp : q;  // NaN becomes the zero point
-    y[i] = static_cast<Q>(std::min(std::max(q, lo), hi));
-  }
+  for (size_t i = 0; i < n; ++i) y[i] = quantize_one<Q>(x[i], scale, zp, lo, hi);
 }
 
 class QuantizeLinear : public Kernel {
@@ -83,18 +93,7 @@ class QuantizeLinear : public Kernel {
       }
       for (size_t i = 0; i < x.numel(); ++i) {
         const size_t c = p.channels == 1 ? 0 : (i / static_cast<size_t>(p.inner)) % static_cast<size_t>(p.channels);
-        const float zp = z ? static_cast<float>(z->data<Q>()[c]) : 0.f;
-        float q = std::nearbyint(px[i] / ps[c]) + zp;
-        // NaN has no integer: converting it is undefined behaviour (found by the fuzz regression
-        // once the placement search ran int8 models on NaN data). It becomes the zero point.
-        if (std::isnan(q)) q = zp;
-        // int32's max is not representable in float; clamp in double for it.
-        if constexpr (std::is_same_v<Q, int32_t>) {
-          const double qd = std::min(std::max(double(q), double(INT32_MIN)), double(INT32_MAX));
-          py[i] = static_cast<Q>(qd);
-        } else {
-          py[i] = static_cast<Q>(std::min(std::max(q, lo), hi));
-        }
+        py[i] = quantize_one<Q>(px[i], ps[c], z ? static_cast<float>(z->data<Q>()[c]) : 0.f, lo, hi);
       }
     });
   }

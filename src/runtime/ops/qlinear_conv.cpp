@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "int8_gemm.h"
@@ -161,6 +162,14 @@ void fill_plane(const Q* x, int64_t zx, const Geo& g, int64_t hp, int64_t wph, i
   }
 }
 
+// The pixels j in [lo, hi) of an output-row segment of `seg` pixels whose input columns
+// ix0 + j·sw lie inside the image, 0 <= column < w.
+std::pair<int64_t, int64_t> inside_span(int64_t ix0, int64_t sw, int64_t w, int64_t seg) {
+  const int64_t lo = std::min(seg, ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw);
+  const int64_t hi = std::max(lo, std::min(seg, ix0 >= w ? 0 : (w - ix0 + sw - 1) / sw));
+  return {lo, hi};
+}
+
 // One image of the convolution into `out`. `ort_pairs`: use ORT's u8×s8 arithmetic on this CPU.
 void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx,
                 const ConvWeights& cw, const std::vector<int32_t>& zw, const Geo& g, bool ort_pairs,
@@ -233,8 +242,7 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
               const int64_t seg = std::min(rows - i, g.wo - oxx);
               const int64_t iy = oyy * g.sh - g.pt + ky * g.dh;
               const int64_t ix0 = oxx - g.pl + kx * g.dw;  // input column of the segment's first pixel
-              const int64_t lo = std::min(seg, std::max<int64_t>(0, -ix0));
-              const int64_t hi = std::max(lo, std::min(seg, g.w - ix0));
+              const auto [lo, hi] = inside_span(ix0, 1, g.w, seg);
               uint8_t* d = dst + 4 * i;
               if (iy < 0 || iy >= g.h) {
                 std::fill(d, d + 4 * seg, pad);
@@ -263,20 +271,17 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
             const int64_t seg = std::min(rows - i, g.wo - oxx);
             const int64_t iy = oyy * g.sh - g.pt + ky * g.dh;
             const int64_t ix0 = oxx * g.sw - g.pl + kx * g.dw;
-            // Segment pixels j in [lo, hi) read inside columns: 0 <= ix0 + j·sw < w.
-            const int64_t lo = std::min(seg, ix0 >= 0 ? 0 : (-ix0 + g.sw - 1) / g.sw);
-            const int64_t hi = iy < 0 || iy >= g.h ? lo : std::max(lo, std::min(seg, ix0 >= g.w ? 0 : (g.w - ix0 + g.sw - 1) / g.sw));
-            const bool row_in = iy >= 0 && iy < g.h;
+            // A padding row reads nothing: an empty span, all pad.
+            const auto [lo, hi] = iy < 0 || iy >= g.h ? std::pair<int64_t, int64_t>{0, 0}
+                                                      : inside_span(ix0, g.sw, g.w, seg);
             for (int64_t c = 0; c < cg; ++c) {
               const int64_t k = (ky * g.kw + kx) * cg + c;
               uint8_t* dst = a.data() + (k / 4) * 4 * rows + k % 4 + 4 * i;
-              if (!row_in) {
-                for (int64_t j = 0; j < seg; ++j) dst[4 * j] = pad;
-                continue;
-              }
-              const uint8_t* src = xg + c * HW + iy * g.w + ix0;
               for (int64_t j = 0; j < lo; ++j) dst[4 * j] = pad;
-              for (int64_t j = lo; j < hi; ++j) dst[4 * j] = src[j * g.sw];
+              if (hi > lo) {
+                const uint8_t* src = xg + c * HW + iy * g.w + ix0;
+                for (int64_t j = lo; j < hi; ++j) dst[4 * j] = src[j * g.sw];
+              }
               for (int64_t j = hi; j < seg; ++j) dst[4 * j] = pad;
             }
             i += seg;
