@@ -18,22 +18,28 @@ namespace {
 #ifdef PTQ_INT8_X86
 // VNNI as MLAS detects it (platform.cpp): AVX-VNNI is CPUID.(7,1):EAX[4]; AVX512-VNNI is
 // CPUID.(7,0):ECX[11] and needs AVX512F/BW/DQ/VL with the OS saving ZMM state.
-bool has_vnni() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  const unsigned ecx7 = c, ebx7 = b;
-  unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
-  const bool avx_vnni = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & 0x10u) != 0;
-  if (avx_vnni && __builtin_cpu_supports("avx2")) return true;
-  unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0;
-  __get_cpuid(1, &a0, &b0, &c0, &d0);
-  if ((c0 & (1u << 27)) == 0) return false;  // no OSXSAVE
-  unsigned lo = 0, hi = 0;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  const bool zmm_state = (lo & 0xE6u) == 0xE6u;
-  const bool avx512_core = (ebx7 & 0xC0030000u) == 0xC0030000u;  // F, DQ, BW, VL
-  return zmm_state && avx512_core && (ecx7 & (1u << 11)) != 0;
+enum class Vnni { kNone, kVex, kEvex };
+Vnni vnni_kind() {
+  static const Vnni kind = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Vnni::kNone;
+    const unsigned ecx7 = c, ebx7 = b;
+    unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+    __builtin_cpu_init();
+    const bool avx_vnni = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & 0x10u) != 0;
+    if (avx_vnni && __builtin_cpu_supports("avx2")) return Vnni::kVex;
+    unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0;
+    __get_cpuid(1, &a0, &b0, &c0, &d0);
+    if ((c0 & (1u << 27)) == 0) return Vnni::kNone;  // no OSXSAVE
+    unsigned lo = 0, hi = 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    const bool zmm_state = (lo & 0xE6u) == 0xE6u;
+    const bool avx512_core = (ebx7 & 0xC0030000u) == 0xC0030000u;  // F, DQ, BW, VL
+    return zmm_state && avx512_core && (ecx7 & (1u << 11)) != 0 ? Vnni::kEvex : Vnni::kNone;
+  }();
+  return kind;
 }
+bool has_vnni() { return vnni_kind() != Vnni::kNone; }
 #endif
 
 int32_t sat16(int32_t v) { return std::min<int32_t>(32767, std::max<int32_t>(-32768, v)); }
@@ -83,9 +89,126 @@ __attribute__((target("avx2"))) inline __m256i requant8(__m256i acc, __m256 scal
   return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
 }
 
-// 4 rows × 16 columns per step: broadcast 4 codes of a row, vpmaddubsw against 8 columns × 4
-// codes (pairs saturated to int16, as MLAS's kernel does), vpmaddwd with ones to int32.
-__attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const PackedB& b,
+// The K loops in assembly: with intrinsics GCC spills one of the 8 accumulators of the pair
+// loop (13 of the 16 ymm registers are live), which costs a third of the speed. One 32-byte
+// vector of B holds 4 consecutive K codes of 8 columns; each row's 4 codes are broadcast.
+//   kPairs: vpmaddubsw (u8 codes × s8 weights, pairs saturated to int16, as MLAS's kernel without
+//           VNNI does), vpmaddwd with ones, vpaddd.
+//   kVnniVex / kVnniEvex: vpdpbusd (AVX-VNNI / AVX512-VNNI on ymm), the four products summed
+//           exactly into int32, as MLAS's VNNI kernels do. Inline assembly needs no target
+//           attribute, so the same binary runs on CPUs without them (the caller checks).
+enum class KLoop { kPairs, kVnniVex, kVnniEvex };
+
+#define PTQ_TILE_LOOP_BEGIN                                 \
+  "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"                        \
+  "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"                        \
+  "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"                        \
+  "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"                        \
+  "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"                        \
+  "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"                        \
+  "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"                        \
+  "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+#define PTQ_TILE_LOOP_END                                   \
+  "add $64, %[bq]\n\t"                                      \
+  "add %[qs], %[p0]\n\t"                                    \
+  "add %[qs], %[p1]\n\t"                                    \
+  "add %[qs], %[p2]\n\t"                                    \
+  "add %[qs], %[p3]\n\t"                                    \
+  "dec %[n]\n\t"                                            \
+  "jnz 1b\n\t"                                              \
+  "vmovdqu %%ymm0, (%[out])\n\t"                            \
+  "vmovdqu %%ymm1, 32(%[out])\n\t"                          \
+  "vmovdqu %%ymm2, 64(%[out])\n\t"                          \
+  "vmovdqu %%ymm3, 96(%[out])\n\t"                          \
+  "vmovdqu %%ymm4, 128(%[out])\n\t"                         \
+  "vmovdqu %%ymm5, 160(%[out])\n\t"                         \
+  "vmovdqu %%ymm6, 192(%[out])\n\t"                         \
+  "vmovdqu %%ymm7, 224(%[out])\n\t"
+// vpdpbusd: ymmACC += Σ4 u8(ymmA) · s8(ymmB) per dword (AT&T order: B, A, ACC).
+#define PTQ_VNNI_STEP(DP)                                   \
+  "1:\n\t"                                                  \
+  "vmovdqu (%[bq]), %%ymm8\n\t"                             \
+  "vmovdqu 32(%[bq]), %%ymm9\n\t"                           \
+  "vpbroadcastd (%[p0]), %%ymm10\n\t"                       \
+  "vpbroadcastd (%[p1]), %%ymm11\n\t"                       \
+  "vpbroadcastd (%[p2]), %%ymm12\n\t"                       \
+  "vpbroadcastd (%[p3]), %%ymm13\n\t"                       \
+  DP " %%ymm8, %%ymm10, %%ymm0\n\t"                         \
+  DP " %%ymm9, %%ymm10, %%ymm1\n\t"                         \
+  DP " %%ymm8, %%ymm11, %%ymm2\n\t"                         \
+  DP " %%ymm9, %%ymm11, %%ymm3\n\t"                         \
+  DP " %%ymm8, %%ymm12, %%ymm4\n\t"                         \
+  DP " %%ymm9, %%ymm12, %%ymm5\n\t"                         \
+  DP " %%ymm8, %%ymm13, %%ymm6\n\t"                         \
+  DP " %%ymm9, %%ymm13, %%ymm7\n\t"
+#define PTQ_TILE_OPERANDS                                                                       \
+  : [bq] "+r"(bq), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n)   \
+  : [qs] "r"(qs), [out] "r"(raw)                                                              \
+  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
+    "xmm11", "xmm12", "xmm13", "xmm15", "memory", "cc"
+
+// raw[ri·16 + jj] = Σ over the K quads of row ri's codes times column jj's weights (4 rows ×
+// 16 columns; quads ≥ 1).
+void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t quads, int64_t qs,
+               int32_t* raw) {
+  const uint8_t *p0 = r[0], *p1 = r[1], *p2 = r[2], *p3 = r[3];
+  int64_t n = quads;
+  switch (kloop) {
+    case KLoop::kVnniVex:
+      __asm__ volatile(PTQ_TILE_LOOP_BEGIN PTQ_VNNI_STEP("%{vex%} vpdpbusd") PTQ_TILE_LOOP_END PTQ_TILE_OPERANDS);
+      return;
+    case KLoop::kVnniEvex:
+      __asm__ volatile(PTQ_TILE_LOOP_BEGIN PTQ_VNNI_STEP("vpdpbusd") PTQ_TILE_LOOP_END PTQ_TILE_OPERANDS);
+      return;
+    case KLoop::kPairs:
+      break;
+  }
+  __asm__ volatile(
+      PTQ_TILE_LOOP_BEGIN
+      "vpcmpeqw %%ymm15, %%ymm15, %%ymm15\n\t"
+      "vpsrlw $15, %%ymm15, %%ymm15\n\t"
+      "1:\n\t"
+      "vmovdqu (%[bq]), %%ymm8\n\t"
+      "vmovdqu 32(%[bq]), %%ymm9\n\t"
+      "vpbroadcastd (%[p0]), %%ymm10\n\t"
+      "vpmaddubsw %%ymm8, %%ymm10, %%ymm11\n\t"
+      "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
+      "vpaddd %%ymm11, %%ymm0, %%ymm0\n\t"
+      "vpmaddubsw %%ymm9, %%ymm10, %%ymm10\n\t"
+      "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
+      "vpaddd %%ymm10, %%ymm1, %%ymm1\n\t"
+      "vpbroadcastd (%[p1]), %%ymm12\n\t"
+      "vpmaddubsw %%ymm8, %%ymm12, %%ymm13\n\t"
+      "vpmaddwd %%ymm15, %%ymm13, %%ymm13\n\t"
+      "vpaddd %%ymm13, %%ymm2, %%ymm2\n\t"
+      "vpmaddubsw %%ymm9, %%ymm12, %%ymm12\n\t"
+      "vpmaddwd %%ymm15, %%ymm12, %%ymm12\n\t"
+      "vpaddd %%ymm12, %%ymm3, %%ymm3\n\t"
+      "vpbroadcastd (%[p2]), %%ymm10\n\t"
+      "vpmaddubsw %%ymm8, %%ymm10, %%ymm11\n\t"
+      "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
+      "vpaddd %%ymm11, %%ymm4, %%ymm4\n\t"
+      "vpmaddubsw %%ymm9, %%ymm10, %%ymm10\n\t"
+      "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
+      "vpaddd %%ymm10, %%ymm5, %%ymm5\n\t"
+      "vpbroadcastd (%[p3]), %%ymm12\n\t"
+      "vpmaddubsw %%ymm8, %%ymm12, %%ymm13\n\t"
+      "vpmaddwd %%ymm15, %%ymm13, %%ymm13\n\t"
+      "vpaddd %%ymm13, %%ymm6, %%ymm6\n\t"
+      "vpmaddubsw %%ymm9, %%ymm12, %%ymm12\n\t"
+      "vpmaddwd %%ymm15, %%ymm12, %%ymm12\n\t"
+      "vpaddd %%ymm12, %%ymm7, %%ymm7\n\t"
+      PTQ_TILE_LOOP_END
+      PTQ_TILE_OPERANDS);
+}
+#undef PTQ_TILE_LOOP_BEGIN
+#undef PTQ_TILE_LOOP_END
+#undef PTQ_VNNI_STEP
+#undef PTQ_TILE_OPERANDS
+
+// 4 rows × 16 columns per step: the K loop (tile_sums), then the zero-point terms and the
+// optional fused output stage on 8 lanes.
+__attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a, const PackedB& b,
                                                       const std::vector<int32_t>& zb, int32_t* c,
                                                       int64_t c_row, int64_t c_col,
                                                       const Requant* rq, int64_t j0, int64_t j1) {
@@ -121,77 +244,8 @@ __attribute__((target("avx2"))) void gemm_avx2_pairs(const AView& a, const Packe
       const int64_t rows = std::min<int64_t>(4, a.m - i0);
       const uint8_t* r[4];
       for (int64_t r_ = 0; r_ < 4; ++r_) r[r_] = a.base + (i0 + std::min(r_, rows - 1)) * a.row_stride;
-      // The K loop in assembly: with intrinsics GCC spills one of the 8 accumulators (13 of the
-      // 16 ymm registers are live), which costs a third of the speed. Per quad and row:
-      // vpmaddubsw (u8 codes × s8 weights, pairs saturated to int16), vpmaddwd with ones, vpaddd.
       alignas(32) int32_t raw[4][16];
-      {
-        const int8_t* bq = bp;
-        const uint8_t *p0 = r[0], *p1 = r[1], *p2 = r[2], *p3 = r[3];
-        int64_t n = quads;
-        const int64_t qs = a.quad_stride;
-        __asm__ volatile(
-            "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
-            "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
-            "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
-            "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
-            "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
-            "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
-            "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
-            "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
-            "vpcmpeqw %%ymm15, %%ymm15, %%ymm15\n\t"
-            "vpsrlw $15, %%ymm15, %%ymm15\n\t"
-            "1:\n\t"
-            "vmovdqu (%[bq]), %%ymm8\n\t"
-            "vmovdqu 32(%[bq]), %%ymm9\n\t"
-            "vpbroadcastd (%[p0]), %%ymm10\n\t"
-            "vpmaddubsw %%ymm8, %%ymm10, %%ymm11\n\t"
-            "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
-            "vpaddd %%ymm11, %%ymm0, %%ymm0\n\t"
-            "vpmaddubsw %%ymm9, %%ymm10, %%ymm10\n\t"
-            "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
-            "vpaddd %%ymm10, %%ymm1, %%ymm1\n\t"
-            "vpbroadcastd (%[p1]), %%ymm12\n\t"
-            "vpmaddubsw %%ymm8, %%ymm12, %%ymm13\n\t"
-            "vpmaddwd %%ymm15, %%ymm13, %%ymm13\n\t"
-            "vpaddd %%ymm13, %%ymm2, %%ymm2\n\t"
-            "vpmaddubsw %%ymm9, %%ymm12, %%ymm12\n\t"
-            "vpmaddwd %%ymm15, %%ymm12, %%ymm12\n\t"
-            "vpaddd %%ymm12, %%ymm3, %%ymm3\n\t"
-            "vpbroadcastd (%[p2]), %%ymm10\n\t"
-            "vpmaddubsw %%ymm8, %%ymm10, %%ymm11\n\t"
-            "vpmaddwd %%ymm15, %%ymm11, %%ymm11\n\t"
-            "vpaddd %%ymm11, %%ymm4, %%ymm4\n\t"
-            "vpmaddubsw %%ymm9, %%ymm10, %%ymm10\n\t"
-            "vpmaddwd %%ymm15, %%ymm10, %%ymm10\n\t"
-            "vpaddd %%ymm10, %%ymm5, %%ymm5\n\t"
-            "vpbroadcastd (%[p3]), %%ymm12\n\t"
-            "vpmaddubsw %%ymm8, %%ymm12, %%ymm13\n\t"
-            "vpmaddwd %%ymm15, %%ymm13, %%ymm13\n\t"
-            "vpaddd %%ymm13, %%ymm6, %%ymm6\n\t"
-            "vpmaddubsw %%ymm9, %%ymm12, %%ymm12\n\t"
-            "vpmaddwd %%ymm15, %%ymm12, %%ymm12\n\t"
-            "vpaddd %%ymm12, %%ymm7, %%ymm7\n\t"
-            "add $64, %[bq]\n\t"
-            "add %[qs], %[p0]\n\t"
-            "add %[qs], %[p1]\n\t"
-            "add %[qs], %[p2]\n\t"
-            "add %[qs], %[p3]\n\t"
-            "dec %[n]\n\t"
-            "jnz 1b\n\t"
-            "vmovdqu %%ymm0, (%[out])\n\t"
-            "vmovdqu %%ymm1, 32(%[out])\n\t"
-            "vmovdqu %%ymm2, 64(%[out])\n\t"
-            "vmovdqu %%ymm3, 96(%[out])\n\t"
-            "vmovdqu %%ymm4, 128(%[out])\n\t"
-            "vmovdqu %%ymm5, 160(%[out])\n\t"
-            "vmovdqu %%ymm6, 192(%[out])\n\t"
-            "vmovdqu %%ymm7, 224(%[out])\n\t"
-            : [bq] "+r"(bq), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n)
-            : [qs] "r"(qs), [out] "r"(&raw[0][0])
-            : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-              "xmm10", "xmm11", "xmm12", "xmm13", "xmm15", "memory", "cc");
-      }
+      tile_sums(kloop, bp, r, quads, a.quad_stride, &raw[0][0]);
       // acc + fix − z_b·Σa, then (fused output stage) scale, clamp, round half to even, + z_y.
       // Constants come from memory here, after the K loop (no lambdas: clang does not give them
       // this function's target).
@@ -500,10 +554,17 @@ void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arit
           int32_t* c, int64_t c_row, int64_t c_col, const Requant* rq, int64_t j0, int64_t j1) {
   if (j1 < 0) j1 = b.n;
 #ifdef PTQ_INT8_X86
-  if (arith == Arith::kPairSaturate && !a.is_signed && b.is_signed && !b.packed.empty() &&
-      avx2_usable()) {
-    gemm_avx2_pairs(a, b, zb, c, c_row, c_col, rq, j0, j1);
-    return;
+  if (!a.is_signed && b.is_signed && !b.packed.empty() && b.k > 0 && avx2_usable()) {
+    const Vnni vnni = vnni_kind();
+    if (arith == Arith::kPairSaturate) {
+      gemm_avx2_tiles(KLoop::kPairs, a, b, zb, c, c_row, c_col, rq, j0, j1);
+      return;
+    }
+    if (vnni != Vnni::kNone) {  // exact sums: what MLAS's VNNI kernels compute
+      gemm_avx2_tiles(vnni == Vnni::kVex ? KLoop::kVnniVex : KLoop::kVnniEvex, a, b, zb, c, c_row,
+                      c_col, rq, j0, j1);
+      return;
+    }
   }
 #endif
   gemm_reference(a, b, zb, arith, c, c_row, c_col, rq, j0, j1);
