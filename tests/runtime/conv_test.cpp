@@ -206,6 +206,40 @@ TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
   }
 }
 
+// The fast GEMM behind a pointwise Conv (AVX2 6 x 16 tiles, or 12 x 32 on AVX-512) computes each
+// output as one FMA chain over the input channels in order, starting from the bias: bit for bit
+// the chain below, for output channel counts that end mid-panel, pixel counts that end mid-panel,
+// and more than 256 input channels (the K blocks resume from the stored partial sums).
+TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
+  if (!runtime::fast_kernels_active()) GTEST_SKIP() << "no AVX2/FMA: the fast kernels do not run here";
+  struct Case {
+    int64_t cin, cout, h, w;
+  };
+  std::mt19937 rng(123);
+  for (const Case& k : {Case{3, 5, 7, 9}, Case{40, 13, 5, 7}, Case{17, 24, 8, 8}, Case{300, 30, 6, 11},
+                        Case{9, 7, 1, 33}}) {
+    const Tensor x = test::random_floats(rng, {1, k.cin, k.h, k.w});
+    const Tensor w = test::random_floats(rng, {k.cout, k.cin, 1, 1});
+    const Tensor b = test::random_floats(rng, {k.cout});
+    const std::string text = R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[a, b, c, d] x, float[e, f, g, h] w, float[i] bias) => (float[j, k, l, m] y) {
+        y = Conv (x, w, bias)
+      })";
+    const Tensor y = test::run_text(text, {{"x", x}, {"w", w}, {"bias", b}}, 2)[0];
+    ASSERT_EQ(y.dims(), (Dims{1, k.cout, k.h, k.w}));
+    const int64_t hw = k.h * k.w;
+    for (int64_t o = 0; o < k.cout; ++o)
+      for (int64_t p = 0; p < hw; ++p) {
+        float acc = b.data<float>()[o];
+        for (int64_t c = 0; c < k.cin; ++c)
+          acc = std::fma(w.data<float>()[o * k.cin + c], x.data<float>()[c * hw + p], acc);
+        const float got = y.data<float>()[o * hw + p];
+        ASSERT_EQ(std::memcmp(&acc, &got, sizeof acc), 0)
+            << k.cin << "->" << k.cout << " channel " << o << " pixel " << p << ": " << got << " vs " << acc;
+      }
+  }
+}
+
 // MaxPool: the AVX2 kernel must give the reference's bits exactly (max is exact), NaN taps
 // skipped the same way, for pads, strides, dilations and widths beyond one 16-column block.
 TEST(MaxPool, FastKernelIsBitIdenticalToReference) {

@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #define PTQ_FAST_X86 1
 #define PTQ_AVX2 __attribute__((target("avx2,fma")))
+#define PTQ_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define PTQ_FAST_X86 0
 #endif
@@ -46,6 +47,24 @@ bool cpu_supported() {
 }
 
 bool available() { return cpu_supported() && g_fast_on.load(std::memory_order_relaxed); }
+
+namespace {
+// AVX-512F with the OS saving ZMM state (__builtin_cpu_supports asks CPUID only).
+bool avx512_usable() {
+#if PTQ_FAST_X86
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !cpu_supported()) return false;
+    unsigned lo = 0, hi = 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xE6u) == 0xE6u;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+}  // namespace
 
 void pack_a(const float* a, int64_t rs, int64_t cs, int64_t m, int64_t k, float* dst) {
   for (int64_t i0 = 0; i0 < m; i0 += kMr) {
@@ -186,6 +205,64 @@ constexpr MicroFn kMicro[2][kMr + 1] = {
     {nullptr, micro<1, true>, micro<2, true>, micro<3, true>, micro<4, true>, micro<5, true>,
      micro<6, true>}};
 
+
+// The AVX-512 tile: kPanels row panels (6 or 12 rows) × kCols columns (16 or 32: one or two B
+// column panels, a 16-float zmm each), up to 24 accumulators in registers (the arrays are
+// indexed by constants only after unrolling, so GCC keeps them in zmm registers). `rows` and
+// `cols` are the valid ones (the packed panels are zero past them). Every element is the same
+// FMA chain as in micro<> (same start, same order, one rounding each), so results are identical.
+// GCC 12's _mm512_min_ps/_mm512_max_ps pass an "undefined" vector it then warns about.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <int kPanels, int kCols>
+PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64_t b_next, int64_t k,
+                         const float* bias, bool resume, float* c, int64_t ldc, int64_t rows,
+                         int64_t cols, const Activation* act) {
+  constexpr int kR = 6 * kPanels, kV = kCols / 16;
+  __mmask16 mask[2];
+  mask[0] = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  mask[1] = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : __mmask16(0);
+  __m512 acc[kR][kV];
+#pragma GCC unroll 12
+  for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < kV; ++v) {
+      if (resume)
+        acc[r][v] = r < rows ? _mm512_maskz_loadu_ps(mask[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
+      else
+        acc[r][v] = _mm512_set1_ps(bias && r < rows ? bias[r] : 0.f);
+    }
+  const float* pa2 = pa + a_next;
+  const float* pb2 = pb + b_next;
+  for (int64_t p = 0; p < k; ++p, pa += kMr, pa2 += kMr, pb += kNr, pb2 += kNr) {
+    __m512 b[kV];
+    b[0] = _mm512_loadu_ps(pb);
+    if constexpr (kV > 1) b[1] = _mm512_loadu_ps(pb2);
+#pragma GCC unroll 12
+    for (int r = 0; r < kR; ++r) {
+      const __m512 a = _mm512_set1_ps(r < 6 ? pa[r] : pa2[r - 6]);
+#pragma GCC unroll 2
+      for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < kV; ++v) {
+      if (r >= rows) continue;
+      __m512 x = acc[r][v];
+      if (act)  // as activated(): NaN passes through
+        x = _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), x));
+      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mask[v], x);
+    }
+}
+#pragma GCC diagnostic pop
+
+using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, const float*, bool,
+                            float*, int64_t, int64_t, int64_t, const Activation*);
+// [two row panels][two column panels]
+constexpr Micro512Fn kMicro512[2][2] = {{micro512<1, 16>, micro512<1, 32>}, {micro512<2, 16>, micro512<2, 32>}};
+
 }  // namespace
 
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
@@ -197,17 +274,31 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
   constexpr int64_t kKc = 256;
   const int64_t kblocks = std::max<int64_t>(1, (k + kKc - 1) / kKc);
   const int64_t kc = (k + kblocks - 1) / kblocks;
+  // With AVX-512: 12 x 32 tiles (two row panels, two column panels) where they fit.
+  const bool wide = avx512_usable();
   for (int64_t k0 = 0; k0 < k || k0 == 0; k0 += kc) {
     const int64_t kn = std::min(kc, k - k0);
     const float* b = pb + k0 * kNr;
-    for (int64_t j0 = 0; j0 < n; j0 += kNr, b += kNr * k) {
-      const int64_t cols = std::min(kNr, n - j0);
+    const Activation* last_act = k0 + kn >= k ? act : nullptr;
+    for (int64_t j0 = 0; j0 < n;) {
+      const int64_t cols = std::min(wide ? 2 * kNr : kNr, n - j0);
       const float* a = pa + k0 * kMr;
-      for (int64_t i0 = 0; i0 < m; i0 += kMr, a += kMr * k) {
-        const int64_t rows = std::min(kMr, m - i0);
-        kMicro[cols <= 8][rows](a, b, kn, bias ? bias + i0 : nullptr, k0 > 0, c + i0 * ldc + j0,
-                                ldc, cols, k0 + kn >= k ? act : nullptr);
+      for (int64_t i0 = 0; i0 < m;) {
+        const int64_t rows = std::min(wide ? 2 * kMr : kMr, m - i0);
+        const float* bias_i = bias ? bias + i0 : nullptr;
+        float* ci = c + i0 * ldc + j0;
+        if (wide)
+          kMicro512[rows > kMr][cols > kNr](a, kMr * k, b, kNr * k, kn, bias_i, k0 > 0, ci, ldc, rows, cols,
+                                            last_act);
+        else
+          kMicro[cols <= 8][rows](a, b, kn, bias_i, k0 > 0, ci, ldc, cols, last_act);
+        const int64_t panels = (rows + kMr - 1) / kMr;
+        i0 += panels * kMr;
+        a += panels * kMr * k;
       }
+      const int64_t panels = (cols + kNr - 1) / kNr;
+      j0 += panels * kNr;
+      b += panels * kNr * k;
     }
     if (k == 0) break;
   }
