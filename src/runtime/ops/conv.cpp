@@ -254,12 +254,13 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   if (n == 0 || m == 0 || P == 0) return;
   if (cg == 1 && mg == 1) {
     const PlaneGeo pg{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
-    // Eight channels per task, in the vector lanes (the last group of an image may be short).
-    const int64_t groups = (m + 7) / 8;
-    parallel_blocks(ctx, n * groups, 8 * P, [&](int64_t i) {
-      const int64_t img = i / groups, ch = i % groups * 8, cn = std::min<int64_t>(8, m - ch);
-      fast::depthwise_channels8(x + (img * m + ch) * HW, cn, HW, pg, w + ch * g.kh * g.kw, b ? b + ch : nullptr,
-                                y + (img * m + ch) * P, act);
+    // Eight (AVX-512: sixteen) channels per task, in the vector lanes (the last group of an
+    // image may be short).
+    const int64_t lanes = fast::depthwise_block_channels(), groups = (m + lanes - 1) / lanes;
+    parallel_blocks(ctx, n * groups, lanes * P, [&](int64_t i) {
+      const int64_t img = i / groups, ch = i % groups * lanes, cn = std::min<int64_t>(lanes, m - ch);
+      fast::depthwise_channels(x + (img * m + ch) * HW, cn, HW, pg, w + ch * g.kh * g.kw, b ? b + ch : nullptr,
+                               y + (img * m + ch) * P, act);
     });
     return;
   }

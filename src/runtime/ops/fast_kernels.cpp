@@ -489,6 +489,128 @@ PTQ_AVX2 void depthwise_channels8(const float* x, int64_t channels, int64_t plan
 
 namespace {
 
+// GCC 12's AVX-512 intrinsics pass "undefined" vectors it then warns about.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// In-register 16x16 transpose: r[i] lane j <-> r[j] lane i. Unpacks and shuffles transpose the
+// 4x4 blocks inside each 128-bit lane; two rounds of 128-bit lane shuffles move the blocks.
+PTQ_AVX512 inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // u[i + j], lane L: rows i..i+3 of column 4L + j
+    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 p01 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44), p23 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE);
+    const __m512 q01 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
+    const __m512 q23 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
+    r[j] = _mm512_shuffle_f32x4(p01, q01, 0x88);
+    r[4 + j] = _mm512_shuffle_f32x4(p01, q01, 0xDD);
+    r[8 + j] = _mm512_shuffle_f32x4(p23, q23, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(p23, q23, 0xDD);
+  }
+}
+
+inline __mmask16 first16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// depthwise_rows8 with 16 channels in the zmm lanes and 16 outputs per step.
+template <int64_t kStep>
+PTQ_AVX512 void depthwise_rows16(const float* buf, const PlaneGeo& g, int64_t cols, const float* wl,
+                                 const int64_t* off, __m512 bv, float* y, const Activation* act, int64_t channels) {
+  const int64_t step = kStep ? kStep : g.sw * 16, taps = g.kh * g.kw, P = g.ho * g.wo;
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const float* row = buf + oy * g.sh * cols * 16;
+    for (int64_t ox = 0; ox < g.wo; ox += 16) {
+      const float* p = row + ox * step;
+      __m512 a[16];
+      for (int k = 0; k < 16; ++k) a[k] = _mm512_setzero_ps();
+      for (int64_t t = 0; t < taps; ++t) {
+        const __m512 wv = _mm512_loadu_ps(wl + t * 16);
+        const float* q = p + off[t];
+        for (int k = 0; k < 16; ++k) a[k] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(q + k * step), a[k]);
+      }
+      for (int k = 0; k < 16; ++k) {
+        a[k] = _mm512_add_ps(a[k], bv);
+        if (act)  // as activated(): NaN passes through
+          a[k] = _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), a[k]));
+      }
+      transpose16(a);  // a[l]: channel l, outputs ox..ox+15
+      const __mmask16 mask = first16(g.wo - ox);
+      float* out = y + oy * g.wo + ox;
+      for (int64_t l = 0; l < channels; ++l) _mm512_mask_storeu_ps(out + l * P, mask, a[l]);
+    }
+  }
+}
+
+// depthwise_channels8's scheme for up to 16 channels (buffer of 16 channels per pixel).
+PTQ_AVX512 void depthwise_channels16(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
+                                     const float* w, const float* bias, float* y, const Activation* act) {
+  const int64_t rows = g.rows(), cols = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  const int64_t taps = g.kh * g.kw;
+  thread_local std::vector<float> buf;
+  const int64_t slack = (16 * g.sw + (g.kw - 1) * g.dw + 16) * 16;
+  buf.resize(static_cast<size_t>(rows * cols * 16 + slack));
+  std::fill(buf.end() - slack, buf.end(), 0.f);
+  static const float zeros[16] = {};
+  const float* src[16];
+  for (int64_t l = 0; l < 16; ++l) src[l] = l < channels ? x + l * plane : zeros;
+  const int64_t c0 = std::min(cols, std::max<int64_t>(0, g.pl));  // inside columns [c0, c1)
+  const int64_t c1 = std::max(c0, std::min(cols, g.w + g.pl));
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t iy = r - g.pt;
+    float* d = buf.data() + r * cols * 16;
+    if (iy < 0 || iy >= g.h) {  // padding rows
+      std::fill(d, d + cols * 16, 0.f);
+      continue;
+    }
+    std::fill(d, d + c0 * 16, 0.f);
+    std::fill(d + c1 * 16, d + cols * 16, 0.f);
+    for (int64_t c = c0; c < c1; c += 16) {
+      // 16 pixels of 16 channels (masked loads for a short last group: nothing past the row is read).
+      const int64_t n = std::min<int64_t>(16, c1 - c), ix = iy * g.w + c - g.pl;
+      const __mmask16 mask = first16(n);
+      __m512 v[16];
+      for (int64_t l = 0; l < 16; ++l) v[l] = _mm512_maskz_loadu_ps(mask, src[l] + (l < channels ? ix : 0));
+      transpose16(v);
+      for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(d + (c + k) * 16, v[k]);
+    }
+  }
+  thread_local std::vector<float> wl;
+  wl.assign(static_cast<size_t>(taps * 16), 0.f);
+  alignas(64) float bl[16] = {};
+  for (int64_t l = 0; l < channels; ++l) {
+    for (int64_t t = 0; t < taps; ++t) wl[static_cast<size_t>(t * 16 + l)] = w[l * taps + t];
+    bl[l] = bias ? bias[l] : 0.f;
+  }
+  thread_local std::vector<int64_t> off;
+  off.resize(static_cast<size_t>(taps));
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < g.kw; ++kx) off[static_cast<size_t>(ky * g.kw + kx)] = (ky * g.dh * cols + kx * g.dw) * 16;
+  const __m512 bv = _mm512_load_ps(bl);
+  if (g.sw == 1) depthwise_rows16<16>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
+  else depthwise_rows16<0>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+int64_t depthwise_block_channels() { return avx512_usable() ? 16 : 8; }
+
+void depthwise_channels(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g, const float* w,
+                        const float* bias, float* y, const Activation* act) {
+  if (avx512_usable()) depthwise_channels16(x, channels, plane, g, w, bias, y, act);
+  else depthwise_channels8(x, channels, plane, g, w, bias, y, act);
+}
+
+namespace {
+
 // exp on 8 lanes (Cephes expf: n = round(x·log2 e), r = x - n·ln 2 in two parts, degree-7
 // polynomial, 2^n through the exponent bits); within 2 ulp of std::exp on [-87.33, 88.37], inputs
 // clamped to that range (outside it the callers' results are 0 or 1 either way); NaN stays NaN.
@@ -532,6 +654,9 @@ void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const fl
                  int64_t, const Activation*) {}
 void depthwise_channels8(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
                          const Activation*) {}
+int64_t depthwise_block_channels() { return 8; }
+void depthwise_channels(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
+                        const Activation*) {}
 void max_planes(const float*, const PlaneGeo&, float*) {}
 void sigmoid(const float*, float*, size_t) {}
 

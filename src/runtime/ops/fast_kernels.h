@@ -47,6 +47,12 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
 void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
                          const float* w, const float* bias, float* y, const Activation* act = nullptr);
 
+// depthwise_channels8, or on AVX-512 the same sums with 16 channels per vector (then up to 16
+// channels per call); depthwise_block_channels() says how many channels a call takes.
+int64_t depthwise_block_channels();
+void depthwise_channels(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
+                        const float* w, const float* bias, float* y, const Activation* act = nullptr);
+
 // Max over the window from -inf-filled phase planes; a NaN tap is skipped (as std::max(acc, v)
 // with acc first).
 void max_planes(const float* planes, const PlaneGeo& g, float* y);
