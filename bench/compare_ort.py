@@ -373,7 +373,8 @@ def main() -> None:
     args = ap.parse_args()
     ARGS = args
     if args.report_from:
-        args.out.write_text(report.markdown(json.loads(args.report_from.read_text())))
+        old = args.out.read_text() if args.out.exists() else ""
+        args.out.write_text(report.markdown(json.loads(args.report_from.read_text()), old))
         return
     args.models = [m for m in args.models.split(",") if m]
     args.methods = [m for m in args.methods.split(",") if m]
@@ -403,7 +404,8 @@ def main() -> None:
 
 def write_results(out: pathlib.Path, results: dict) -> None:
     out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=float) + "\n")
-    out.write_text(report.markdown(results))
+    old = out.read_text() if out.exists() else ""
+    out.write_text(report.markdown(results, old))
 
 
 def ensure_requirements() -> None:

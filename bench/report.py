@@ -172,7 +172,22 @@ def observations(res: dict) -> list:
     return ["## Observations", ""] + [f"- {o}" for o in obs] + [""] if obs else []
 
 
-def markdown(res: dict) -> str:
-    parts = (header(res) + results_table(res) + observations(res) + detect_table(res) + failures(res)
-             + fp32_table(res) + method_notes(res))
+# Sections written by hand from other benches (bench/minilm.py): a regenerated file keeps them.
+KEPT_SECTIONS = ("## MiniLM-L6 sentence encoder",)
+
+
+def kept_sections(old: str) -> list:
+    """The KEPT_SECTIONS of the file being replaced, each up to the next level-2 heading."""
+    lines, out, keep = old.splitlines(), [], False
+    for line in lines:
+        if line.startswith("## "):
+            keep = line.strip() in KEPT_SECTIONS
+        if keep:
+            out.append(line)
+    return ["\n".join(out).rstrip() + "\n"] if out else []
+
+
+def markdown(res: dict, old: str = "") -> str:
+    parts = (header(res) + results_table(res) + observations(res) + kept_sections(old) + detect_table(res)
+             + failures(res) + fp32_table(res) + method_notes(res))
     return "\n".join(parts).rstrip() + "\n"
