@@ -195,6 +195,9 @@ TEST(Int8Conv, RandomGeometries) {
       {5, 5, 5, 9, 8, 5, 5, 2, 1, 1, 2, 2, 4, 2, 3, 200},       // depthwise 5x5, mixed stride/dilation
       {8, 8, 8, 7, 11, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0, 250},      // depthwise stride 2, even left pad, odd W
       {24, 24, 24, 9, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0},     // depthwise stride 2, 16-column blocks
+      {20, 20, 20, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 133},    // depthwise, small plane: channels in lanes
+      {37, 37, 37, 14, 14, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 7},    // the same, stride 2, a short last block
+      {17, 17, 17, 5, 19, 3, 5, 1, 2, 2, 1, 2, 1, 0, 3, 255},   // the same, dilated, uneven pads
       {12, 8, 4, 8, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 90},       // grouped, dilated
       {64, 37, 1, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},       // K = 576, M not a block multiple
       {7, 70, 1, 13, 3, 2, 3, 3, 1, 1, 1, 0, 1, 1, 0, 1},       // asymmetric pads, P tail

@@ -312,8 +312,12 @@ __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const 
   const int64_t pairs = kPairs > 0 ? kPairs : (taps + 1) / 2;
   // Taps in pairs for vpmaddwd: (w[t], w[t+1]) against interleaved (x_t, x_t+1), exact in int32
   // (centred codes and weights fit int16).
-  std::vector<int32_t> wpair(static_cast<std::size_t>(pairs));
-  std::vector<int64_t> to(static_cast<std::size_t>(2 * pairs));
+  // Per-thread scratch, not per-call vectors: a 7x7 plane's whole work is a few hundred cycles,
+  // which heap allocations per channel doubled.
+  thread_local std::vector<int32_t> wpair;
+  thread_local std::vector<int64_t> to;
+  wpair.resize(static_cast<std::size_t>(pairs));
+  to.resize(static_cast<std::size_t>(2 * pairs));
   for (int64_t p = 0; p < pairs; ++p) {
     const int64_t t = 2 * p;
     const int32_t w1 = t + 1 < taps ? w[t + 1] : 0;
@@ -400,6 +404,138 @@ __attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[
   for (; i < n; ++i)
     for (int r = 0; r < 4; ++r) dst[4 * i + r] = rows[r][i];
 }
+
+// 16x16 byte transpose: rows[i] byte j -> out[j] byte i (SSE2 unpacks: bytes, words, dwords,
+// qwords).
+__attribute__((target("avx2"))) inline void transpose16x16(const __m128i rows[16], __m128i out[16]) {
+  __m128i s1[8][2], s2[4][4], s3[2][8];
+  for (int j = 0; j < 8; ++j) {  // channel pair j, pixel half q
+    s1[j][0] = _mm_unpacklo_epi8(rows[2 * j], rows[2 * j + 1]);
+    s1[j][1] = _mm_unpackhi_epi8(rows[2 * j], rows[2 * j + 1]);
+  }
+  for (int k = 0; k < 4; ++k)  // channel quad k, pixel quarter r
+    for (int q = 0; q < 2; ++q) {
+      s2[k][2 * q] = _mm_unpacklo_epi16(s1[2 * k][q], s1[2 * k + 1][q]);
+      s2[k][2 * q + 1] = _mm_unpackhi_epi16(s1[2 * k][q], s1[2 * k + 1][q]);
+    }
+  for (int o = 0; o < 2; ++o)  // channel octet o, pixel pair e
+    for (int r = 0; r < 4; ++r) {
+      s3[o][2 * r] = _mm_unpacklo_epi32(s2[2 * o][r], s2[2 * o + 1][r]);
+      s3[o][2 * r + 1] = _mm_unpackhi_epi32(s2[2 * o][r], s2[2 * o + 1][r]);
+    }
+  for (int e = 0; e < 8; ++e) {
+    out[2 * e] = _mm_unpacklo_epi64(s3[0][e], s3[1][e]);
+    out[2 * e + 1] = _mm_unpackhi_epi64(s3[0][e], s3[1][e]);
+  }
+}
+
+__attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& d) {
+  const int64_t hp = (d.ho - 1) * d.sh + (d.kh - 1) * d.dh + 1;
+  const int64_t wp = (d.wo - 1) * d.sw + (d.kw - 1) * d.dw + 1;
+  const int64_t HW = d.h * d.w, P = d.ho * d.wo, taps = d.kh * d.kw, pairs = (taps + 1) / 2;
+  // The centred, zero-padded image, 16 int16 channels per pixel (padding is the zero point: 0).
+  thread_local std::vector<int16_t> buf;
+  buf.assign(static_cast<std::size_t>(hp * wp * 16), 0);
+  const __m256i zx = _mm256_set1_epi16(static_cast<int16_t>(d.zx));
+  {
+    alignas(16) static const uint8_t zeros[16] = {};
+    __m128i rows[16], px[16];
+    int64_t iy = 0, ix = 0;  // of pixel p
+    for (int64_t p = 0; p < HW; p += 16) {
+      const int64_t n = std::min<int64_t>(16, HW - p);
+      for (int64_t l = 0; l < 16; ++l) {
+        if (l >= d.channels) {
+          rows[l] = _mm_load_si128(reinterpret_cast<const __m128i*>(zeros));
+        } else if (n == 16) {
+          rows[l] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d.x + l * HW + p));
+        } else {  // nothing past the plane is read
+          alignas(16) uint8_t part[16] = {};
+          std::memcpy(part, d.x + l * HW + p, static_cast<std::size_t>(n));
+          rows[l] = _mm_load_si128(reinterpret_cast<const __m128i*>(part));
+        }
+      }
+      transpose16x16(rows, px);
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t r = iy + d.pt, c = ix + d.pl;
+        if (r >= 0 && r < hp && c >= 0 && c < wp)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf.data() + (r * wp + c) * 16),
+                              _mm256_sub_epi16(_mm256_cvtepu8_epi16(px[k]), zx));
+        if (++ix == d.w) ix = 0, ++iy;
+      }
+    }
+  }
+  // Tap pairs, interleaved as vpmaddwd reads them: lo covers channels 0-3 | 8-11, hi 4-7 | 12-15.
+  thread_local std::vector<__m256i> wpair;  // [pair][lo, hi]
+  thread_local std::vector<int64_t> off;    // [pair][tap t, tap t + 1] element offsets
+  wpair.resize(static_cast<std::size_t>(2 * pairs));
+  off.resize(static_cast<std::size_t>(2 * pairs));
+  for (int64_t p = 0; p < pairs; ++p) {
+    alignas(32) int16_t w0[16] = {}, w1[16] = {};
+    const int64_t t0 = 2 * p, t1 = 2 * p + 1 < taps ? 2 * p + 1 : 2 * p;
+    for (int64_t l = 0; l < d.channels; ++l) {
+      w0[l] = static_cast<int16_t>(d.wc[l * taps + t0]);
+      w1[l] = t1 != t0 ? static_cast<int16_t>(d.wc[l * taps + t1]) : int16_t{0};
+    }
+    const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(w0));
+    const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(w1));
+    wpair[static_cast<std::size_t>(2 * p)] = _mm256_unpacklo_epi16(a, b);
+    wpair[static_cast<std::size_t>(2 * p + 1)] = _mm256_unpackhi_epi16(a, b);
+    off[static_cast<std::size_t>(2 * p)] = ((t0 / d.kw) * d.dh * wp + (t0 % d.kw) * d.dw) * 16;
+    off[static_cast<std::size_t>(2 * p + 1)] = ((t1 / d.kw) * d.dh * wp + (t1 % d.kw) * d.dw) * 16;
+  }
+  alignas(32) int32_t bias[16] = {};
+  alignas(32) float scale[16] = {};
+  for (int64_t l = 0; l < d.channels; ++l) {
+    // lane order of the lo / hi accumulators
+    const int64_t slot = (l % 8 < 4 ? 0 : 8) + (l / 8) * 4 + l % 4;
+    bias[slot] = d.bias ? d.bias[l] : 0;
+    scale[slot] = d.scale[l];
+  }
+  const __m256i bias_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+  const __m256i bias_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
+  const __m256 scale_lo = _mm256_load_ps(scale), scale_hi = _mm256_load_ps(scale + 8);
+  const __m256 lo_q = _mm256_set1_ps(static_cast<float>((d.y_signed ? -128 : 0) - d.zero));
+  const __m256 hi_q = _mm256_set1_ps(static_cast<float>((d.y_signed ? 127 : 255) - d.zero));
+  const __m256i zero_q = _mm256_set1_epi32(d.zero);
+  // Output codes pixel-major, 16 channels per pixel (rows padded to 16 pixels for the transpose).
+  thread_local std::vector<uint8_t> obuf;
+  obuf.resize(static_cast<std::size_t>((P + 15) / 16 * 16 * 16));
+  for (int64_t oy = 0; oy < d.ho; ++oy)
+    for (int64_t ox = 0; ox < d.wo; ++ox) {
+      const int16_t* base = buf.data() + (oy * d.sh * wp + ox * d.sw) * 16;
+      __m256i lo = _mm256_setzero_si256(), hi = lo;
+      for (int64_t p = 0; p < pairs; ++p) {
+        const auto k = static_cast<std::size_t>(2 * p);
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k]));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k + 1]));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wpair[k]));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wpair[k + 1]));
+      }
+      // Codes in range, so packing is exact; packs_epi32 puts channels 0-15 in order.
+      const __m256i q16 = _mm256_packs_epi32(requant8(_mm256_add_epi32(lo, bias_lo), scale_lo, lo_q, hi_q, zero_q),
+                                             requant8(_mm256_add_epi32(hi, bias_hi), scale_hi, lo_q, hi_q, zero_q));
+      const __m256i q8 = d.y_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(obuf.data() + (oy * d.wo + ox) * 16),
+                       _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08)));
+    }
+  // Back to planes: 16 pixels x 16 channels at a time.
+  __m128i rows[16], ch[16];
+  for (int64_t p = 0; p < P; p += 16) {
+    for (int k = 0; k < 16; ++k)
+      rows[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(obuf.data() + (p + k) * 16));
+    transpose16x16(rows, ch);
+    const int64_t n = std::min<int64_t>(16, P - p);
+    for (int64_t l = 0; l < d.channels; ++l) {
+      if (n == 16) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d.y + l * P + p), ch[l]);
+      } else {
+        alignas(16) uint8_t part[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(part), ch[l]);
+        std::memcpy(d.y + l * P + p, part, static_cast<std::size_t>(n));
+      }
+    }
+  }
+}
 #endif
 
 }  // namespace
@@ -407,8 +543,10 @@ __attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[
 namespace {
 
 // Offset of each tap from the start of its output row's first input row.
-std::vector<int64_t> depthwise_taps(const DepthwiseGeo& g) {
-  std::vector<int64_t> tap(static_cast<std::size_t>(g.kh * g.kw));
+// Per-thread scratch (one call per channel: no allocation each time).
+const std::vector<int64_t>& depthwise_taps(const DepthwiseGeo& g) {
+  thread_local std::vector<int64_t> tap;
+  tap.resize(static_cast<std::size_t>(g.kh * g.kw));
   for (int64_t ky = 0; ky < g.kh; ++ky)
     for (int64_t kx = 0; kx < g.kw; ++kx) {
       const int64_t off = kx * g.dw;
@@ -444,7 +582,7 @@ void depthwise_dispatch(const int16_t* plane, const DepthwiseGeo& g, const int32
 }  // namespace
 
 void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, int32_t* acc) {
-  const std::vector<int64_t> tap = depthwise_taps(g);
+  const std::vector<int64_t>& tap = depthwise_taps(g);
 #ifdef PTQ_INT8_X86
   if (avx2_usable()) {
     DepthwiseStore out;
@@ -457,7 +595,7 @@ void depthwise_acc(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w
 }
 
 void depthwise_requant(const int16_t* plane, const DepthwiseGeo& g, const int32_t* w, const DepthwiseRequant& rq) {
-  const std::vector<int64_t> tap = depthwise_taps(g);
+  const std::vector<int64_t>& tap = depthwise_taps(g);
 #ifdef PTQ_INT8_X86
   if (avx2_usable()) {
     DepthwiseStore out;
@@ -548,6 +686,14 @@ void gemm_reference(const AView& a, const PackedB& b, const std::vector<int32_t>
       }
       store(rq, c, c_row, c_col, i, j, s);
     }
+}
+
+void depthwise_lanes(const DepthwiseLanes& d) {
+#ifdef PTQ_INT8_X86
+  depthwise_lanes_avx2(d);
+#else
+  (void)d;
+#endif
 }
 
 void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arith arith,

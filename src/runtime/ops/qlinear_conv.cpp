@@ -170,6 +170,11 @@ std::pair<int64_t, int64_t> inside_span(int64_t ix0, int64_t sw, int64_t w, int6
   return {lo, hi};
 }
 
+// Depthwise with channels in the vector lanes (int8::depthwise_lanes) where output rows are short:
+// measured on mobilenetv2, 14x14 and 7x7 maps ran 1.6-5x faster, 28x28 about 1.3x, while at 56
+// columns the per-plane kernel's 16-column blocks were faster again.
+bool depthwise_in_lanes(const Geo& g) { return g.wo <= 32; }
+
 // One image of the convolution into `out`. `ort_pairs`: use ORT's u8×s8 arithmetic on this CPU.
 void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t zx,
                 const ConvWeights& cw, const std::vector<int32_t>& zw, const Geo& g, bool ort_pairs,
@@ -183,6 +188,33 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
     const int64_t hp = (g.ho - 1) * g.sh + (g.kh - 1) * g.dh + 1;
     const int64_t wp = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
     const int64_t wph = int8::depthwise_phase_cols(wp, g.sw, g.wo, g.kw, g.dw);
+    const int64_t taps = g.kh * g.kw;
+    if (!x_signed && out.y && int8::avx2_usable() && depthwise_in_lanes(g)) {
+      parallel_blocks(ctx, (g.m + 15) / 16, 16 * P * taps, [&](int64_t bi) {
+        const int64_t ch = bi * 16, cn = std::min<int64_t>(16, g.m - ch);
+        thread_local std::vector<int32_t> wc;
+        wc.resize(static_cast<size_t>(cn * taps));
+        for (int64_t l = 0; l < cn; ++l) {
+          const int32_t z = zw.size() == 1 ? zw[0] : zw[static_cast<size_t>(ch + l)];
+          for (int64_t t = 0; t < taps; ++t)
+            wc[static_cast<size_t>(l * taps + t)] = cw.depthwise[static_cast<size_t>((ch + l) * taps + t)] - z;
+        }
+        int8::DepthwiseLanes d;
+        d.x = x + ch * HW;
+        d.channels = cn;
+        d.h = g.h, d.w = g.w, d.pt = g.pt, d.pl = g.pl, d.kh = g.kh, d.kw = g.kw;
+        d.sh = g.sh, d.sw = g.sw, d.dh = g.dh, d.dw = g.dw, d.ho = g.ho, d.wo = g.wo;
+        d.zx = zx;
+        d.wc = wc.data();
+        d.bias = out.bias ? out.bias + ch : nullptr;
+        d.scale = out.scale + ch;
+        d.zero = out.zero;
+        d.y_signed = out.y_signed;
+        d.y = out.y + ch * P;
+        int8::depthwise_lanes(d);
+      });
+      return;
+    }
     parallel_blocks(ctx, g.m, P * g.kh * g.kw, [&](int64_t ch) {
       thread_local std::vector<int16_t> plane;  // reused: kernels run on many threads at once
       plane.assign(static_cast<size_t>(g.sw * hp * wph), 0);
