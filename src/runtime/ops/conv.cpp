@@ -297,6 +297,19 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     fast::pack_b(src, rs, 1, K, cols, dst);
   };
   const int64_t bsz = fast::packed_b_size(K, ncols), nt = n * group * tiles;
+  if (pointwise && fast::gemm_direct_b_supported()) {
+    // The input is already K x P: the kernel reads it in place (no packed copy per tile).
+    ctx.parallel_for(static_cast<size_t>(nt * mblocks), [&](size_t item) {
+      const int64_t i = static_cast<int64_t>(item);
+      const int64_t mb = i % mblocks, t = i / mblocks % tiles, gi = i / mblocks / tiles % group;
+      const int64_t ni = i / mblocks / tiles / group;
+      const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
+      const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
+      fast::gemm_direct_b(packed + gi * asz + m0 * K, x + (ni * c + gi * cg) * HW + p0, HW, rows, cols, K,
+                          b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P, act);
+    });
+    return;
+  }
   // Several channel blocks read each B tile: pack every tile once first (a second parallel
   // pass) unless that buffer would be large; otherwise each task packs its own tile.
   const bool shared = mblocks > 1 && nt * bsz <= (int64_t{4} << 20);

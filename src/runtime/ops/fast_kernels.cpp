@@ -214,9 +214,11 @@ constexpr MicroFn kMicro[2][kMr + 1] = {
 // GCC 12's _mm512_min_ps/_mm512_max_ps pass an "undefined" vector it then warns about.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-template <int kPanels, int kCols>
-PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64_t b_next, int64_t k,
-                         const float* bias, bool resume, float* c, int64_t ldc, int64_t rows,
+// kDirect: B is read where it lies (row p at pb + p·b_step, the second 16 columns at pb + 16),
+// with masked loads past `cols`; else from packed panels (b_step = kNr, b_next = the next panel).
+template <int kPanels, int kCols, bool kDirect>
+PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64_t b_next, int64_t b_step,
+                         int64_t k, const float* bias, bool resume, float* c, int64_t ldc, int64_t rows,
                          int64_t cols, const Activation* act) {
   constexpr int kR = 6 * kPanels, kV = kCols / 16;
   __mmask16 mask[2];
@@ -234,10 +236,15 @@ PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64
     }
   const float* pa2 = pa + a_next;
   const float* pb2 = pb + b_next;
-  for (int64_t p = 0; p < k; ++p, pa += kMr, pa2 += kMr, pb += kNr, pb2 += kNr) {
+  for (int64_t p = 0; p < k; ++p, pa += kMr, pa2 += kMr, pb += b_step, pb2 += b_step) {
     __m512 b[kV];
-    b[0] = _mm512_loadu_ps(pb);
-    if constexpr (kV > 1) b[1] = _mm512_loadu_ps(pb2);
+    if constexpr (kDirect) {
+      b[0] = _mm512_maskz_loadu_ps(mask[0], pb);
+      if constexpr (kV > 1) b[1] = _mm512_maskz_loadu_ps(mask[1], pb2);
+    } else {
+      b[0] = _mm512_loadu_ps(pb);
+      if constexpr (kV > 1) b[1] = _mm512_loadu_ps(pb2);
+    }
 #pragma GCC unroll 12
     for (int r = 0; r < kR; ++r) {
       const __m512 a = _mm512_set1_ps(r < 6 ? pa[r] : pa2[r - 6]);
@@ -258,15 +265,21 @@ PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64
 }
 #pragma GCC diagnostic pop
 
-using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, const float*, bool,
-                            float*, int64_t, int64_t, int64_t, const Activation*);
-// [two row panels][two column panels]
-constexpr Micro512Fn kMicro512[2][2] = {{micro512<1, 16>, micro512<1, 32>}, {micro512<2, 16>, micro512<2, 32>}};
+using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, const float*,
+                            bool, float*, int64_t, int64_t, int64_t, const Activation*);
+// [direct B][two row panels][two column panels]
+constexpr Micro512Fn kMicro512[2][2][2] = {
+    {{micro512<1, 16, false>, micro512<1, 32, false>}, {micro512<2, 16, false>, micro512<2, 32, false>}},
+    {{micro512<1, 16, true>, micro512<1, 32, true>}, {micro512<2, 16, true>, micro512<2, 32, true>}}};
 
 }  // namespace
 
-void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
-                 const float* bias, float* c, int64_t ldc, const Activation* act) {
+namespace {
+
+// gemm_packed, and with ldb > 0 the same sums with B read in place (element (p, j) at
+// pb[p·ldb + j]; AVX-512 only).
+void gemm_tiles(const float* pa, const float* pb, int64_t ldb, int64_t m, int64_t n, int64_t k,
+                const float* bias, float* c, int64_t ldc, const Activation* act) {
   // K blocks of at most kKc (balanced): a block's slice of one B column panel (16 KiB) stays in
   // L1 while every row panel passes over it, and the A block stays in L2 across column panels.
   // The accumulators go through C between blocks, which rounds nothing (a float store and load
@@ -275,12 +288,11 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
   const int64_t kblocks = std::max<int64_t>(1, (k + kKc - 1) / kKc);
   const int64_t kc = (k + kblocks - 1) / kblocks;
   // With AVX-512: 12 x 32 tiles (two row panels, two column panels) where they fit.
-  const bool wide = avx512_usable();
+  const bool wide = avx512_usable(), direct = ldb > 0;
   const int64_t tile_rows = wide ? 2 * kMr : kMr, tile_cols = wide ? 2 * kNr : kNr;
   // Column chunks of kNc: all row panels pass over one chunk's B slice (at most 512 KiB, in L2)
   // before the next, so each C row is written in runs of kNc columns. Walking every row for
-  // each 32-column panel instead wrote C in as many interleaved streams as it has rows, which
-  // the prefetchers do not follow: 16 -> 96 channels at 112x112 ran at half ORT's speed.
+  // each 32-column panel instead wrote C in as many interleaved streams as it has rows.
   constexpr int64_t kNc = 512;
   for (int64_t k0 = 0; k0 < k || k0 == 0; k0 += kc) {
     const int64_t kn = std::min(kc, k - k0);
@@ -291,18 +303,19 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
       for (int64_t i0 = 0; i0 < m;) {
         const int64_t rows = std::min(tile_rows, m - i0);
         const float* bias_i = bias ? bias + i0 : nullptr;
-        const float* b = pb + k0 * kNr + n0 * k;  // column panel n0 / kNr (kNc is a multiple of kNr)
+        // Column panel n0 / kNr (kNc is a multiple of kNr), or column n0 in place.
+        const float* b = direct ? pb + k0 * ldb + n0 : pb + k0 * kNr + n0 * k;
         for (int64_t j0 = n0; j0 < n1;) {
           const int64_t cols = std::min(tile_cols, n1 - j0);
           float* ci = c + i0 * ldc + j0;
           if (wide)
-            kMicro512[rows > kMr][cols > kNr](a, kMr * k, b, kNr * k, kn, bias_i, k0 > 0, ci, ldc, rows, cols,
-                                              last_act);
+            kMicro512[direct][rows > kMr][cols > kNr](a, kMr * k, b, direct ? kNr : kNr * k, direct ? ldb : kNr, kn,
+                                                      bias_i, k0 > 0, ci, ldc, rows, cols, last_act);
           else
             kMicro[cols <= 8][rows](a, b, kn, bias_i, k0 > 0, ci, ldc, cols, last_act);
           const int64_t panels = (cols + kNr - 1) / kNr;
           j0 += panels * kNr;
-          b += panels * kNr * k;
+          b += direct ? panels * kNr : panels * kNr * k;
         }
         const int64_t panels = (rows + kMr - 1) / kMr;
         i0 += panels * kMr;
@@ -311,6 +324,20 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
     }
     if (k == 0) break;
   }
+}
+
+}  // namespace
+
+void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
+                 const float* bias, float* c, int64_t ldc, const Activation* act) {
+  gemm_tiles(pa, pb, 0, m, n, k, bias, c, ldc, act);
+}
+
+bool gemm_direct_b_supported() { return avx512_usable(); }
+
+void gemm_direct_b(const float* pa, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
+                   const float* bias, float* c, int64_t ldc, const Activation* act) {
+  gemm_tiles(pa, b, ldb, m, n, k, bias, c, ldc, act);
 }
 
 namespace {
@@ -652,6 +679,9 @@ PTQ_AVX2 void sigmoid(const float* x, float* y, size_t n) {
 
 void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
                  int64_t, const Activation*) {}
+bool gemm_direct_b_supported() { return false; }
+void gemm_direct_b(const float*, const float*, int64_t, int64_t, int64_t, int64_t, const float*, float*, int64_t,
+                   const Activation*) {}
 void depthwise_channels8(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
                          const Activation*) {}
 int64_t depthwise_block_channels() { return 8; }

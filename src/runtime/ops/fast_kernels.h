@@ -38,6 +38,13 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float*
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
                  const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
 
+// gemm_packed's sums (each element the same FMA chain) with B read in place, element (p, j) at
+// b[p·ldb + j], skipping pack_b (a pointwise Conv's input is already K x N). Only where
+// gemm_direct_b_supported() (AVX-512: masked loads at the column tail).
+bool gemm_direct_b_supported();
+void gemm_direct_b(const float* pa, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
+                   const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
+
 // Depthwise window sums of `channels` (1-8) consecutive planes at once, channels in the vector
 // lanes: y = Σ taps w·x (one FMA chain, taps in (ky, kx) order from 0, zero padding included),
 // then + bias (0 without), then `act` if given. x and y point at the first channel's input (h×w)
