@@ -2,6 +2,7 @@
 // equivalent QLinear* graph computes (the kernels themselves are checked in qlinear_test.cpp).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <limits>
 #include <set>
 
@@ -145,25 +146,35 @@ namespace {
 // DQ → MaxPool → Q with equal parameters (ORT's DropQDQ): pooled on the codes by ptq's 8-bit
 // MaxPool, never materializing the float tensors, with the fake-quant graph's exact values.
 TEST(IntegerMode, MaxPoolRunsOnCodes) {
-  for (const char* type : {"uint8", "int8"}) {
-    for (const char* attrs : {"kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1",
-                              "kernel_shape = [2, 3], strides = [1, 3], dilations = [2, 1], pads = [0, 2, 1, 0]"}) {
-      const std::string zero = std::string(type) == "int8" ? "-7" : "40";
-      const std::string text = std::string(kHeader) +
-          "g (float[2,3,9,11] x) => (float[n,o,p,q] y)\n<float s = {0.04}, " + type + " z = {" + zero +
-          "}> {\n  xq = QuantizeLinear (x, s, z)\n  xd = DequantizeLinear (xq, s, z)\n"
-          "  p = MaxPool <" + attrs + "> (xd)\n  pq = QuantizeLinear (p, s, z)\n"
-          "  y = DequantizeLinear (pq, s, z) }";
-      std::mt19937 rng(11);
-      Tensor x = test::random_floats(rng, {2, 3, 9, 11});
-      for (size_t i = 0; i < x.numel(); ++i) x.mutable_data<float>()[i] *= 4.f;  // some saturate
-      const Tensor integer = test::run_text(text, {{"x", x}}, 2, QdqMode::kIntegerKernel)[0];
-      const Tensor fake = test::run_text(text, {{"x", x}}, 1)[0];
-      ASSERT_EQ(integer.dims(), fake.dims()) << type << " " << attrs;
-      EXPECT_EQ(test::max_abs_diff(integer, fake), 0.f) << type << " " << attrs;
-      const auto names = produced(text, {{"x", x}}, QdqMode::kIntegerKernel);
-      EXPECT_FALSE(names.count("p"));
-      EXPECT_TRUE(names.count("pq"));
+  // 9x11, and rows of 150 and 151 columns where stride-2 phases are split 32 bytes at a time.
+  for (const char* shape : {"2,3,9,11", "1,2,7,150", "1,2,5,151"}) {
+    for (const char* type : {"uint8", "int8"}) {
+      for (const char* attrs : {"kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1",
+                                "kernel_shape = [3, 3], strides = [2, 2]",
+                                "kernel_shape = [2, 3], strides = [1, 3], dilations = [2, 1], pads = [0, 2, 1, 0]"}) {
+        const std::string zero = std::string(type) == "int8" ? "-7" : "40";
+        const std::string text = std::string(kHeader) +
+            "g (float[" + shape + "] x) => (float[n,o,p,q] y)\n<float s = {0.04}, " + type + " z = {" + zero +
+            "}> {\n  xq = QuantizeLinear (x, s, z)\n  xd = DequantizeLinear (xq, s, z)\n"
+            "  p = MaxPool <" + attrs + "> (xd)\n  pq = QuantizeLinear (p, s, z)\n"
+            "  y = DequantizeLinear (pq, s, z) }";
+        std::mt19937 rng(11);
+        Dims dims;
+        for (const char* c = shape; *c;) {
+          char* end = nullptr;
+          dims.push_back(std::strtoll(c, &end, 10));
+          c = *end ? end + 1 : end;
+        }
+        Tensor x = test::random_floats(rng, dims);
+        for (size_t i = 0; i < x.numel(); ++i) x.mutable_data<float>()[i] *= 4.f;  // some saturate
+        const Tensor integer = test::run_text(text, {{"x", x}}, 2, QdqMode::kIntegerKernel)[0];
+        const Tensor fake = test::run_text(text, {{"x", x}}, 1)[0];
+        ASSERT_EQ(integer.dims(), fake.dims()) << shape << " " << type << " " << attrs;
+        EXPECT_EQ(test::max_abs_diff(integer, fake), 0.f) << shape << " " << type << " " << attrs;
+        const auto names = produced(text, {{"x", x}}, QdqMode::kIntegerKernel);
+        EXPECT_FALSE(names.count("p"));
+        EXPECT_TRUE(names.count("pq"));
+      }
     }
   }
 }

@@ -385,6 +385,20 @@ __attribute__((target("avx2"))) int64_t widen_pairs_avx2(const uint8_t* src, int
   return j;
 }
 
+__attribute__((target("avx2"))) int64_t every_second_byte_avx2(const uint8_t* src, int64_t n, int64_t avail,
+                                                                uint8_t* dst) {
+  const __m256i low = _mm256_set1_epi16(0x00FF);
+  int64_t j = 0;
+  for (; j + 32 <= n && 2 * j + 64 <= avail; j += 32) {
+    const __m256i a = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * j)), low);
+    const __m256i b = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * j + 32)), low);
+    // packus interleaves 128-bit lanes (a0 b0 a1 b1): the permute restores the order.
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
+                        _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8));
+  }
+  return j;
+}
+
 __attribute__((target("avx2"))) void interleave4_avx2(const uint8_t* const rows[4], int64_t n,
                                                        uint8_t* dst) {
   int64_t i = 0;
@@ -465,9 +479,9 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
     }
   }
   // Tap pairs, interleaved as vpmaddwd reads them: lo covers channels 0-3 | 8-11, hi 4-7 | 12-15.
-  thread_local std::vector<__m256i> wpair;  // [pair][lo, hi]
+  thread_local std::vector<int16_t> wpair;  // [pair][lo, hi][16]
   thread_local std::vector<int64_t> off;    // [pair][tap t, tap t + 1] element offsets
-  wpair.resize(static_cast<std::size_t>(2 * pairs));
+  wpair.resize(static_cast<std::size_t>(2 * pairs * 16));
   off.resize(static_cast<std::size_t>(2 * pairs));
   for (int64_t p = 0; p < pairs; ++p) {
     alignas(32) int16_t w0[16] = {}, w1[16] = {};
@@ -478,8 +492,8 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
     }
     const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(w0));
     const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(w1));
-    wpair[static_cast<std::size_t>(2 * p)] = _mm256_unpacklo_epi16(a, b);
-    wpair[static_cast<std::size_t>(2 * p + 1)] = _mm256_unpackhi_epi16(a, b);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(wpair.data() + 2 * p * 16), _mm256_unpacklo_epi16(a, b));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(wpair.data() + (2 * p + 1) * 16), _mm256_unpackhi_epi16(a, b));
     off[static_cast<std::size_t>(2 * p)] = ((t0 / d.kw) * d.dh * wp + (t0 % d.kw) * d.dw) * 16;
     off[static_cast<std::size_t>(2 * p + 1)] = ((t1 / d.kw) * d.dh * wp + (t1 % d.kw) * d.dw) * 16;
   }
@@ -508,8 +522,10 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
         const auto k = static_cast<std::size_t>(2 * p);
         const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k]));
         const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k + 1]));
-        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wpair[k]));
-        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wpair[k + 1]));
+        const __m256i wlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wpair.data() + k * 16));
+        const __m256i whi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wpair.data() + (k + 1) * 16));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wlo));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), whi));
       }
       // Codes in range, so packing is exact; packs_epi32 puts channels 0-15 in order.
       const __m256i q16 = _mm256_packs_epi32(requant8(_mm256_add_epi32(lo, bias_lo), scale_lo, lo_q, hi_q, zero_q),
@@ -622,6 +638,14 @@ void widen_centred_pairs(const uint8_t* src, int64_t n, int32_t zero, int16_t* e
     even[j] = static_cast<int16_t>(src[2 * j] - zero);
     odd[j] = static_cast<int16_t>(src[2 * j + 1] - zero);
   }
+}
+
+void every_second_byte(const uint8_t* src, int64_t n, int64_t avail, uint8_t* dst) {
+  int64_t j = 0;
+#ifdef PTQ_INT8_X86
+  if (avx2_usable()) j = every_second_byte_avx2(src, n, avail, dst);
+#endif
+  for (; j < n; ++j) dst[j] = src[2 * j];
 }
 
 void interleave4(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {

@@ -148,6 +148,9 @@ void depthwise_lanes(const DepthwiseLanes& d);
 // zero (a stride-2 row into its two column phases).
 void widen_centred_pairs(const uint8_t* src, int64_t n, int32_t zero, int16_t* even, int16_t* odd);
 
+// dst[j] = src[2j] for j < n (a stride-2 row's even bytes), reading at most `avail` bytes of src.
+void every_second_byte(const uint8_t* src, int64_t n, int64_t avail, uint8_t* dst);
+
 // Interleaves 4 byte rows: dst[4·i + r] = rows[r][i] for i < n (one K quad of n pixels).
 void interleave4(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
 
