@@ -1,4 +1,4 @@
-// fusable_activation: the single Relu/Clip reader of a value, with its bounds.
+// fusable_activation: the single Relu/Clip reader of a value, with its bounds; the Mul of SiLU.
 #include "activation_fusion.h"
 
 #include <algorithm>
@@ -38,6 +38,22 @@ std::optional<FusableActivation> fusable_activation(const ir::Model& model, cons
   const std::optional<float> lo = bound(graph, a, 1, kLowest), hi = bound(graph, a, 2, kMax);
   if (!lo || !hi) return std::nullopt;
   return FusableActivation{a.id, {*lo, *hi}};
+}
+
+std::optional<FusableMultiply> fusable_multiply_by_input(const ir::Graph& graph, const ir::Node& producer,
+                                                         const std::vector<bool>& captured) {
+  if (producer.outputs.size() != 1 || producer.outputs[0] == ir::kNone || producer.inputs.empty() ||
+      producer.inputs[0] == ir::kNone)
+    return std::nullopt;
+  const ir::Value& v = graph.value(producer.outputs[0]);
+  if (v.uses.size() != 1 || captured[static_cast<size_t>(v.id)]) return std::nullopt;
+  if (std::find(graph.outputs.begin(), graph.outputs.end(), v.id) != graph.outputs.end()) return std::nullopt;
+  const ir::Node& m = graph.node(v.uses[0].node);
+  if (!m.is_default_domain() || m.op_type != "Mul" || m.inputs.size() != 2 || m.outputs.size() != 1)
+    return std::nullopt;
+  const bool input_first = v.uses[0].slot == 1;
+  if (m.inputs[input_first ? 0 : 1] != producer.inputs[0]) return std::nullopt;
+  return FusableMultiply{m.id, input_first};
 }
 
 }  // namespace ptq::runtime

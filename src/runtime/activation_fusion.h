@@ -1,4 +1,4 @@
-// Which Relu/Clip may be folded into the kernel producing its input (CompiledGraph's fusion).
+// Which Relu/Clip (or Mul by the input) may be folded into the kernel producing its input (CompiledGraph's fusion).
 #pragma once
 
 #include <optional>
@@ -20,5 +20,15 @@ struct FusableActivation {
 std::optional<FusableActivation> fusable_activation(const ir::Model& model, const ir::Graph& graph,
                                                     const ir::Node& producer,
                                                     const std::vector<bool>& captured);
+
+struct FusableMultiply {
+  ir::NodeId node = ir::kNone;  // the Mul
+  bool input_first = true;      // Mul(x, f(x)), else Mul(f(x), x)
+};
+
+// The Mul reading `producer`'s only output f(x) and the producer's first input x (either order,
+// no other reader of f(x), no graph output or subgraph capture); nullopt otherwise.
+std::optional<FusableMultiply> fusable_multiply_by_input(const ir::Graph& graph, const ir::Node& producer,
+                                                         const std::vector<bool>& captured);
 
 }  // namespace ptq::runtime

@@ -97,6 +97,14 @@ CompiledGraph::CompiledGraph(const ir::Model& model, const ir::Graph& graph, Qdq
         skip[static_cast<size_t>(a->node)] = true;
         steps_.back().outputs = graph.node(a->node).outputs;
       }
+      // x · f(x) (SiLU) in the kernel of f: one pass over memory instead of two.
+      const std::optional<FusableMultiply> mul = fusable_multiply_by_input(graph, n, captured);
+      if (mul && !skip[static_cast<size_t>(mul->node)] && group_of[static_cast<size_t>(mul->node)] < 0 &&
+          !(keep && keep(graph, n.outputs[0])) && steps_.back().outputs == n.outputs &&
+          steps_.back().kernel->fuse_multiply_by_input(mul->input_first)) {
+        skip[static_cast<size_t>(mul->node)] = true;
+        steps_.back().outputs = graph.node(mul->node).outputs;
+      }
     }
     for (ir::ValueId v : steps_.back().inputs)
       if (v != ir::kNone) last[static_cast<size_t>(v)] = step;

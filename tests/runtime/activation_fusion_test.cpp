@@ -1,5 +1,6 @@
-// A Relu/Clip folded into the Conv before it (CompiledGraph's activation fusion) gives the same
-// bits as the separate node, and it happens only where no observer needs the Conv output.
+// A Relu/Clip folded into the Conv before it (CompiledGraph's activation fusion), or SiLU's Mul
+// into the Sigmoid, gives the same bits as the separate node, and it happens only where no
+// observer needs the value in between.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -84,6 +85,44 @@ TEST(ActivationFusion, OnlyValuesNoObserverNeedsAreFusedAway) {
   };
   EXPECT_EQ(seen(false), (std::set<std::string>{"x", "w", "bias", "c", "y"}));  // every value
   EXPECT_EQ(seen(true), (std::set<std::string>{"x", "w", "bias", "y"}));  // c was never stored
+}
+
+// x · Sigmoid(x) (SiLU) written by the Sigmoid kernel: the same bits as the separate Mul, in
+// either operand order, with fast kernels and with the reference ones; only where no observer
+// needs the Sigmoid output.
+TEST(ActivationFusion, SiluIsFusedIntoSigmoidBitForBit) {
+  std::mt19937 rng(77);
+  Tensor x = test::random_floats(rng, {2, 3, 37, 29});
+  for (float& v : std::span(x.mutable_data<float>(), x.numel())) v *= 12.f;  // past exp's clamp
+  x.mutable_data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+  x.mutable_data<float>()[7] = std::numeric_limits<float>::infinity();
+  x.mutable_data<float>()[8] = -std::numeric_limits<float>::infinity();
+  const auto text = [](const std::string& mul, bool expose) {
+    return std::string("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float[2, 3, 37, 29] x) => (float[a, b, c, d] y") +
+           (expose ? ", float[e, f, g, h] s" : "") + ") {\n  s = Sigmoid (x)\n  y = " + mul + "\n}";
+  };
+  for (const std::string mul : {"Mul (x, s)", "Mul (s, x)"}) {
+    for (bool fast : {true, false}) {
+      runtime::set_fast_kernels(fast);
+      SCOPED_TRACE(mul + (fast ? " (fast)" : " (reference)"));
+      const Tensor fused = test::run_text(text(mul, false), {{"x", x}}, 2)[0];
+      const Tensor separate = test::run_text(text(mul, true), {{"x", x}}, 2)[0];
+      EXPECT_TRUE(fused.bit_equal(separate));
+    }
+    runtime::set_fast_kernels(true);
+  }
+  const ir::Model m = onnx_io::parse_model_text(text("Mul (x, s)", false));
+  std::set<std::string> names;
+  runtime::InterpreterOptions o;
+  o.threads = 1;
+  o.observer = [&](const ir::Graph& g, ir::ValueId v, const Tensor&) { names.insert(g.value(v).name); };
+  o.observed = [](const ir::Graph& g, ir::ValueId v) { return g.value(v).name == "y"; };
+  runtime::Interpreter(m, o).run({{"x", x}});
+  EXPECT_EQ(names, (std::set<std::string>{"x", "y"}));  // s was never stored
+  names.clear();
+  o.observed = [](const ir::Graph& g, ir::ValueId v) { return g.value(v).name != "x"; };
+  runtime::Interpreter(m, o).run({{"x", x}});
+  EXPECT_EQ(names, (std::set<std::string>{"x", "s", "y"}));  // an observer needs s: not fused
 }
 
 }  // namespace

@@ -60,6 +60,14 @@ class Kernel {
     (void)a;
     return false;
   }
+  // Offered when this node's only output f(x) feeds nothing but a Mul by the node's own first
+  // input x (SiLU: x · Sigmoid(x)), again with no observer in between: true when the kernel will
+  // write the product itself, bit for bit what the Mul computes (`input_first`: Mul(x, f(x)),
+  // else Mul(f(x), x); the order decides which NaN a product of two NaNs returns).
+  virtual bool fuse_multiply_by_input(bool input_first) {
+    (void)input_first;
+    return false;
+  }
   // inputs[i] is nullptr for an omitted optional input; outputs has one slot per node output
   // (omitted outputs may be left empty).
   virtual void run(const KernelContext& ctx, const std::vector<const Tensor*>& inputs,
