@@ -40,6 +40,20 @@ Vnni vnni_kind() {
   return kind;
 }
 bool has_vnni() { return vnni_kind() != Vnni::kNone; }
+// AVX512-VNNI with the OS saving ZMM state (the zmm K loop).
+bool zmm_vnni_usable() {
+  static const bool ok = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (c & (1u << 11)) == 0) return false;
+    const unsigned ebx7 = b;
+    __get_cpuid(1, &a, &b, &c, &d);
+    if ((c & (1u << 27)) == 0) return false;  // no OSXSAVE
+    unsigned lo = 0, hi = 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xE6u) == 0xE6u && (ebx7 & 0xC0030000u) == 0xC0030000u;
+  }();
+  return ok;
+}
 #endif
 
 int32_t sat16(int32_t v) { return std::min<int32_t>(32767, std::max<int32_t>(-32768, v)); }
@@ -97,7 +111,10 @@ __attribute__((target("avx2"))) inline __m256i requant8(__m256i acc, __m256 scal
 //   kVnniVex / kVnniEvex: vpdpbusd (AVX-VNNI / AVX512-VNNI on ymm), the four products summed
 //           exactly into int32, as MLAS's VNNI kernels do. Inline assembly needs no target
 //           attribute, so the same binary runs on CPUs without them (the caller checks).
-enum class KLoop { kPairs, kVnniVex, kVnniEvex };
+//   kVnniZmm: AVX512-VNNI on zmm: one vector holds a quad of all 16 columns; even and odd quads
+//           go to two sets of 4 accumulators (integer sums: any order is exact), so eight
+//           vpdpbusd chains hide its latency; the sets are added at the end.
+enum class KLoop { kPairs, kVnniVex, kVnniEvex, kVnniZmm };
 
 #define PTQ_TILE_LOOP_BEGIN                                 \
   "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"                        \
@@ -160,6 +177,74 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
     case KLoop::kVnniEvex:
       __asm__ volatile(PTQ_TILE_LOOP_BEGIN PTQ_VNNI_STEP("vpdpbusd") PTQ_TILE_LOOP_END PTQ_TILE_OPERANDS);
       return;
+    case KLoop::kVnniZmm: {
+      int64_t odd = quads % 2;
+      n = quads / 2;
+      __asm__ volatile(
+          "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+          "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+          "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+          "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+          "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+          "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+          "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+          "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+          "test %[n], %[n]\n\t"
+          "jz 2f\n\t"
+          "1:\n\t"
+          "vmovdqu32 (%[bq]), %%zmm8\n\t"
+          "vmovdqu32 64(%[bq]), %%zmm9\n\t"
+          "vpbroadcastd (%[p0]), %%zmm10\n\t"
+          "vpbroadcastd (%[p1]), %%zmm11\n\t"
+          "vpbroadcastd (%[p2]), %%zmm12\n\t"
+          "vpbroadcastd (%[p3]), %%zmm13\n\t"
+          "vpdpbusd %%zmm8, %%zmm10, %%zmm0\n\t"
+          "vpdpbusd %%zmm8, %%zmm11, %%zmm1\n\t"
+          "vpdpbusd %%zmm8, %%zmm12, %%zmm2\n\t"
+          "vpdpbusd %%zmm8, %%zmm13, %%zmm3\n\t"
+          "vpbroadcastd (%[p0],%[qs]), %%zmm10\n\t"
+          "vpbroadcastd (%[p1],%[qs]), %%zmm11\n\t"
+          "vpbroadcastd (%[p2],%[qs]), %%zmm12\n\t"
+          "vpbroadcastd (%[p3],%[qs]), %%zmm13\n\t"
+          "vpdpbusd %%zmm9, %%zmm10, %%zmm4\n\t"
+          "vpdpbusd %%zmm9, %%zmm11, %%zmm5\n\t"
+          "vpdpbusd %%zmm9, %%zmm12, %%zmm6\n\t"
+          "vpdpbusd %%zmm9, %%zmm13, %%zmm7\n\t"
+          "add $128, %[bq]\n\t"
+          "lea (%[p0],%[qs],2), %[p0]\n\t"
+          "lea (%[p1],%[qs],2), %[p1]\n\t"
+          "lea (%[p2],%[qs],2), %[p2]\n\t"
+          "lea (%[p3],%[qs],2), %[p3]\n\t"
+          "dec %[n]\n\t"
+          "jnz 1b\n\t"
+          "2:\n\t"
+          "test %[odd], %[odd]\n\t"
+          "jz 3f\n\t"
+          "vmovdqu32 (%[bq]), %%zmm8\n\t"
+          "vpbroadcastd (%[p0]), %%zmm10\n\t"
+          "vpbroadcastd (%[p1]), %%zmm11\n\t"
+          "vpbroadcastd (%[p2]), %%zmm12\n\t"
+          "vpbroadcastd (%[p3]), %%zmm13\n\t"
+          "vpdpbusd %%zmm8, %%zmm10, %%zmm0\n\t"
+          "vpdpbusd %%zmm8, %%zmm11, %%zmm1\n\t"
+          "vpdpbusd %%zmm8, %%zmm12, %%zmm2\n\t"
+          "vpdpbusd %%zmm8, %%zmm13, %%zmm3\n\t"
+          "3:\n\t"
+          "vpaddd %%zmm4, %%zmm0, %%zmm0\n\t"
+          "vpaddd %%zmm5, %%zmm1, %%zmm1\n\t"
+          "vpaddd %%zmm6, %%zmm2, %%zmm2\n\t"
+          "vpaddd %%zmm7, %%zmm3, %%zmm3\n\t"
+          "vmovdqu32 %%zmm0, (%[out])\n\t"
+          "vmovdqu32 %%zmm1, 64(%[out])\n\t"
+          "vmovdqu32 %%zmm2, 128(%[out])\n\t"
+          "vmovdqu32 %%zmm3, 192(%[out])\n\t"
+          : [bq] "+r"(bq), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n),
+            [odd] "+r"(odd)
+          : [qs] "r"(qs), [out] "r"(raw)
+          : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+            "xmm11", "xmm12", "xmm13", "memory", "cc");
+      return;
+    }
     case KLoop::kPairs:
       break;
   }
@@ -731,8 +816,8 @@ void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arit
       return;
     }
     if (vnni != Vnni::kNone) {  // exact sums: what MLAS's VNNI kernels compute
-      gemm_avx2_tiles(vnni == Vnni::kVex ? KLoop::kVnniVex : KLoop::kVnniEvex, a, b, zb, c, c_row,
-                      c_col, rq, j0, j1);
+      const KLoop kl = zmm_vnni_usable() ? KLoop::kVnniZmm : vnni == Vnni::kVex ? KLoop::kVnniVex : KLoop::kVnniEvex;
+      gemm_avx2_tiles(kl, a, b, zb, c, c_row, c_col, rq, j0, j1);
       return;
     }
   }
