@@ -337,7 +337,10 @@ bool gemm_direct_b_supported() { return avx512_usable(); }
 
 void gemm_direct_b(const float* pa, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
                    const float* bias, float* c, int64_t ldc, const Activation* act) {
-  gemm_tiles(pa, b, ldb, m, n, k, bias, c, ldc, act);
+  if (gemm_direct_b_supported()) return gemm_tiles(pa, b, ldb, m, n, k, bias, c, ldc, act);
+  std::vector<float> packed(static_cast<size_t>(packed_b_size(k, n)));  // the 8-lane tiles read panels
+  pack_b(b, ldb, 1, k, n, packed.data());
+  gemm_packed(pa, packed.data(), m, n, k, bias, c, ldc, act);
 }
 
 namespace {

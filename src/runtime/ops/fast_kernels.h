@@ -40,7 +40,8 @@ void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t
 
 // gemm_packed's sums (each element the same FMA chain) with B read in place, element (p, j) at
 // b[p·ldb + j], skipping pack_b (a pointwise Conv's input is already K x N). Only where
-// gemm_direct_b_supported() (AVX-512: masked loads at the column tail).
+// gemm_direct_b_supported() (AVX-512: masked loads at the column tail) is it faster; elsewhere it
+// packs B first.
 bool gemm_direct_b_supported();
 void gemm_direct_b(const float* pa, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
                    const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
