@@ -183,7 +183,10 @@ TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
                              ", dilations = " + ints({k.dh, k.dw}) + ", pads = " + ints({k.pt, k.pl, k.pb, k.pr}) +
                              R"(> (x, w, bias)
       })";
+    for (bool wide : {true, false}) {  // 16-lane (AVX-512) and 8-lane kernels
+    runtime::set_avx512_kernels(wide);
     const Tensor y = test::run_text(text, {{"x", x}, {"w", w}, {"bias", b}}, 2)[0];
+    runtime::set_avx512_kernels(true);
     const int64_t ho = (k.h + k.pt + k.pb - k.dh * (k.kh - 1) - 1) / k.sh + 1;
     const int64_t wo = (k.w + k.pl + k.pr - k.dw * (k.kw - 1) - 1) / k.sw + 1;
     ASSERT_EQ(y.dims(), (Dims{n, k.c, ho, wo}));
@@ -201,8 +204,10 @@ TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
           const float want = acc + b.data<float>()[ch];
           const float got = y.data<float>()[(i * ho + oy) * wo + ox];
           ASSERT_EQ(std::memcmp(&want, &got, sizeof want), 0)
-              << "channels " << k.c << " plane " << i << " at " << oy << "," << ox << ": " << got << " vs " << want;
+              << "channels " << k.c << " plane " << i << " at " << oy << "," << ox << ": " << got << " vs " << want
+              << (wide ? " (wide)" : " (8 lanes)");
         }
+    }
   }
 }
 
@@ -225,7 +230,10 @@ TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
       g (float[a, b, c, d] x, float[e, f, g, h] w, float[i] bias) => (float[j, k, l, m] y) {
         y = Conv (x, w, bias)
       })";
+    for (bool wide : {true, false}) {  // AVX-512 tiles reading B in place, and 8-lane tiles
+    runtime::set_avx512_kernels(wide);
     const Tensor y = test::run_text(text, {{"x", x}, {"w", w}, {"bias", b}}, 2)[0];
+    runtime::set_avx512_kernels(true);
     ASSERT_EQ(y.dims(), (Dims{1, k.cout, k.h, k.w}));
     const int64_t hw = k.h * k.w;
     for (int64_t o = 0; o < k.cout; ++o)
@@ -235,8 +243,10 @@ TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
           acc = std::fma(w.data<float>()[o * k.cin + c], x.data<float>()[c * hw + p], acc);
         const float got = y.data<float>()[o * hw + p];
         ASSERT_EQ(std::memcmp(&acc, &got, sizeof acc), 0)
-            << k.cin << "->" << k.cout << " channel " << o << " pixel " << p << ": " << got << " vs " << acc;
+            << k.cin << "->" << k.cout << " channel " << o << " pixel " << p << ": " << got << " vs " << acc
+            << (wide ? " (wide)" : " (8 lanes)");
       }
+    }
   }
 }
 

@@ -10,5 +10,8 @@ namespace ptq::runtime {
 void set_fast_kernels(bool on);
 // Whether the fast kernels run now: the switch is on and the CPU has AVX2 and FMA.
 bool fast_kernels_active();
+// On CPUs with AVX-512, the fast float kernels use 16-lane variants (GEMM tiles, depthwise,
+// sigmoid) that give the same bits as the 8-lane ones; off (tests), the 8-lane ones run.
+void set_avx512_kernels(bool on);
 
 }  // namespace ptq::runtime

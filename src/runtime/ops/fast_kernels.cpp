@@ -27,9 +27,11 @@ std::atomic<bool> g_fast_on{[] {
   const char* e = std::getenv("PTQ_REFERENCE_KERNELS");
   return !(e && *e && std::string_view(e) != "0");
 }()};
+std::atomic<bool> g_avx512_on{true};
 }  // namespace
 
 void set_fast_kernels(bool on) { g_fast_on.store(on, std::memory_order_relaxed); }
+void set_avx512_kernels(bool on) { g_avx512_on.store(on, std::memory_order_relaxed); }
 bool fast_kernels_active() { return fast::available(); }
 
 namespace fast {
@@ -49,7 +51,8 @@ bool cpu_supported() {
 bool available() { return cpu_supported() && g_fast_on.load(std::memory_order_relaxed); }
 
 namespace {
-// AVX-512F with the OS saving ZMM state (__builtin_cpu_supports asks CPUID only).
+// AVX-512F with the OS saving ZMM state (__builtin_cpu_supports asks CPUID only), and the
+// set_avx512_kernels switch on.
 bool avx512_usable() {
 #if PTQ_FAST_X86
   static const bool ok = [] {
@@ -59,7 +62,7 @@ bool avx512_usable() {
     __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (lo & 0xE6u) == 0xE6u;
   }();
-  return ok;
+  return ok && g_avx512_on.load(std::memory_order_relaxed);
 #else
   return false;
 #endif
@@ -466,55 +469,76 @@ PTQ_AVX2 void depthwise_rows8(const float* buf, const PlaneGeo& g, int64_t cols,
 
 }  // namespace
 
-PTQ_AVX2 void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
-                                  const float* w, const float* bias, float* y, const Activation* act) {
-  const int64_t rows = g.rows(), cols = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-  const int64_t taps = g.kh * g.kw;
-  // The padded image, 8 channels per element; slack after the last row for the 8-pixel groups
-  // that run past a row's end (their results are dropped).
-  thread_local std::vector<float> buf;
-  const int64_t slack = (8 * g.sw + (g.kw - 1) * g.dw + 8) * 8;
-  buf.resize(static_cast<size_t>(rows * cols * 8 + slack));
-  std::fill(buf.end() - slack, buf.end(), 0.f);
-  static const float zeros[8] = {};
-  const float* src[8];
-  for (int64_t l = 0; l < 8; ++l) src[l] = l < channels ? x + l * plane : zeros;
-  const int64_t c0 = std::min(cols, std::max<int64_t>(0, g.pl));       // inside columns [c0, c1)
+namespace {
+
+// The channel-interleaved padded image of depthwise_channels8/16 (L channels per pixel), with
+// the per-tap lane weights, lane biases and tap offsets; per thread, reused across calls.
+struct LaneBuffer {
+  std::vector<float> buf, wl;
+  std::vector<int64_t> off;  // element offset of tap t from the window's corner
+  alignas(64) float bl[16] = {};
+  int64_t cols = 0;
+};
+
+// Fills the thread's LaneBuffer for L lanes: padding zeroed, slack after the last row for the
+// L-pixel groups that run past a row's end (their results are dropped), and the inside of each
+// row by fill(d, n, ix): n <= L pixels from input pixel ix of every channel into d (n·L floats).
+template <int64_t L, typename Fill>
+const LaneBuffer& lane_buffer(const PlaneGeo& g, const float* w, const float* bias, int64_t channels, Fill fill) {
+  thread_local LaneBuffer b;
+  const int64_t rows = g.rows(), cols = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1, taps = g.kh * g.kw;
+  b.cols = cols;
+  const int64_t slack = (L * g.sw + (g.kw - 1) * g.dw + L) * L;
+  b.buf.resize(static_cast<size_t>(rows * cols * L + slack));
+  std::fill(b.buf.end() - slack, b.buf.end(), 0.f);
+  const int64_t c0 = std::min(cols, std::max<int64_t>(0, g.pl));  // inside columns [c0, c1)
   const int64_t c1 = std::max(c0, std::min(cols, g.w + g.pl));
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t iy = r - g.pt;
-    float* d = buf.data() + r * cols * 8;
+    float* d = b.buf.data() + r * cols * L;
     if (iy < 0 || iy >= g.h) {  // padding rows
-      std::fill(d, d + cols * 8, 0.f);
+      std::fill(d, d + cols * L, 0.f);
       continue;
     }
-    std::fill(d, d + c0 * 8, 0.f);
-    std::fill(d + c1 * 8, d + cols * 8, 0.f);
-    for (int64_t c = c0; c < c1; c += 8) {
-      // 8 pixels of 8 channels (masked loads for a short last group: nothing past the row is read).
-      const int64_t n = std::min<int64_t>(8, c1 - c), ix = iy * g.w + c - g.pl;
-      const __m256i mask = first_lanes(n);
-      __m256 v[8];
-      for (int64_t l = 0; l < 8; ++l) v[l] = _mm256_maskload_ps(src[l] + (l < channels ? ix : 0), mask);
-      transpose8(v);
-      for (int64_t k = 0; k < n; ++k) _mm256_storeu_ps(d + (c + k) * 8, v[k]);
-    }
+    std::fill(d, d + c0 * L, 0.f);
+    std::fill(d + c1 * L, d + cols * L, 0.f);
+    for (int64_t c = c0; c < c1; c += L) fill(d + c * L, std::min<int64_t>(L, c1 - c), iy * g.w + c - g.pl);
   }
   // Per-tap weights and the bias, lane l = channel l (zero for missing channels).
-  thread_local std::vector<float> wl;
-  wl.assign(static_cast<size_t>(taps * 8), 0.f);
-  alignas(32) float bl[8] = {};
+  b.wl.assign(static_cast<size_t>(taps * L), 0.f);
+  std::fill(std::begin(b.bl), std::end(b.bl), 0.f);
   for (int64_t l = 0; l < channels; ++l) {
-    for (int64_t t = 0; t < taps; ++t) wl[static_cast<size_t>(t * 8 + l)] = w[l * taps + t];
-    bl[l] = bias ? bias[l] : 0.f;
+    for (int64_t t = 0; t < taps; ++t) b.wl[static_cast<size_t>(t * L + l)] = w[l * taps + t];
+    b.bl[l] = bias ? bias[l] : 0.f;
   }
-  thread_local std::vector<int64_t> off;  // element offset of tap t from the window's corner
-  off.resize(static_cast<size_t>(taps));
+  b.off.resize(static_cast<size_t>(taps));
   for (int64_t ky = 0; ky < g.kh; ++ky)
-    for (int64_t kx = 0; kx < g.kw; ++kx) off[static_cast<size_t>(ky * g.kw + kx)] = (ky * g.dh * cols + kx * g.dw) * 8;
-  const __m256 bv = _mm256_load_ps(bl);
-  if (g.sw == 1) depthwise_rows8<8>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
-  else depthwise_rows8<0>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
+    for (int64_t kx = 0; kx < g.kw; ++kx) b.off[static_cast<size_t>(ky * g.kw + kx)] = (ky * g.dh * cols + kx * g.dw) * L;
+  return b;
+}
+
+// n <= 8 pixels of 8 channels from input pixel ix, transposed to pixel-major (masked loads for a
+// short last group: nothing past the row is read).
+PTQ_AVX2 void fill_pixels8(const float* const src[8], int64_t channels, int64_t n, int64_t ix, float* d) {
+  const __m256i mask = first_lanes(n);
+  __m256 v[8];
+  for (int64_t l = 0; l < 8; ++l) v[l] = _mm256_maskload_ps(src[l] + (l < channels ? ix : 0), mask);
+  transpose8(v);
+  for (int64_t k = 0; k < n; ++k) _mm256_storeu_ps(d + k * 8, v[k]);
+}
+
+}  // namespace
+
+PTQ_AVX2 void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
+                                  const float* w, const float* bias, float* y, const Activation* act) {
+  static const float zeros[8] = {};
+  const float* src[8];
+  for (int64_t l = 0; l < 8; ++l) src[l] = l < channels ? x + l * plane : zeros;
+  const LaneBuffer& b = lane_buffer<8>(g, w, bias, channels, [&src, channels](float* d, int64_t n, int64_t ix) {
+    fill_pixels8(src, channels, n, ix, d);
+  });
+  if (g.sw == 1) depthwise_rows8<8>(b.buf.data(), g, b.cols, b.wl.data(), b.off.data(), _mm256_load_ps(b.bl), y, act, channels);
+  else depthwise_rows8<0>(b.buf.data(), g, b.cols, b.wl.data(), b.off.data(), _mm256_load_ps(b.bl), y, act, channels);
 }
 
 namespace {
@@ -579,53 +603,27 @@ PTQ_AVX512 void depthwise_rows16(const float* buf, const PlaneGeo& g, int64_t co
   }
 }
 
+// n <= 16 pixels of 16 channels, as fill_pixels8.
+PTQ_AVX512 void fill_pixels16(const float* const src[16], int64_t channels, int64_t n, int64_t ix, float* d) {
+  const __mmask16 mask = first16(n);
+  __m512 v[16];
+  for (int64_t l = 0; l < 16; ++l) v[l] = _mm512_maskz_loadu_ps(mask, src[l] + (l < channels ? ix : 0));
+  transpose16(v);
+  for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(d + k * 16, v[k]);
+}
+
 // depthwise_channels8's scheme for up to 16 channels (buffer of 16 channels per pixel).
 PTQ_AVX512 void depthwise_channels16(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
                                      const float* w, const float* bias, float* y, const Activation* act) {
-  const int64_t rows = g.rows(), cols = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-  const int64_t taps = g.kh * g.kw;
-  thread_local std::vector<float> buf;
-  const int64_t slack = (16 * g.sw + (g.kw - 1) * g.dw + 16) * 16;
-  buf.resize(static_cast<size_t>(rows * cols * 16 + slack));
-  std::fill(buf.end() - slack, buf.end(), 0.f);
   static const float zeros[16] = {};
   const float* src[16];
   for (int64_t l = 0; l < 16; ++l) src[l] = l < channels ? x + l * plane : zeros;
-  const int64_t c0 = std::min(cols, std::max<int64_t>(0, g.pl));  // inside columns [c0, c1)
-  const int64_t c1 = std::max(c0, std::min(cols, g.w + g.pl));
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t iy = r - g.pt;
-    float* d = buf.data() + r * cols * 16;
-    if (iy < 0 || iy >= g.h) {  // padding rows
-      std::fill(d, d + cols * 16, 0.f);
-      continue;
-    }
-    std::fill(d, d + c0 * 16, 0.f);
-    std::fill(d + c1 * 16, d + cols * 16, 0.f);
-    for (int64_t c = c0; c < c1; c += 16) {
-      // 16 pixels of 16 channels (masked loads for a short last group: nothing past the row is read).
-      const int64_t n = std::min<int64_t>(16, c1 - c), ix = iy * g.w + c - g.pl;
-      const __mmask16 mask = first16(n);
-      __m512 v[16];
-      for (int64_t l = 0; l < 16; ++l) v[l] = _mm512_maskz_loadu_ps(mask, src[l] + (l < channels ? ix : 0));
-      transpose16(v);
-      for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(d + (c + k) * 16, v[k]);
-    }
-  }
-  thread_local std::vector<float> wl;
-  wl.assign(static_cast<size_t>(taps * 16), 0.f);
-  alignas(64) float bl[16] = {};
-  for (int64_t l = 0; l < channels; ++l) {
-    for (int64_t t = 0; t < taps; ++t) wl[static_cast<size_t>(t * 16 + l)] = w[l * taps + t];
-    bl[l] = bias ? bias[l] : 0.f;
-  }
-  thread_local std::vector<int64_t> off;
-  off.resize(static_cast<size_t>(taps));
-  for (int64_t ky = 0; ky < g.kh; ++ky)
-    for (int64_t kx = 0; kx < g.kw; ++kx) off[static_cast<size_t>(ky * g.kw + kx)] = (ky * g.dh * cols + kx * g.dw) * 16;
-  const __m512 bv = _mm512_load_ps(bl);
-  if (g.sw == 1) depthwise_rows16<16>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
-  else depthwise_rows16<0>(buf.data(), g, cols, wl.data(), off.data(), bv, y, act, channels);
+  const LaneBuffer& b = lane_buffer<16>(g, w, bias, channels, [&src, channels](float* d, int64_t n, int64_t ix) {
+    fill_pixels16(src, channels, n, ix, d);
+  });
+  const __m512 bv = _mm512_load_ps(b.bl);
+  if (g.sw == 1) depthwise_rows16<16>(b.buf.data(), g, b.cols, b.wl.data(), b.off.data(), bv, y, act, channels);
+  else depthwise_rows16<0>(b.buf.data(), g, b.cols, b.wl.data(), b.off.data(), bv, y, act, channels);
 }
 #pragma GCC diagnostic pop
 
