@@ -164,6 +164,18 @@ enum class KLoop { kPairs, kVnniVex, kVnniEvex, kVnniZmm };
   : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
     "xmm11", "xmm12", "xmm13", "xmm15", "memory", "cc"
 
+// One K quad on zmm: each row's 4 codes (at p_r + OFF) broadcast, times the quad's weights in B,
+// into the four accumulators A0-A3.
+#define PTQ_ZMM_QUAD(OFF, B, A0, A1, A2, A3)          \
+  "vpbroadcastd (%[p0]" OFF "), %%zmm10\n\t"          \
+  "vpbroadcastd (%[p1]" OFF "), %%zmm11\n\t"          \
+  "vpbroadcastd (%[p2]" OFF "), %%zmm12\n\t"          \
+  "vpbroadcastd (%[p3]" OFF "), %%zmm13\n\t"          \
+  "vpdpbusd %%" B ", %%zmm10, %%" A0 "\n\t"           \
+  "vpdpbusd %%" B ", %%zmm11, %%" A1 "\n\t"           \
+  "vpdpbusd %%" B ", %%zmm12, %%" A2 "\n\t"           \
+  "vpdpbusd %%" B ", %%zmm13, %%" A3 "\n\t"
+
 // raw[ri·16 + jj] = Σ over the K quads of row ri's codes times column jj's weights (4 rows ×
 // 16 columns; quads ≥ 1).
 void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t quads, int64_t qs,
@@ -194,22 +206,8 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
           "1:\n\t"
           "vmovdqu32 (%[bq]), %%zmm8\n\t"
           "vmovdqu32 64(%[bq]), %%zmm9\n\t"
-          "vpbroadcastd (%[p0]), %%zmm10\n\t"
-          "vpbroadcastd (%[p1]), %%zmm11\n\t"
-          "vpbroadcastd (%[p2]), %%zmm12\n\t"
-          "vpbroadcastd (%[p3]), %%zmm13\n\t"
-          "vpdpbusd %%zmm8, %%zmm10, %%zmm0\n\t"
-          "vpdpbusd %%zmm8, %%zmm11, %%zmm1\n\t"
-          "vpdpbusd %%zmm8, %%zmm12, %%zmm2\n\t"
-          "vpdpbusd %%zmm8, %%zmm13, %%zmm3\n\t"
-          "vpbroadcastd (%[p0],%[qs]), %%zmm10\n\t"
-          "vpbroadcastd (%[p1],%[qs]), %%zmm11\n\t"
-          "vpbroadcastd (%[p2],%[qs]), %%zmm12\n\t"
-          "vpbroadcastd (%[p3],%[qs]), %%zmm13\n\t"
-          "vpdpbusd %%zmm9, %%zmm10, %%zmm4\n\t"
-          "vpdpbusd %%zmm9, %%zmm11, %%zmm5\n\t"
-          "vpdpbusd %%zmm9, %%zmm12, %%zmm6\n\t"
-          "vpdpbusd %%zmm9, %%zmm13, %%zmm7\n\t"
+          PTQ_ZMM_QUAD("", "zmm8", "zmm0", "zmm1", "zmm2", "zmm3")
+          PTQ_ZMM_QUAD(",%[qs]", "zmm9", "zmm4", "zmm5", "zmm6", "zmm7")
           "add $128, %[bq]\n\t"
           "lea (%[p0],%[qs],2), %[p0]\n\t"
           "lea (%[p1],%[qs],2), %[p1]\n\t"
@@ -221,14 +219,7 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
           "test %[odd], %[odd]\n\t"
           "jz 3f\n\t"
           "vmovdqu32 (%[bq]), %%zmm8\n\t"
-          "vpbroadcastd (%[p0]), %%zmm10\n\t"
-          "vpbroadcastd (%[p1]), %%zmm11\n\t"
-          "vpbroadcastd (%[p2]), %%zmm12\n\t"
-          "vpbroadcastd (%[p3]), %%zmm13\n\t"
-          "vpdpbusd %%zmm8, %%zmm10, %%zmm0\n\t"
-          "vpdpbusd %%zmm8, %%zmm11, %%zmm1\n\t"
-          "vpdpbusd %%zmm8, %%zmm12, %%zmm2\n\t"
-          "vpdpbusd %%zmm8, %%zmm13, %%zmm3\n\t"
+          PTQ_ZMM_QUAD("", "zmm8", "zmm0", "zmm1", "zmm2", "zmm3")
           "3:\n\t"
           "vpaddd %%zmm4, %%zmm0, %%zmm0\n\t"
           "vpaddd %%zmm5, %%zmm1, %%zmm1\n\t"
@@ -290,6 +281,7 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
 #undef PTQ_TILE_LOOP_END
 #undef PTQ_VNNI_STEP
 #undef PTQ_TILE_OPERANDS
+#undef PTQ_ZMM_QUAD
 
 // 4 rows × 16 columns per step: the K loop (tile_sums), then the zero-point terms and the
 // optional fused output stage on 8 lanes.
