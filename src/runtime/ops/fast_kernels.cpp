@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "ptq/core/cpu_features.h"
 #include "ptq/runtime/fast_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -36,36 +37,14 @@ bool fast_kernels_active() { return fast::available(); }
 
 namespace fast {
 
-bool cpu_supported() {
-#if PTQ_FAST_X86
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-#else
-  return false;
-#endif
-}
+bool cpu_supported() { return cpu_features().avx2 && cpu_features().fma; }
 
 bool available() { return cpu_supported() && g_fast_on.load(std::memory_order_relaxed); }
 
 namespace {
-// AVX-512F with the OS saving ZMM state (__builtin_cpu_supports asks CPUID only), and the
-// set_avx512_kernels switch on.
+// AVX-512F (with the OS saving ZMM state) and the set_avx512_kernels switch on.
 bool avx512_usable() {
-#if PTQ_FAST_X86
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !cpu_supported()) return false;
-    unsigned lo = 0, hi = 0;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return (lo & 0xE6u) == 0xE6u;
-  }();
-  return ok && g_avx512_on.load(std::memory_order_relaxed);
-#else
-  return false;
-#endif
+  return cpu_features().avx512 && cpu_supported() && g_avx512_on.load(std::memory_order_relaxed);
 }
 }  // namespace
 

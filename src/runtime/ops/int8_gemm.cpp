@@ -1,6 +1,8 @@
 // The int8 GEMM core (see int8_gemm.h): AVX2 kernel with a runtime CPU check, scalar reference.
 #include "int8_gemm.h"
 
+#include "ptq/core/cpu_features.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,44 +18,7 @@ namespace ptq::runtime::int8 {
 namespace {
 
 #ifdef PTQ_INT8_X86
-// VNNI as MLAS detects it (platform.cpp): AVX-VNNI is CPUID.(7,1):EAX[4]; AVX512-VNNI is
-// CPUID.(7,0):ECX[11] and needs AVX512F/BW/DQ/VL with the OS saving ZMM state.
-enum class Vnni { kNone, kVex, kEvex };
-Vnni vnni_kind() {
-  static const Vnni kind = [] {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Vnni::kNone;
-    const unsigned ecx7 = c, ebx7 = b;
-    unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
-    __builtin_cpu_init();
-    const bool avx_vnni = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & 0x10u) != 0;
-    if (avx_vnni && __builtin_cpu_supports("avx2")) return Vnni::kVex;
-    unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0;
-    __get_cpuid(1, &a0, &b0, &c0, &d0);
-    if ((c0 & (1u << 27)) == 0) return Vnni::kNone;  // no OSXSAVE
-    unsigned lo = 0, hi = 0;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    const bool zmm_state = (lo & 0xE6u) == 0xE6u;
-    const bool avx512_core = (ebx7 & 0xC0030000u) == 0xC0030000u;  // F, DQ, BW, VL
-    return zmm_state && avx512_core && (ecx7 & (1u << 11)) != 0 ? Vnni::kEvex : Vnni::kNone;
-  }();
-  return kind;
-}
-bool has_vnni() { return vnni_kind() != Vnni::kNone; }
-// AVX512-VNNI with the OS saving ZMM state (the zmm K loop).
-bool zmm_vnni_usable() {
-  static const bool ok = [] {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (c & (1u << 11)) == 0) return false;
-    const unsigned ebx7 = b;
-    __get_cpuid(1, &a, &b, &c, &d);
-    if ((c & (1u << 27)) == 0) return false;  // no OSXSAVE
-    unsigned lo = 0, hi = 0;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return (lo & 0xE6u) == 0xE6u && (ebx7 & 0xC0030000u) == 0xC0030000u;
-  }();
-  return ok;
-}
+bool has_vnni() { return cpu_features().avx_vnni || cpu_features().avx512_vnni; }
 #endif
 
 int32_t sat16(int32_t v) { return std::min<int32_t>(32767, std::max<int32_t>(-32768, v)); }
@@ -108,13 +73,13 @@ __attribute__((target("avx2"))) inline __m256i requant8(__m256i acc, __m256 scal
 // vector of B holds 4 consecutive K codes of 8 columns; each row's 4 codes are broadcast.
 //   kPairs: vpmaddubsw (u8 codes × s8 weights, pairs saturated to int16, as MLAS's kernel without
 //           VNNI does), vpmaddwd with ones, vpaddd.
-//   kVnniVex / kVnniEvex: vpdpbusd (AVX-VNNI / AVX512-VNNI on ymm), the four products summed
-//           exactly into int32, as MLAS's VNNI kernels do. Inline assembly needs no target
-//           attribute, so the same binary runs on CPUs without them (the caller checks).
+//   kVnniVex: vpdpbusd (AVX-VNNI on ymm), the four products summed exactly into int32, as MLAS's
+//           VNNI kernels do. Inline assembly needs no target attribute, so the same binary runs
+//           on CPUs without them (the caller checks).
 //   kVnniZmm: AVX512-VNNI on zmm: one vector holds a quad of all 16 columns; even and odd quads
 //           go to two sets of 4 accumulators (integer sums: any order is exact), so eight
 //           vpdpbusd chains hide its latency; the sets are added at the end.
-enum class KLoop { kPairs, kVnniVex, kVnniEvex, kVnniZmm };
+enum class KLoop { kPairs, kVnniVex, kVnniZmm };
 
 #define PTQ_TILE_LOOP_BEGIN                                 \
   "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"                        \
@@ -141,8 +106,8 @@ enum class KLoop { kPairs, kVnniVex, kVnniEvex, kVnniZmm };
   "vmovdqu %%ymm5, 160(%[out])\n\t"                         \
   "vmovdqu %%ymm6, 192(%[out])\n\t"                         \
   "vmovdqu %%ymm7, 224(%[out])\n\t"
-// vpdpbusd: ymmACC += Σ4 u8(ymmA) · s8(ymmB) per dword (AT&T order: B, A, ACC).
-#define PTQ_VNNI_STEP(DP)                                   \
+// {vex} vpdpbusd: ymmACC += Σ4 u8(ymmA) · s8(ymmB) per dword (AT&T order: B, A, ACC).
+#define PTQ_VNNI_STEP                                       \
   "1:\n\t"                                                  \
   "vmovdqu (%[bq]), %%ymm8\n\t"                             \
   "vmovdqu 32(%[bq]), %%ymm9\n\t"                           \
@@ -150,14 +115,14 @@ enum class KLoop { kPairs, kVnniVex, kVnniEvex, kVnniZmm };
   "vpbroadcastd (%[p1]), %%ymm11\n\t"                       \
   "vpbroadcastd (%[p2]), %%ymm12\n\t"                       \
   "vpbroadcastd (%[p3]), %%ymm13\n\t"                       \
-  DP " %%ymm8, %%ymm10, %%ymm0\n\t"                         \
-  DP " %%ymm9, %%ymm10, %%ymm1\n\t"                         \
-  DP " %%ymm8, %%ymm11, %%ymm2\n\t"                         \
-  DP " %%ymm9, %%ymm11, %%ymm3\n\t"                         \
-  DP " %%ymm8, %%ymm12, %%ymm4\n\t"                         \
-  DP " %%ymm9, %%ymm12, %%ymm5\n\t"                         \
-  DP " %%ymm8, %%ymm13, %%ymm6\n\t"                         \
-  DP " %%ymm9, %%ymm13, %%ymm7\n\t"
+  "%{vex%} vpdpbusd %%ymm8, %%ymm10, %%ymm0\n\t"            \
+  "%{vex%} vpdpbusd %%ymm9, %%ymm10, %%ymm1\n\t"            \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm11, %%ymm2\n\t"            \
+  "%{vex%} vpdpbusd %%ymm9, %%ymm11, %%ymm3\n\t"            \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm12, %%ymm4\n\t"            \
+  "%{vex%} vpdpbusd %%ymm9, %%ymm12, %%ymm5\n\t"            \
+  "%{vex%} vpdpbusd %%ymm8, %%ymm13, %%ymm6\n\t"            \
+  "%{vex%} vpdpbusd %%ymm9, %%ymm13, %%ymm7\n\t"
 #define PTQ_TILE_OPERANDS                                                                       \
   : [bq] "+r"(bq), [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [n] "+r"(n)   \
   : [qs] "r"(qs), [out] "r"(raw)                                                              \
@@ -184,10 +149,7 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
   int64_t n = quads;
   switch (kloop) {
     case KLoop::kVnniVex:
-      __asm__ volatile(PTQ_TILE_LOOP_BEGIN PTQ_VNNI_STEP("%{vex%} vpdpbusd") PTQ_TILE_LOOP_END PTQ_TILE_OPERANDS);
-      return;
-    case KLoop::kVnniEvex:
-      __asm__ volatile(PTQ_TILE_LOOP_BEGIN PTQ_VNNI_STEP("vpdpbusd") PTQ_TILE_LOOP_END PTQ_TILE_OPERANDS);
+      __asm__ volatile(PTQ_TILE_LOOP_BEGIN PTQ_VNNI_STEP PTQ_TILE_LOOP_END PTQ_TILE_OPERANDS);
       return;
     case KLoop::kVnniZmm: {
       int64_t odd = quads % 2;
@@ -754,11 +716,7 @@ Arith arith_for(bool a_signed, bool b_signed) {
 
 bool avx2_usable() {
 #ifdef PTQ_INT8_X86
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return ok;
+  return cpu_features().avx2;
 #else
   return false;
 #endif
@@ -802,14 +760,13 @@ void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arit
   if (j1 < 0) j1 = b.n;
 #ifdef PTQ_INT8_X86
   if (!a.is_signed && b.is_signed && !b.packed.empty() && b.k > 0 && avx2_usable()) {
-    const Vnni vnni = vnni_kind();
     if (arith == Arith::kPairSaturate) {
       gemm_avx2_tiles(KLoop::kPairs, a, b, zb, c, c_row, c_col, rq, j0, j1);
       return;
     }
-    if (vnni != Vnni::kNone) {  // exact sums: what MLAS's VNNI kernels compute
-      const KLoop kl = zmm_vnni_usable() ? KLoop::kVnniZmm : vnni == Vnni::kVex ? KLoop::kVnniVex : KLoop::kVnniEvex;
-      gemm_avx2_tiles(kl, a, b, zb, c, c_row, c_col, rq, j0, j1);
+    if (has_vnni()) {  // exact sums: what MLAS's VNNI kernels compute
+      gemm_avx2_tiles(cpu_features().avx512_vnni ? KLoop::kVnniZmm : KLoop::kVnniVex, a, b, zb, c, c_row, c_col,
+                      rq, j0, j1);
       return;
     }
   }
