@@ -79,6 +79,9 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float*
 
 namespace {
 
+// The AVX-512 lane mask of the first n of 16 lanes (all for n >= 16).
+inline __mmask16 first16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
 // Stores one accumulator row (16 floats, or the first `cols`).
 PTQ_AVX2 inline void store_row(float* c, __m256 lo, __m256 hi, int64_t cols) {
   if (cols == kNr) {
@@ -204,8 +207,8 @@ PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64
                          int64_t cols, const Activation* act) {
   constexpr int kR = 6 * kPanels, kV = kCols / 16;
   __mmask16 mask[2];
-  mask[0] = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  mask[1] = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : __mmask16(0);
+  mask[0] = first16(cols);
+  mask[1] = cols > 16 ? first16(cols - 16) : __mmask16(0);
   __m512 acc[kR][kV];
 #pragma GCC unroll 12
   for (int r = 0; r < kR; ++r)
@@ -253,10 +256,6 @@ using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_
 constexpr Micro512Fn kMicro512[2][2][2] = {
     {{micro512<1, 16, false>, micro512<1, 32, false>}, {micro512<2, 16, false>, micro512<2, 32, false>}},
     {{micro512<1, 16, true>, micro512<1, 32, true>}, {micro512<2, 16, true>, micro512<2, 32, true>}}};
-
-}  // namespace
-
-namespace {
 
 // gemm_packed, and with ldb > 0 the same sums with B read in place (element (p, j) at
 // pb[p·ldb + j]; AVX-512 only).
@@ -446,10 +445,6 @@ PTQ_AVX2 void depthwise_rows8(const float* buf, const PlaneGeo& g, int64_t cols,
   }
 }
 
-}  // namespace
-
-namespace {
-
 // The channel-interleaved padded image of depthwise_channels8/16 (L channels per pixel), with
 // the per-tap lane weights, lane biases and tap offsets; per thread, reused across calls.
 struct LaneBuffer {
@@ -551,7 +546,6 @@ PTQ_AVX512 inline void transpose16(__m512 r[16]) {
   }
 }
 
-inline __mmask16 first16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
 // depthwise_rows8 with 16 channels in the zmm lanes and 16 outputs per step.
 template <int64_t kStep>
