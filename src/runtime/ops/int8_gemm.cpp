@@ -68,6 +68,15 @@ __attribute__((target("avx2"))) inline __m256i requant8(__m256i acc, __m256 scal
   return _mm256_add_epi32(_mm256_cvtps_epi32(f), zero_q);
 }
 
+// 16 codes from two vectors of requantized values (in range, so the saturating packs are exact),
+// in the order packs_epi32 interleaves them: lo's lanes 0-3, hi's 0-3, lo's 4-7, hi's 4-7 (the
+// depthwise kernels' accumulators lay out their outputs or channels so that this is 0-15).
+__attribute__((target("avx2"))) inline __m128i codes16(__m256i lo, __m256i hi, bool is_signed) {
+  const __m256i q16 = _mm256_packs_epi32(lo, hi);
+  const __m256i q8 = is_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
+  return _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08));
+}
+
 // The K loops in assembly: with intrinsics GCC spills one of the 8 accumulators of the pair
 // loop (13 of the 16 ymm registers are live), which costs a third of the speed. One 32-byte
 // vector of B holds 4 consecutive K codes of 8 columns; each row's 4 codes are broadcast.
@@ -394,11 +403,8 @@ __attribute__((target("avx2"))) void depthwise_avx2(const int16_t* plane, const 
         std::memcpy(out.acc + oy * g.wo + ox, line, static_cast<std::size_t>(n) * sizeof(int32_t));
         continue;
       }
-      // Codes in range, so packing is exact.
-      const __m256i q16 = _mm256_packs_epi32(requant8(_mm256_add_epi32(lo, bias), scale, lo_q, hi_q, zero_q),
-                                             requant8(_mm256_add_epi32(hi, bias), scale, lo_q, hi_q, zero_q));  // 0-7 | 8-15
-      const __m256i q8 = rq->is_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
-      const __m128i codes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08));
+      const __m128i codes = codes16(requant8(_mm256_add_epi32(lo, bias), scale, lo_q, hi_q, zero_q),
+                                    requant8(_mm256_add_epi32(hi, bias), scale, lo_q, hi_q, zero_q), rq->is_signed);
       uint8_t* y = rq->y + oy * g.wo + ox;
       if (n == 16) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y), codes);
@@ -566,12 +572,10 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
         lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wlo));
         hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), whi));
       }
-      // Codes in range, so packing is exact; packs_epi32 puts channels 0-15 in order.
-      const __m256i q16 = _mm256_packs_epi32(requant8(_mm256_add_epi32(lo, bias_lo), scale_lo, lo_q, hi_q, zero_q),
-                                             requant8(_mm256_add_epi32(hi, bias_hi), scale_hi, lo_q, hi_q, zero_q));
-      const __m256i q8 = d.y_signed ? _mm256_packs_epi16(q16, q16) : _mm256_packus_epi16(q16, q16);
+      // codes16's order is channels 0-15.
       _mm_storeu_si128(reinterpret_cast<__m128i*>(obuf.data() + (oy * d.wo + ox) * 16),
-                       _mm256_castsi256_si128(_mm256_permute4x64_epi64(q8, 0x08)));
+                       codes16(requant8(_mm256_add_epi32(lo, bias_lo), scale_lo, lo_q, hi_q, zero_q),
+                               requant8(_mm256_add_epi32(hi, bias_hi), scale_hi, lo_q, hi_q, zero_q), d.y_signed));
     }
   // Back to planes: 16 pixels x 16 channels at a time.
   __m128i rows[16], ch[16];
