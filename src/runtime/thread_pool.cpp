@@ -1,6 +1,7 @@
-// ThreadPool: workers spin, then sleep on a condition variable, and pull chunk indices under a mutex.
+// ThreadPool: workers spin, then sleep on a condition variable; each takes its own share of a job first, then steals.
 #include "thread_pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -9,8 +10,8 @@
 
 namespace ptq::runtime {
 
-ThreadPool::ThreadPool(size_t threads) {
-  for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+ThreadPool::ThreadPool(size_t threads) : shares_(std::max<size_t>(threads, 1)) {
+  for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -22,20 +23,21 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::drain() {
-  // Chunks are coarse (a conv tile, a block of rows), so a mutex per index costs nothing.
-  for (;;) {
-    size_t i;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (next_ >= n_ || error_) return;
-      i = next_++;
-    }
-    try {
-      (*fn_)(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
+void ThreadPool::drain(size_t id) {
+  // Own share first, then what is left of the others' (from their next index on).
+  const size_t t = shares_.size();
+  for (size_t k = 0; k < t; ++k) {
+    Share& share = shares_[(id + k) % t];
+    for (;;) {
+      const size_t i = share.next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= share.end || error_flag_.load(std::memory_order_relaxed)) break;
+      try {
+        (*fn_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        error_flag_ = true;
+      }
     }
   }
 }
@@ -61,7 +63,7 @@ void spin_until(Done done) {
 
 }  // namespace
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(size_t id) {
   size_t seen = 0;
   for (;;) {
     spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire); });
@@ -70,9 +72,10 @@ void ThreadPool::worker_loop() {
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
+      if (closed_) continue;  // woke after the caller had every index taken
       ++active_;
     }
-    drain();
+    drain(id);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --active_;
@@ -91,21 +94,28 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     fn_ = &fn;
-    n_ = n;
-    next_ = 0;
+    for (size_t k = 0; k < shares_.size(); ++k) {
+      shares_[k].next.store(n * k / shares_.size(), std::memory_order_relaxed);
+      shares_[k].end = n * (k + 1) / shares_.size();
+    }
     error_ = nullptr;
+    error_flag_ = false;
+    closed_ = false;
     ++generation_;
   }
   wake_.notify_all();
-  drain();
+  drain(0);
+  {
+    // Every index is taken: a worker that has not started yet need not (and must not) join.
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
   spin_until([&] { return active_.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    // The caller left drain(), so no index starts any more; wait for those still running.
+    // Wait for the workers still running an index.
     done_.wait(lock, [&] { return active_ == 0; });
-    // A worker that wakes late sees next_ >= n_ and leaves at once; clearing n_ keeps it so.
-    n_ = 0;
     error = error_;
     error_ = nullptr;
   }

@@ -13,12 +13,18 @@ size_t elem_size(const Tensor& t) {
   return static_cast<size_t>(dtype_bits(t.dtype()) / 8);
 }
 
+// Concat splits its copy into at most kConcatParts parts per outer index, of at least
+// kConcatPartBytes each and at least 256 bytes of every input row (shorter memcpys cost more than
+// the split saves).
+constexpr int64_t kConcatParts = 32;
+constexpr size_t kConcatPartBytes = 4096;
+
 class Concat : public Kernel {
  public:
   explicit Concat(const KernelInit& init) : axis_(init.node.attr_int("axis", 1)) {
     PTQ_CHECK(init.opset < 4 || init.node.attr("axis"), ModelError, "axis is required");
   }
-  void run(const KernelContext&, const std::vector<const Tensor*>& in,
+  void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
            std::vector<Tensor>& out) override {
     const Tensor& first = required_input(in, 0, "inputs");
     const int64_t r = static_cast<int64_t>(first.rank());
@@ -42,14 +48,24 @@ class Concat : public Kernel {
     const int64_t inner = numel_of(Dims(od.begin() + axis + 1, od.end()));
     const size_t row = static_cast<size_t>(od[static_cast<size_t>(axis)] * inner) * es;
     char* y = static_cast<char*>(out[0].mutable_raw());
-    size_t off = 0;
-    for (const Tensor* t : in) {
-      const size_t chunk = static_cast<size_t>(t->dims()[static_cast<size_t>(axis)] * inner) * es;
-      const char* x = static_cast<const char*>(t->raw());
-      for (int64_t o = 0; o < outer; ++o)
-        if (chunk) std::memcpy(y + static_cast<size_t>(o) * row + off, x + static_cast<size_t>(o) * chunk, chunk);
-      off += chunk;
-    }
+    // Task (o, b) copies part b of every input row (channel plane) of outer index o: the tasks
+    // follow the positions along the inner axis, as the convolutions' column tiles do, so each
+    // thread mostly copies what it wrote and what it will read next.
+    const size_t inner_bytes = static_cast<size_t>(inner) * es;
+    const int64_t parts = std::clamp<int64_t>(
+        static_cast<int64_t>(std::min(row / kConcatPartBytes, inner_bytes / 256)), 1, kConcatParts);
+    parallel_blocks(ctx, outer * parts, static_cast<int64_t>(row / static_cast<size_t>(parts)), [&](int64_t i) {
+      const int64_t o = i / parts, b = i % parts;
+      const size_t lo = inner_bytes * static_cast<size_t>(b) / static_cast<size_t>(parts) / es * es;
+      const size_t hi = inner_bytes * static_cast<size_t>(b + 1) / static_cast<size_t>(parts) / es * es;
+      char* yo = y + static_cast<size_t>(o) * row;
+      for (const Tensor* t : in) {
+        const int64_t channels = t->dims()[static_cast<size_t>(axis)];
+        const char* x = static_cast<const char*>(t->raw()) + static_cast<size_t>(o * channels) * inner_bytes;
+        for (int64_t ch = 0; ch < channels; ++ch, x += inner_bytes, yo += inner_bytes)
+          if (hi > lo) std::memcpy(yo + lo, x + lo, hi - lo);
+      }
+    }, 16384);
   }
 
  private:
