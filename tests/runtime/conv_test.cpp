@@ -250,6 +250,65 @@ TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
   }
 }
 
+// The fast GEMM behind a windowed Conv (stride 1: taps read in place from a zero-padded copy of
+// the input; other strides: im2col) computes each output as one FMA chain over (c, ky, kx) in
+// order from the bias, padding taps included (they add w·0): bit for bit the chain below, for
+// uneven pads, dilations, groups, a batch of 2, outputs wider than one tile, rows that end
+// mid-vector, 1-D, and more than 256 taps (the K blocks resume from the stored partial sums).
+TEST(Conv, FastWindowsAreOneFmaChainPerOutput) {
+  if (!runtime::fast_kernels_active()) GTEST_SKIP() << "no AVX2/FMA: the fast kernels do not run here";
+  struct Case {
+    int64_t c, m, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group;
+  };
+  std::mt19937 rng(7);
+  for (const Case& k : {Case{5, 13, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, Case{16, 24, 23, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                        Case{6, 8, 12, 10, 3, 2, 1, 1, 2, 3, 0, 2, 3, 1, 2}, Case{40, 30, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                        Case{4, 12, 1, 50, 1, 5, 1, 1, 1, 1, 0, 2, 0, 2, 1}, Case{3, 10, 17, 19, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 1},
+                        Case{12, 18, 10, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3}}) {
+    const int64_t n = 2, cg = k.c / k.group, mg = k.m / k.group;
+    const Tensor x = test::random_floats(rng, {n, k.c, k.h, k.w});
+    const Tensor w = test::random_floats(rng, {k.m, cg, k.kh, k.kw});
+    const Tensor b = test::random_floats(rng, {k.m});
+    const std::string text = R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[a, b, c, d] x, float[e, f, g, h] w, float[i] bias) => (float[j, k, l, m] y) {
+        y = Conv <group = )" + std::to_string(k.group) + ", strides = " + ints({k.sh, k.sw}) +
+                             ", dilations = " + ints({k.dh, k.dw}) + ", pads = " + ints({k.pt, k.pl, k.pb, k.pr}) +
+                             R"(> (x, w, bias)
+      })";
+    const int64_t ho = (k.h + k.pt + k.pb - k.dh * (k.kh - 1) - 1) / k.sh + 1;
+    const int64_t wo = (k.w + k.pl + k.pr - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+    for (bool wide : {true, false}) {  // AVX-512 tiles reading B in place, and 8-lane tiles
+      for (size_t threads : {1, 2}) {
+        runtime::set_avx512_kernels(wide);
+        const Tensor y = test::run_text(text, {{"x", x}, {"w", w}, {"bias", b}}, threads)[0];
+        runtime::set_avx512_kernels(true);
+        ASSERT_EQ(y.dims(), (Dims{n, k.m, ho, wo}));
+        for (int64_t ni = 0; ni < n; ++ni)
+          for (int64_t o = 0; o < k.m; ++o)
+            for (int64_t oy = 0; oy < ho; ++oy)
+              for (int64_t ox = 0; ox < wo; ++ox) {
+                float acc = b.data<float>()[o];
+                const int64_t g0 = o / mg * cg;
+                for (int64_t c = 0; c < cg; ++c)
+                  for (int64_t ky = 0; ky < k.kh; ++ky)
+                    for (int64_t kx = 0; kx < k.kw; ++kx) {
+                      const int64_t iy = oy * k.sh - k.pt + ky * k.dh, ix = ox * k.sw - k.pl + kx * k.dw;
+                      const float v = iy < 0 || iy >= k.h || ix < 0 || ix >= k.w
+                                          ? 0.f
+                                          : x.data<float>()[((ni * k.c + g0 + c) * k.h + iy) * k.w + ix];
+                      acc = std::fma(w.data<float>()[((o * cg + c) * k.kh + ky) * k.kw + kx], v, acc);
+                    }
+                const float got = y.data<float>()[((ni * k.m + o) * ho + oy) * wo + ox];
+                ASSERT_EQ(std::memcmp(&acc, &got, sizeof acc), 0)
+                    << k.c << "->" << k.m << " " << k.kh << "x" << k.kw << " group " << k.group << " image " << ni
+                    << " channel " << o << " at " << oy << "," << ox << ": " << got << " vs " << acc
+                    << (wide ? " (wide)" : " (8 lanes)") << ", " << threads << " threads";
+              }
+      }
+    }
+  }
+}
+
 // MaxPool: the AVX2 kernel must give the reference's bits exactly (max is exact), NaN taps
 // skipped the same way, for pads, strides, dilations and widths beyond one 16-column block.
 TEST(MaxPool, FastKernelIsBitIdenticalToReference) {

@@ -95,9 +95,8 @@ void depthwise(const T* x, const T* w, T bias, const ConvGeo& cg, T* y) {
 
 // Fast path: B tiles (im2col or input columns) of at most this many floats stay in L2.
 constexpr int64_t kBTileFloats = 64 * 1024;
-// Output channels per task when an image has fewer than four column tiles (a multiple of kMr).
-constexpr int64_t kFastChannelBlock = 48;
-static_assert(kFastChannelBlock % fast::kMr == 0);
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t ceil_to(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 class Conv : public Kernel {
  public:
@@ -273,48 +272,84 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   const int64_t asz = fast::packed_a_size(mg, K);
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 &&
                          g.pl == 0 && g.ho == g.h && g.wo == g.w;
-  // Column tile: a multiple of kNr whose packed B (K × cols) fits kBTileFloats. Tiles and
-  // channel blocks follow from the shape alone; each output is one FMA chain over K anyway.
-  const int64_t ncols = std::clamp<int64_t>(kBTileFloats / std::max<int64_t>(K, 1) / fast::kNr *
-                                                fast::kNr,
-                                            fast::kNr, kTile);
-  const int64_t tiles = (P + ncols - 1) / ncols;
-  const int64_t mblock = tiles >= 4 ? mg : std::min(mg, kFastChannelBlock);
+  // Stride-1 windows read a zero-padded copy of the input (hp x wp planes: the rows and columns
+  // the windows reach) in place of im2col: column q = oy·wp + ox of the GEMM is output pixel
+  // (oy, ox), and tap p = (ci, ky, kx) of every column lies boff[p] = ci·hp·wp + ky·dh·wp + kx·dw
+  // further on. Columns with ox >= wo are computed and dropped. Each output is the same FMA
+  // chain over the same taps (padding taps read 0 as im2col's do), so results are unchanged.
+  const bool padded = !pointwise && g.sh == 1 && g.sw == 1;
+  const int64_t hp = padded ? (g.ho - 1) + (g.kh - 1) * g.dh + 1 : 0;
+  const int64_t wp = padded ? (g.wo - 1) + (g.kw - 1) * g.dw + 1 : 0;
+  // One (image, group)'s padded planes, then zeros the dropped columns of the last row read.
+  const int64_t region = cg * hp * wp + (g.kw - 1) * g.dw;
+  const int64_t cols_total = padded ? g.ho * wp : P;
+  std::vector<int64_t> boff(static_cast<size_t>(K));
+  for (int64_t ci = 0; ci < cg; ++ci)
+    for (int64_t ky = 0; ky < g.kh; ++ky)
+      for (int64_t kx = 0; kx < g.kw; ++kx)
+        boff[static_cast<size_t>((ci * g.kh + ky) * g.kw + kx)] =
+            padded ? ci * hp * wp + ky * g.dh * wp + kx * g.dw : ci * HW;
+  const bool in_place = pointwise || padded;
+  const bool direct = in_place && fast::gemm_direct_b_supported();
+  // Column tiles: read in place (stride-1 windows), up to kTile columns; packed, a multiple of
+  // kNr whose packed B (K × cols) fits kBTileFloats. The tiles of an image are then evened out,
+  // and a layer with few tiles splits its output channels too (blocks of whole 2·kMr-row tiles),
+  // so that there are about kTasks tasks of about equal size. The split follows the shape alone;
+  // each output is one FMA chain over K anyway.
+  const int64_t max_cols =
+      padded && direct ? kTile
+                       : std::clamp<int64_t>(kBTileFloats / std::max<int64_t>(K, 1) / fast::kNr * fast::kNr,
+                                             fast::kNr, kTile);
+  const int64_t tiles = (cols_total + max_cols - 1) / max_cols;
+  const int64_t ncols = (cols_total + tiles - 1) / tiles;
+  constexpr int64_t kTasks = 8;
+  const int64_t mblock = tiles >= kTasks ? mg : std::max<int64_t>(2 * fast::kMr, ceil_to(ceil_div(mg, ceil_div(kTasks, tiles)), 2 * fast::kMr));
   const int64_t mblocks = (mg + mblock - 1) / mblock;
-  // B tile (t of group gi, image ni): im2col (unless pointwise) then packed into dst.
-  auto pack_tile = [&](int64_t ni, int64_t gi, int64_t t, float* dst) {
-    const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
-    const float* xg = x + (ni * c + gi * cg) * HW;
-    const float* src = xg + p0;
-    int64_t rs = P;
-    thread_local std::vector<float> col;
-    if (!pointwise) {
-      col.resize(static_cast<size_t>(K * cols));
-      im2col(xg, g, cg, p0, cols, col.data());
-      src = col.data();
-      rs = cols;
-    }
-    fast::pack_b(src, rs, 1, K, cols, dst);
-  };
-  const int64_t bsz = fast::packed_b_size(K, ncols), nt = n * group * tiles;
-  if (pointwise && fast::gemm_direct_b_supported()) {
-    // The input is already K x P: the kernel reads it in place (no packed copy per tile).
-    ctx.parallel_for(static_cast<size_t>(nt * mblocks), [&](size_t item) {
-      const int64_t i = static_cast<int64_t>(item);
-      const int64_t mb = i % mblocks, t = i / mblocks % tiles, gi = i / mblocks / tiles % group;
-      const int64_t ni = i / mblocks / tiles / group;
-      const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
-      const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
-      fast::gemm_direct_b(packed + gi * asz + m0 * K, x + (ni * c + gi * cg) * HW + p0, HW, rows, cols, K,
-                          b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P, act);
+  const int64_t nt = n * group * tiles;
+  // The calling thread's buffers, passed to the tasks as pointers: named inside a lambda, a
+  // thread_local would be each worker's own.
+  thread_local std::vector<float> pad_buf;
+  if (padded) pad_buf.resize(static_cast<size_t>(n * group * region));
+  float* const pb = pad_buf.data();
+  if (padded) {
+    parallel_blocks(ctx, n * c, hp * wp, [&](int64_t i) {
+      const int64_t ni = i / c, ci = i % c % cg, gi = i % c / cg;
+      float* dst = pb + (ni * group + gi) * region + ci * hp * wp;
+      const float* src = x + i * HW;
+      const int64_t lo = std::min(g.pl, wp), hi = std::clamp(g.pl + g.w, lo, wp);
+      for (int64_t r = 0; r < hp; ++r, dst += wp) {
+        const int64_t iy = r - g.pt;
+        if (iy < 0 || iy >= g.h) {
+          std::fill(dst, dst + wp, 0.f);
+          continue;
+        }
+        std::fill(dst, dst + lo, 0.f);
+        std::memcpy(dst + lo, src + iy * g.w + (lo - g.pl), static_cast<size_t>(hi - lo) * sizeof(float));
+        std::fill(dst + hi, dst + wp, 0.f);
+      }
+      if (ci == cg - 1) std::fill(dst, dst + (g.kw - 1) * g.dw, 0.f);
     });
-    return;
   }
+  // B of tile t (group gi, image ni) where it lies: rows boff[p] from the returned pointer.
+  auto tile_source = [&](int64_t ni, int64_t gi, int64_t p0) {
+    return padded ? pb + (ni * group + gi) * region + p0 : x + (ni * c + gi * cg) * HW + p0;
+  };
+  // B tile packed into dst: im2col (strided windows) or the rows in place.
+  auto pack_tile = [&](int64_t ni, int64_t gi, int64_t t, float* dst) {
+    const int64_t p0 = t * ncols, cols = std::min(ncols, cols_total - p0);
+    if (in_place) {
+      fast::pack_b_rows(tile_source(ni, gi, p0), boff.data(), K, cols, dst);
+      return;
+    }
+    thread_local std::vector<float> col;
+    col.resize(static_cast<size_t>(K * cols));
+    im2col(x + (ni * c + gi * cg) * HW, g, cg, p0, cols, col.data());
+    fast::pack_b(col.data(), cols, 1, K, cols, dst);
+  };
+  const int64_t bsz = fast::packed_b_size(K, ncols);
   // Several channel blocks read each B tile: pack every tile once first (a second parallel
   // pass) unless that buffer would be large; otherwise each task packs its own tile.
-  const bool shared = mblocks > 1 && nt * bsz <= (int64_t{4} << 20);
-  // The calling thread's buffer, passed to the tasks as a pointer: named inside a lambda, a
-  // thread_local would be each worker's own.
+  const bool shared = !direct && mblocks > 1 && nt * bsz <= (int64_t{4} << 20);
   thread_local std::vector<float> shared_b;
   if (shared) shared_b.resize(static_cast<size_t>(nt * bsz));
   float* const sb = shared_b.data();
@@ -330,20 +365,41 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     const int64_t t = i / mblocks % tiles;
     const int64_t gi = i / mblocks / tiles % group;
     const int64_t ni = i / mblocks / tiles / group;
-    const int64_t p0 = t * ncols, cols = std::min(ncols, P - p0);
+    const int64_t p0 = t * ncols, cols = std::min(ncols, cols_total - p0);
     const int64_t m0 = mb * mblock, rows = std::min(mblock, mg - m0);
-    const float* bp;
-    if (shared) {
-      bp = sb + (i / mblocks) * bsz;
-    } else {
-      thread_local std::vector<float> bpack;
-      bpack.resize(static_cast<size_t>(bsz));
-      pack_tile(ni, gi, t, bpack.data());
-      bp = bpack.data();
-    }
     // m0 is a multiple of kMr, so its row panel starts at m0·K in the packed group.
-    fast::gemm_packed(packed + gi * asz + m0 * K, bp, rows, cols, K,
-                      b ? b + gi * mg + m0 : nullptr, y + (ni * m + gi * mg + m0) * P + p0, P, act);
+    const float* pa = packed + gi * asz + m0 * K;
+    const float* bias = b ? b + gi * mg + m0 : nullptr;
+    float* yb = y + (ni * m + gi * mg + m0) * P;
+    // Padded columns go through a scratch tile, then the ones inside the output are copied.
+    thread_local std::vector<float> scratch;
+    if (padded) scratch.resize(static_cast<size_t>(rows * cols));
+    float* c_out = padded ? scratch.data() : yb + p0;
+    const int64_t ldc = padded ? cols : P;
+    if (direct) {
+      fast::gemm_direct_b(pa, tile_source(ni, gi, p0), boff.data(), rows, cols, K, bias, c_out, ldc, act);
+    } else {
+      const float* bp;
+      if (shared) {
+        bp = sb + (i / mblocks) * bsz;
+      } else {
+        thread_local std::vector<float> bpack;
+        bpack.resize(static_cast<size_t>(bsz));
+        pack_tile(ni, gi, t, bpack.data());
+        bp = bpack.data();
+      }
+      fast::gemm_packed(pa, bp, rows, cols, K, bias, c_out, ldc, act);
+    }
+    if (!padded) return;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < cols;) {
+        const int64_t q = p0 + j, oy = q / wp, ox = q % wp, run = std::min(wp - ox, cols - j);
+        if (ox < g.wo)
+          std::memcpy(yb + r * P + oy * g.wo + ox, c_out + r * cols + j,
+                      static_cast<size_t>(std::min(run, g.wo - ox)) * sizeof(float));
+        j += run;
+      }
+    }
   });
 }
 

@@ -75,6 +75,16 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float*
   }
 }
 
+void pack_b_rows(const float* b, const int64_t* boff, int64_t k, int64_t n, float* dst) {
+  for (int64_t j0 = 0; j0 < n; j0 += kNr) {
+    const int64_t cols = std::min(kNr, n - j0);
+    for (int64_t p = 0; p < k; ++p, dst += kNr) {
+      std::memcpy(dst, b + boff[p] + j0, sizeof(float) * static_cast<size_t>(cols));
+      std::fill(dst + cols, dst + kNr, 0.f);
+    }
+  }
+}
+
 #if PTQ_FAST_X86
 
 namespace {
@@ -199,10 +209,11 @@ constexpr MicroFn kMicro[2][kMr + 1] = {
 // GCC 12's _mm512_min_ps/_mm512_max_ps pass an "undefined" vector it then warns about.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// kDirect: B is read where it lies (row p at pb + p·b_step, the second 16 columns at pb + 16),
-// with masked loads past `cols`; else from packed panels (b_step = kNr, b_next = the next panel).
+// kDirect: B is read where it lies (row p at pb + boff[p], the second 16 columns 16 further),
+// with masked loads past `cols`; else from packed panels (kNr floats per p, b_next = the next
+// panel; boff unused).
 template <int kPanels, int kCols, bool kDirect>
-PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64_t b_next, int64_t b_step,
+PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64_t b_next, const int64_t* boff,
                          int64_t k, const float* bias, bool resume, float* c, int64_t ldc, int64_t rows,
                          int64_t cols, const Activation* act) {
   constexpr int kR = 6 * kPanels, kV = kCols / 16;
@@ -221,14 +232,17 @@ PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64
     }
   const float* pa2 = pa + a_next;
   const float* pb2 = pb + b_next;
-  for (int64_t p = 0; p < k; ++p, pa += kMr, pa2 += kMr, pb += b_step, pb2 += b_step) {
+  for (int64_t p = 0; p < k; ++p, pa += kMr, pa2 += kMr) {
     __m512 b[kV];
     if constexpr (kDirect) {
-      b[0] = _mm512_maskz_loadu_ps(mask[0], pb);
-      if constexpr (kV > 1) b[1] = _mm512_maskz_loadu_ps(mask[1], pb2);
+      const float* row = pb + boff[p];
+      b[0] = _mm512_maskz_loadu_ps(mask[0], row);
+      if constexpr (kV > 1) b[1] = _mm512_maskz_loadu_ps(mask[1], row + 16);
     } else {
       b[0] = _mm512_loadu_ps(pb);
       if constexpr (kV > 1) b[1] = _mm512_loadu_ps(pb2);
+      pb += kNr;
+      pb2 += kNr;
     }
 #pragma GCC unroll 12
     for (int r = 0; r < kR; ++r) {
@@ -250,16 +264,16 @@ PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64
 }
 #pragma GCC diagnostic pop
 
-using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, const float*,
+using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t, const float*,
                             bool, float*, int64_t, int64_t, int64_t, const Activation*);
 // [direct B][two row panels][two column panels]
 constexpr Micro512Fn kMicro512[2][2][2] = {
     {{micro512<1, 16, false>, micro512<1, 32, false>}, {micro512<2, 16, false>, micro512<2, 32, false>}},
     {{micro512<1, 16, true>, micro512<1, 32, true>}, {micro512<2, 16, true>, micro512<2, 32, true>}}};
 
-// gemm_packed, and with ldb > 0 the same sums with B read in place (element (p, j) at
-// pb[p·ldb + j]; AVX-512 only).
-void gemm_tiles(const float* pa, const float* pb, int64_t ldb, int64_t m, int64_t n, int64_t k,
+// gemm_packed, and with boff the same sums with B read in place (element (p, j) at
+// pb[boff[p] + j]; AVX-512 only).
+void gemm_tiles(const float* pa, const float* pb, const int64_t* boff, int64_t m, int64_t n, int64_t k,
                 const float* bias, float* c, int64_t ldc, const Activation* act) {
   // K blocks of at most kKc (balanced): a block's slice of one B column panel (16 KiB) stays in
   // L1 while every row panel passes over it, and the A block stays in L2 across column panels.
@@ -269,7 +283,7 @@ void gemm_tiles(const float* pa, const float* pb, int64_t ldb, int64_t m, int64_
   const int64_t kblocks = std::max<int64_t>(1, (k + kKc - 1) / kKc);
   const int64_t kc = (k + kblocks - 1) / kblocks;
   // With AVX-512: 12 x 32 tiles (two row panels, two column panels) where they fit.
-  const bool wide = avx512_usable(), direct = ldb > 0;
+  const bool wide = avx512_usable(), direct = boff != nullptr;
   const int64_t tile_rows = wide ? 2 * kMr : kMr, tile_cols = wide ? 2 * kNr : kNr;
   // Column chunks of kNc: all row panels pass over one chunk's B slice (at most 512 KiB, in L2)
   // before the next, so each C row is written in runs of kNc columns. Walking every row for
@@ -285,12 +299,12 @@ void gemm_tiles(const float* pa, const float* pb, int64_t ldb, int64_t m, int64_
         const int64_t rows = std::min(tile_rows, m - i0);
         const float* bias_i = bias ? bias + i0 : nullptr;
         // Column panel n0 / kNr (kNc is a multiple of kNr), or column n0 in place.
-        const float* b = direct ? pb + k0 * ldb + n0 : pb + k0 * kNr + n0 * k;
+        const float* b = direct ? pb + n0 : pb + k0 * kNr + n0 * k;
         for (int64_t j0 = n0; j0 < n1;) {
           const int64_t cols = std::min(tile_cols, n1 - j0);
           float* ci = c + i0 * ldc + j0;
           if (wide)
-            kMicro512[direct][rows > kMr][cols > kNr](a, kMr * k, b, direct ? kNr : kNr * k, direct ? ldb : kNr, kn,
+            kMicro512[direct][rows > kMr][cols > kNr](a, kMr * k, b, kNr * k, direct ? boff + k0 : nullptr, kn,
                                                       bias_i, k0 > 0, ci, ldc, rows, cols, last_act);
           else
             kMicro[cols <= 8][rows](a, b, kn, bias_i, k0 > 0, ci, ldc, cols, last_act);
@@ -311,16 +325,17 @@ void gemm_tiles(const float* pa, const float* pb, int64_t ldb, int64_t m, int64_
 
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
                  const float* bias, float* c, int64_t ldc, const Activation* act) {
-  gemm_tiles(pa, pb, 0, m, n, k, bias, c, ldc, act);
+  gemm_tiles(pa, pb, nullptr, m, n, k, bias, c, ldc, act);
 }
 
 bool gemm_direct_b_supported() { return avx512_usable(); }
 
-void gemm_direct_b(const float* pa, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
+void gemm_direct_b(const float* pa, const float* b, const int64_t* boff, int64_t m, int64_t n, int64_t k,
                    const float* bias, float* c, int64_t ldc, const Activation* act) {
-  if (gemm_direct_b_supported()) return gemm_tiles(pa, b, ldb, m, n, k, bias, c, ldc, act);
-  std::vector<float> packed(static_cast<size_t>(packed_b_size(k, n)));  // the 8-lane tiles read panels
-  pack_b(b, ldb, 1, k, n, packed.data());
+  if (gemm_direct_b_supported()) return gemm_tiles(pa, b, boff, m, n, k, bias, c, ldc, act);
+  thread_local std::vector<float> packed;  // the 8-lane tiles read panels
+  packed.resize(static_cast<size_t>(packed_b_size(k, n)));
+  pack_b_rows(b, boff, k, n, packed.data());
   gemm_packed(pa, packed.data(), m, n, k, bias, c, ldc, act);
 }
 
@@ -687,7 +702,7 @@ PTQ_AVX2 void sigmoid(const float* x, float* y, size_t n) {
 void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
                  int64_t, const Activation*) {}
 bool gemm_direct_b_supported() { return false; }
-void gemm_direct_b(const float*, const float*, int64_t, int64_t, int64_t, int64_t, const float*, float*, int64_t,
+void gemm_direct_b(const float*, const float*, const int64_t*, int64_t, int64_t, int64_t, const float*, float*, int64_t,
                    const Activation*) {}
 void depthwise_channels8(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
                          const Activation*) {}

@@ -38,12 +38,16 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float*
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
                  const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
 
+// Packs B (element (p, j) at b[boff[p] + j]) of k×n into dst (packed_b_size floats).
+void pack_b_rows(const float* b, const int64_t* boff, int64_t k, int64_t n, float* dst);
+
 // gemm_packed's sums (each element the same FMA chain) with B read in place, element (p, j) at
-// b[p·ldb + j], skipping pack_b (a pointwise Conv's input is already K x N). Only where
-// gemm_direct_b_supported() (AVX-512: masked loads at the column tail) is it faster; elsewhere it
-// packs B first.
+// b[boff[p] + j]: a pointwise Conv's input rows (boff[p] = p·H·W), or a stride-1 Conv's taps over
+// a zero-padded input (boff[p] = the tap's offset), with no im2col or packed copy. Only where
+// gemm_direct_b_supported() (AVX-512: masked loads at the column tail) is it faster than packing
+// B once for several calls; elsewhere it packs B first.
 bool gemm_direct_b_supported();
-void gemm_direct_b(const float* pa, const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k,
+void gemm_direct_b(const float* pa, const float* b, const int64_t* boff, int64_t m, int64_t n, int64_t k,
                    const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
 
 // Depthwise window sums of `channels` (1-8) consecutive planes at once, channels in the vector
