@@ -441,6 +441,13 @@ __attribute__((target("avx2"))) int64_t every_second_byte_avx2(const uint8_t* sr
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
                         _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8));
   }
+  if (j + 16 <= n && 2 * j + 32 <= avail) {  // 16 more (pool rows of 24-56 codes end here)
+    const __m128i lo = _mm256_castsi256_si128(low);
+    const __m128i a = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j)), lo);
+    const __m128i b = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j + 16)), lo);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j), _mm_packus_epi16(a, b));
+    j += 16;
+  }
   return j;
 }
 

@@ -235,6 +235,9 @@ class QLinearAveragePool : public Kernel {
   std::unique_ptr<Kernel> pool_;
 };
 
+// Bytes past a MaxPool8 phase plane that pool_row may read (and ignore) on rows under 16 outputs.
+constexpr int64_t kPoolSlack = 16;
+
 // y[i] = the largest of row[t + i] over the taps t, for i < n: 32 (or 16) codes at a time with
 // the maximum kept in a register across the taps; the last block overlaps the one before it
 // instead of a scalar tail (max is idempotent). A running maximum in memory and the compiler's
@@ -260,12 +263,18 @@ void pool_row(const Q* __restrict row, const std::vector<int64_t>& tap, int64_t 
   } else if (n >= 16) {
     block(V16{}, 0);
     block(V16{}, n - 16);
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      Q x = row[tap[0] + i];
-      for (size_t k = 1; k < tap.size(); ++k) x = x < row[tap[k] + i] ? row[tap[k] + i] : x;
-      y[i] = x;
+  } else if (n > 0) {
+    // One 16-lane block into scratch (the plane has kPoolSlack readable bytes past every row's
+    // last window), of which the first n are the outputs.
+    alignas(16) Q t[16];
+    V16 x, v;
+    std::memcpy(&x, row + tap[0], sizeof(V16));
+    for (size_t k = 1; k < tap.size(); ++k) {
+      std::memcpy(&v, row + tap[k], sizeof(V16));
+      x = x < v ? v : x;
     }
+    std::memcpy(t, &x, sizeof(V16));
+    std::memcpy(y, t, static_cast<size_t>(n));
   }
 }
 
@@ -304,9 +313,8 @@ class MaxPool8 : public Kernel {
       const Q* x = X.data<Q>();
       Q* y = out[0].mutable_data<Q>();
       parallel_blocks(ctx, od[0] * od[1], ho * wo * kh * kw, [&](int64_t i) {
-        std::vector<Q> plane(static_cast<size_t>(sw * hp * wph));
-        std::memset(plane.data(), static_cast<int>(static_cast<uint8_t>(std::numeric_limits<Q>::min())),
-                    plane.size());
+        thread_local std::vector<Q> plane;
+        plane.assign(static_cast<size_t>(sw * hp * wph + kPoolSlack), std::numeric_limits<Q>::min());
         const Q* xc = x + i * H * W;
         for (int64_t ph = 0; ph < sw; ++ph) {
           // Columns j of this phase read input column j·sw + ph − pl: the valid j range.
