@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cmath>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -116,6 +117,8 @@ calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& mode
 }  // namespace
 
 calib::CalibStats calibrate_shard(const QuantizeOptions& o, const calib::Shard& shard) {
+  PTQ_CHECK(o.method != kAutoMethod, UsageError, "--method auto chooses by measuring each method's int8 model on the "
+            "data, which a shard does not have all of: calibrate shards with a named method (", calib::method_names(), ")");
   const calib::Method* method = calib::find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");
   PTQ_CHECK(!o.calib_data.empty(), UsageError, "calibration data is needed: pass --calib DATA");
@@ -205,8 +208,9 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     result.phases.emplace_back(name, std::chrono::duration<double>(now - lap).count());
     lap = now;
   };
-  const calib::Method* method = calib::find_method(o.method);
-  PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");
+  const bool auto_method = o.method == kAutoMethod;
+  PTQ_CHECK(auto_method || calib::find_method(o.method), UsageError, "--method: unknown method '", o.method, "' (use ",
+            kAutoMethod, ", ", calib::method_names(), ")");
   PTQ_CHECK(!same_file(o.model_path, o.output_path), UsageError, "the output '", o.output_path,
             "' would overwrite the input model");
   if (o.check_accuracy) report::validate(o.accuracy);
@@ -221,6 +225,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   std::optional<float> smooth = o.smoothquant;
   if (!smooth && !o.no_smoothquant && passes::transformer_placement(model.graph, o.config)) smooth = passes::kDefaultSmoothQuantAlpha;
   calib::CalibTable table;
+  std::vector<calib::CalibTable> candidates;  // --method auto
   if (!o.load_calib.empty()) {
     table = calib::load_calib_table(o.load_calib);
     PTQ_CHECK(o.force || table.model_sha256 == hash, IoError, o.load_calib,
@@ -253,10 +258,29 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       apply_smoothquant(model, channel_max, *smooth);
     }
     data::Dataset ds = open_calib(o, model.graph);
-    table = calib::ranges_from(calibrate_part(o, model, ds, hash, result.notes));
+    // --method auto: one pass gathering percentile's statistics (exact ranges and both sides'
+    // histograms), which every method reduces to its ranges.
+    QuantizeOptions pass = o;
+    if (auto_method) pass.method = "percentile";
+    calib::CalibStats stats = calibrate_part(pass, model, ds, hash, result.notes);
+    table = calib::ranges_from(stats);
+    if (auto_method && !passes::transformer_placement(model.graph, o.config)) {
+      // Percentile first: it stays on a tie. (Transformer placement keeps percentile: its padded
+      // calibration rows would count padding in the measured error.)
+      candidates.push_back(table);
+      for (const calib::Method& m : calib::methods()) {
+        if (std::string_view(m.name) == "percentile") continue;
+        stats.method = m.name;
+        candidates.push_back(calib::ranges_from(stats));
+      }
+    }
     if (smooth) {
       table.smoothquant_alpha = *smooth;
       table.channel_abs_max = std::move(channel_max);
+    }
+    for (calib::CalibTable& c : candidates) {
+      c.smoothquant_alpha = table.smoothquant_alpha;
+      c.channel_abs_max = table.channel_abs_max;
     }
     if (ds.skipped_nonfinite() > 0)
       result.notes.push_back(str_cat("skipped ", ds.skipped_nonfinite(), " calibration samples with NaN/Inf"));
@@ -266,7 +290,8 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   // Bad report flags or data fail before the search and before anything is written.
   if (o.check_accuracy) report::preflight(model, acc);
   // Bias correction and the placement search (--effort); every model below is built with both.
-  const Measured measured = measure_after_calibration(o, model, acc, table, result);
+  const Measured measured = measure_after_calibration(o, model, acc, table, std::move(candidates), result);
+  result.method = table.method;
   const report::NodeSelection& searched = measured.searched;
   const emit::ChannelMeans& means = measured.means;
   if (measured.ran) phase("search");

@@ -61,7 +61,7 @@ TEST(Quantize, ByteIdenticalAcrossThreadsAndBatchSizes) {
   test::TempDir tmp;
   const std::string single = write_digits(tmp, "single", 16, 16);
   const std::string batched = write_digits(tmp, "batched", 16, 4);
-  for (const char* method : {"minmax", "percentile", "entropy", "mse"}) {
+  for (const char* method : {"minmax", "percentile", "entropy", "mse", "auto"}) {
     SCOPED_TRACE(method);
     const Output a = quantize(tmp, "a", {"--calib", single, "--method", method, "--threads", "1"});
     ASSERT_EQ(a.cli.exit_code, 0) << a.cli.err;
@@ -76,6 +76,35 @@ TEST(Quantize, ByteIdenticalAcrossThreadsAndBatchSizes) {
     EXPECT_EQ(a.table, c.table) << "batch size changed the calibration table";
     EXPECT_TRUE(a.model == again.model) << "a repeated run changed the model";
   }
+}
+
+// --method auto measures every method's int8 model on the search rows and keeps the best: the
+// table records the method chosen, and that method named gives the very same model. Shards (which
+// cannot measure on all the data) are refused with a clear error.
+TEST(Quantize, AutoMethodChoosesAMethodAndRecordsIt) {
+  test::TempDir tmp;
+  const std::string data = write_digits(tmp, "d", 16, 16);
+  const Output a = quantize(tmp, "a", {"--calib", data, "--method", "auto"});
+  ASSERT_EQ(a.cli.exit_code, 0) << a.cli.err;
+  const size_t key = a.table.find("\"method\": \"");
+  ASSERT_NE(key, std::string::npos) << a.table;
+  const std::string chosen = a.table.substr(key + 11, a.table.find('"', key + 11) - key - 11);
+  EXPECT_TRUE(chosen == "minmax" || chosen == "percentile" || chosen == "entropy" || chosen == "mse") << chosen;
+  // Without -q the choice is said with every candidate's figure.
+  const test::CliResult said =
+      test::run_quantize({demo_model(), "--calib", data, "--method", "auto", "-o", tmp.file("said.onnx")});
+  ASSERT_EQ(said.exit_code, 0) << said.err;
+  EXPECT_NE(said.err.find("--method auto: " + chosen + " ("), std::string::npos) << said.err;
+  for (const char* m : {"minmax", "percentile", "entropy", "mse"})
+    EXPECT_NE(said.err.find(std::string(m) + " "), std::string::npos) << "no figure for " << m << ": " << said.err;
+  EXPECT_NE(said.out.find("method auto: " + chosen), std::string::npos) << said.out;
+  const Output b = quantize(tmp, "b", {"--calib", data, "--method", chosen});
+  ASSERT_EQ(b.cli.exit_code, 0) << b.cli.err;
+  EXPECT_TRUE(a.model == b.model) << "--method auto and --method " << chosen << " differ";
+  const test::CliResult shard = test::run_quantize({"calibrate", demo_model(), "--calib", data, "--method", "auto",
+                                                    "--shard", "1/2", "--save-stats", tmp.file("s.json")});
+  EXPECT_EQ(shard.exit_code, 1) << shard.err;  // usage
+  EXPECT_NE(shard.err.find("--method auto"), std::string::npos) << shard.err;
 }
 
 TEST(Quantize, LoadCalibReproducesTheModelAndChecksTheHash) {

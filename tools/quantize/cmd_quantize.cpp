@@ -30,6 +30,8 @@ DType parse_int_type(const std::string& flag, const std::string& v) {
 std::string methods_help() {
   std::string s = "Calibration method:";
   for (const calib::Method& m : calib::methods()) s += str_cat("\n  ", m.name, ": ", m.description);
+  s += str_cat("\n  ", pipeline::kAutoMethod, ": one calibration pass, then the method whose int8 model has the best "
+               "model-output SQNR on the --effort calibration rows (CNN placement; transformers keep percentile)");
   return s;
 }
 
@@ -70,7 +72,9 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
   s.ptq_version = PTQ_VERSION;
   s.settings.emplace_back("mode", f.mode);
   if (o.mode == pipeline::Mode::kStatic) {
-    s.settings.emplace_back("method", o.method == "percentile" ? str_cat("percentile ", o.params.percentile) : o.method);
+    const std::string& used = r.method.empty() ? o.method : r.method;
+    const std::string method = used == "percentile" ? str_cat("percentile ", o.params.percentile) : used;
+    s.settings.emplace_back("method", o.method == pipeline::kAutoMethod ? str_cat("auto: ", method) : method);
     s.settings.emplace_back("effort", f.effort);
     s.settings.emplace_back("bias-correction", o.bias_correction && o.effort != pipeline::Effort::kFast ? "on" : "off");
   }
@@ -185,9 +189,10 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
     else spdlog::warn("{} has no effect with --method {}", flag, o.method);
   };
   ignored("--method", !dynamic);
-  ignored("--percentile", !dynamic && o.method == "percentile");
-  ignored("--minmax-average", !dynamic && o.method == "minmax");
-  ignored("--asymmetric-calib", !dynamic && (o.method == "percentile" || o.method == "entropy"));
+  const bool any = o.method == pipeline::kAutoMethod;  // every method's ranges are candidates
+  ignored("--percentile", !dynamic && (any || o.method == "percentile"));
+  ignored("--minmax-average", !dynamic && (any || o.method == "minmax"));
+  ignored("--asymmetric-calib", !dynamic && (any || o.method == "percentile" || o.method == "entropy"));
   for (const char* flag : {"--smoothquant", "--no-smoothquant", "--reduce-range", "--no-reduce-range", "--per-tensor",
                            "--target", "--elementwise", "--activation-type", "--activation-symmetric", "--weight-type"})
     ignored(flag, !weight_only);

@@ -43,6 +43,9 @@ Effort parse_effort(const std::string& name);
 // The search settings of an effort (nullopt for fast).
 std::optional<report::SearchOptions> search_options(Effort effort);
 
+// --method auto: the calibration methods' ranges compared on measured model-output error.
+inline constexpr const char* kAutoMethod = "auto";
+
 struct QuantizeOptions {
   Mode mode = Mode::kStatic;
   std::string model_path;
@@ -51,6 +54,8 @@ struct QuantizeOptions {
   // percentile by measurement (docs/results.md): best or near-best top-1 on every model we
   // measured; minmax loses ~2 pt on mobilenetv2, entropy collapses on sparse post-ReLU tensors
   // (mnist-cnn), mse is close to percentile but slower.
+  // "auto" (kAutoMethod): one calibration pass, then every method's ranges, and the one whose int8
+  // model measures the best model-output SQNR on the search's calibration rows.
   std::string method = "percentile";
   Effort effort = Effort::kDefault;
   // Bias correction (emit/bias_correction.h): each quantized Conv/Gemm bias absorbs the mean shift
@@ -90,6 +95,7 @@ struct QuantizeResult {
   std::vector<std::string> fp32;      // nodes left in fp32, with reasons
   std::string placement;              // QuantPlan::placement
   std::vector<std::string> notes;
+  std::string method;  // the method whose ranges the model has (what --method auto chose)
   size_t quantized_nodes = 0;
   size_t activation_pairs = 0;
   size_t weights = 0;
