@@ -40,9 +40,9 @@ import report  # noqa: E402
 import bench_metrics as bm  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-METHODS = ["minmax", "percentile", "entropy", "auto"]
-# ptq's --method auto has no ORT counterpart: only ptq runs it.
-PTQ_ONLY_METHODS = {"auto"}
+METHODS = ["minmax", "percentile", "entropy", "mse", "auto"]
+# ptq's mse and --method auto have no ORT counterpart: only ptq runs them.
+PTQ_ONLY_METHODS = {"mse", "auto"}
 TOOLS = ["ptq", "ort"]
 CHUNK = 32
 TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
@@ -146,7 +146,7 @@ def quantize_all(args, task, work: pathlib.Path, calib: pathlib.Path) -> dict:
     runs = {}
     for method in args.methods:
         for tool in TOOLS:
-            if tool != "ptq" and method in PTQ_ONLY_METHODS:
+            if tool != "ptq" and (method in PTQ_ONLY_METHODS or args.ptq_only):
                 continue
             rec = quantize_one(args, task, work, calib, method, tool)
             attempts, flags = [], []
@@ -363,8 +363,9 @@ def main() -> None:
                     help="Markdown report; the JSON goes beside it (same name, .json)")
     ap.add_argument("--models", default=",".join(bench_data.MODELS), help="comma-separated subset of: "
                     + ", ".join(bench_data.MODELS))
-    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of minmax,percentile,entropy,auto (auto: ptq only)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of minmax,percentile,entropy,mse,auto (mse, auto: ptq only)")
     ap.add_argument("--quick", action="store_true", help="fewer evaluation samples and latency runs, for iteration")
+    ap.add_argument("--ptq-only", action="store_true", help="skip ORT's quantizer (and NNCF): ptq rows only, for iteration")
     ap.add_argument("--nncf", action="store_true", help="also OpenVINO NNCF (default and preset=MIXED rows; pip nncf openvino)")
     ap.add_argument("--fp32-only", action="store_true", help="only check the fp32 pipeline (no quantization)")
     ap.add_argument("--shared", type=pathlib.Path, default=ROOT.parent / "shared")

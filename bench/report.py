@@ -63,7 +63,8 @@ def method_notes(res: dict) -> list:
         "## What is compared",
         "",
         "- **ptq**: `quantize MODEL --calib DIR --method M --threads 2 -o OUT` (default target `ort-x86`: "
-        "uint8 asymmetric activations, int8 symmetric per-channel weights, QDQ).",
+        "uint8 asymmetric activations, int8 symmetric per-channel weights, QDQ); M = minmax, percentile, entropy, "
+        "mse or auto (ptq's default; mse and auto have no ORT counterpart).",
         "- **ORT**: `bench/ort_quantize.py` = `quant_pre_process` then `quantize_static(quant_format=QDQ, "
         "per_channel=True, activation_type=QUInt8, weight_type=QInt8, calibrate_method=MinMax|Percentile|Entropy)` "
         "with all other options at their defaults (percentile 99.999, entropy 128 bins).",

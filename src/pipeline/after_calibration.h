@@ -16,8 +16,8 @@ struct Measured {
 };
 
 // Records the outcome in `table` (saved afterwards with --save-calib) and notes in `result`.
-// `candidates` (--method auto: one table per method from the same statistics): the one with the
-// best model-output SQNR on the measured rows becomes `table` first (the first on a tie).
+// `candidates` (--method auto: one table per method from the same statistics, only where the
+// search measures): the one chosen on the measured rows becomes `table` first.
 Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& model, const report::AccuracyOptions& acc,
                                    calib::CalibTable& table, std::vector<calib::CalibTable> candidates,
                                    QuantizeResult& result);

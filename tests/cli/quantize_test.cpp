@@ -89,13 +89,13 @@ TEST(Quantize, AutoMethodChoosesAMethodAndRecordsIt) {
   const size_t key = a.table.find("\"method\": \"");
   ASSERT_NE(key, std::string::npos) << a.table;
   const std::string chosen = a.table.substr(key + 11, a.table.find('"', key + 11) - key - 11);
-  EXPECT_TRUE(chosen == "minmax" || chosen == "percentile" || chosen == "entropy" || chosen == "mse") << chosen;
+  EXPECT_TRUE(chosen == "minmax" || chosen == "percentile" || chosen == "entropy") << chosen;
   // Without -q the choice is said with every candidate's figure.
   const test::CliResult said =
       test::run_quantize({demo_model(), "--calib", data, "--method", "auto", "-o", tmp.file("said.onnx")});
   ASSERT_EQ(said.exit_code, 0) << said.err;
   EXPECT_NE(said.err.find("--method auto: " + chosen + " ("), std::string::npos) << said.err;
-  for (const char* m : {"minmax", "percentile", "entropy", "mse"})
+  for (const char* m : {"minmax", "percentile", "entropy"})
     EXPECT_NE(said.err.find(std::string(m) + " "), std::string::npos) << "no figure for " << m << ": " << said.err;
   EXPECT_NE(said.out.find("method auto: " + chosen), std::string::npos) << said.out;
   const Output b = quantize(tmp, "b", {"--calib", data, "--method", chosen});
@@ -382,7 +382,9 @@ TEST(Quantize, SummaryInTerminalAndReports) {
   const test::CliResult plain = test::run_quantize(
       {m, "--calib", demo + "/calib", "-o", tmp.file("a.onnx"), "--exclude-ops", "Gemm", "-q"});
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
-  for (const char* line : {"time: load ", "summary\n", "settings: mode static, method percentile 99.999, effort default, bias-correction on, target ort-x86",
+  for (const char* line : {"time: load ", "summary\n",
+                           "settings: mode static, method auto: percentile 99.999, effort default, bias-correction on, "
+                           "target ort-x86",
                            "model: " , "(sha256 ", "size: fp32 ", "nodes: 4 quantized, 1 kept in fp32:", "node 'fc' (Gemm): excluded by --exclude-nodes/--exclude-ops"})
     EXPECT_NE(plain.out.find(line), std::string::npos) << line << "\n" << plain.out;
   const test::CliResult rep = test::run_quantize({m, "--calib", demo + "/calib", "--eval", demo + "/eval", "--labels",

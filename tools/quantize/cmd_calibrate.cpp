@@ -17,6 +17,7 @@ void add_calibrate(CLI::App& sub, Run& run) {
     std::string shard = "1/1", save_stats, save_calib;
   };
   auto f = std::make_shared<Flags>();
+  f->o.method = "percentile";  // a shard cannot measure --method auto's candidates on all the data
   add_calibration_flags(sub, *f);
   sub.add_option("--shard", f->shard,
                  "I/N: calibrate on samples I-1, I-1+N, ... of --calib (shards numbered from 1), for merge-stats")

@@ -51,12 +51,13 @@ struct QuantizeOptions {
   std::string model_path;
   std::string output_path;
   quant::QuantConfig config;
-  // percentile by measurement (docs/results.md): best or near-best top-1 on every model we
-  // measured; minmax loses ~2 pt on mobilenetv2, entropy collapses on sparse post-ReLU tensors
-  // (mnist-cnn), mse is close to percentile but slower.
-  // "auto" (kAutoMethod): one calibration pass, then every method's ranges, and the one whose int8
-  // model measures the best model-output SQNR on the search's calibration rows.
-  std::string method = "percentile";
+  // "auto" (kAutoMethod) by measurement (docs/results.md, docs/quantization.md): one calibration
+  // pass, then every method's ranges, and the one whose int8 model measures the best model-output
+  // SQNR on the search's calibration rows (percentile unless another leads by a margin). No single
+  // method is best everywhere: entropy on mobilenetv2 and squeezenet1.1, percentile on
+  // PP-OCRv4-rec, efficientnet-lite0 and YOLOX; entropy collapses on sparse post-ReLU tensors
+  // without its guard (mnist-cnn).
+  std::string method = kAutoMethod;
   Effort effort = Effort::kDefault;
   // Bias correction (emit/bias_correction.h): each quantized Conv/Gemm bias absorbs the mean shift
   // its quantized weights cause, from the search's fp32 runs, kept when it raises the measured
