@@ -300,10 +300,14 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
       padded && direct ? kTile
                        : std::clamp<int64_t>(kBTileFloats / std::max<int64_t>(K, 1) / fast::kNr * fast::kNr,
                                              fast::kNr, kTile);
-  const int64_t tiles = (cols_total + max_cols - 1) / max_cols;
-  const int64_t ncols = (cols_total + tiles - 1) / tiles;
+  // (Packed tiles stay whole kNr-column panels.)
+  const int64_t even = ceil_div(cols_total, ceil_div(cols_total, max_cols));
+  const int64_t ncols = direct ? even : ceil_to(even, fast::kNr);
+  const int64_t tiles = ceil_div(cols_total, ncols);
   constexpr int64_t kTasks = 8;
-  const int64_t mblock = tiles >= kTasks ? mg : std::max<int64_t>(2 * fast::kMr, ceil_to(ceil_div(mg, ceil_div(kTasks, tiles)), 2 * fast::kMr));
+  const int64_t mblock =
+      tiles >= kTasks ? mg
+                      : std::max<int64_t>(2 * fast::kMr, ceil_to(ceil_div(mg, ceil_div(kTasks, tiles)), 2 * fast::kMr));
   const int64_t mblocks = (mg + mblock - 1) / mblock;
   const int64_t nt = n * group * tiles;
   // The calling thread's buffers, passed to the tasks as pointers: named inside a lambda, a
