@@ -1,7 +1,9 @@
-// fusable_activation: the single Relu/Clip reader of a value, with its bounds; the Mul of SiLU.
+// fusable_activation: the single Relu/Clip reader of a value, with its bounds; the Mul of SiLU; a
+// zero Pad before a Conv.
 #include "activation_fusion.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 namespace ptq::runtime {
@@ -54,6 +56,49 @@ std::optional<FusableMultiply> fusable_multiply_by_input(const ir::Graph& graph,
   const bool input_first = v.uses[0].slot == 1;
   if (m.inputs[input_first ? 0 : 1] != producer.inputs[0]) return std::nullopt;
   return FusableMultiply{m.id, input_first};
+}
+
+std::optional<FusablePad> fusable_pad(const ir::Model& model, const ir::Graph& graph, const ir::Node& pad,
+                                      const std::vector<bool>& captured) {
+  if (!pad.is_default_domain() || pad.op_type != "Pad" || pad.outputs.size() != 1 || pad.outputs[0] == ir::kNone ||
+      pad.inputs.empty() || pad.inputs[0] == ir::kNone)
+    return std::nullopt;
+  const ir::Value& v = graph.value(pad.outputs[0]);
+  if (v.uses.size() != 1 || v.uses[0].slot != 0 || captured[static_cast<size_t>(v.id)]) return std::nullopt;
+  if (std::find(graph.outputs.begin(), graph.outputs.end(), v.id) != graph.outputs.end()) return std::nullopt;
+  const ir::Node& conv = graph.node(v.uses[0].node);
+  if (!conv.is_default_domain() || conv.op_type != "Conv" || conv.attr_string("auto_pad", "NOTSET") != "NOTSET")
+    return std::nullopt;
+  if (pad.attr_string("mode", "constant") != "constant") return std::nullopt;
+  const auto positive_zero = [](float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    return bits == 0;
+  };
+  std::vector<int64_t> all;
+  if (model.opset(pad.domain) < 11) {
+    if (!positive_zero(pad.attr_float("value", 0.f))) return std::nullopt;
+    all = pad.attr_ints("pads");
+  } else {
+    if (pad.inputs.size() > 3 && pad.inputs[3] != ir::kNone) return std::nullopt;  // axes
+    const Tensor* p = pad.inputs.size() > 1 && pad.inputs[1] != ir::kNone ? graph.constant(pad.inputs[1]) : nullptr;
+    if (!p || p->dtype() != DType::kInt64) return std::nullopt;
+    all.assign(p->data<int64_t>(), p->data<int64_t>() + p->numel());
+    if (pad.inputs.size() > 2 && pad.inputs[2] != ir::kNone) {
+      const Tensor* c = graph.constant(pad.inputs[2]);
+      if (!c || c->dtype() != DType::kFloat || c->numel() > 1) return std::nullopt;
+      if (c->numel() == 1 && !positive_zero(c->data<float>()[0])) return std::nullopt;
+    }
+  }
+  const size_t r = all.size() / 2;
+  if (all.size() % 2 != 0 || r < 3 || r > 4) return std::nullopt;  // Conv: 1-D and 2-D
+  if (all[0] != 0 || all[1] != 0 || all[r] != 0 || all[r + 1] != 0) return std::nullopt;  // N and C
+  FusablePad f{conv.id, {}};
+  for (size_t i = 2; i < r; ++i) f.pads.push_back(all[i]);
+  for (size_t i = r + 2; i < 2 * r; ++i) f.pads.push_back(all[i]);
+  for (int64_t q : f.pads)
+    if (q < 0 || q > (int64_t{1} << 30)) return std::nullopt;  // cropping, or hostile sizes left to Pad
+  return f;
 }
 
 }  // namespace ptq::runtime

@@ -1,6 +1,6 @@
-// A Relu/Clip folded into the Conv before it (CompiledGraph's activation fusion), or SiLU's Mul
-// into the Sigmoid, gives the same bits as the separate node, and it happens only where no
-// observer needs the value in between.
+// A Relu/Clip folded into the Conv before it (CompiledGraph's activation fusion), SiLU's Mul into
+// the Sigmoid, or a zero Pad into the Conv after it, gives the same bits as the separate node, and
+// it happens only where no observer needs the value in between.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -123,6 +123,52 @@ TEST(ActivationFusion, SiluIsFusedIntoSigmoidBitForBit) {
   o.observed = [](const ir::Graph& g, ir::ValueId v) { return g.value(v).name != "x"; };
   runtime::Interpreter(m, o).run({{"x", x}});
   EXPECT_EQ(names, (std::set<std::string>{"x", "s", "y"}));  // an observer needs s: not fused
+}
+
+// A zero Pad read only by a Conv is folded into the Conv's pads (ORT's PadFusion): the same bits as
+// the separate Pad, for stride-1 and strided, depthwise and dense Convs and both pads forms (input
+// and the opset-2 attribute), and only where it is exact and nobody needs the padded tensor.
+TEST(PadFusion, ZeroPadIsFoldedIntoTheConvBitForBit) {
+  std::mt19937 rng(5);
+  const Tensor x = test::random_floats(rng, {1, 8, 13, 12});
+  const Tensor wd = test::random_floats(rng, {8, 1, 3, 3}), wf = test::random_floats(rng, {6, 8, 3, 3});
+  const auto text = [](const std::string& pad, const std::string& conv, bool expose, int opset = 13) {
+    return "<ir_version: 8, opset_import: [\"\" : " + std::to_string(opset) +
+           "]>\ng (float[1, 8, 13, 12] x, float[a, b, 3, 3] w) => (float[c, d, e, f] y" +
+           (expose ? ", float[g, h, i, j] p" : "") +
+           ") <int64[8] zeros = {0, 0, 1, 0, 0, 0, 2, 1}, int64[8] crop = "
+           "{0, 0, -1, 0, 0, 0, 2, 1}, float zero = {0.0}, float one = {1.0}> {\n  p = " + pad + "\n  y = " + conv + "\n}";
+  };
+  const std::string depthwise = "Conv <group = 8, strides = [2, 2], pads = [1, 0, 0, 1]> (p, w)";
+  const std::string dense = "Conv <pads = [0, 1, 1, 0]> (p, w)";
+  struct Case {
+    std::string pad;
+    int opset;
+    bool fused;
+  };
+  const Case cases[] = {{"Pad (x, zeros)", 13, true},
+                        {"Pad (x, zeros, zero)", 13, true},
+                        {"Pad <pads = [0, 0, 1, 0, 0, 0, 2, 1]> (x)", 2, true},
+                        {"Pad (x, zeros, one)", 13, false},     // not zeros
+                        {"Pad (x, crop)", 13, false},           // negative: cropping
+                        {"Pad <mode = \"edge\"> (x, zeros)", 13, false}};
+  for (const Case& c : cases) {
+    for (const std::string& conv : {depthwise, dense}) {
+      const Tensor& w = conv == depthwise ? wd : wf;
+      SCOPED_TRACE(c.pad + " then " + conv);
+      const std::map<std::string, Tensor> in = {{"x", x}, {"w", w}};
+      const Tensor fused = test::run_text(text(c.pad, conv, false, c.opset), in, 2)[0];
+      const Tensor separate = test::run_text(text(c.pad, conv, true, c.opset), in, 2)[0];
+      EXPECT_TRUE(fused.bit_equal(separate));
+      std::set<std::string> names;
+      runtime::InterpreterOptions o;
+      o.threads = 1;
+      o.observer = [&](const ir::Graph& g, ir::ValueId v, const Tensor&) { names.insert(g.value(v).name); };
+      o.observed = [](const ir::Graph& g, ir::ValueId v) { return g.value(v).name == "y"; };
+      runtime::Interpreter(onnx_io::parse_model_text(text(c.pad, conv, false, c.opset)), o).run(in);
+      EXPECT_EQ(names.count("p") == 0, c.fused);  // a fused Pad's output is never stored
+    }
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "ptq/core/error.h"
 #include "ptq/core/npy.h"
 #include "ptq/onnx_io/load.h"
+#include "ptq/passes/prepare.h"
 #include "ptq/runtime/interpreter.h"
 
 namespace ptq::cli {
@@ -92,7 +93,7 @@ void add_run(CLI::App& sub, Run& run) {
       for (const std::string& spec : o->inputs)
         read.push_back({"--input", spec.substr(spec.find('=') == std::string::npos ? 0 : spec.find('=') + 1)});
       check_output_safety(read, {});
-      const ir::Model model = onnx_io::load_model(o->model);
+      ir::Model model = onnx_io::load_model(o->model);
       std::map<std::string, Tensor> inputs;
       for (const std::string& spec : o->inputs) {
         const size_t eq = spec.find('=');
@@ -101,6 +102,19 @@ void add_run(CLI::App& sub, Run& run) {
         const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
         PTQ_CHECK(!inputs.count(name), UsageError, "--input '", name, "' given twice");
         inputs[name] = with_context("--input " + name, [&] { return read_npy(file); });
+      }
+      // Nodes computing from constants only (a Pad's pads built by Shape/Concat/Slice chains, as
+      // PyTorch exports them) run once here, as ONNX Runtime's constant folding does: the same
+      // kernels on the same values, so outputs are unchanged, and such a Pad then reaches the
+      // runtime's Pad-into-Conv fusion. Not when an initializer is fed as an input (it may vary).
+      bool overridden = false;
+      for (const auto& [name, t] : inputs) {
+        const ir::ValueId v = model.graph.find(name);
+        overridden = overridden || (v != ir::kNone && model.graph.value(v).kind == ir::ValueKind::kInitializer);
+      }
+      if (!overridden) {
+        passes::Changes folded;
+        passes::fold_constants(model, folded);
       }
       runtime::InterpreterOptions options;
       options.threads = o->threads;

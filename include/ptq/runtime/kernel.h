@@ -68,6 +68,13 @@ class Kernel {
     (void)input_first;
     return false;
   }
+  // Offered when X (input 0) comes from a Pad adding zeros on the spatial axes only, read by
+  // nothing else: true when the kernel will read its input with `pads` (spatial [begin..., end...])
+  // added to its own, which sums the same zeros, so the Pad needs no pass of its own.
+  virtual bool fuse_input_pads(const std::vector<int64_t>& pads) {
+    (void)pads;
+    return false;
+  }
   // inputs[i] is nullptr for an omitted optional input; outputs has one slot per node output
   // (omitted outputs may be left empty).
   virtual void run(const KernelContext& ctx, const std::vector<const Tensor*>& inputs,

@@ -147,6 +147,14 @@ class Conv : public Kernel {
     return true;
   }
 
+  bool fuse_input_pads(const std::vector<int64_t>& pads) override {
+    if (attrs_.auto_pad != "NOTSET") return false;
+    if (attrs_.pads.empty()) attrs_.pads.assign(pads.size(), 0);
+    if (attrs_.pads.size() != pads.size()) return false;
+    for (size_t i = 0; i < pads.size(); ++i) attrs_.pads[i] += pads[i];
+    return true;
+  }
+
  private:
   std::optional<Activation> act_;
   WindowAttrs attrs_;
