@@ -98,8 +98,9 @@ double choose_method(const QuantizeOptions& o, const ir::Model& model, const std
   const std::string kept_unless = candidates.front().method;
   table = std::move(candidates[pick]);
   result.notes.push_back(str_cat("--method auto: ", table.method, " (model-output SQNR in dB on ", kept.size(),
-                                 " calibration rows, no bias correction or search: ", figures, "; another method replaces ",
-                                 kept_unless, " when it measures ", kAutoMarginDb, " dB more)"));
+                                 " calibration rows, no bias correction or search: ", figures,
+                                 "; another method replaces ", kept_unless, " when it measures ", kAutoMarginDb,
+                                 " dB more)"));
   return dbs[pick];
 }
 

@@ -122,7 +122,8 @@ calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& mode
 
 calib::CalibStats calibrate_shard(const QuantizeOptions& o, const calib::Shard& shard) {
   PTQ_CHECK(o.method != kAutoMethod, UsageError, "--method auto chooses by measuring each method's int8 model on the "
-            "data, which a shard does not have all of: calibrate shards with a named method (", calib::method_names(), ")");
+            "data, which a shard does not have all of: calibrate shards with a named method (",
+            calib::method_names(), ")");
   const calib::Method* method = calib::find_method(o.method);
   PTQ_CHECK(method, UsageError, "--method: unknown method '", o.method, "' (use ", calib::method_names(), ")");
   PTQ_CHECK(!o.calib_data.empty(), UsageError, "calibration data is needed: pass --calib DATA");
