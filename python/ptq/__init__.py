@@ -125,7 +125,7 @@ def _common(threads, input_shapes, skip_nonfinite, preprocess, labels, task, rep
 
 
 def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = None, *,
-             mode: str = "static", method: str = "percentile", percentile: Optional[float] = None,
+             mode: str = "static", method: str = "auto", percentile: Optional[float] = None,
              minmax_average: bool = False, asymmetric_calib: bool = False,
              target: str = "ort-x86", preset: str = "auto",
              activation_type: Optional[str] = None, activation_symmetric: bool = False,
