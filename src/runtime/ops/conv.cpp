@@ -291,13 +291,14 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   // One (image, group)'s padded planes, then zeros the dropped columns of the last row read.
   const int64_t region = cg * hp * wp + (g.kw - 1) * g.dw;
   const int64_t cols_total = padded ? g.ho * wp : P;
-  std::vector<int64_t> boff(static_cast<size_t>(K));
-  for (int64_t ci = 0; ci < cg; ++ci)
+  const bool in_place = pointwise || padded;
+  // B row offsets where B is read in place (im2col builds its rows instead).
+  std::vector<int64_t> boff(in_place ? static_cast<size_t>(K) : 0);
+  for (int64_t ci = 0; in_place && ci < cg; ++ci)
     for (int64_t ky = 0; ky < g.kh; ++ky)
       for (int64_t kx = 0; kx < g.kw; ++kx)
         boff[static_cast<size_t>((ci * g.kh + ky) * g.kw + kx)] =
             padded ? ci * hp * wp + ky * g.dh * wp + kx * g.dw : ci * HW;
-  const bool in_place = pointwise || padded;
   const bool direct = in_place && fast::gemm_direct_b_supported();
   // Column tiles: read in place (stride-1 windows), up to kTile columns; packed, a multiple of
   // kNr whose packed B (K × cols) fits kBTileFloats. The tiles of an image are then evened out,
