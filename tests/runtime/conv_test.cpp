@@ -161,10 +161,10 @@ TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
   EXPECT_LT(test::max_abs_diff(y, ref.reshaped({2, 6, ref.dims()[3]})), 1e-4f);
 }
 
-// The fast depthwise kernel (eight channels per vector) computes each output as one FMA chain
-// over the taps in (ky, kx) order from 0, padding included, then + bias: bit for bit the chain
-// below, for channel counts with a short last group of 8, strides, dilations, uneven pads,
-// widths that end mid-group and a batch of 2.
+// The fast depthwise kernels (eight or sixteen channels per vector; on AVX-512 wide stride-1 rows
+// one channel at a time) compute each output as one FMA chain over the taps in (ky, kx) order
+// from 0, padding included, then + bias: bit for bit the chain below, for channel counts with a
+// short last group of 8, strides, dilations, uneven pads, widths that end mid-group and a batch of 2.
 TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
   if (!runtime::fast_kernels_active()) GTEST_SKIP() << "no AVX2/FMA: the fast kernels do not run here";
   struct Case {
@@ -172,7 +172,10 @@ TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
   };
   std::mt19937 rng(99);
   for (const Case& k : {Case{3, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, Case{8, 14, 14, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},
-                        Case{13, 17, 30, 5, 5, 2, 1, 1, 2, 2, 4, 2, 3}, Case{20, 9, 11, 3, 2, 1, 3, 2, 1, 0, 2, 1, 0}}) {
+                        Case{13, 17, 30, 5, 5, 2, 1, 1, 2, 2, 4, 2, 3}, Case{20, 9, 11, 3, 2, 1, 3, 2, 1, 0, 2, 1, 0},
+                        // wide stride-1 rows (AVX-512: one channel at a time, pixels in the lanes):
+                        // 3x3 with two-block steps and a tail, and a dilated 5x3 of any tap count
+                        Case{5, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, Case{4, 8, 60, 5, 3, 2, 1, 2, 1, 2, 0, 1, 3}}) {
     const int64_t n = 2;
     const Tensor x = test::random_floats(rng, {n, k.c, k.h, k.w});
     const Tensor w = test::random_floats(rng, {k.c, 1, k.kh, k.kw});
