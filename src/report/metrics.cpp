@@ -207,27 +207,33 @@ void ValueHistogram::add(const Tensor& a) {
   const float* x = a.data<float>();
   const double scale = static_cast<double>(bins.size()) / (hi - lo);
   const size_t last = bins.size() - 1;
+  // Without branches on the value (compares and selects): the report bins 32 samples of every
+  // probed tensor, and mispredicted branches made this 3 % of a mobilenetv2 command. The bins are
+  // those of the plain comparisons: values below lo, above hi or not finite are counted apart.
+  size_t n_below = 0, n_above = 0, n_clipped = 0;
   for (size_t i = 0; i < a.numel(); ++i) {
     const double v = x[i];
     if (!std::isfinite(v)) {
       ++nonfinite;
       continue;
     }
-    if (v < lo) {
-      ++below;
-    } else if (v > hi) {
-      ++above;
-    } else {
-      size_t k = std::min(last, static_cast<size_t>((v - lo) * scale));
-      // The bar a value lands in says whether it is clipped, whatever the rounding above.
-      const bool out = v < clip_lo || v > clip_hi;
-      if (!out) k = std::clamp(k, first_inside, end_inside - 1);
-      else if (v < clip_lo) k = std::min(k, first_inside - 1);
-      else k = std::max(k, end_inside);
-      ++bins[k];
-    }
-    clipped += v < clip_lo || v > clip_hi;
+    const bool is_below = v < lo, is_above = v > hi, below_clip = v < clip_lo, above_clip = v > clip_hi;
+    // (v - lo)·scale clamped to [0, last] before the cast: the cast of a value in range is
+    // min(last, cast(t)) of the unclamped t, and an out-of-range value's index is not used.
+    const double t = std::min(std::max((v - lo) * scale, 0.0), static_cast<double>(last));
+    size_t k = static_cast<size_t>(t);
+    // The bar a value lands in says whether it is clipped, whatever the rounding above.
+    const size_t k_lo = below_clip ? 0 : above_clip ? end_inside : first_inside;
+    const size_t k_hi = below_clip ? first_inside - 1 : above_clip ? last : end_inside - 1;
+    k = std::min(std::max(k, k_lo), k_hi);
+    bins[k] += !(is_below || is_above);
+    n_below += is_below;
+    n_above += is_above;
+    n_clipped += below_clip || above_clip;
   }
+  below += n_below;
+  above += n_above;
+  clipped += n_clipped;
 }
 
 void ValueHistogram::merge(const ValueHistogram& o) {
