@@ -162,9 +162,10 @@ TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
 }
 
 // The fast depthwise kernels (eight or sixteen channels per vector; on AVX-512 wide stride-1 rows
-// one channel at a time) compute each output as one FMA chain over the taps in (ky, kx) order
-// from 0, padding included, then + bias: bit for bit the chain below, for channel counts with a
-// short last group of 8, strides, dilations, uneven pads, widths that end mid-group and a batch of 2.
+// and 3x3 column-stride-2 rows one channel at a time) compute each output as one FMA chain over
+// the taps in (ky, kx) order from 0, padding included, then + bias: bit for bit the chain below,
+// for channel counts with a short last group of 8, strides, dilations, uneven pads, widths that
+// end mid-group and a batch of 2.
 TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
   if (!runtime::fast_kernels_active()) GTEST_SKIP() << "no AVX2/FMA: the fast kernels do not run here";
   struct Case {
@@ -175,7 +176,9 @@ TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
                         Case{13, 17, 30, 5, 5, 2, 1, 1, 2, 2, 4, 2, 3}, Case{20, 9, 11, 3, 2, 1, 3, 2, 1, 0, 2, 1, 0},
                         // wide stride-1 rows (AVX-512: one channel at a time, pixels in the lanes):
                         // 3x3 with two-block steps and a tail, and a dilated 5x3 of any tap count
-                        Case{5, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, Case{4, 8, 60, 5, 3, 2, 1, 2, 1, 2, 0, 1, 3}}) {
+                        Case{5, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, Case{4, 8, 60, 5, 3, 2, 1, 2, 1, 2, 0, 1, 3},
+                        // 3x3 with column stride 2 and rows of 28 or more (taps read in place)
+                        Case{6, 12, 61, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, Case{3, 9, 66, 3, 3, 1, 2, 2, 1, 2, 0, 2, 3}}) {
     const int64_t n = 2;
     const Tensor x = test::random_floats(rng, {n, k.c, k.h, k.w});
     const Tensor w = test::random_floats(rng, {k.c, 1, k.kh, k.kw});
@@ -318,8 +321,9 @@ TEST(MaxPool, FastKernelIsBitIdenticalToReference) {
   std::mt19937 rng(31);
   for (const char* attrs : {"kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]",
                             "kernel_shape = [2, 3], strides = [1, 2], dilations = [2, 1]",
-                            "kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1"}) {
-    Tensor x = test::random_floats(rng, {2, 3, 37, 41});
+                            "kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1",
+                            "kernel_shape = [3, 3], strides = [1, 2], pads = [0, 1, 2, 0]"}) {
+    Tensor x = test::random_floats(rng, {2, 3, 37, 75});  // stride-2 rows of three 16-output blocks
     for (size_t i = 0; i < x.numel(); i += 97)
       x.mutable_data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
     const std::string text = std::string(R"(<ir_version: 8, opset_import: ["" : 13]>

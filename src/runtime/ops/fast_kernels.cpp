@@ -365,6 +365,73 @@ int64_t row_step(const PlaneGeo& g) { return g.sh * g.sw * g.wq(); }
 
 }  // namespace
 
+namespace {
+
+// GCC 12's AVX-512 intrinsics pass "undefined" vectors it then warns about.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The three kx taps (kw 3, no dilation) of 16 stride-2 outputs from one input row: input
+// columns c0 + 2j + kx for j < 16, `fill` outside [0, w) or for a missing (padding) row. Read
+// straight from the row (masked loads; even and odd columns split in registers), where a
+// phase-plane copy of every input plane cost more than the window sums of its quarter as many
+// outputs.
+PTQ_AVX512 inline void taps_s2(const float* row, int64_t w, int64_t c0, __m512 fill, __m512 t[3]) {
+  if (!row) {
+    t[0] = t[1] = t[2] = fill;
+    return;
+  }
+  const auto inside = [w](int64_t c) {  // lanes j with 0 <= c + j < w
+    return static_cast<__mmask16>(first16(std::max<int64_t>(0, w - c)) & ~first16(std::max<int64_t>(0, -c)));
+  };
+  const __m512 x0 = _mm512_mask_loadu_ps(fill, inside(c0), row + c0);
+  const __m512 x1 = _mm512_mask_loadu_ps(fill, inside(c0 + 16), row + c0 + 16);
+  const __m512 x2 = _mm512_mask_loadu_ps(fill, inside(c0 + 32) & 1, row + c0 + 32);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  t[0] = _mm512_permutex2var_ps(x0, even, x1);
+  t[1] = _mm512_permutex2var_ps(x0, odd, x1);
+  t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(x2), _mm512_castps_si512(t[0]), 1));
+}
+
+// Input rows of output row oy for taps ky < 3 (nullptr: a padding row).
+inline void rows_s2(const float* x, const PlaneGeo& g, int64_t oy, const float* r[3]) {
+  for (int64_t ky = 0; ky < 3; ++ky) {
+    const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+    r[ky] = iy >= 0 && iy < g.h ? x + iy * g.w : nullptr;
+  }
+}
+
+// 3x3 windows with column stride 2 and no column dilation: taps_s2 reads their taps.
+bool s2_direct(const PlaneGeo& g) { return g.kh == 3 && g.kw == 3 && g.sw == 2 && g.dw == 1; }
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+bool max_s2_direct_supported(const PlaneGeo& g) { return avx512_usable() && s2_direct(g); }
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // as in taps_s2
+// max_planes' taps in the same order (max_ps(v, acc): a NaN tap is skipped), read by taps_s2
+// with -inf for the padding instead of from phase planes.
+PTQ_AVX512 void max_s2_direct(const float* x, const PlaneGeo& g, float* y) {
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const float* r[3];
+    rows_s2(x, g, oy, r);
+    float* yr = y + oy * g.wo;
+    for (int64_t ox = 0; ox < g.wo; ox += 16) {
+      __m512 a = ninf;
+      for (int ky = 0; ky < 3; ++ky) {
+        __m512 t[3];
+        taps_s2(r[ky], g.w, 2 * ox - g.pl, ninf, t);
+        for (int kx = 0; kx < 3; ++kx) a = _mm512_max_ps(t[kx], a);
+      }
+      _mm512_mask_storeu_ps(yr + ox, first16(g.wo - ox), a);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
 PTQ_AVX2 void max_planes(const float* buf, const PlaneGeo& g, float* y) {
   thread_local TapOffsets taps_cache;
   const int64_t* o = taps_cache.get(g);
@@ -635,8 +702,7 @@ PTQ_AVX512 void plane16_rows(const float* planes, const PlaneGeo& g, const float
     float* yr = y + oy * g.wo;
     int64_t ox = 0;
     if constexpr (kTaps > 0) {
-      // Two blocks per step: two independent FMA chains (one chain left the FMA units idle
-      // half the time).
+      // Two blocks per step: two independent FMA chains in flight (a few % on 112x112).
       for (; ox + 32 <= g.wo; ox += 32) {
         __m512 a = _mm512_setzero_ps(), b = a;
 #pragma GCC unroll 16
@@ -678,12 +744,44 @@ PTQ_AVX512 void depthwise_plane16(const float* x, const PlaneGeo& g, const float
   if (g.kh * g.kw == 9) plane16_rows<9>(planes.data(), g, w, off.data(), bias, y, act);
   else plane16_rows<0>(planes.data(), g, w, off.data(), bias, y, act);
 }
+
+// One channel of a 3x3 stride-2 (columns) depthwise Conv with pixels in the lanes, taps read by
+// taps_s2 with zeros for the padding: the FMA chain of depthwise_rows16, so identical results.
+PTQ_AVX512 void depthwise_s2_plane16(const float* x, const PlaneGeo& g, const float* w, float bias, float* y,
+                                     const Activation* act) {
+  __m512 wv[9];
+  for (int t = 0; t < 9; ++t) wv[t] = _mm512_set1_ps(w[t]);
+  const __m512 bv = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+  const __m512 lo = _mm512_set1_ps(act ? act->lo : 0.f), hi = _mm512_set1_ps(act ? act->hi : 0.f);
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const float* r[3];
+    rows_s2(x, g, oy, r);
+    float* yr = y + oy * g.wo;
+    for (int64_t ox = 0; ox < g.wo; ox += 16) {
+      __m512 a = zero;
+#pragma GCC unroll 3
+      for (int ky = 0; ky < 3; ++ky) {
+        __m512 t[3];
+        taps_s2(r[ky], g.w, 2 * ox - g.pl, zero, t);
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; ++kx) a = _mm512_fmadd_ps(wv[3 * ky + kx], t[kx], a);
+      }
+      a = _mm512_add_ps(a, bv);
+      if (act) a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));  // as activated(): NaN passes through
+      _mm512_mask_storeu_ps(yr + ox, first16(g.wo - ox), a);
+    }
+  }
+}
+
 #pragma GCC diagnostic pop
 
 // Stride-1 output rows at least this wide run one channel at a time with pixels in the lanes
-// (mobilenetv2, 1 thread: 112 and 56 columns 25 % and 10 % faster; 28 columns and stride 2
-// slower, as their rows fill fewer lanes and their copies cost more per output).
+// (mobilenetv2, 1 thread: its 112- and 56-column depthwise layers 30 % and 15 % faster; 28
+// columns and stride 2 were slower, as their rows fill fewer lanes and the copy costs more per
+// output).
 constexpr int64_t kPlaneLanesMinWo = 56;
+// 3x3 stride-2 output rows at least this wide: pixels in the lanes, taps read in place.
+constexpr int64_t kS2DirectMinWo = 28;
 
 }  // namespace
 
@@ -691,10 +789,13 @@ int64_t depthwise_block_channels() { return avx512_usable() ? 16 : 8; }
 
 void depthwise_channels(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g, const float* w,
                         const float* bias, float* y, const Activation* act) {
+  const int64_t taps = g.kh * g.kw, P = g.ho * g.wo;
   if (avx512_usable() && g.sw == 1 && g.wo >= kPlaneLanesMinWo) {
-    const int64_t taps = g.kh * g.kw, P = g.ho * g.wo;
     for (int64_t l = 0; l < channels; ++l)
       depthwise_plane16(x + l * plane, g, w + l * taps, bias ? bias[l] : 0.f, y + l * P, act);
+  } else if (avx512_usable() && s2_direct(g) && g.wo >= kS2DirectMinWo) {
+    for (int64_t l = 0; l < channels; ++l)
+      depthwise_s2_plane16(x + l * plane, g, w + l * taps, bias ? bias[l] : 0.f, y + l * P, act);
   } else if (avx512_usable()) {
     depthwise_channels16(x, channels, plane, g, w, bias, y, act);
   } else {
@@ -791,6 +892,8 @@ int64_t depthwise_block_channels() { return 8; }
 void depthwise_channels(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
                         const Activation*) {}
 void max_planes(const float*, const PlaneGeo&, float*) {}
+bool max_s2_direct_supported(const PlaneGeo&) { return false; }
+void max_s2_direct(const float*, const PlaneGeo&, float*) {}
 void sigmoid(const float*, float*, size_t) {}
 
 #endif

@@ -60,7 +60,8 @@ void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const 
                          const float* w, const float* bias, float* y, const Activation* act = nullptr);
 
 // depthwise_channels8, or on AVX-512 the same sums with 16 channels per vector (then up to 16
-// channels per call); depthwise_block_channels() says how many channels a call takes.
+// channels per call), and for stride-1 rows of 56 or more outputs one channel at a time with 16
+// pixels per vector (the same sums); depthwise_block_channels() says how many channels a call takes.
 int64_t depthwise_block_channels();
 void depthwise_channels(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
                         const float* w, const float* bias, float* y, const Activation* act = nullptr);
@@ -68,6 +69,10 @@ void depthwise_channels(const float* x, int64_t channels, int64_t plane, const P
 // Max over the window from -inf-filled phase planes; a NaN tap is skipped (as std::max(acc, v)
 // with acc first).
 void max_planes(const float* planes, const PlaneGeo& g, float* y);
+// The same maxima for a 3x3 window with column stride 2 (no column dilation), read straight from
+// the input plane x (h×w), without phase planes: where max_s2_direct_supported(g) (AVX-512).
+bool max_s2_direct_supported(const PlaneGeo& g);
+void max_s2_direct(const float* x, const PlaneGeo& g, float* y);
 
 // y = 1 / (1 + exp(-x)) elementwise, 8 lanes at a time (every element, the tail too, through the
 // same arithmetic, so a result does not depend on where a chunk starts); within a few ulp of the

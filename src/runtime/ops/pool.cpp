@@ -71,7 +71,9 @@ class Pool : public Kernel {
       // The AVX2 kernel gives the same bits (max is exact), so it needs no tolerance.
       const PlaneGeo g{H, W, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl};
       const bool fast = fast::available();
+      const bool direct = fast && fast::max_s2_direct_supported(g);
       parallel_blocks(ctx, od[0] * od[1], Ho * Wo * kh * kw, [&](int64_t i) {
+        if (direct) return fast::max_s2_direct(x + i * H * W, g, y + i * Ho * Wo);
         thread_local std::vector<float> planes;
         build_phase_planes(x + i * H * W, g, -std::numeric_limits<float>::infinity(), planes);
         float* yc = y + i * Ho * Wo;
