@@ -270,7 +270,9 @@ TEST(Conv, FastWindowsAreOneFmaChainPerOutput) {
   for (const Case& k : {Case{5, 13, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, Case{16, 24, 23, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
                         Case{6, 8, 12, 10, 3, 2, 1, 1, 2, 3, 0, 2, 3, 1, 2}, Case{40, 30, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
                         Case{4, 12, 1, 50, 1, 5, 1, 1, 1, 1, 0, 2, 0, 2, 1}, Case{3, 10, 17, 19, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 1},
-                        Case{12, 18, 10, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3}}) {
+                        Case{12, 18, 10, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 3},
+                        // few channels, 3x3, column stride 2 (AVX-512: taps read in place, no im2col)
+                        Case{4, 21, 9, 70, 3, 3, 1, 2, 2, 1, 0, 1, 2, 0, 1}}) {
     const int64_t n = 2, cg = k.c / k.group, mg = k.m / k.group;
     const Tensor x = test::random_floats(rng, {n, k.c, k.h, k.w});
     const Tensor w = test::random_floats(rng, {k.m, cg, k.kh, k.kw});

@@ -271,6 +271,16 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     });
     return;
   }
+  if (group == 1) {
+    const PlaneGeo pg{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
+    if (fast::conv_s2_small_supported(pg, c)) {  // an image model's first layer: no im2col
+      parallel_blocks(ctx, n * g.ho, m * g.wo * c * 9, [&](int64_t i) {
+        const int64_t img = i / g.ho;
+        fast::conv_s2_small(x + img * c * HW, c, pg, w, m, b, y + img * m * P, i % g.ho, act);
+      });
+      return;
+    }
+  }
   const int64_t K = cg * g.kh * g.kw;
   std::vector<float> local;
   if (!packed) {

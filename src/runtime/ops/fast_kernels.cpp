@@ -773,6 +773,49 @@ PTQ_AVX512 void depthwise_s2_plane16(const float* x, const PlaneGeo& g, const fl
   }
 }
 
+
+// Output row oy of a Conv with few input channels (at most kSmallC), 3x3 windows with column
+// stride 2 (an image model's first layer: C = 3). For each 16 output pixels the C·9 taps are
+// gathered by taps_s2 once, then each output channel's chain runs over them: from the bias, taps
+// in (c, ky, kx) order, then the activation, as the GEMM computes it from im2col rows, so the
+// results are identical. im2col and its packed copy (27 floats per output pixel) cost more than
+// the GEMM on such a layer.
+PTQ_AVX512 void conv_s2_small_row(const float* x, int64_t c, const PlaneGeo& g, const float* w, int64_t m,
+                                  const float* bias, float* y, int64_t oy, const Activation* act) {
+  const int64_t K = c * 9, P = g.ho * g.wo, HW = g.h * g.w;
+  __m512 tap[kSmallC * 9];
+  const float* r[kSmallC][3];
+  for (int64_t ci = 0; ci < c; ++ci) rows_s2(x + ci * HW, g, oy, r[ci]);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 lo = _mm512_set1_ps(act ? act->lo : 0.f), hi = _mm512_set1_ps(act ? act->hi : 0.f);
+  for (int64_t ox = 0; ox < g.wo; ox += 16) {
+    for (int64_t ci = 0; ci < c; ++ci)
+      for (int64_t ky = 0; ky < 3; ++ky) taps_s2(r[ci][ky], g.w, 2 * ox - g.pl, zero, tap + (ci * 3 + ky) * 3);
+    const __mmask16 mask = first16(g.wo - ox);
+    for (int64_t m0 = 0; m0 < m; m0 += 16) {
+      const float* wj[16];  // channel m0 + j's weights (past the last channel: the last again)
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) {
+        const int64_t mj = std::min(m0 + j, m - 1);
+        wj[j] = w + mj * K;
+        acc[j] = _mm512_set1_ps(bias ? bias[mj] : 0.f);
+      }
+      for (int64_t k = 0; k < K; ++k) {
+        const __m512 t = tap[k];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(wj[j][k]), t, acc[j]);
+      }
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) {
+        if (m0 + j >= m) break;
+        __m512 v = acc[j];
+        if (act) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));  // as activated(): NaN passes through
+        _mm512_mask_storeu_ps(y + (m0 + j) * P + oy * g.wo + ox, mask, v);
+      }
+    }
+  }
+}
 #pragma GCC diagnostic pop
 
 // Stride-1 output rows at least this wide run one channel at a time with pixels in the lanes
@@ -784,6 +827,13 @@ constexpr int64_t kPlaneLanesMinWo = 56;
 constexpr int64_t kS2DirectMinWo = 28;
 
 }  // namespace
+
+bool conv_s2_small_supported(const PlaneGeo& g, int64_t c) { return avx512_usable() && s2_direct(g) && c <= kSmallC; }
+
+void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, const float* w, int64_t m, const float* bias,
+                   float* y, int64_t oy, const Activation* act) {
+  conv_s2_small_row(x, c, g, w, m, bias, y, oy, act);
+}
 
 int64_t depthwise_block_channels() { return avx512_usable() ? 16 : 8; }
 
@@ -892,6 +942,9 @@ int64_t depthwise_block_channels() { return 8; }
 void depthwise_channels(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
                         const Activation*) {}
 void max_planes(const float*, const PlaneGeo&, float*) {}
+bool conv_s2_small_supported(const PlaneGeo&, int64_t) { return false; }
+void conv_s2_small(const float*, int64_t, const PlaneGeo&, const float*, int64_t, const float*, float*, int64_t,
+                   const Activation*) {}
 bool max_s2_direct_supported(const PlaneGeo&) { return false; }
 void max_s2_direct(const float*, const PlaneGeo&, float*) {}
 void sigmoid(const float*, float*, size_t) {}
