@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iterator>
+#include <random>
+#include <vector>
 
 #include "ptq/core/error.h"
 #include "ptq/report/metrics.h"
@@ -85,6 +88,30 @@ TEST(ReportMetrics, TopKAndClassifierShapes) {
   EXPECT_EQ(classifier_classes({1, 1000, 1, 1}), 1000u);  // squeezenet
   EXPECT_EQ(classifier_classes({1, 3549, 85}), 0u);       // detector
   EXPECT_EQ(classifier_classes({1}), 0u);
+}
+
+// A long tensor is binned 8 values at a time where the CPU has AVX-512, a single value by the
+// scalar loop: both give the same bars and counts, bounds, bin edges, infinities and NaN included.
+TEST(ReportMetrics, ValueHistogramVectorAndScalarBinsAgree) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-3.f, 5.f);
+  std::vector<float> v(1003);
+  for (float& f : v) f = u(rng);
+  const float special[] = {-2, 4, -1, 3, 0.5f, -0.f, 0, 1e30f, -1e30f, INFINITY, -INFINITY, NAN, 2.9999999f, -1.0000001f};
+  for (size_t i = 0; i < std::size(special); ++i) v[37 * i + 3] = special[i];
+  ValueHistogram whole = ValueHistogram::for_range(-1, 3, 16), each = whole;
+  whole.add(Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v));
+  for (float f : v) {
+    ValueHistogram one = ValueHistogram::for_range(-1, 3, 16);
+    one.add(Tensor::from_vector<float>({1}, {f}));
+    each.merge(one);
+  }
+  EXPECT_EQ(whole.bins, each.bins);
+  EXPECT_EQ(whole.below, each.below);
+  EXPECT_EQ(whole.above, each.above);
+  EXPECT_EQ(whole.clipped, each.clipped);
+  EXPECT_EQ(whole.nonfinite, 3u);  // +-inf and NaN
+  EXPECT_EQ(whole.nonfinite, each.nonfinite);
 }
 
 TEST(ReportMetrics, ValueHistogramBinsClipsAndMergesInAnyOrder) {
