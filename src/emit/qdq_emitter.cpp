@@ -164,13 +164,17 @@ class Emitter {
         min_scale.resize(channels, 0.f);
         for (size_t c = 0; c < channels; ++c) min_scale[c] = std::max(min_scale[c], bias_min[c]);
       }
-      // Only the bias can raise a scale beyond `plain` (which already has the pair-safe ones).
-      const QuantizedWeight qw =
-          with_bias ? quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale,
-                                      spec.reduce_range)
-                    : plain;
+      // Only the bias can raise a scale beyond `plain` (which already has the pair-safe ones); a
+      // scale is the larger of its own and the minimum, so where no minimum exceeds plain's
+      // scales the codes are plain's (the search builds many models: quantizing every weight
+      // twice in each cost 0.15 s on mobilenetv2).
       size_t raised = 0;
-      for (size_t c = 0; c < qw.scale.size(); ++c) raised += qw.scale[c] != plain.scale[c];
+      for (size_t c = 0; with_bias && c < plain.scale.size(); ++c)
+        raised += c < min_scale.size() && min_scale[c] > plain.scale[c];
+      const QuantizedWeight qw =
+          raised ? quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale,
+                                   spec.reduce_range)
+                 : plain;
       if (raised)
         summary_.notes.push_back(str_cat(n.label(), ": raised the weight scale of ", raised,
                                          " channel(s) so the int32 bias and products cannot overflow"));

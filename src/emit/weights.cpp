@@ -2,7 +2,6 @@
 #include "weights.h"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
 #include <limits>
 #include <span>
@@ -95,6 +94,22 @@ std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, s
   return min_scale;
 }
 
+namespace {
+
+// Per output channel and K pair: the sums of its positive and of its negative weights; `place`
+// maps element i to (channel, pair). A template, so the mapping is inlined (it was a
+// std::function call per weight, in every int8 build of the search).
+template <typename Place>
+void pair_sums(std::span<const float> v, size_t pairs, Place place, std::vector<double>& pos, std::vector<double>& neg) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto [c, j] = place(i);
+    if (v[i] > 0) pos[c * pairs + j] += v[i];
+    else neg[c * pairs + j] -= v[i];
+  }
+}
+
+}  // namespace
+
 std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
   const std::span<const float> v = to_floats(w);
   const Dims& d = w.dims();
@@ -102,38 +117,34 @@ std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
   PTQ_CHECK(layout == PairLayout::kConv ? rank >= 3 : rank >= 2, InternalError, "weight rank ", rank);
   // Output channels, and each weight's channel and K pair, per layout.
   size_t channels = 0, pairs = 0;
-  std::function<std::pair<size_t, size_t>(size_t)> place;  // element -> (channel, pair)
+  std::vector<double> pos, neg;
   if (layout == PairLayout::kConv) {
     const size_t m = static_cast<size_t>(d[0]), cg = static_cast<size_t>(d[1]);
     const size_t taps = w.numel() / std::max<size_t>(m * cg, 1);  // kh·kw
     channels = m;
     pairs = (cg * taps + 1) / 2;
-    place = [=](size_t i) {
+    pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
+    pair_sums(v, pairs, [=](size_t i) {
       const size_t tap = i % taps, c = i / taps % cg;
       return std::make_pair(i / (taps * cg), (tap * cg + c) / 2);
-    };
+    }, pos, neg);
   } else if (layout == PairLayout::kKByN) {
     // Batched B [..., K, N]: each matrix pairs its own K.
     const size_t n = static_cast<size_t>(d[rank - 1]), k = static_cast<size_t>(d[rank - 2]);
     const size_t per = (k + 1) / 2;
     channels = n;
     pairs = per * (w.numel() / std::max<size_t>(n * k, 1));
-    place = [=](size_t i) {
+    pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
+    pair_sums(v, pairs, [=](size_t i) {
       const size_t row = i / n;
       return std::make_pair(i % n, row / k * per + row % k / 2);
-    };
+    }, pos, neg);
   } else {
     const size_t k = static_cast<size_t>(d[1]);
     channels = static_cast<size_t>(d[0]);
     pairs = (k + 1) / 2;
-    place = [=](size_t i) { return std::make_pair(i / k, i % k / 2); };
-  }
-  // Per channel and pair: the sums of its positive and of its negative weights.
-  std::vector<double> pos(channels * pairs, 0.0), neg(channels * pairs, 0.0);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const auto [c, j] = place(i);
-    if (v[i] > 0) pos[c * pairs + j] += v[i];
-    else neg[c * pairs + j] -= v[i];
+    pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
+    pair_sums(v, pairs, [=](size_t i) { return std::make_pair(i / k, i % k / 2); }, pos, neg);
   }
   // A pair's codes may sum to L = floor(32767 / kPairSafeActivationCode) (170): with activation
   // codes up to that value the pair sum stays within int16. round(a/s) + round(b/s) <= (a + b)/s + 1
