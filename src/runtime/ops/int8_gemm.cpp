@@ -495,6 +495,69 @@ __attribute__((target("avx2"))) inline void transpose16x16(const __m128i rows[16
   }
 }
 
+// depthwise_lanes' window sums on AVX512-VNNI: a pixel's 16 channels of taps t and t + 1 widened
+// into one zmm of (x_t, x_t+1) int16 pairs, summed with the channels' weight pairs by one
+// vpdpwssd (exact int32, as vpmaddwd + vpaddd), then requant8's arithmetic on 16 lanes and a
+// saturating narrow (the codes are in range). `off`: the taps' element offsets in pairs, as the
+// AVX2 loop reads them. Codes pixel-major into obuf, channels 0-15 per pixel.
+// kPairs > 0: the pair count known at compile time (3x3: 5), weights and offsets in registers.
+template <int kPairs>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void depthwise_lanes_vnni(const int16_t* buf, const DepthwiseLanes& d,
+                                                                               int64_t wp, const int64_t* off,
+                                                                               uint8_t* obuf) {
+  const int64_t taps = d.kh * d.kw, pairs = kPairs > 0 ? kPairs : (taps + 1) / 2;
+  thread_local std::vector<int32_t> wq;  // [pair][16 channels]: (w_t & 0xFFFF) | w_t+1 << 16
+  wq.assign(static_cast<std::size_t>(pairs * 16), 0);
+  for (int64_t p = 0; p < pairs; ++p)
+    for (int64_t l = 0; l < d.channels; ++l) {
+      const int64_t t0 = 2 * p, t1 = 2 * p + 1;
+      const int32_t w0 = d.wc[l * taps + t0], w1 = t1 < taps ? d.wc[l * taps + t1] : 0;
+      wq[static_cast<std::size_t>(p * 16 + l)] =
+          static_cast<int32_t>((static_cast<uint32_t>(w0) & 0xFFFFu) | (static_cast<uint32_t>(w1) << 16));
+    }
+  alignas(64) int32_t bias[16] = {};
+  alignas(64) float scale[16] = {};
+  for (int64_t l = 0; l < d.channels; ++l) {
+    bias[l] = d.bias ? d.bias[l] : 0;
+    scale[l] = d.scale[l];
+  }
+  const __m512i bv = _mm512_load_si512(bias);
+  const __m512 sv = _mm512_load_ps(scale);
+  const __m512 lo_q = _mm512_set1_ps(static_cast<float>((d.y_signed ? -128 : 0) - d.zero));
+  const __m512 hi_q = _mm512_set1_ps(static_cast<float>((d.y_signed ? 127 : 255) - d.zero));
+  const __m512i zero_q = _mm512_set1_epi32(d.zero);
+  constexpr int kFix = kPairs > 0 ? kPairs : 1;
+  __m512i wfix[kFix];
+  int64_t o0[kFix], o1[kFix];
+  for (int p = 0; p < kPairs; ++p) {
+    wfix[p] = _mm512_loadu_si512(wq.data() + p * 16);
+    o0[p] = off[2 * p], o1[p] = off[2 * p + 1];
+  }
+  const auto pair_sum = [](__m512i acc, const int16_t* a, const int16_t* b, __m512i w)
+      __attribute__((always_inline, target("avx512f,avx512bw,avx512vnni"))) {
+    const __m512i x0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a)));
+    const __m512i x1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+    return _mm512_dpwssd_epi32(acc, _mm512_or_si512(x0, _mm512_slli_epi32(x1, 16)), w);
+  };
+  uint8_t* out = obuf;
+  for (int64_t oy = 0; oy < d.ho; ++oy)
+    for (int64_t ox = 0; ox < d.wo; ++ox, out += 16) {
+      const int16_t* base = buf + (oy * d.sh * wp + ox * d.sw) * 16;
+      __m512i acc = _mm512_setzero_si512();
+      if constexpr (kPairs > 0) {
+#pragma GCC unroll 8
+        for (int p = 0; p < kPairs; ++p) acc = pair_sum(acc, base + o0[p], base + o1[p], wfix[p]);
+      } else {
+        for (int64_t p = 0; p < pairs; ++p)
+          acc = pair_sum(acc, base + off[2 * p], base + off[2 * p + 1], _mm512_loadu_si512(wq.data() + p * 16));
+      }
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, bv)), sv);
+      f = _mm512_min_ps(_mm512_max_ps(f, lo_q), hi_q);
+      const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(f), zero_q);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), d.y_signed ? _mm512_cvtsepi32_epi8(c) : _mm512_cvtusepi32_epi8(c));
+    }
+}
+
 __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& d) {
   const int64_t hp = (d.ho - 1) * d.sh + (d.kh - 1) * d.dh + 1;
   const int64_t wp = (d.wo - 1) * d.sw + (d.kw - 1) * d.dw + 1;
@@ -566,7 +629,11 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
   // Output codes pixel-major, 16 channels per pixel (rows padded to 16 pixels for the transpose).
   thread_local std::vector<uint8_t> obuf;
   obuf.resize(static_cast<std::size_t>((P + 15) / 16 * 16 * 16));
-  for (int64_t oy = 0; oy < d.ho; ++oy)
+  if (cpu_features().avx512_vnni) {
+    if (pairs == 5) depthwise_lanes_vnni<5>(buf.data(), d, wp, off.data(), obuf.data());
+    else depthwise_lanes_vnni<0>(buf.data(), d, wp, off.data(), obuf.data());
+  }
+  for (int64_t oy = 0; oy < d.ho && !cpu_features().avx512_vnni; ++oy)
     for (int64_t ox = 0; ox < d.wo; ++ox) {
       const int16_t* base = buf.data() + (oy * d.sh * wp + ox * d.sw) * 16;
       __m256i lo = _mm256_setzero_si256(), hi = lo;
