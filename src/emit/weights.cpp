@@ -40,13 +40,19 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
   const size_t channels = axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(axis)]);
   size_t inner = 1;
   for (int64_t d = axis + 1; axis >= 0 && d < rank; ++d) inner *= static_cast<size_t>(w.dims()[static_cast<size_t>(d)]);
-  const auto channel_of = [&](size_t i) { return axis < 0 ? size_t{0} : (i / inner) % channels; };
+  if (axis < 0) inner = v.size();
+  // Element i = (o·channels + c)·inner + j: loops over (o, c, j), no division per weight.
+  const size_t outer = v.size() / std::max<size_t>(channels * inner, 1);
+  const auto each = [&](auto&& fn) {
+    for (size_t o = 0, i = 0; o < outer; ++o)
+      for (size_t c = 0; c < channels; ++c)
+        for (size_t j = 0; j < inner; ++j, ++i) fn(i, c);
+  };
   std::vector<float> lo(channels, std::numeric_limits<float>::infinity()), hi(channels, -lo[0]);
-  for (size_t i = 0; i < v.size(); ++i) {
-    const size_t c = channel_of(i);
+  each([&](size_t i, size_t c) {
     lo[c] = std::min(lo[c], v[i]);
     hi[c] = std::max(hi[c], v[i]);
-  }
+  });
   const quant::IntRange grid = reduce_range ? quant::reduced_range(type, symmetry)
                                             : symmetry == quant::Symmetry::kSymmetric ? quant::symmetric_range(type)
                                                                                       : quant::full_range(type);
@@ -63,13 +69,13 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
     r.zero_point[c] = p.zero_point;
   }
   r.q = Tensor::empty(type, w.dims());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const size_t c = channel_of(i);
+  PTQ_CHECK(v.empty() || type == DType::kInt8 || type == DType::kUint8, UnsupportedError, "weight type ", dtype_name(type),
+            " is not supported");
+  each([&](size_t i, size_t c) {
     const int32_t q = quant::quantize_value(v[i], r.scale[c], r.zero_point[c], full);
     if (type == DType::kInt8) store<int8_t>(r.q, i, q);
-    else if (type == DType::kUint8) store<uint8_t>(r.q, i, q);
-    else throw UnsupportedError(str_cat("weight type ", dtype_name(type), " is not supported"));
-  }
+    else store<uint8_t>(r.q, i, q);
+  });
   return r;
 }
 
@@ -94,22 +100,6 @@ std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, s
   return min_scale;
 }
 
-namespace {
-
-// Per output channel and K pair: the sums of its positive and of its negative weights; `place`
-// maps element i to (channel, pair). A template, so the mapping is inlined (it was a
-// std::function call per weight, in every int8 build of the search).
-template <typename Place>
-void pair_sums(std::span<const float> v, size_t pairs, Place place, std::vector<double>& pos, std::vector<double>& neg) {
-  for (size_t i = 0; i < v.size(); ++i) {
-    const auto [c, j] = place(i);
-    if (v[i] > 0) pos[c * pairs + j] += v[i];
-    else neg[c * pairs + j] -= v[i];
-  }
-}
-
-}  // namespace
-
 std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
   const std::span<const float> v = to_floats(w);
   const Dims& d = w.dims();
@@ -118,33 +108,38 @@ std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
   // Output channels, and each weight's channel and K pair, per layout.
   size_t channels = 0, pairs = 0;
   std::vector<double> pos, neg;
+  // Per channel and pair: the sums of its positive and of its negative weights, in element order
+  // (loops over the layout's dimensions: a division per weight made this most of an int8 build).
+  const auto add = [&](size_t c, size_t j, float x) {
+    if (x > 0) pos[c * pairs + j] += x;
+    else neg[c * pairs + j] -= x;
+  };
   if (layout == PairLayout::kConv) {
     const size_t m = static_cast<size_t>(d[0]), cg = static_cast<size_t>(d[1]);
     const size_t taps = w.numel() / std::max<size_t>(m * cg, 1);  // kh·kw
     channels = m;
     pairs = (cg * taps + 1) / 2;
     pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
-    pair_sums(v, pairs, [=](size_t i) {
-      const size_t tap = i % taps, c = i / taps % cg;
-      return std::make_pair(i / (taps * cg), (tap * cg + c) / 2);
-    }, pos, neg);
+    for (size_t o = 0, i = 0; o < m; ++o)
+      for (size_t c = 0; c < cg; ++c)
+        for (size_t tap = 0; tap < taps; ++tap, ++i) add(o, (tap * cg + c) / 2, v[i]);
   } else if (layout == PairLayout::kKByN) {
     // Batched B [..., K, N]: each matrix pairs its own K.
     const size_t n = static_cast<size_t>(d[rank - 1]), k = static_cast<size_t>(d[rank - 2]);
-    const size_t per = (k + 1) / 2;
+    const size_t per = (k + 1) / 2, batch = w.numel() / std::max<size_t>(n * k, 1);
     channels = n;
-    pairs = per * (w.numel() / std::max<size_t>(n * k, 1));
+    pairs = per * batch;
     pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
-    pair_sums(v, pairs, [=](size_t i) {
-      const size_t row = i / n;
-      return std::make_pair(i % n, row / k * per + row % k / 2);
-    }, pos, neg);
+    for (size_t b = 0, i = 0; b < batch; ++b)
+      for (size_t r = 0; r < k; ++r)
+        for (size_t col = 0; col < n; ++col, ++i) add(col, b * per + r / 2, v[i]);
   } else {
     const size_t k = static_cast<size_t>(d[1]);
     channels = static_cast<size_t>(d[0]);
     pairs = (k + 1) / 2;
     pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
-    pair_sums(v, pairs, [=](size_t i) { return std::make_pair(i / k, i % k / 2); }, pos, neg);
+    for (size_t c = 0, i = 0; c < channels; ++c)
+      for (size_t r = 0; r < k; ++r, ++i) add(c, r / 2, v[i]);
   }
   // A pair's codes may sum to L = floor(32767 / kPairSafeActivationCode) (170): with activation
   // codes up to that value the pair sum stays within int16. round(a/s) + round(b/s) <= (a + b)/s + 1
