@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "ptq/runtime/fast_kernels.h"
+#include "runtime/ops/shared_packs.h"
 #include "runtime_testutil.h"
 
 namespace ptq {
@@ -368,6 +369,32 @@ TEST(Conv, ZeroSizedDimensionsDoNotCrash) {
     ASSERT_EQ(yc.dims(), (Dims{1, 4, 5, 5}));
     for (int64_t i = 0; i < 4 * 25; ++i) EXPECT_EQ(yc.data<float>()[i], b.data<float>()[i / 25]);
   }
+}
+
+// Kernels over the same constant weights share one pack while any holds it; another packing of
+// the same tensor, another tensor, or the same tensor after every holder is gone get their own.
+TEST(SharedPack, OnePackPerWeightAndPackingWhileHeld) {
+  const Tensor w = Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4});
+  int made = 0;
+  const auto make = [&] {
+    ++made;
+    return std::vector<float>{static_cast<float>(made)};
+  };
+  runtime::SharedPack a = runtime::shared_pack(w, 1, make);
+  runtime::SharedPack b = runtime::shared_pack(Tensor(w), 1, make);  // a copy: same storage
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_EQ(made, 1);
+  EXPECT_NE(runtime::shared_pack(w, 2, make).get(), a.get());                // another packing
+  EXPECT_NE(runtime::shared_pack(w.reshaped({4}), 1, make).get(), a.get());  // another shape
+  const Tensor v = Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4});
+  EXPECT_NE(runtime::shared_pack(v, 1, make).get(), a.get());  // other storage
+  EXPECT_EQ(made, 4);
+  a.reset();
+  EXPECT_EQ(runtime::shared_pack(w, 1, make).get(), b.get());  // still held by b
+  EXPECT_EQ(made, 4);
+  b.reset();  // no holder left: packed anew
+  EXPECT_EQ(*runtime::shared_pack(w, 1, make), std::vector<float>{5.f});
+  EXPECT_EQ(made, 5);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "eigen_types.h"
 #include "fast_kernels.h"
 #include "phase_planes.h"
+#include "shared_packs.h"
 #include "spatial.h"
 
 namespace ptq::runtime {
@@ -109,7 +110,7 @@ class Conv : public Kernel {
       if (w && w->dtype() == DType::kFloat && w->rank() >= 3 && w->dims()[0] > 0 &&
           w->dims()[0] % group_ == 0 && !(w->dims()[1] == 1 && w->dims()[0] == group_)) {
         w_pinned_ = *w;  // shares the storage: the address below stays W's while we live
-        packed_ = pack_conv_weights(w->data<float>(), w->dims(), group_);
+        packed_ = shared_pack(*w, group_, [&] { return pack_conv_weights(w->data<float>(), w->dims(), group_); });
       }
     }
   }
@@ -128,9 +129,8 @@ class Conv : public Kernel {
     out[0] = Tensor::empty(DType::kFloat, od);
     const float* b = B ? B->data<float>() : nullptr;
     if (fast::available()) {
-      const bool pinned = !packed_.empty() && W.data<float>() == w_pinned_.data<float>() &&
-                          W.dims() == w_pinned_.dims();
-      conv_forward_fast(ctx, X.data<float>(), W.data<float>(), pinned ? packed_.data() : nullptr,
+      const bool pinned = packed_ && W.data<float>() == w_pinned_.data<float>() && W.dims() == w_pinned_.dims();
+      conv_forward_fast(ctx, X.data<float>(), W.data<float>(), pinned ? packed_->data() : nullptr,
                         b, g, out[0].mutable_data<float>(), act_ ? &*act_ : nullptr);
       return;
     }
@@ -160,7 +160,7 @@ class Conv : public Kernel {
   WindowAttrs attrs_;
   int64_t group_;
   Tensor w_pinned_;
-  std::vector<float> packed_;
+  SharedPack packed_;  // pack_conv_weights(W), shared with other kernels over the same W
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "eigen_types.h"
 #include "fast_kernels.h"
+#include "shared_packs.h"
 
 namespace ptq::runtime {
 namespace {
@@ -24,7 +25,7 @@ static_assert(kFastRowBlock % fast::kMr == 0 && kFastColBlock % fast::kNr == 0);
 // address identifies it at run time (a fed value with other storage is packed per call).
 struct PackedB {
   Tensor pinned;
-  std::vector<float> data;
+  SharedPack data;  // shared with other kernels packing the same B the same way
   int64_t k = 0, n = 0;
 
   void init(const KernelInit& init, size_t input, bool trans) {
@@ -36,13 +37,14 @@ struct PackedB {
     pinned = *b;
     k = trans ? b->dims()[1] : b->dims()[0];
     n = trans ? b->dims()[0] : b->dims()[1];
-    data.resize(static_cast<size_t>(fast::packed_b_size(k, n)));
-    fast::pack_b(b->data<float>(), trans ? 1 : n, trans ? k : 1, k, n, data.data());
+    data = shared_pack(*b, trans ? -2 : -1, [&] {  // variants apart from Conv's (group >= 1)
+      std::vector<float> packed(static_cast<size_t>(fast::packed_b_size(k, n)));
+      fast::pack_b(b->data<float>(), trans ? 1 : n, trans ? k : 1, k, n, packed.data());
+      return packed;
+    });
   }
   const float* match(const Tensor& b) const {
-    return !data.empty() && b.data<float>() == pinned.data<float>() && b.dims() == pinned.dims()
-               ? data.data()
-               : nullptr;
+    return data && b.data<float>() == pinned.data<float>() && b.dims() == pinned.dims() ? data->data() : nullptr;
   }
 };
 
