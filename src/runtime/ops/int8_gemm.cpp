@@ -632,25 +632,26 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
   if (cpu_features().avx512_vnni) {
     if (pairs == 5) depthwise_lanes_vnni<5>(buf.data(), d, wp, off.data(), obuf.data());
     else depthwise_lanes_vnni<0>(buf.data(), d, wp, off.data(), obuf.data());
-  }
-  for (int64_t oy = 0; oy < d.ho && !cpu_features().avx512_vnni; ++oy)
-    for (int64_t ox = 0; ox < d.wo; ++ox) {
-      const int16_t* base = buf.data() + (oy * d.sh * wp + ox * d.sw) * 16;
-      __m256i lo = _mm256_setzero_si256(), hi = lo;
-      for (int64_t p = 0; p < pairs; ++p) {
-        const auto k = static_cast<std::size_t>(2 * p);
-        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k]));
-        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k + 1]));
-        const __m256i wlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wpair.data() + k * 16));
-        const __m256i whi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wpair.data() + (k + 1) * 16));
-        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wlo));
-        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), whi));
+  } else {
+    for (int64_t oy = 0; oy < d.ho; ++oy)
+      for (int64_t ox = 0; ox < d.wo; ++ox) {
+        const int16_t* base = buf.data() + (oy * d.sh * wp + ox * d.sw) * 16;
+        __m256i lo = _mm256_setzero_si256(), hi = lo;
+        for (int64_t p = 0; p < pairs; ++p) {
+          const auto k = static_cast<std::size_t>(2 * p);
+          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k]));
+          const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + off[k + 1]));
+          const __m256i wlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wpair.data() + k * 16));
+          const __m256i whi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wpair.data() + (k + 1) * 16));
+          lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wlo));
+          hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), whi));
+        }
+        // codes16's order is channels 0-15.
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(obuf.data() + (oy * d.wo + ox) * 16),
+                         codes16(requant8(_mm256_add_epi32(lo, bias_lo), scale_lo, lo_q, hi_q, zero_q),
+                                 requant8(_mm256_add_epi32(hi, bias_hi), scale_hi, lo_q, hi_q, zero_q), d.y_signed));
       }
-      // codes16's order is channels 0-15.
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(obuf.data() + (oy * d.wo + ox) * 16),
-                       codes16(requant8(_mm256_add_epi32(lo, bias_lo), scale_lo, lo_q, hi_q, zero_q),
-                               requant8(_mm256_add_epi32(hi, bias_hi), scale_hi, lo_q, hi_q, zero_q), d.y_signed));
-    }
+  }
   // Back to planes: 16 pixels x 16 channels at a time.
   __m128i rows[16], ch[16];
   for (int64_t p = 0; p < P; p += 16) {
