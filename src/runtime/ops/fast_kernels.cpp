@@ -403,6 +403,30 @@ inline void rows_s2(const float* x, const PlaneGeo& g, int64_t oy, const float* 
 
 // 3x3 windows with column stride 2 and no column dilation: taps_s2 reads their taps.
 bool s2_direct(const PlaneGeo& g) { return g.kh == 3 && g.kw == 3 && g.sw == 2 && g.dw == 1; }
+
+// Every block of 16 outputs of such a plane: a = init, then a = tap(a, ky·3 + kx, v) over the
+// taps in (ky, kx) order (`fill` in the padding), then finish(a) stored. Tap and Finish must be
+// always-inline with this function's target (lambdas do not inherit it).
+template <typename Tap, typename Finish>
+PTQ_AVX512 inline void s2_windows(const float* x, const PlaneGeo& g, float* y, __m512 fill, __m512 init, Tap tap,
+                                  Finish finish) {
+  for (int64_t oy = 0; oy < g.ho; ++oy) {
+    const float* r[3];
+    rows_s2(x, g, oy, r);
+    float* yr = y + oy * g.wo;
+    for (int64_t ox = 0; ox < g.wo; ox += 16) {
+      __m512 a = init;
+#pragma GCC unroll 3
+      for (int ky = 0; ky < 3; ++ky) {
+        __m512 t[3];
+        taps_s2(r[ky], g.w, 2 * ox - g.pl, fill, t);
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; ++kx) a = tap(a, 3 * ky + kx, t[kx]);
+      }
+      _mm512_mask_storeu_ps(yr + ox, first16(g.wo - ox), finish(a));
+    }
+  }
+}
 #pragma GCC diagnostic pop
 
 }  // namespace
@@ -415,20 +439,10 @@ bool max_s2_direct_supported(const PlaneGeo& g) { return avx512_usable() && s2_d
 // with -inf for the padding instead of from phase planes.
 PTQ_AVX512 void max_s2_direct(const float* x, const PlaneGeo& g, float* y) {
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t oy = 0; oy < g.ho; ++oy) {
-    const float* r[3];
-    rows_s2(x, g, oy, r);
-    float* yr = y + oy * g.wo;
-    for (int64_t ox = 0; ox < g.wo; ox += 16) {
-      __m512 a = ninf;
-      for (int ky = 0; ky < 3; ++ky) {
-        __m512 t[3];
-        taps_s2(r[ky], g.w, 2 * ox - g.pl, ninf, t);
-        for (int kx = 0; kx < 3; ++kx) a = _mm512_max_ps(t[kx], a);
-      }
-      _mm512_mask_storeu_ps(yr + ox, first16(g.wo - ox), a);
-    }
-  }
+  s2_windows(
+      x, g, y, ninf, ninf,
+      [](__m512 a, int, __m512 v) __attribute__((always_inline, target("avx512f,avx2,fma"))) { return _mm512_max_ps(v, a); },
+      [](__m512 a) __attribute__((always_inline, target("avx512f,avx2,fma"))) { return a; });
 }
 #pragma GCC diagnostic pop
 
@@ -753,24 +767,15 @@ PTQ_AVX512 void depthwise_s2_plane16(const float* x, const PlaneGeo& g, const fl
   for (int t = 0; t < 9; ++t) wv[t] = _mm512_set1_ps(w[t]);
   const __m512 bv = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
   const __m512 lo = _mm512_set1_ps(act ? act->lo : 0.f), hi = _mm512_set1_ps(act ? act->hi : 0.f);
-  for (int64_t oy = 0; oy < g.ho; ++oy) {
-    const float* r[3];
-    rows_s2(x, g, oy, r);
-    float* yr = y + oy * g.wo;
-    for (int64_t ox = 0; ox < g.wo; ox += 16) {
-      __m512 a = zero;
-#pragma GCC unroll 3
-      for (int ky = 0; ky < 3; ++ky) {
-        __m512 t[3];
-        taps_s2(r[ky], g.w, 2 * ox - g.pl, zero, t);
-#pragma GCC unroll 3
-        for (int kx = 0; kx < 3; ++kx) a = _mm512_fmadd_ps(wv[3 * ky + kx], t[kx], a);
-      }
-      a = _mm512_add_ps(a, bv);
-      if (act) a = _mm512_min_ps(hi, _mm512_max_ps(lo, a));  // as activated(): NaN passes through
-      _mm512_mask_storeu_ps(yr + ox, first16(g.wo - ox), a);
-    }
-  }
+  s2_windows(
+      x, g, y, zero, zero,
+      [&wv](__m512 a, int t, __m512 v) __attribute__((always_inline, target("avx512f,avx2,fma"))) {
+        return _mm512_fmadd_ps(wv[t], v, a);
+      },
+      [&](__m512 a) __attribute__((always_inline, target("avx512f,avx2,fma"))) {
+        a = _mm512_add_ps(a, bv);
+        return act ? _mm512_min_ps(hi, _mm512_max_ps(lo, a)) : a;  // as activated(): NaN passes through
+      });
 }
 
 
