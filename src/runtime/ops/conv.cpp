@@ -70,9 +70,14 @@ void im2col(const T* x, const ConvGeo& g, int64_t cg, int64_t p0, int64_t cols, 
 // columns sums its kh·kw taps in a register-sized accumulator with no bounds checks. Every pixel
 // sums its taps in (ky, kx) order starting from 0 and adds the bias last; taps in the padding
 // add w·0, which leaves the sum unchanged.
+// One image plane's window geometry (the window kernels' view of a Conv).
+PlaneGeo plane_geo(const ConvGeo& g) {
+  return PlaneGeo{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
+}
+
 template <typename T>
 void depthwise(const T* x, const T* w, T bias, const ConvGeo& cg, T* y) {
-  const PlaneGeo g{cg.h, cg.w, cg.ho, cg.wo, cg.kh, cg.kw, cg.sh, cg.sw, cg.dh, cg.dw, cg.pt, cg.pl};
+  const PlaneGeo g = plane_geo(cg);
   thread_local std::vector<T> planes;
   build_phase_planes(x, g, T(0), planes);
   const T* buf = planes.data();
@@ -259,8 +264,8 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   const int64_t n = g.n, c = g.c, m = g.m, group = g.group;
   const int64_t cg = c / group, mg = m / group, P = g.ho * g.wo, HW = g.h * g.w;
   if (n == 0 || m == 0 || P == 0) return;
+  const PlaneGeo pg = plane_geo(g);
   if (cg == 1 && mg == 1) {
-    const PlaneGeo pg{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
     // Eight (AVX-512: sixteen) channels per task, in the vector lanes (the last group of an
     // image may be short).
     const int64_t lanes = fast::depthwise_block_channels(), groups = (m + lanes - 1) / lanes;
@@ -271,15 +276,12 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     });
     return;
   }
-  if (group == 1) {
-    const PlaneGeo pg{g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl};
-    if (fast::conv_s2_small_supported(pg, c)) {  // an image model's first layer: no im2col
-      parallel_blocks(ctx, n * g.ho, m * g.wo * c * 9, [&](int64_t i) {
-        const int64_t img = i / g.ho;
-        fast::conv_s2_small(x + img * c * HW, c, pg, w, m, b, y + img * m * P, i % g.ho, act);
-      });
-      return;
-    }
+  if (group == 1 && fast::conv_s2_small_supported(pg, c)) {  // an image model's first layer: no im2col
+    parallel_blocks(ctx, n * g.ho, m * g.wo * c * 9, [&](int64_t i) {
+      const int64_t img = i / g.ho;
+      fast::conv_s2_small(x + img * c * HW, c, pg, w, m, b, y + img * m * P, i % g.ho, act);
+    });
+    return;
   }
   const int64_t K = cg * g.kh * g.kw;
   std::vector<float> local;

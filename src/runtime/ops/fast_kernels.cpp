@@ -704,7 +704,7 @@ PTQ_AVX512 void depthwise_channels16(const float* x, int64_t channels, int64_t p
 template <int kTaps>
 PTQ_AVX512 void plane16_rows(const float* planes, const PlaneGeo& g, const float* w, const int64_t* toff, float bias,
                              float* y, const Activation* act) {
-  const int64_t taps = kTaps > 0 ? kTaps : g.kh * g.kw, row_step = g.sh * g.sw * g.wq();
+  const int64_t taps = kTaps > 0 ? kTaps : g.kh * g.kw, step = row_step(g);
   constexpr int kFix = kTaps > 0 ? kTaps : 1;
   __m512 wv[kFix];
   int64_t off[kFix];
@@ -712,7 +712,7 @@ PTQ_AVX512 void plane16_rows(const float* planes, const PlaneGeo& g, const float
   const __m512 bv = _mm512_set1_ps(bias);
   const __m512 lo = _mm512_set1_ps(act ? act->lo : 0.f), hi = _mm512_set1_ps(act ? act->hi : 0.f);
   for (int64_t oy = 0; oy < g.ho; ++oy) {
-    const float* base = planes + oy * row_step;
+    const float* base = planes + oy * step;
     float* yr = y + oy * g.wo;
     int64_t ox = 0;
     if constexpr (kTaps > 0) {
@@ -750,13 +750,11 @@ PTQ_AVX512 void plane16_rows(const float* planes, const PlaneGeo& g, const float
 PTQ_AVX512 void depthwise_plane16(const float* x, const PlaneGeo& g, const float* w, float bias, float* y,
                                   const Activation* act) {
   thread_local std::vector<float> planes;
-  thread_local std::vector<int64_t> off;
+  thread_local TapOffsets taps_cache;  // every channel of a layer shares the geometry
   build_phase_planes(x, g, 0.f, planes);
-  off.resize(static_cast<size_t>(g.kh * g.kw));
-  for (int64_t ky = 0; ky < g.kh; ++ky)
-    for (int64_t kx = 0; kx < g.kw; ++kx) off[static_cast<size_t>(ky * g.kw + kx)] = g.offset(ky * g.dh, kx);
-  if (g.kh * g.kw == 9) plane16_rows<9>(planes.data(), g, w, off.data(), bias, y, act);
-  else plane16_rows<0>(planes.data(), g, w, off.data(), bias, y, act);
+  const int64_t* off = taps_cache.get(g);
+  if (g.kh * g.kw == 9) plane16_rows<9>(planes.data(), g, w, off, bias, y, act);
+  else plane16_rows<0>(planes.data(), g, w, off, bias, y, act);
 }
 
 // One channel of a 3x3 stride-2 (columns) depthwise Conv with pixels in the lanes, taps read by
@@ -778,15 +776,30 @@ PTQ_AVX512 void depthwise_s2_plane16(const float* x, const PlaneGeo& g, const fl
       });
 }
 
+#pragma GCC diagnostic pop
 
+// Stride-1 output rows at least this wide run one channel at a time with pixels in the lanes,
+// and 3x3 stride-2 rows at least kS2DirectMinWo wide read their taps in place. Measured per layer
+// against the channel-lane kernel (1 thread, 3x3 + Relu): 112 columns 243 -> 199 us, 80 columns
+// 228 -> 201 us, but 56 columns 211 -> 235 us (3.5 vectors a row); stride 2: 56 and 40 outputs
+// 366 -> 295 and 119 -> 99 us, 28 outputs 111 -> 117 us.
+constexpr int64_t kPlaneLanesMinWo = 64;
+constexpr int64_t kS2DirectMinWo = 40;
+
+}  // namespace
+
+bool conv_s2_small_supported(const PlaneGeo& g, int64_t c) { return avx512_usable() && s2_direct(g) && c <= kSmallC; }
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // as in taps_s2
 // Output row oy of a Conv with few input channels (at most kSmallC), 3x3 windows with column
 // stride 2 (an image model's first layer: C = 3). For each 16 output pixels the C·9 taps are
 // gathered by taps_s2 once, then each output channel's chain runs over them: from the bias, taps
 // in (c, ky, kx) order, then the activation, as the GEMM computes it from im2col rows, so the
 // results are identical. im2col and its packed copy (27 floats per output pixel) cost more than
 // the GEMM on such a layer.
-PTQ_AVX512 void conv_s2_small_row(const float* x, int64_t c, const PlaneGeo& g, const float* w, int64_t m,
-                                  const float* bias, float* y, int64_t oy, const Activation* act) {
+PTQ_AVX512 void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, const float* w, int64_t m, const float* bias,
+                              float* y, int64_t oy, const Activation* act) {
   const int64_t K = c * 9, P = g.ho * g.wo, HW = g.h * g.w;
   __m512 tap[kSmallC * 9];
   const float* r[kSmallC][3];
@@ -822,23 +835,6 @@ PTQ_AVX512 void conv_s2_small_row(const float* x, int64_t c, const PlaneGeo& g, 
   }
 }
 #pragma GCC diagnostic pop
-
-// Stride-1 output rows at least this wide run one channel at a time with pixels in the lanes,
-// and 3x3 stride-2 rows at least kS2DirectMinWo wide read their taps in place. Measured per layer
-// against the channel-lane kernel (1 thread, 3x3 + Relu): 112 columns 243 -> 199 us, 80 columns
-// 228 -> 201 us, but 56 columns 211 -> 235 us (3.5 vectors a row); stride 2: 56 and 40 outputs
-// 366 -> 295 and 119 -> 99 us, 28 outputs 111 -> 117 us.
-constexpr int64_t kPlaneLanesMinWo = 64;
-constexpr int64_t kS2DirectMinWo = 40;
-
-}  // namespace
-
-bool conv_s2_small_supported(const PlaneGeo& g, int64_t c) { return avx512_usable() && s2_direct(g) && c <= kSmallC; }
-
-void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, const float* w, int64_t m, const float* bias,
-                   float* y, int64_t oy, const Activation* act) {
-  conv_s2_small_row(x, c, g, w, m, bias, y, oy, act);
-}
 
 int64_t depthwise_block_channels() { return avx512_usable() ? 16 : 8; }
 

@@ -69,8 +69,9 @@ void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, const float* w,
                    float* y, int64_t oy, const Activation* act = nullptr);
 
 // depthwise_channels8, or on AVX-512 the same sums with 16 channels per vector (then up to 16
-// channels per call), and for stride-1 rows of 64 or more outputs one channel at a time with 16
-// pixels per vector (the same sums); depthwise_block_channels() says how many channels a call takes.
+// channels per call), and for stride-1 rows of 64 or more outputs or 3x3 stride-2 rows of 40 or
+// more one channel at a time with 16 pixels per vector (the same sums); depthwise_block_channels()
+// says how many channels a call takes.
 int64_t depthwise_block_channels();
 void depthwise_channels(const float* x, int64_t channels, int64_t plane, const PlaneGeo& g,
                         const float* w, const float* bias, float* y, const Activation* act = nullptr);
