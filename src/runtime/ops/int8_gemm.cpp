@@ -593,39 +593,13 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
       }
     }
   }
-  // Tap pairs, interleaved as vpmaddwd reads them: lo covers channels 0-3 | 8-11, hi 4-7 | 12-15.
-  thread_local std::vector<int16_t> wpair;  // [pair][lo, hi][16]
-  thread_local std::vector<int64_t> off;    // [pair][tap t, tap t + 1] element offsets
-  wpair.resize(static_cast<std::size_t>(2 * pairs * 16));
+  thread_local std::vector<int64_t> off;  // [pair][tap t, tap t + 1] element offsets
   off.resize(static_cast<std::size_t>(2 * pairs));
-  for (int64_t p = 0; p < pairs; ++p) {
-    alignas(32) int16_t w0[16] = {}, w1[16] = {};
+  for (int64_t p = 0; p < pairs; ++p) {  // an odd count's last pair reads its tap twice
     const int64_t t0 = 2 * p, t1 = 2 * p + 1 < taps ? 2 * p + 1 : 2 * p;
-    for (int64_t l = 0; l < d.channels; ++l) {
-      w0[l] = static_cast<int16_t>(d.wc[l * taps + t0]);
-      w1[l] = t1 != t0 ? static_cast<int16_t>(d.wc[l * taps + t1]) : int16_t{0};
-    }
-    const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(w0));
-    const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(w1));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(wpair.data() + 2 * p * 16), _mm256_unpacklo_epi16(a, b));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(wpair.data() + (2 * p + 1) * 16), _mm256_unpackhi_epi16(a, b));
     off[static_cast<std::size_t>(2 * p)] = ((t0 / d.kw) * d.dh * wp + (t0 % d.kw) * d.dw) * 16;
     off[static_cast<std::size_t>(2 * p + 1)] = ((t1 / d.kw) * d.dh * wp + (t1 % d.kw) * d.dw) * 16;
   }
-  alignas(32) int32_t bias[16] = {};
-  alignas(32) float scale[16] = {};
-  for (int64_t l = 0; l < d.channels; ++l) {
-    // lane order of the lo / hi accumulators
-    const int64_t slot = (l % 8 < 4 ? 0 : 8) + (l / 8) * 4 + l % 4;
-    bias[slot] = d.bias ? d.bias[l] : 0;
-    scale[slot] = d.scale[l];
-  }
-  const __m256i bias_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
-  const __m256i bias_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
-  const __m256 scale_lo = _mm256_load_ps(scale), scale_hi = _mm256_load_ps(scale + 8);
-  const __m256 lo_q = _mm256_set1_ps(static_cast<float>((d.y_signed ? -128 : 0) - d.zero));
-  const __m256 hi_q = _mm256_set1_ps(static_cast<float>((d.y_signed ? 127 : 255) - d.zero));
-  const __m256i zero_q = _mm256_set1_epi32(d.zero);
   // Output codes pixel-major, 16 channels per pixel (rows padded to 16 pixels for the transpose).
   thread_local std::vector<uint8_t> obuf;
   obuf.resize(static_cast<std::size_t>((P + 15) / 16 * 16 * 16));
@@ -633,6 +607,35 @@ __attribute__((target("avx2"))) void depthwise_lanes_avx2(const DepthwiseLanes& 
     if (pairs == 5) depthwise_lanes_vnni<5>(buf.data(), d, wp, off.data(), obuf.data());
     else depthwise_lanes_vnni<0>(buf.data(), d, wp, off.data(), obuf.data());
   } else {
+    // Tap pairs, interleaved as vpmaddwd reads them: lo covers channels 0-3 | 8-11, hi 4-7 | 12-15.
+    thread_local std::vector<int16_t> wpair;  // [pair][lo, hi][16]
+    wpair.resize(static_cast<std::size_t>(2 * pairs * 16));
+    for (int64_t p = 0; p < pairs; ++p) {
+      alignas(32) int16_t w0[16] = {}, w1[16] = {};
+      const int64_t t0 = 2 * p, t1 = 2 * p + 1 < taps ? 2 * p + 1 : 2 * p;
+      for (int64_t l = 0; l < d.channels; ++l) {
+        w0[l] = static_cast<int16_t>(d.wc[l * taps + t0]);
+        w1[l] = t1 != t0 ? static_cast<int16_t>(d.wc[l * taps + t1]) : int16_t{0};
+      }
+      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(w0));
+      const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(w1));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(wpair.data() + 2 * p * 16), _mm256_unpacklo_epi16(a, b));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(wpair.data() + (2 * p + 1) * 16), _mm256_unpackhi_epi16(a, b));
+    }
+    alignas(32) int32_t bias[16] = {};
+    alignas(32) float scale[16] = {};
+    for (int64_t l = 0; l < d.channels; ++l) {
+      // lane order of the lo / hi accumulators
+      const int64_t slot = (l % 8 < 4 ? 0 : 8) + (l / 8) * 4 + l % 4;
+      bias[slot] = d.bias ? d.bias[l] : 0;
+      scale[slot] = d.scale[l];
+    }
+    const __m256i bias_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+    const __m256i bias_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
+    const __m256 scale_lo = _mm256_load_ps(scale), scale_hi = _mm256_load_ps(scale + 8);
+    const __m256 lo_q = _mm256_set1_ps(static_cast<float>((d.y_signed ? -128 : 0) - d.zero));
+    const __m256 hi_q = _mm256_set1_ps(static_cast<float>((d.y_signed ? 127 : 255) - d.zero));
+    const __m256i zero_q = _mm256_set1_epi32(d.zero);
     for (int64_t oy = 0; oy < d.ho; ++oy)
       for (int64_t ox = 0; ox < d.wo; ++ox) {
         const int16_t* base = buf.data() + (oy * d.sh * wp + ox * d.sw) * 16;
