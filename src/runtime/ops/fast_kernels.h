@@ -62,10 +62,11 @@ void depthwise_channels8(const float* x, int64_t channels, int64_t plane, const 
 // Output row oy of a Conv (group 1) with c input channels, 3x3 windows, column stride 2 and no
 // column dilation, read straight from x (c planes h×w) without im2col: y (m planes ho×wo) =
 // bias + Σ w·x over taps in (c, ky, kx) order, one FMA chain each (the GEMM path's sums), then
-// `act`. w is OIHW. Where conv_s2_small_supported(g, c): AVX-512 and c <= kSmallC.
+// `act`. pa holds the weights (m × c·9) as pack_a packs them. Where conv_s2_small_supported(g, c):
+// AVX-512 and c <= kSmallC.
 constexpr int64_t kSmallC = 4;
 bool conv_s2_small_supported(const PlaneGeo& g, int64_t c);
-void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, const float* w, int64_t m, const float* bias,
+void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, const float* pa, int64_t m, const float* bias,
                    float* y, int64_t oy, const Activation* act = nullptr);
 
 // depthwise_channels8, or on AVX-512 the same sums with 16 channels per vector (then up to 16
