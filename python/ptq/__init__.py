@@ -141,7 +141,7 @@ def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = No
              report_md: Optional[PathLike] = None, max_drop: Optional[float] = None,
              min_agreement: Optional[float] = None, min_sqnr: Optional[float] = None,
              auto_fallback: bool = False, max_fallback: int = 10, sensitivity_samples: int = 16,
-             int8_mode: str = "integer", accuracy: Optional[bool] = None) -> QuantizeResult:
+             layer_samples: int = 128, int8_mode: str = "integer", accuracy: Optional[bool] = None) -> QuantizeResult:
     """Quantizes ``model`` (an fp32 ONNX file) to an int8 QDQ model written to ``output``.
 
     Each argument is the CLI flag of the same name (``exclude_ops`` is ``--exclude-ops``; README's
@@ -169,7 +169,7 @@ def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = No
         no_smoothquant=smoothquant is False, calib_count=calib_count, load_calib=_path(load_calib),
         save_calib=_path(save_calib), force=force, external_data=external_data,
         auto_fallback=auto_fallback, max_fallback=max_fallback, sensitivity_samples=sensitivity_samples,
-        accuracy=wanted if accuracy is None else bool(accuracy),
+        layer_samples=layer_samples, accuracy=wanted if accuracy is None else bool(accuracy),
         **_common(threads, input_shapes, skip_nonfinite, preprocess, labels, task, report, report_html, report_md,
                   max_drop, min_agreement, min_sqnr, int8_mode, eval_count))
     if smoothquant is True:
@@ -185,9 +185,11 @@ def compare(model_a: PathLike, model_b: PathLike, data: Any, *, threads: Optiona
             report_md: Optional[PathLike] = None, max_drop: Optional[float] = None,
             min_agreement: Optional[float] = None, min_sqnr: Optional[float] = None,
             int8_mode: str = "integer", input_shapes: Union[None, Mapping[str, Sequence[int]], Sequence[str]] = None,
-            skip_nonfinite: bool = False, preprocess: Union[None, str, Mapping[str, Any]] = None) -> Report:
+            skip_nonfinite: bool = False, preprocess: Union[None, str, Mapping[str, Any]] = None,
+            layer_samples: int = 128) -> Report:
     """The accuracy report of ``model_b`` against ``model_a`` on ``data`` (``quantize compare``).
     A failed budget does not raise: ``report.passed`` is False."""
     options = _common(threads, input_shapes, skip_nonfinite, preprocess, labels, task, report, report_html,
                       report_md, max_drop, min_agreement, min_sqnr, int8_mode, eval_count)
+    options["layer_samples"] = layer_samples
     return Report._from(_ptq.compare(os.fspath(model_a), os.fspath(model_b), _data(data, "data"), options))

@@ -94,6 +94,7 @@ report::AccuracyOptions accuracy_options(Options& opt, const DataArg& eval, cons
   if (o.budget.max_drop) check_range("--max-drop", *o.budget.max_drop, -100, 100);
   if (o.budget.min_agreement) check_range("--min-agreement", *o.budget.min_agreement, 0, 100);
   if (o.budget.min_sqnr) check_range("--min-sqnr", *o.budget.min_sqnr, -1000, 1000);
+  o.layer_samples = opt.get<size_t>("layer_samples", 128);
   if (quantize_flags) {
     o.sensitivity_samples = opt.get<size_t>("sensitivity_samples", 16);
     o.auto_fallback = opt.get<bool>("auto_fallback", false);

@@ -91,14 +91,16 @@ EvalOptions eval_options(const AccuracyOptions& o, const Labels* labels) {
   e.task = o.task;
   e.labels = labels;
   e.max_samples = o.max_samples;
+  e.probe_samples = o.layer_samples;
   e.a_runtime = o.fp32_runtime;
   e.b_runtime = o.int8_runtime;
   e.threads = o.fp32_runtime.threads;
   return e;
 }
 
-void finish_measure(Report& r, const EvalResult& e, const std::vector<Probe>& probes) {
+void finish_measure(Report& r, const EvalResult& e, const std::vector<Probe>& probes, size_t layer_samples) {
   r.measure = e.measure;
+  r.layer_samples = layer_samples ? std::min(layer_samples, e.measure.samples) : e.measure.samples;
   r.task = e.measure.classification ? "classify" : "generic";
   for (size_t i = 0; i < probes.size() && i < r.layers.size(); ++i) {
     r.layers[i].measured = e.probes[i].has_value();
@@ -183,7 +185,7 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
   e.probes = probes;
   say(o, str_cat("evaluating fp32 vs int8 on ", o.max_samples ? std::min(o.max_samples, ds.size()) : ds.size(),
                  " samples"));
-  finish_measure(r, evaluate(fp32, out.model.model, ds, e, &ref), probes);
+  finish_measure(r, evaluate(fp32, out.model.model, ds, e, &ref), probes, o.layer_samples);
 
   if (o.auto_fallback && !r.gate.passed && r.gate.sanity.empty()) {  // fp32 returns cannot fix the setup
     PTQ_CHECK(!ranking.empty(), UsageError, "--auto-fallback needs the sensitivity ranking (--sensitivity-samples > 0)");
@@ -228,7 +230,7 @@ AccuracyOutcome check_accuracy(const ir::Model& fp32, const Builder& build, cons
       for (size_t i = 0; i < probes.size(); ++i)
         probes[i] = test_probe(out.model.model.graph, nodes[i]);
       e.probes = probes;
-      finish_measure(r, evaluate(fp32, out.model.model, ds, e, &ref), probes);
+      finish_measure(r, evaluate(fp32, out.model.model, ds, e, &ref), probes, o.layer_samples);
     }
   }
   note_low_sqnr(r);
@@ -281,7 +283,7 @@ Report compare_models(const ir::Model& a, const ir::Model& b, const AccuracyOpti
   EvalOptions e = eval_options(o, labels.get());
   e.probes = probes;
   say(o, str_cat("comparing on ", o.max_samples ? std::min(o.max_samples, ds.size()) : ds.size(), " samples"));
-  finish_measure(r, evaluate(a, b, ds, e, nullptr), probes);
+  finish_measure(r, evaluate(a, b, ds, e, nullptr), probes, o.layer_samples);
   // Tensors that never appeared as float in both (integer tensors, other shapes) are dropped.
   std::vector<LayerReport> kept;
   for (LayerReport& l : r.layers)

@@ -23,9 +23,10 @@ struct Capture {
   std::set<std::string> wanted;
   std::map<std::string, Tensor> seen;
   std::function<void(const std::string&, const Tensor&)> on_seen;
+  bool active = true;  // false: this sample's tensors are not wanted
   runtime::Observer observer() {
     return [this](const ir::Graph& g, ir::ValueId v, const Tensor& t) {
-      if (&g != graph) return;
+      if (!active || &g != graph) return;
       const std::string& name = g.value(v).name;
       if (!wanted.count(name)) return;
       if (on_seen) on_seen(name, t);
@@ -181,6 +182,7 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
       wk.ib = std::make_unique<runtime::Interpreter>(b, bo);
     }
     wk.cb.seen.clear();
+    wk.ca.active = wk.cb.active = o.probe_samples == 0 || s.index < o.probe_samples;
     SampleResult r;
     r.probes.resize(o.probes.size());
     r.histograms.resize(o.probes.size());

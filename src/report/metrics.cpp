@@ -247,6 +247,8 @@ void bin_scalar(const float* x, size_t i0, size_t n, const BinGeometry& g, uint6
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's intrinsics pass "undefined" vectors
 // bin_scalar's arithmetic on 8 doubles at a time (the same compares, clamps and truncation, so
 // the same bins); the counts are still added one by one. Returns where it stopped.
 __attribute__((target("avx512f,popcnt"))) size_t bin_avx512(const float* x, size_t n, const BinGeometry& g,
@@ -283,6 +285,7 @@ __attribute__((target("avx512f,popcnt"))) size_t bin_avx512(const float* x, size
   }
   return i;
 }
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace

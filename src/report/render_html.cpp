@@ -41,7 +41,7 @@ std::string chart(const Report& r) {
                           "\" role=\"img\" aria-label=\"per-layer SQNR and sensitivity\">\n");
   s += str_cat("<rect x=\"", kLabelW, "\" y=\"6\" width=\"12\" height=\"10\" fill=\"#3b6fb6\"/>",
                "<text x=\"", kLabelW + 16, "\" y=\"15\" class=\"t\">layer SQNR: the node's output, ", esc(r.b_kind), " vs ",
-               esc(r.a_kind), " (dB, higher is better)</text>\n",
+               esc(r.a_kind), " on ", r.layer_samples, " samples (dB, higher is better)</text>\n",
                "<rect x=\"", kLabelW, "\" y=\"22\" width=\"12\" height=\"10\" fill=\"#c0504d\"/>",
                "<text x=\"", kLabelW + 16, "\" y=\"31\" class=\"t\">sensitivity: model-output SQNR with only this node "
                "quantized (dB, low = sensitive); grey: kept in fp32</text>\n");

@@ -138,7 +138,7 @@ std::string render_markdown(const Report& r) {
   if (!r.layers.empty()) {
     s += str_cat("\n## Per-layer\n\nSensitivity: model-output SQNR with only that node quantized, measured on ",
                  r.sensitivity_samples, " samples (lower = more sensitive). Layer SQNR: the node's output in the ",
-                 r.b_kind, " model vs ", r.a_kind, ", over all samples.\n\n");
+                 r.b_kind, " model vs ", r.a_kind, ", over the first ", r.layer_samples, " samples.\n\n");
     s += "| rank | node | op | sensitivity dB | layer SQNR dB | kept fp32 |\n|---:|---|---|---:|---:|---|\n";
     for (const LayerReport* l : by_rank(r))
       s += str_cat("| ", l->sensitivity_rank ? std::to_string(l->sensitivity_rank) : "-", " | `", l->node, "` | ", l->op,

@@ -166,6 +166,7 @@ std::string to_json(const Report& r) {
     x["kept_fp32"] = l.kept_fp32;
     j["layers"].push_back(x);
   }
+  j["layer_samples"] = r.layer_samples;
   j["sensitivity"] = {{"samples", r.sensitivity_samples},
                       {"metric", "model-output SQNR (dB) with only this node quantized; lower is more sensitive"}};
   ordered_json gate;

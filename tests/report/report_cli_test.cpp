@@ -34,6 +34,7 @@ TEST(ReportCli, EvalWritesAllFormatsAndJsonMatchesSchema) {
   EXPECT_TRUE(j["classification"]["fp32_top1"].is_number());
   EXPECT_TRUE(j["classification"]["int8_top1"].is_number());
   EXPECT_EQ(j["sensitivity"]["samples"], 8);
+  EXPECT_EQ(j["layer_samples"], 40);  // the default 128, capped by the data
   ASSERT_EQ(j["layers"].size(), 5u);  // conv1, pool1, conv2, pool2, fc
   for (const auto& l : j["layers"]) {
     EXPECT_TRUE(l["measured"].get<bool>()) << l.dump();
@@ -64,6 +65,34 @@ TEST(ReportCli, ReportsAreByteIdenticalForAnyThreadCount) {
     for (const char* ext : {".json", ".html", ".md"}) out[k].push_back(read_file(t.file("r" + n + ext)));
   }
   EXPECT_EQ(out[0], out[1]);
+}
+
+// --layer-samples N accumulates the layers' SQNR over the first N samples only: the figures
+// equal those of a report evaluated on exactly those samples, while the output figures still
+// cover every sample.
+TEST(ReportCli, LayerSqnrOverTheFirstLayerSamples) {
+  TempDir t;
+  nlohmann::json j[2];
+  for (int k = 0; k < 2; ++k) {
+    std::vector<std::string> flags = eval_flags(t);
+    const std::string out = t.file("l" + std::to_string(k) + ".json");
+    for (const std::string& f : std::vector<std::string>{"--report", out, "--layer-samples", k ? "12" : "0"})
+      flags.push_back(f);
+    if (k == 0) flags.insert(flags.end(), {"--eval-count", "12"});
+    const CliResult r = quantize_demo(t, flags);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    j[k] = read_json(out);
+  }
+  EXPECT_EQ(j[0]["data"]["samples"], 12);
+  EXPECT_EQ(j[1]["data"]["samples"], 40);
+  EXPECT_EQ(j[0]["layer_samples"], 12);
+  EXPECT_EQ(j[1]["layer_samples"], 12);
+  ASSERT_EQ(j[0]["layers"].size(), j[1]["layers"].size());
+  for (size_t i = 0; i < j[0]["layers"].size(); ++i) {
+    EXPECT_TRUE(j[1]["layers"][i]["sqnr_db"].is_number()) << j[1]["layers"][i].dump();
+    EXPECT_EQ(j[0]["layers"][i]["sqnr_db"], j[1]["layers"][i]["sqnr_db"]) << i;
+  }
+  EXPECT_NE(j[0]["outputs"][0]["sqnr_db"], j[1]["outputs"][0]["sqnr_db"]);  // 12 vs 40 samples
 }
 
 TEST(ReportCli, GatePrintsPassedOrFailedLastAndExitsFour) {

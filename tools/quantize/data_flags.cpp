@@ -82,6 +82,9 @@ void add_report_flags(CLI::App& app, ReportFlags& f, bool quantize_flags) {
   app.add_option("--int8-mode", f.int8_mode,
                  "How the int8 model runs: integer (ONNX Runtime's integer kernels) or fake-quant (DQ -> fp32 op -> Q)")
       ->group(g)->default_str("integer");
+  app.add_option("--layer-samples", f.layer_samples,
+                 "Per-layer SQNR over the first N evaluation samples (0: all)")
+      ->group(g)->default_str("128")->check(finite_range(0, 1e12));
   if (!quantize_flags) return;
   app.add_option("--sensitivity-samples", f.sensitivity_samples,
                  "Samples for per-node sensitivity (0: skip)")
@@ -101,6 +104,7 @@ report::AccuracyOptions to_accuracy_options(const ReportFlags& f, const data::Da
   o.labels_path = f.labels;
   o.task = report::parse_task(f.task);
   o.sensitivity_samples = f.sensitivity_samples;
+  o.layer_samples = f.layer_samples;
   o.budget.max_drop = f.max_drop;
   o.budget.min_agreement = f.min_agreement;
   o.budget.min_sqnr = f.min_sqnr;

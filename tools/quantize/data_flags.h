@@ -35,6 +35,7 @@ struct ReportFlags {
   std::string labels, task = "auto";
   std::string json, html, md;
   size_t sensitivity_samples = 16;
+  size_t layer_samples = 128;
   std::optional<double> max_drop, min_agreement, min_sqnr;
   bool auto_fallback = false;
   size_t max_fallback = 10;

@@ -49,6 +49,7 @@ struct AccuracyOptions {
   std::string labels_path;
   Task task = Task::kAuto;
   size_t sensitivity_samples = 16;  // 0: no sensitivity
+  size_t layer_samples = 128;       // per-layer SQNR on the first N samples; 0: all
   Budget budget;
   bool auto_fallback = false;
   size_t max_fallback = 10;

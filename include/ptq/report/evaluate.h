@@ -42,6 +42,10 @@ struct EvalOptions {
   const Labels* labels = nullptr;
   std::vector<Probe> probes;
   size_t max_samples = 0;  // 0: every sample of the dataset
+  // Probes are compared on the samples with index below this only (0: every sample). The
+  // comparison reads every probed tensor of both models back from memory; the per-layer figures
+  // settle long before the accuracy figures do.
+  size_t probe_samples = 0;
   runtime::InterpreterOptions a_runtime;  // observer and threads are set by evaluate
   runtime::InterpreterOptions b_runtime;  // the test model's execution mode lives here
   // Workers running samples side by side, each with single-threaded kernels; 0: all cores.

@@ -133,6 +133,7 @@ struct Report {
   Measure measure;
   std::vector<LayerReport> layers;
   size_t sensitivity_samples = 0;
+  size_t layer_samples = 0;  // samples the layers' SQNR was accumulated over
   Budget budget;
   Gate gate;
   bool auto_fallback = false;
