@@ -44,6 +44,8 @@ class CompiledGraph {
   std::vector<const Tensor*> constants_;
   std::vector<std::pair<ir::ValueId, std::string>> outer_;
   std::vector<bool> dead_;
+
+  void fuse_concats(const ir::Graph& graph, const ValueFilter& keep, const std::vector<bool>& captured);
 };
 
 // The values of one execution of a compiled graph.

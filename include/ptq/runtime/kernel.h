@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,19 @@ class Kernel {
   virtual bool fuse_input_pads(const std::vector<int64_t>& pads) {
     (void)pads;
     return false;
+  }
+  // Offered when this node's only output is one input of a Concat (CompiledGraph's in-place
+  // Concat): true when run_into() can write that output straight into the Concat's output.
+  virtual bool supports_run_into() const { return false; }
+  // With supports_run_into(): the float output run() would produce from `inputs` (its dims, or
+  // nullopt where run_into cannot produce it, e.g. a non-float input), ...
+  virtual std::optional<Dims> run_into_dims(const std::vector<const Tensor*>& inputs) const {
+    (void)inputs;
+    return std::nullopt;
+  }
+  // ... written bit for bit to y (room for those dims, contiguous).
+  virtual void run_into(const KernelContext& ctx, const std::vector<const Tensor*>& inputs, float* y) {
+    (void)ctx, (void)inputs, (void)y;
   }
   // inputs[i] is nullptr for an omitted optional input; outputs has one slot per node output
   // (omitted outputs may be left empty).

@@ -122,27 +122,55 @@ class Conv : public Kernel {
 
   void run(const KernelContext& ctx, const std::vector<const Tensor*>& in,
            std::vector<Tensor>& out) override {
+    Dims od;
+    const ConvGeo g = geometry(in, od);
+    out[0] = Tensor::empty(DType::kFloat, od);
+    compute(ctx, in, g, out[0].mutable_data<float>(), out[0].numel());
+  }
+
+  bool supports_run_into() const override { return true; }
+  std::optional<Dims> run_into_dims(const std::vector<const Tensor*>& in) const override {
+    if (in.size() < 2 || !in[0] || !in[1] || in[0]->dtype() != DType::kFloat || in[1]->dtype() != DType::kFloat)
+      return std::nullopt;
+    Dims od;
+    geometry(in, od);
+    return od;
+  }
+  void run_into(const KernelContext& ctx, const std::vector<const Tensor*>& in, float* y) override {
+    Dims od;
+    const ConvGeo g = geometry(in, od);
+    compute(ctx, in, g, y, checked_numel(od));
+  }
+
+  // The geometry of run()'s output (dims in od), with the inputs checked.
+  ConvGeo geometry(const std::vector<const Tensor*>& in, Dims& od) const {
     const Tensor& X = float_input(in, 0, "X");
     const Tensor& W = float_input(in, 1, "W");
     const Tensor* B = optional_input(in, 2);
-    Dims od;
     const ConvGeo g = conv_geometry(attrs_, group_, X.dims(), W.dims(), od);
     if (B) {
       PTQ_CHECK(B->dtype() == DType::kFloat && B->numel() == static_cast<size_t>(g.m), ModelError,
                 "B must be float with ", g.m, " elements");
     }
-    out[0] = Tensor::empty(DType::kFloat, od);
+    return g;
+  }
+
+  // The output (numel floats) written to y.
+  void compute(const KernelContext& ctx, const std::vector<const Tensor*>& in, const ConvGeo& g, float* y,
+               size_t numel) const {
+    const Tensor& X = *in[0];
+    const Tensor& W = *in[1];
+    const Tensor* B = optional_input(in, 2);
     const float* b = B ? B->data<float>() : nullptr;
     if (fast::available()) {
       const bool pinned = packed_ && W.data<float>() == w_pinned_.data<float>() && W.dims() == w_pinned_.dims();
-      conv_forward_fast(ctx, X.data<float>(), W.data<float>(), pinned ? packed_->data() : nullptr,
-                        b, g, out[0].mutable_data<float>(), act_ ? &*act_ : nullptr);
+      conv_forward_fast(ctx, X.data<float>(), W.data<float>(), pinned ? packed_->data() : nullptr, b, g, y,
+                        act_ ? &*act_ : nullptr);
       return;
     }
-    float* y = out[0].mutable_data<float>();
     conv_forward<float>(ctx, X.data<float>(), W.data<float>(), b, g, y);
     if (act_) {
-      for (size_t i = 0; i < out[0].numel(); ++i) y[i] = (*act_)(y[i]);
+      for (size_t i = 0; i < numel; ++i) y[i] = (*act_)(y[i]);
     }
   }
 
