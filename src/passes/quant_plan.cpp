@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <regex>
 #include <set>
 #include <utility>
@@ -112,6 +113,55 @@ bool transformer_placement(const ir::Graph& g, const quant::QuantConfig& config)
   return config.preset == quant::Preset::kTransformer ||
          (config.preset == quant::Preset::kAuto && find_attention(g) != nullptr);
 }
+
+// Concat and pools only move or pool what they read: quantized, they pay for themselves only when
+// a quantized op reads their output (through passthrough ops or further such nodes). Where only
+// fp32 nodes do — YOLOX's Focus stem Concat before a Conv the placement search keeps fp32 — their
+// Q/DQ pairs only round the data (there: the input image, twice) and cost two passes in ORT, so
+// they stay fp32 too. Consumers come before producers in reverse topological order: one pass.
+namespace {
+void drop_unread_data_movement(const ir::Graph& g, const std::vector<ir::NodeId>& order, const NodeFilter& filter,
+                               QuantPlan& plan) {
+  const auto movement = [](const NodeQuant& q) {
+    return std::strcmp(q.rule, "rule_concat") == 0 || std::strcmp(q.rule, "rule_pool") == 0;
+  };
+  std::vector<const NodeQuant*> of(g.id_bound_nodes(), nullptr);
+  std::vector<bool> read(g.id_bound_values(), false);  // read quantized by a node kept quantized
+  for (const NodeQuant& q : plan.nodes) {
+    of[static_cast<size_t>(q.node)] = &q;
+    if (movement(q)) continue;
+    for (int32_t slot : q.activation_inputs) read[static_cast<size_t>(g.node(q.node).inputs[static_cast<size_t>(slot)])] = true;
+  }
+  for (ir::ValueId v : g.outputs) read[static_cast<size_t>(v)] = true;  // as before: no change at outputs
+  std::set<ir::NodeId> dropped;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const ir::Node& n = g.node(*it);
+    bool out_read = false;
+    for (ir::ValueId o : n.outputs) out_read = out_read || (o != ir::kNone && read[static_cast<size_t>(o)]);
+    const NodeQuant* q = of[static_cast<size_t>(*it)];
+    if (q && movement(*q)) {
+      if (!out_read) {
+        dropped.insert(*it);
+        continue;
+      }
+      for (int32_t slot : q->activation_inputs) read[static_cast<size_t>(n.inputs[static_cast<size_t>(slot)])] = true;
+    } else if (!q && out_read && n.is_default_domain() && is_passthrough(n.op_type) && filter.admits(*it) &&
+               !n.inputs.empty() && n.inputs[0] != ir::kNone) {
+      read[static_cast<size_t>(n.inputs[0])] = true;
+    }
+  }
+  if (dropped.empty()) return;
+  std::vector<NodeQuant> kept;
+  for (NodeQuant& q : plan.nodes) {
+    if (!dropped.count(q.node)) {
+      kept.push_back(std::move(q));
+      continue;
+    }
+    plan.fp32.push_back(str_cat(g.node(q.node).label(), ": read only by fp32 nodes, so it stays fp32 too"));
+  }
+  plan.nodes = std::move(kept);
+}
+}  // namespace
 
 QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config, const RangeMap& ranges,
                             const NodeFilter& filter) {
@@ -231,13 +281,7 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
                         (config.reduce_range == quant::ReduceRange::kAuto && config.activation_type == DType::kUint8 &&
                          config.weight_type == DType::kInt8 && !n.inputs.empty() && reads_input_data(g, n.inputs[0]));
     for (WeightSpec& w : q.weights) w.reduce_range = reduce && !w.as_activation;
-    for (int32_t slot : q.activation_inputs) acts.insert(n.inputs[static_cast<size_t>(slot)]);
-    if (q.quantize_output && ctx.is_float_activation(n.outputs[0])) {
-      acts.insert(n.outputs[0]);
-      if (q.share_input_scale) ties.join(n.inputs[0], n.outputs[0]);
-    } else {
-      q.quantize_output = false;
-    }
+    if (!q.quantize_output || !ctx.is_float_activation(n.outputs[0])) q.quantize_output = false;
     // Gather over a quantized table: its output takes the table's exact range (same scale and
     // zero point on both sides, so ORT drops the pair and gathers integers).
     if (n.op_type == "Gather" && q.quantize_output) {
@@ -246,9 +290,17 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       const auto [lo, hi] = std::minmax_element(p, p + t->numel());
       plan.fixed_ranges.emplace(n.outputs[0], quant::Range{*lo, *hi});
     }
-    if (n.op_type == "Concat" && q.quantize_output)
-      for (ir::ValueId in : n.inputs) ties.join(n.outputs[0], in);
     plan.nodes.push_back(std::move(q));
+  }
+  drop_unread_data_movement(g, order, filter, plan);
+  for (const NodeQuant& q : plan.nodes) {
+    const ir::Node& n = g.node(q.node);
+    for (int32_t slot : q.activation_inputs) acts.insert(n.inputs[static_cast<size_t>(slot)]);
+    if (!q.quantize_output) continue;
+    acts.insert(n.outputs[0]);
+    if (q.share_input_scale) ties.join(n.inputs[0], n.outputs[0]);
+    if (n.op_type == "Concat")
+      for (ir::ValueId in : n.inputs) ties.join(n.outputs[0], in);
   }
   // Passthrough ops carry their input's quantization to their outputs, so ORT can run them on
   // integers; repeat until nothing changes (chains like Reshape -> Transpose).

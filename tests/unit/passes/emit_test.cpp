@@ -278,6 +278,51 @@ TEST(Emit, ExcludedNodesStayFp32) {
   EXPECT_TRUE(g.constant(gemm.inputs[1]) && g.constant(gemm.inputs[1])->dtype() == DType::kFloat);
 }
 
+TEST(Emit, ConcatAndPoolsReadOnlyByFp32NodesStayFp32) {
+  // YOLOX's Focus stem: slices of the input concatenated for a Conv the placement search keeps
+  // fp32. Quantized, the Concat would only round the image twice (its inputs and its output).
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 4, 4] x, float[2, 2, 3, 3] w1, float[2, 2, 3, 3] w2, float[3, 4, 3, 3] w3, int64[4] shape)
+      => (float[1, 3, 2, 2] y) {
+      a = Conv <pads = [1, 1, 1, 1]> (x, w1)
+      b = Conv <pads = [1, 1, 1, 1]> (x, w2)
+      k = Concat <axis = 1> (a, b)
+      p = MaxPool <kernel_shape = [2, 2], strides = [2, 2]> (k)
+      r = Reshape (p, shape)
+      y = Conv <pads = [1, 1, 1, 1]> (r, w3)
+    }
+  )");
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w1"), random_tensor({2, 2, 3, 3}, 1));
+  g.set_initializer(g.find("w2"), random_tensor({2, 2, 3, 3}, 2));
+  g.set_initializer(g.find("w3"), random_tensor({3, 4, 3, 3}, 3));
+  g.set_initializer(g.find("shape"), Tensor::from_vector<int64_t>({4}, {1, 4, 2, 2}));
+  passes::prepare_for_quantization(m);
+  const passes::RangeMap ranges = {{"x", {-1.f, 1.f}}, {"a", {-2.f, 2.f}}, {"b", {-2.f, 2.f}}, {"k", {-2.f, 2.f}},
+                                   {"p", {-2.f, 2.f}}, {"r", {-2.f, 2.f}}, {"y", {-3.f, 3.f}}};
+  const auto planned = [&](const passes::NodeFilter& f) {
+    std::multiset<std::string> ops;
+    const passes::QuantPlan plan = passes::plan_quantization(g, quant::config_for(quant::Target::kOrtX86), ranges, f);
+    for (const passes::NodeQuant& q : plan.nodes) ops.insert(g.node(q.node).op_type);
+    std::set<std::string> acts;
+    for (ir::ValueId v : plan.activations) acts.insert(g.value(v).name);
+    return std::make_pair(ops, acts);
+  };
+  // Everything quantized: the Concat and the MaxPool carry integers to the last Conv (through
+  // the Reshape, a passthrough op).
+  const auto all = planned({});
+  EXPECT_EQ(all.first, (std::multiset<std::string>{"Conv", "Conv", "Concat", "MaxPool", "Conv"}));
+  EXPECT_EQ(all.second, (std::set<std::string>{"x", "a", "b", "k", "p", "r", "y"}));
+  // The last Conv fp32: the MaxPool and Concat feeding it stay fp32 too; the first Convs still
+  // read a quantized x and write quantized outputs (QLinearConv's), which the Concat dequantizes.
+  passes::NodeFilter f;
+  f.fp32.insert(g.producer(g.find("y"))->id);
+  const auto cut = planned(f);
+  EXPECT_EQ(cut.first, (std::multiset<std::string>{"Conv", "Conv"}));
+  EXPECT_EQ(cut.second, (std::set<std::string>{"x", "a", "b"}));
+}
+
 TEST(Emit, AddAndMulAreInt8OnlyWithElementwiseInt8OrForTensorRt) {
   // Conv -> Mul by a constant -> residual Add: fp32 between the DQs and the next Q by default.
   ir::Model m = onnx_io::parse_model_text(R"(
