@@ -114,12 +114,13 @@ bool transformer_placement(const ir::Graph& g, const quant::QuantConfig& config)
          (config.preset == quant::Preset::kAuto && find_attention(g) != nullptr);
 }
 
+namespace {
+
 // Concat and pools only move or pool what they read: quantized, they pay for themselves only when
 // a quantized op reads their output (through passthrough ops or further such nodes). Where only
 // fp32 nodes do — YOLOX's Focus stem Concat before a Conv the placement search keeps fp32 — their
 // Q/DQ pairs only round the data (there: the input image, twice) and cost two passes in ORT, so
 // they stay fp32 too. Consumers come before producers in reverse topological order: one pass.
-namespace {
 void drop_unread_data_movement(const ir::Graph& g, const std::vector<ir::NodeId>& order, const NodeFilter& filter,
                                QuantPlan& plan) {
   const auto movement = [](const NodeQuant& q) {
@@ -161,6 +162,7 @@ void drop_unread_data_movement(const ir::Graph& g, const std::vector<ir::NodeId>
   }
   plan.nodes = std::move(kept);
 }
+
 }  // namespace
 
 QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config, const RangeMap& ranges,
@@ -281,7 +283,7 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
                         (config.reduce_range == quant::ReduceRange::kAuto && config.activation_type == DType::kUint8 &&
                          config.weight_type == DType::kInt8 && !n.inputs.empty() && reads_input_data(g, n.inputs[0]));
     for (WeightSpec& w : q.weights) w.reduce_range = reduce && !w.as_activation;
-    if (!q.quantize_output || !ctx.is_float_activation(n.outputs[0])) q.quantize_output = false;
+    q.quantize_output = q.quantize_output && ctx.is_float_activation(n.outputs[0]);
     // Gather over a quantized table: its output takes the table's exact range (same scale and
     // zero point on both sides, so ORT drops the pair and gathers integers).
     if (n.op_type == "Gather" && q.quantize_output) {

@@ -210,8 +210,8 @@ constexpr MicroFn kMicro[2][kMr + 1] = {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // kDirect: B is read where it lies (row p at pb + boff[p], the second 16 columns 16 further),
-// with masked loads past `cols`; else from packed panels (kNr floats per p, b_next = the next
-// panel; boff unused).
+// with masked loads past `cols` (kFull: cols is kCols, plain loads); else from packed panels (kNr
+// floats per p, b_next = the next panel; boff unused).
 template <int kPanels, int kCols, bool kDirect, bool kFull = false>
 PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64_t b_next, const int64_t* boff,
                          int64_t k, const float* bias, bool resume, float* c, int64_t ldc, int64_t rows,
@@ -271,7 +271,7 @@ PTQ_AVX512 void micro512(const float* pa, int64_t a_next, const float* pb, int64
 
 using Micro512Fn = void (*)(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t, const float*,
                             bool, float*, int64_t, int64_t, int64_t, const Activation*);
-// [direct B][two row panels][two column panels]
+// [B: packed, in place, in place full][two row panels][two column panels]
 constexpr Micro512Fn kMicro512[3][2][2] = {
     {{micro512<1, 16, false>, micro512<1, 32, false>}, {micro512<2, 16, false>, micro512<2, 32, false>}},
     {{micro512<1, 16, true>, micro512<1, 32, true>}, {micro512<2, 16, true>, micro512<2, 32, true>}},
@@ -309,9 +309,10 @@ void gemm_tiles(const float* pa, const float* pb, const int64_t* boff, int64_t m
         for (int64_t j0 = n0; j0 < n1;) {
           const int64_t cols = std::min(tile_cols, n1 - j0);
           float* ci = c + i0 * ldc + j0;
+          const int b_kind = !direct ? 0 : cols == kNr || cols == 2 * kNr ? 2 : 1;
           if (wide)
-            kMicro512[direct ? (cols == kNr || cols == 2 * kNr ? 2 : 1) : 0][rows > kMr][cols > kNr](a, kMr * k, b, kNr * k, direct ? boff + k0 : nullptr, kn,
-                                                      bias_i, k0 > 0, ci, ldc, rows, cols, last_act);
+            kMicro512[b_kind][rows > kMr][cols > kNr](a, kMr * k, b, kNr * k, direct ? boff + k0 : nullptr, kn, bias_i,
+                                                      k0 > 0, ci, ldc, rows, cols, last_act);
           else
             kMicro[cols <= 8][rows](a, b, kn, bias_i, k0 > 0, ci, ldc, cols, last_act);
           const int64_t panels = (cols + kNr - 1) / kNr;
