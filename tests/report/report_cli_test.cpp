@@ -95,6 +95,18 @@ TEST(ReportCli, LayerSqnrOverTheFirstLayerSamples) {
   EXPECT_NE(j[0]["outputs"][0]["sqnr_db"], j[1]["outputs"][0]["sqnr_db"]);  // 12 vs 40 samples
 }
 
+TEST(ReportCli, BadLayerSamplesIsAUsageErrorAndWritesNothing) {
+  for (const char* bad : {"-3", "abc", "1e13"}) {
+    TempDir t;
+    std::vector<std::string> flags = eval_flags(t);
+    flags.insert(flags.end(), {"--layer-samples", bad});
+    const CliResult r = quantize_demo(t, flags);
+    EXPECT_EQ(r.exit_code, 1) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("--layer-samples"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(t.file("int8.onnx"))) << bad;
+  }
+}
+
 TEST(ReportCli, GatePrintsPassedOrFailedLastAndExitsFour) {
   TempDir t;
   std::vector<std::string> ok = eval_flags(t);
