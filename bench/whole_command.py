@@ -122,7 +122,8 @@ def calib_part(args, tmp, calib, shared):
 
     variants = [("percentile", 1), ("percentile", 2), ("minmax", 1), ("entropy", 1), ("mse", 1)]
     if args.before:
-        variants += [("before:percentile", 1), ("before:percentile", 2)]
+        variants += [("before:percentile", 1), ("before:percentile", 2), ("before:minmax", 1), ("before:entropy", 1),
+                     ("before:mse", 1)]
     step = {}
     for _ in range(args.repeats):  # interleaved: load changes hit every variant alike
         for method, threads in variants:
@@ -143,9 +144,12 @@ def calib_part(args, tmp, calib, shared):
         one, two = per[(m, 1)], per[(m, 2)]
         print(f"calibration{label} (percentile): 1 thread {1 / one:.1f} img/s, 2 threads {1 / two:.1f} img/s, "
               f"speed-up {one / two:.2f}x")
-    for m in ("minmax", "percentile", "entropy", "mse"):
-        print(f"  {m:10s} {1000 * per_cpu[(m, 1)]:.1f} ms/image in the calibrate step at 1 thread, "
-              f"{per_cpu[(m, 1)] / per_cpu[('minmax', 1)]:.2f}x minmax")
+    for prefix, label in (("", ""), ("before:", f" ({args.before})")):
+        if (prefix + "minmax", 1) not in per_cpu:
+            continue
+        for m in ("minmax", "percentile", "entropy", "mse"):
+            print(f"  {m:10s} {1000 * per_cpu[(prefix + m, 1)]:.1f} ms/image in the calibrate step at 1 thread, "
+                  f"{per_cpu[(prefix + m, 1)] / per_cpu[(prefix + 'minmax', 1)]:.2f}x minmax{label}")
     print("command:", " ".join(map(str, command("CALIB", "METHOD", "THREADS"))))
 
 

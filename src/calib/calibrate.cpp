@@ -34,12 +34,14 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
   using Observations = std::vector<std::unique_ptr<Observation>>;  // by value id, created when first seen
 
   // One interpreter per worker with single-threaded kernels: samples run side by side, each
-  // batch row into its own Observations, merged below in sample order.
+  // batch row's ranges into its own Observations, merged below in sample order. Histograms go
+  // into one accumulator per worker (see Observation::observe), added up at the end.
   size_t workers = o.threads ? o.threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
   workers = std::max<size_t>(1, std::min(workers, dataset.size()));
   struct Worker {
     std::unique_ptr<runtime::Interpreter> interpreter;
     Observations* current = nullptr;
+    Observations histograms;
   };
   std::vector<Worker> ws(workers);
   const std::function<std::vector<Observations>(size_t, const data::Sample&)> work =
@@ -51,12 +53,19 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
           // Subgraph tensors (If/Loop bodies) are never quantized: only the top-level graph is observed.
           ro.observer = [&g, &wk, &wants_histogram, bins](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
             if (&graph != &g || t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
-            auto& ob = (*wk.current)[static_cast<size_t>(v)];
-            const bool hist = wants_histogram(static_cast<size_t>(v));
-            if (!ob) ob = std::make_unique<Observation>(hist ? bins : 1);
-            ob->observe(t.data<float>(), t.numel(), hist);
+            const auto id = static_cast<size_t>(v);
+            auto& ob = (*wk.current)[id];
+            if (!ob) ob = std::make_unique<Observation>(1);
+            Observation* into = nullptr;
+            if (wants_histogram(id)) {
+              auto& h = wk.histograms[id];
+              if (!h) h = std::make_unique<Observation>(bins);
+              into = h.get();
+            }
+            ob->observe(t.data<float>(), t.numel(), into);
           };
           wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
+          wk.histograms.resize(g.id_bound_values());
         }
         std::vector<Observations> rows;
         with_context(str_cat("calibration sample ", sample.source_str()), [&] {
@@ -95,6 +104,15 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
   stats.samples = samples;
   for (size_t v = 0; v < obs.size(); ++v) {
     if (!obs[v]) continue;
+    if (wants_histogram(v)) {
+      obs[v]->positive = Pow2Histogram(bins);
+      obs[v]->negative = Pow2Histogram(bins);
+      for (const Worker& wk : ws)
+        if (v < wk.histograms.size() && wk.histograms[v]) {
+          obs[v]->positive.merge(wk.histograms[v]->positive);
+          obs[v]->negative.merge(wk.histograms[v]->negative);
+        }
+    }
     const ir::Value& val = g.value(static_cast<ir::ValueId>(v));
     // Graph inputs hold preprocessed data whose range is meant (MNIST's background sits at the
     // minimum): clipping it moves every such pixel, so inputs keep their exact min/max.

@@ -43,11 +43,18 @@ int histogram_bins(const CalibParams& params) {
 
 Observation::Observation(int num_bins) : positive(num_bins), negative(num_bins) {}
 
-void Observation::observe(const float* x, size_t n, bool histograms) {
+void Observation::observe(const float* x, size_t n, bool histograms) { observe(x, n, histograms ? this : nullptr); }
+
+void Observation::observe(const float* x, size_t n, Observation* histograms) {
+  float lo, hi;
+  if (histograms && Pow2Histogram::add_split_within(histograms->positive, histograms->negative, x, n, lo, hi)) {
+    range.observe_extremes(lo, hi);
+    return;
+  }
   const size_t before = range.samples;
   range.observe(x, n);
   if (!histograms || range.samples == before) return;  // nothing but NaN
-  Pow2Histogram::add_split(positive, negative, x, n, range.last_min, range.last_max);
+  Pow2Histogram::add_split(histograms->positive, histograms->negative, x, n, range.last_min, range.last_max);
 }
 
 void Observation::merge(const Observation& later) {

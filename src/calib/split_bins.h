@@ -1,4 +1,4 @@
-// Internal: the AVX2 binning of Pow2Histogram::add_split (float scales), when the CPU has AVX2.
+// Internal: the vector binning of Pow2Histogram::add_split (float scales), AVX2 and AVX-512.
 #pragma once
 
 #include <cstddef>
@@ -6,14 +6,31 @@
 
 namespace ptq::calib {
 
-// True when split_bins_avx2 may be called (checked once).
+// True when split_bins_avx2 / split_bins_avx512 may be called (checked once).
 bool split_bins_available();
+bool split_bins_avx512_available();
 
-// n is a multiple of 8 (the caller bins the rest). For each finite x[i]: x > 0 adds one to
-// pos[min(trunc(x·ps), last)], x < 0 to neg[min(trunc(-x·ns), last)]; exact zeros are counted in `zeros` (bin 0 of pos), NaN nowhere.
-// `np`/`nn` count the positive/negative values. ps and ns are normal powers of two (products
-// exact or binned to 0 either way), so the bins equal the scalar loop's.
-void split_bins_avx2(const float* x, size_t n, float ps, float ns, size_t last, uint64_t* pos,
-                     uint64_t* neg, uint64_t& np, uint64_t& nn, uint64_t& zeros);
+// One call of a binning kernel.
+struct SplitBins {
+  // n is a multiple of 8 (AVX2) or 16 (AVX-512); the caller bins the rest. ps and ns are normal
+  // powers of two (products exact, or binned to 0 either way, so the bins equal the scalar
+  // loop's), or 0 for a side that has no range yet.
+  const float* x = nullptr;
+  size_t n = 0;
+  float ps = 0.f, ns = 0.f;
+  size_t last = 0;  // bins - 1
+  uint64_t* pos = nullptr;
+  uint64_t* neg = nullptr;
+  // Added on success: positive values, negative values, exact zeros (bin 0 of pos).
+  uint64_t np = 0, nn = 0, zeros = 0;
+  // Always: the extremes of the non-NaN values (lo > hi when there are none).
+  float lo = 0.f, hi = 0.f;
+};
+
+// For each finite x: x > 0 adds one to pos[trunc(x·ps)], x < 0 to neg[trunc(-x·ns)], x == 0 is
+// a zero, NaN nothing. Returns false and adds nothing when a value lies outside the ranges: x >= 0
+// with ps == 0 or x·ps >= bins, x < 0 with ns == 0 or -x·ns >= bins (infinities included).
+bool split_bins_avx2(SplitBins& job);
+bool split_bins_avx512(SplitBins& job);
 
 }  // namespace ptq::calib

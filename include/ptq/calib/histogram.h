@@ -41,6 +41,8 @@ struct RangeStats {
 
   // One sample's values (NaN is ignored).
   void observe(const float* x, size_t n);
+  // A sample whose extremes are known (NaN ignored; lo > hi: no values).
+  void observe_extremes(float lo, float hi);
   bool empty() const { return samples == 0 || min > max; }
   // Folds in the statistics of other samples: exact and order-independent (last_min/last_max
   // take `later`'s, which only the observation in progress reads).
@@ -61,6 +63,12 @@ class Pow2Histogram {
   // calibration runs on every tensor, so it avoids rescanning the data for each side.
   static void add_split(Pow2Histogram& positive, Pow2Histogram& negative, const float* x, size_t n,
                         float min, float max);
+  // add_split in the same pass that finds the extremes, when the histograms' ranges already
+  // cover every value (after the first samples, nearly always): true, with min/max of the
+  // non-NaN values (min > max: none). False, and nothing added, otherwise (or where no vector
+  // kernel serves it): then find the extremes and call add_split.
+  static bool add_split_within(Pow2Histogram& positive, Pow2Histogram& negative, const float* x, size_t n,
+                               float& min, float& max);
   bool empty() const { return total_ == 0; }
   double range() const;  // 2^e: every value seen is below it
   size_t bins() const { return counts_.size(); }
@@ -79,6 +87,7 @@ class Pow2Histogram {
 
  private:
   void grow_to(float max_value);
+  void commit(uint64_t values, uint64_t zeros);  // totals after binning; zeros go to bin 0
   template <typename Bin>
   void add_binned(const float* x, size_t n, Bin value_of);
   int exp_ = std::numeric_limits<int>::min();  // range 2^exp_; min() while empty

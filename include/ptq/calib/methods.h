@@ -41,6 +41,10 @@ struct Observation {
   Pow2Histogram negative;
   explicit Observation(int num_bins = 2048);
   void observe(const float* x, size_t n, bool histograms);
+  // The range here, the histograms (if any) into `histograms`: counts on power-of-two grids are
+  // exact integers, so one accumulator may take samples in any order (calibration keeps one per
+  // worker instead of a 2 x 4096-bin histogram per sample).
+  void observe(const float* x, size_t n, Observation* histograms);
   // Folds in the observation of later samples (merge in sample order: see RangeStats::merge).
   void merge(const Observation& later);
 

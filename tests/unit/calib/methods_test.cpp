@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
 
 #include "ptq/calib/methods.h"
+#include "split_bins.h"  // src/calib: the vector binning kernels, each tested on its own
 
 namespace ptq::calib {
 namespace {
@@ -374,6 +376,95 @@ TEST(Histogram, VectorBinningEqualsTheTwoScansForAnyLengthAndSpecialValues) {
     EXPECT_EQ(neg.total(), neg2.total()) << n;
     EXPECT_EQ(pos.total() + neg.total(), n - 2) << n;
   }
+}
+
+// Each vector binning kernel this CPU runs (add_split uses only the widest) against the plain
+// loop it replaces, called in a row on different data and bin counts (its scratch counts must be
+// clear for the next call), and refusing, with nothing added, values outside the ranges.
+TEST(Histogram, EachVectorKernelBinsAsThePlainLoop) {
+  std::vector<std::pair<const char*, bool (*)(SplitBins&)>> kernels;
+  if (split_bins_available()) kernels.emplace_back("avx2", &split_bins_avx2);
+  if (split_bins_avx512_available()) kernels.emplace_back("avx512", &split_bins_avx512);
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has no AVX2";
+  for (const auto& [name, kernel] : kernels)
+    for (size_t bins : {2048u, 256u, 2048u})
+      for (size_t n : {size_t{4096}, size_t{20000}}) {
+        std::vector<float> x = gaussian_with_outliers(n + bins);  // a different tensor on each call
+        x.erase(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(bins));
+        for (size_t i = 0; i < n; i += 7) x[i] = 0.f;
+        x[1] = -0.f;
+        x[3] = std::numeric_limits<float>::denorm_min();
+        x[5] = std::nanf("");
+        float lo = 0.f, hi = 0.f;
+        for (float v : x)
+          if (!std::isnan(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+        // Ranges that just cover the values: 2^e > max|x|.
+        int e_pos, e_neg;
+        std::frexp(hi, &e_pos);
+        std::frexp(-lo, &e_neg);
+        const int bits = std::countr_zero(static_cast<unsigned>(bins));
+        const float ps = std::ldexp(1.f, bits - e_pos), ns = std::ldexp(1.f, bits - e_neg);
+        const size_t last = bins - 1;
+        std::vector<uint64_t> pos(bins, 1), neg(bins, 2), want_pos(bins, 1), want_neg(bins, 2);
+        uint64_t want_np = 0, want_nn = 0, want_zeros = 0;
+        for (float v : x) {
+          if (v == 0.f) ++want_zeros;
+          else if (v > 0.f) ++want_pos[static_cast<size_t>(static_cast<double>(v) * ps)], ++want_np;
+          else if (v < 0.f) ++want_neg[static_cast<size_t>(-static_cast<double>(v) * ns)], ++want_nn;
+        }
+        SplitBins j;
+        j.x = x.data(), j.n = n, j.ps = ps, j.ns = ns, j.last = last, j.pos = pos.data(), j.neg = neg.data();
+        ASSERT_TRUE(kernel(j)) << name;
+        EXPECT_EQ(pos, want_pos) << name << " " << bins << " " << n;
+        EXPECT_EQ(neg, want_neg) << name << " " << bins << " " << n;
+        EXPECT_EQ(j.np, want_np) << name;
+        EXPECT_EQ(j.nn, want_nn) << name;
+        EXPECT_EQ(j.zeros, want_zeros) << name;
+        EXPECT_EQ(j.lo, lo) << name;
+        EXPECT_EQ(j.hi, hi) << name;
+        // Outside the ranges: a value at the positive range's end, an infinity, negatives with
+        // no negative range. Refused with nothing added, and the next call starts clean.
+        for (int bad = 0; bad < 3; ++bad) {
+          std::vector<float> y = x;
+          SplitBins k = j;
+          k.np = k.nn = k.zeros = 0;
+          k.x = y.data();
+          if (bad == 0) y[n / 2] = std::ldexp(1.f, e_pos);
+          if (bad == 1) y[n - 1] = -std::numeric_limits<float>::infinity();
+          if (bad == 2) k.ns = 0.f;
+          EXPECT_FALSE(kernel(k)) << name << " " << bad;
+          EXPECT_EQ(pos, want_pos) << name << " " << bad;
+          EXPECT_EQ(neg, want_neg) << name << " " << bad;
+        }
+      }
+}
+
+// The one-pass observation (binning with the ranges the histograms already have, extremes found
+// on the way) against ranges and histograms built by the two passes, over samples whose ranges
+// grow now and then (those take the two passes) and samples with NaN, zeros only or negatives only.
+TEST(Histogram, OnePassObservationEqualsTwoPasses) {
+  const std::vector<float> base = gaussian_with_outliers(40000);
+  Observation one(4096), two(4096);
+  for (int s = 0; s < 12; ++s) {
+    std::vector<float> x(base.begin() + s * 3000, base.begin() + s * 3000 + 5003);
+    const float grow = s % 4 == 3 ? 8.f : 1.f;
+    for (float& v : x) v *= grow;
+    if (s == 5) x[77] = std::nanf("");
+    if (s == 6) std::fill(x.begin(), x.end(), 0.f);
+    if (s == 7) for (float& v : x) v = -std::fabs(v);
+    one.observe(x.data(), x.size(), true);
+    two.range.observe(x.data(), x.size());
+    Pow2Histogram::add_split(two.positive, two.negative, x.data(), x.size(), two.range.last_min, two.range.last_max);
+    EXPECT_EQ(one.range.last_min, two.range.last_min) << s;
+    EXPECT_EQ(one.range.last_max, two.range.last_max) << s;
+    EXPECT_EQ(one.positive.counts(), two.positive.counts()) << s;
+    EXPECT_EQ(one.negative.counts(), two.negative.counts()) << s;
+    EXPECT_EQ(one.positive.exponent(), two.positive.exponent()) << s;
+    EXPECT_EQ(one.positive.total(), two.positive.total()) << s;
+    EXPECT_EQ(one.negative.total(), two.negative.total()) << s;
+  }
+  EXPECT_EQ(one.range.samples, two.range.samples);
+  EXPECT_EQ(one.range.sum_sample_max.to_hex(), two.range.sum_sample_max.to_hex());
 }
 
 // The vector min/max against a plain scan for every tail length: NaN ignored, infinities kept,
