@@ -189,10 +189,12 @@ CalibStats merge_stats(const std::vector<CalibStats>& parts, const std::vector<s
       PTQ_CHECK(p.tensors.size() == first.tensors.size(), IoError, "has statistics of ", p.tensors.size(),
                 " tensors, ", labels[0], " of ", first.tensors.size(), " (another model or other flags)");
       auto a = p.tensors.begin();
+      // Histograms on one side only would merge grids of different bin counts.
       for (auto b = first.tensors.begin(); b != first.tensors.end(); ++a, ++b)
-        PTQ_CHECK(a->first == b->first && a->second.exact == b->second.exact && a->second.through == b->second.through,
+        PTQ_CHECK(a->first == b->first && a->second.exact == b->second.exact && a->second.through == b->second.through &&
+                      a->second.observation.positive.bins() == b->second.observation.positive.bins(),
                   IoError, "tensor '", a->first,
-                  "' does not match ", labels[0], " (another model or other flags)");
+                  "' does not match ", labels[0], " (another model, other flags or another ptq version)");
     });
   }
   for (size_t k = 0; k < n; ++k)

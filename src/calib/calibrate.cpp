@@ -27,9 +27,11 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
   const ir::Graph& g = model.graph;
   const bool histograms = method->histogram(o.params) != HistogramKind::kNone;
   const int bins = histogram_bins(o.params);
-  // Histograms only where the caller says a range will be used (or everywhere when it does not say).
+  // Histograms only where the caller says a range will be used (or everywhere when it does not
+  // say), and never for graph inputs: they keep their exact range (below).
   const auto wants_histogram = [&](size_t v) {
-    return histograms && (o.histogram_values.empty() || (v < o.histogram_values.size() && o.histogram_values[v]));
+    return histograms && g.value(static_cast<ir::ValueId>(v)).kind != ir::ValueKind::kGraphInput &&
+           (o.histogram_values.empty() || (v < o.histogram_values.size() && o.histogram_values[v]));
   };
   using Observations = std::vector<std::unique_ptr<Observation>>;  // by value id, created when first seen
 
@@ -116,8 +118,8 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
     const ir::Value& val = g.value(static_cast<ir::ValueId>(v));
     // Graph inputs hold preprocessed data whose range is meant (MNIST's background sits at the
     // minimum): clipping it moves every such pixel, so inputs keep their exact min/max.
-    const bool input = val.kind == ir::ValueKind::kGraphInput;
-    stats.tensors.emplace(val.name, TensorStats{input || (histograms && !wants_histogram(v)), std::move(*obs[v]), Through::kIdentity});
+    const bool exact = val.kind == ir::ValueKind::kGraphInput || (histograms && !wants_histogram(v));
+    stats.tensors.emplace(val.name, TensorStats{exact, std::move(*obs[v]), Through::kIdentity});
   }
   return stats;
 }

@@ -181,6 +181,12 @@ TEST(CalibStats, MismatchedShardsAreClearErrors) {
   CalibStats tensors = part(2, 2);
   tensors.tensors.erase("b");
   EXPECT_NE(merge({part(1, 2), tensors}).find("tensors"), std::string::npos);
+  // Histograms of an exact tensor on one side only (a part from another version, or edited):
+  // merging a 4096-bin grid into a 1-bin one was an internal error (exit 70) naming no file.
+  CalibStats with = part(2, 2);
+  with.tensors.at("b").observation = with.tensors.at("a").observation;
+  EXPECT_NE(merge({part(1, 2), with}).find("s2.json: tensor 'b' does not match s1.json"), std::string::npos);
+  EXPECT_NE(merge({with, part(1, 2)}).find("tensor 'b' does not match"), std::string::npos);
 }
 
 TEST(CalibStats, MalformedFilesNameTheKey) {
