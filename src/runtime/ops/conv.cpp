@@ -417,8 +417,15 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
       pack_tile(i / tiles / group, i / tiles % group, i % tiles, sb + i * bsz);
     });
   }
+  // Task order: a thread takes a run of consecutive items first (ThreadPool), so the order decides
+  // what stays in its cache. Where a group's weights outweigh its columns (squeezenet1.1's conv10:
+  // 2 MB of weights, 169 columns), channel blocks go outer and each thread reads about its share
+  // of the weights (0.67 -> 0.60 ms at 2 threads); else column tiles go outer.
+  const bool weights_outer = mblocks > 1 && mg > cols_total;
   ctx.parallel_for(static_cast<size_t>(nt * mblocks), [&](size_t item) {
-    const int64_t i = static_cast<int64_t>(item);
+    int64_t i = static_cast<int64_t>(item);
+    if (weights_outer) i = (i % nt) * mblocks + i / nt;  // item = mb·nt + tile
+
     const int64_t mb = i % mblocks;
     const int64_t t = i / mblocks % tiles;
     const int64_t gi = i / mblocks / tiles % group;
