@@ -425,7 +425,6 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   ctx.parallel_for(static_cast<size_t>(nt * mblocks), [&](size_t item) {
     int64_t i = static_cast<int64_t>(item);
     if (weights_outer) i = (i % nt) * mblocks + i / nt;  // item = mb·nt + tile
-
     const int64_t mb = i % mblocks;
     const int64_t t = i / mblocks % tiles;
     const int64_t gi = i / mblocks / tiles % group;
