@@ -369,9 +369,7 @@ bool Pow2Histogram::add_split_within(Pow2Histogram& pos, Pow2Histogram& neg, con
   // The tail is checked first: nothing may be added unless every value lies within the ranges.
   float tail_lo, tail_hi;
   min_max(x + j.n, n - j.n, tail_lo, tail_hi);
-  const auto bins = static_cast<double>(pos.counts_.size());
-  if (tail_hi >= 0.f && !(static_cast<double>(tail_hi) * ps < bins)) return false;
-  if (tail_lo < 0.f && (ns == 0.f || !(-static_cast<double>(tail_lo) * ns < bins))) return false;
+  if (!within_ranges(tail_lo, tail_hi, ps, ns, pos.counts_.size())) return false;
   if (!split_bins_avx512(j)) return false;
   BinCounts c{j.np, j.nn, j.zeros};
   bin_scalar(x + j.n, n - j.n, ps, ns, last, pos.counts_.data(), neg.counts_.data(), c);

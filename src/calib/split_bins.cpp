@@ -16,6 +16,15 @@ namespace ptq::calib {
 bool split_bins_available() { return cpu_features().avx2 && cpu_features().popcnt; }
 bool split_bins_avx512_available() { return cpu_features().avx512 && cpu_features().popcnt; }
 
+bool within_ranges(float lo, float hi, float ps, float ns, size_t bins) {
+  const auto b = static_cast<double>(bins);
+  if (!(lo <= hi)) return true;  // nothing but NaN
+  // Exact products: the factors are powers of two.
+  if (hi >= 0.f && (ps == 0.f || !(static_cast<double>(hi) * ps < b))) return false;
+  if (lo < 0.f && (ns == 0.f || !(-static_cast<double>(lo) * ns < b))) return false;
+  return true;
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 
 namespace {
@@ -51,19 +60,11 @@ inline void count(uint32_t* t, uint32_t* t2, const uint32_t* buf, size_t cnt) {
 // Where the values of [lo, hi] fall: bins [0, pos_used) and [0, neg_used) may hold counts.
 // False when a value lies outside the ranges (SplitBins' contract).
 bool used_bins(const SplitBins& j, size_t& pos_used, size_t& neg_used) {
-  const double bins = static_cast<double>(j.last + 1);
   pos_used = neg_used = 0;
+  if (!within_ranges(j.lo, j.hi, j.ps, j.ns, j.last + 1)) return false;
   if (!(j.lo <= j.hi)) return true;  // nothing but NaN
-  if (j.hi >= 0.f) {
-    const double top = static_cast<double>(j.hi) * j.ps;  // exact: a power-of-two factor
-    if (j.ps == 0.f || !(top < bins)) return false;
-    pos_used = static_cast<size_t>(top) + 1;
-  }
-  if (j.lo < 0.f) {
-    const double top = -static_cast<double>(j.lo) * j.ns;
-    if (j.ns == 0.f || !(top < bins)) return false;
-    neg_used = static_cast<size_t>(top) + 1;
-  }
+  if (j.hi >= 0.f) pos_used = static_cast<size_t>(static_cast<double>(j.hi) * j.ps) + 1;
+  if (j.lo < 0.f) neg_used = static_cast<size_t>(-static_cast<double>(j.lo) * j.ns) + 1;
   return true;
 }
 

@@ -27,6 +27,10 @@ struct SplitBins {
   float lo = 0.f, hi = 0.f;
 };
 
+// True when every value in [lo, hi] (none when lo > hi) lies within the ranges: x >= 0 needs
+// ps > 0 and x·ps < bins, x < 0 needs ns > 0 and -x·ns < bins (infinities never fit).
+bool within_ranges(float lo, float hi, float ps, float ns, size_t bins);
+
 // For each finite x: x > 0 adds one to pos[trunc(x·ps)], x < 0 to neg[trunc(-x·ns)], x == 0 is
 // a zero, NaN nothing. Returns false and adds nothing when a value lies outside the ranges: x >= 0
 // with ps == 0 or x·ps >= bins, x < 0 with ns == 0 or -x·ns >= bins (infinities included).
