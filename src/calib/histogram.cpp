@@ -340,7 +340,7 @@ void Pow2Histogram::add_split(Pow2Histogram& pos, Pow2Histogram& neg, const floa
       j.pos = pos.counts_.data(), j.neg = neg.counts_.data();
       // The ranges were just grown to cover every value, so the kernel cannot refuse them.
       const bool added = wide ? split_bins_avx512(j) : split_bins_avx2(j);
-      PTQ_ASSERT(added || j.n > (size_t{1} << 30), "vector binning refused values within the range");
+      PTQ_ASSERT(added || j.n > kSplitBinsMaxValues, "vector binning refused values within the range");
       if (added) done = j.n, c = {j.np, j.nn, j.zeros};
     }
     bin_scalar(x + done, n - done, ps, ns, last, pos.counts_.data(), neg.counts_.data(), c);

@@ -37,8 +37,6 @@ namespace {
 // previous store), folded into the 64-bit bins at the end. They find the extremes on the way (so
 // calibration reads each tensor once when the histograms' ranges already cover it).
 constexpr size_t kBuf = 1024;
-// The 32-bit counts hold at most this many values.
-constexpr size_t kChunk = size_t{1} << 30;
 
 // One thread's two tables of 2·bins counts. They are all zero between calls (the fold clears
 // what it reads): a tensor of a few thousand values must not pay a memset of the tables.
@@ -121,7 +119,7 @@ const PackTable kPack;
 
 // Tensors past 2^30 values would need the 32-bit counts folded mid-pass: they take the scalar loop.
 __attribute__((target("avx2,popcnt"))) bool split_bins_avx2(SplitBins& j) {
-  if (j.n > kChunk) return false;
+  if (j.n > kSplitBinsMaxValues) return false;
   const size_t bins = j.last + 1;
   uint32_t* t = scratch_tables(bins);
   uint32_t* t2 = t + 2 * bins;
@@ -168,7 +166,7 @@ __attribute__((target("avx2,popcnt"))) bool split_bins_avx2(SplitBins& j) {
 // GCC 12's avx512fintrin.h builds unmasked intrinsics on _mm512_undefined_*(): a false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f,popcnt"))) bool split_bins_avx512(SplitBins& j) {
-  if (j.n > kChunk) return false;
+  if (j.n > kSplitBinsMaxValues) return false;
   const size_t bins = j.last + 1;
   uint32_t* t = scratch_tables(bins);
   uint32_t* t2 = t + 2 * bins;

@@ -10,6 +10,9 @@ namespace ptq::calib {
 bool split_bins_available();
 bool split_bins_avx512_available();
 
+// The most values one kernel call takes (its 32-bit scratch counts); longer runs are refused.
+constexpr size_t kSplitBinsMaxValues = size_t{1} << 30;
+
 // One call of a binning kernel.
 struct SplitBins {
   // n is a multiple of 8 (AVX2) or 16 (AVX-512); the caller bins the rest. ps and ns are normal
