@@ -6,7 +6,9 @@
 #include <onnx/version_converter/convert.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "proto_convert.h"
 #include "ptq/core/error.h"
@@ -28,10 +30,61 @@ int64_t min_ir_version_for_opset(int64_t opset) {
 
 namespace {
 
+// onnx 1.12's shape inference for Conv and ConvTranspose takes the kernel shape from W when the
+// attribute is absent and then indexes the per-axis attributes and X's dims by W's rank, never
+// checking it against X's: a W with more axes than X read out of bounds (found by the pipeline
+// fuzz target). With kernel_shape spelled out (the spec defines it as W's spatial dims), onnx
+// checks its length. Returns the nodes given the attribute, so it can be taken away again.
+std::vector<onnx::NodeProto*> spell_out_kernel_shapes(onnx::GraphProto& graph,
+                                                      std::map<std::string, std::vector<int64_t>> dims) {
+  const auto static_dims = [](const onnx::TypeProto& t, std::vector<int64_t>* out) {
+    if (!t.has_tensor_type() || !t.tensor_type().has_shape()) return false;
+    for (const auto& d : t.tensor_type().shape().dim()) {
+      if (!d.has_dim_value()) return false;
+      out->push_back(d.dim_value());
+    }
+    return true;
+  };
+  for (const auto& v : graph.input()) {
+    std::vector<int64_t> d;
+    if (static_dims(v.type(), &d)) dims[v.name()] = d;
+  }
+  for (const auto& v : graph.value_info()) {
+    std::vector<int64_t> d;
+    if (static_dims(v.type(), &d)) dims[v.name()] = d;
+  }
+  for (const auto& t : graph.initializer()) dims[t.name()] = {t.dims().begin(), t.dims().end()};
+  std::vector<onnx::NodeProto*> given;
+  for (onnx::NodeProto& n : *graph.mutable_node()) {
+    for (onnx::AttributeProto& a : *n.mutable_attribute()) {
+      if (a.has_g()) for (auto* p : spell_out_kernel_shapes(*a.mutable_g(), dims)) given.push_back(p);
+      for (onnx::GraphProto& sub : *a.mutable_graphs())
+        for (auto* p : spell_out_kernel_shapes(sub, dims)) given.push_back(p);
+    }
+    if ((n.domain() != "" && n.domain() != "ai.onnx") || (n.op_type() != "Conv" && n.op_type() != "ConvTranspose") ||
+        n.input_size() < 2)
+      continue;
+    const auto w = dims.find(n.input(1));
+    if (w == dims.end() || w->second.size() < 3) continue;
+    const bool has_kernel_shape = std::any_of(n.attribute().begin(), n.attribute().end(),
+                                              [](const onnx::AttributeProto& a) { return a.name() == "kernel_shape"; });
+    if (has_kernel_shape) continue;
+    onnx::AttributeProto* a = n.add_attribute();
+    a->set_name("kernel_shape");
+    a->set_type(onnx::AttributeProto::INTS);
+    for (size_t i = 2; i < w->second.size(); ++i) a->add_ints(w->second[i]);
+    given.push_back(&n);
+  }
+  return given;
+}
+
 // Names of the tensors whose shape onnx's shape inference (with data propagation) knows.
 std::set<std::string> shaped_tensors(onnx::ModelProto& proto) {
+  const std::vector<onnx::NodeProto*> given = spell_out_kernel_shapes(*proto.mutable_graph(), {});
   onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
                                      onnx::ShapeInferenceOptions(false, 0, /*data_prop=*/true));
+  // The converter and the saved model see the node as written.
+  for (onnx::NodeProto* n : given) n->mutable_attribute()->RemoveLast();
   std::set<std::string> names;
   const auto add = [&](const onnx::ValueInfoProto& v) {
     // A shape with no dims here means "unknown rank" to the Softmax adapter, not a scalar.
