@@ -145,7 +145,8 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{2, 16, 7, 7, 200, 1, 1, 1, {}, {}, {}},                    // pointwise blocks
         ConvCase{1, 64, 12, 12, 50, 3, 3, 1, {}, {1, 1, 1, 1}, {}},         // K = 576: narrow tiles
         ConvCase{1, 16, 10, 9, 48, 3, 3, 4, {2, 1}, {1, 1, 0, 1}, {}},      // grouped, not depthwise
-        ConvCase{1, 12, 40, 40, 13, 1, 1, 1, {}, {}, {}}),                  // 4+ tiles, M % 6 != 0
+        ConvCase{1, 12, 40, 40, 13, 1, 1, 1, {}, {}, {}},                   // 4+ tiles, M % 6 != 0
+        ConvCase{2, 200, 9, 7, 40, 1, 1, 1, {}, {}, {}}),                   // input channels in halves
     [](const ::testing::TestParamInfo<ConvCase>& i) { return "case" + std::to_string(i.index); });
 
 TEST(Conv, OneDimensionalMatchesTwoDimensionalWithUnitHeight) {
@@ -219,9 +220,10 @@ TEST(Conv, FastDepthwiseIsOneFmaChainPerOutput) {
 }
 
 // The fast GEMM behind a pointwise Conv (AVX2 6 x 16 tiles, or 12 x 32 on AVX-512) computes each
-// output as one FMA chain over the input channels in order, starting from the bias: bit for bit
-// the chain below, for output channel counts that end mid-panel, pixel counts that end mid-panel,
-// and more than 256 input channels (the K blocks resume from the stored partial sums).
+// output as one FMA chain over the input channels in order, starting from the bias (or two, for
+// many input channels to few): bit for bit the chains below, for output channel counts that end
+// mid-panel, pixel counts that end mid-panel, and more than 256 input channels (the K blocks
+// resume from the stored partial sums).
 TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
   if (!runtime::fast_kernels_active()) GTEST_SKIP() << "no AVX2/FMA: the fast kernels do not run here";
   struct Case {
@@ -229,7 +231,7 @@ TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
   };
   std::mt19937 rng(123);
   for (const Case& k : {Case{3, 5, 7, 9}, Case{40, 13, 5, 7}, Case{17, 24, 8, 8}, Case{300, 30, 6, 11},
-                        Case{9, 7, 1, 33}}) {
+                        Case{9, 7, 1, 33}, Case{100, 40, 3, 50}, Case{99, 33, 2, 3}}) {
     const Tensor x = test::random_floats(rng, {1, k.cin, k.h, k.w});
     const Tensor w = test::random_floats(rng, {k.cout, k.cin, 1, 1});
     const Tensor b = test::random_floats(rng, {k.cout});
@@ -243,11 +245,18 @@ TEST(Conv, FastPointwiseIsOneFmaChainPerOutput) {
     runtime::set_avx512_kernels(true);
     ASSERT_EQ(y.dims(), (Dims{1, k.cout, k.h, k.w}));
     const int64_t hw = k.h * k.w;
+    // From 64 input channels and three per output channel on, the input channels are summed
+    // in two halves (the first a multiple of 16 channels, from the bias; the rest from 0), then
+    // added: the same at any thread count.
+    const int64_t half = k.cin >= 64 && k.cin >= 3 * k.cout ? (k.cin / 2 + 15) / 16 * 16 : k.cin;
     for (int64_t o = 0; o < k.cout; ++o)
       for (int64_t p = 0; p < hw; ++p) {
-        float acc = b.data<float>()[o];
-        for (int64_t c = 0; c < k.cin; ++c)
-          acc = std::fma(w.data<float>()[o * k.cin + c], x.data<float>()[c * hw + p], acc);
+        float acc = b.data<float>()[o], rest = 0.f;
+        for (int64_t c = 0; c < k.cin; ++c) {
+          float& sum = c < half ? acc : rest;
+          sum = std::fma(w.data<float>()[o * k.cin + c], x.data<float>()[c * hw + p], sum);
+        }
+        if (half < k.cin) acc += rest;
         const float got = y.data<float>()[o * hw + p];
         ASSERT_EQ(std::memcmp(&acc, &got, sizeof acc), 0)
             << k.cin << "->" << k.cout << " channel " << o << " pixel " << p << ": " << got << " vs " << acc

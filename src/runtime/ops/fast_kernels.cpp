@@ -280,7 +280,7 @@ constexpr Micro512Fn kMicro512[3][2][2] = {
 // gemm_packed, and with boff the same sums with B read in place (element (p, j) at
 // pb[boff[p] + j]; AVX-512 only).
 void gemm_tiles(const float* pa, const float* pb, const int64_t* boff, int64_t m, int64_t n, int64_t k,
-                const float* bias, float* c, int64_t ldc, const Activation* act) {
+                const float* bias, float* c, int64_t ldc, const Activation* act, int64_t ka) {
   // K blocks of at most kKc (balanced): a block's slice of one B column panel (16 KiB) stays in
   // L1 while every row panel passes over it, and the A block stays in L2 across column panels.
   // The accumulators go through C between blocks, which rounds nothing (a float store and load
@@ -311,7 +311,7 @@ void gemm_tiles(const float* pa, const float* pb, const int64_t* boff, int64_t m
           float* ci = c + i0 * ldc + j0;
           const int b_kind = !direct ? 0 : cols == kNr || cols == 2 * kNr ? 2 : 1;
           if (wide)
-            kMicro512[b_kind][rows > kMr][cols > kNr](a, kMr * k, b, kNr * k, direct ? boff + k0 : nullptr, kn, bias_i,
+            kMicro512[b_kind][rows > kMr][cols > kNr](a, kMr * ka, b, kNr * k, direct ? boff + k0 : nullptr, kn, bias_i,
                                                       k0 > 0, ci, ldc, rows, cols, last_act);
           else
             kMicro[cols <= 8][rows](a, b, kn, bias_i, k0 > 0, ci, ldc, cols, last_act);
@@ -321,7 +321,7 @@ void gemm_tiles(const float* pa, const float* pb, const int64_t* boff, int64_t m
         }
         const int64_t panels = (rows + kMr - 1) / kMr;
         i0 += panels * kMr;
-        a += panels * kMr * k;
+        a += panels * kMr * ka;
       }
     }
     if (k == 0) break;
@@ -331,19 +331,20 @@ void gemm_tiles(const float* pa, const float* pb, const int64_t* boff, int64_t m
 }  // namespace
 
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
-                 const float* bias, float* c, int64_t ldc, const Activation* act) {
-  gemm_tiles(pa, pb, nullptr, m, n, k, bias, c, ldc, act);
+                 const float* bias, float* c, int64_t ldc, const Activation* act, int64_t ka) {
+  gemm_tiles(pa, pb, nullptr, m, n, k, bias, c, ldc, act, ka > 0 ? ka : k);
 }
 
 bool gemm_direct_b_supported() { return avx512_usable(); }
 
 void gemm_direct_b(const float* pa, const float* b, const int64_t* boff, int64_t m, int64_t n, int64_t k,
-                   const float* bias, float* c, int64_t ldc, const Activation* act) {
-  if (gemm_direct_b_supported()) return gemm_tiles(pa, b, boff, m, n, k, bias, c, ldc, act);
+                   const float* bias, float* c, int64_t ldc, const Activation* act, int64_t ka) {
+  if (ka <= 0) ka = k;
+  if (gemm_direct_b_supported()) return gemm_tiles(pa, b, boff, m, n, k, bias, c, ldc, act, ka);
   thread_local std::vector<float> packed;  // the 8-lane tiles read panels
   packed.resize(static_cast<size_t>(packed_b_size(k, n)));
   pack_b_rows(b, boff, k, n, packed.data());
-  gemm_packed(pa, packed.data(), m, n, k, bias, c, ldc, act);
+  gemm_packed(pa, packed.data(), m, n, k, bias, c, ldc, act, ka);
 }
 
 namespace {
@@ -823,7 +824,7 @@ PTQ_AVX512 void conv_s2_small(const float* x, int64_t c, const PlaneGeo& g, cons
         for (int64_t kx = 0; kx < 3; ++kx) _mm512_storeu_ps(d + ((ci * 3 + ky) * 3 + kx) * kNr, t[kx]);
       }
   }
-  gemm_tiles(pa, strip.data(), nullptr, m, g.wo, K, bias, y + oy * g.wo, g.ho * g.wo, act);
+  gemm_tiles(pa, strip.data(), nullptr, m, g.wo, K, bias, y + oy * g.wo, g.ho * g.wo, act, K);
 }
 #pragma GCC diagnostic pop
 
@@ -924,10 +925,10 @@ PTQ_AVX2 void sigmoid(const float* x, float* y, size_t n) {
 #else  // not x86: available() is false, so these are never called.
 
 void gemm_packed(const float*, const float*, int64_t, int64_t, int64_t, const float*, float*,
-                 int64_t, const Activation*) {}
+                 int64_t, const Activation*, int64_t) {}
 bool gemm_direct_b_supported() { return false; }
 void gemm_direct_b(const float*, const float*, const int64_t*, int64_t, int64_t, int64_t, const float*, float*, int64_t,
-                   const Activation*) {}
+                   const Activation*, int64_t) {}
 void depthwise_channels8(const float*, int64_t, int64_t, const PlaneGeo&, const float*, const float*, float*,
                          const Activation*) {}
 int64_t depthwise_block_channels() { return 8; }

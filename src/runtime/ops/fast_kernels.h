@@ -35,8 +35,10 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int64_t k, int64_t n, float*
 // A and B. Each element is one FMA chain over p = 0..k-1 in order, whatever the tiling, so the
 // result does not depend on how callers split rows or columns.
 // With `act`, each element is then clamped (a fused Relu/Clip) before it is stored.
+// ka: the k the A panels were packed with, when pa points at column k0 of a wider packed A
+// (a sum over the slice p = k0..k0+k-1 only); 0: k.
 void gemm_packed(const float* pa, const float* pb, int64_t m, int64_t n, int64_t k,
-                 const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
+                 const float* bias, float* c, int64_t ldc, const Activation* act = nullptr, int64_t ka = 0);
 
 // Packs B (element (p, j) at b[boff[p] + j]) of k×n into dst (packed_b_size floats).
 void pack_b_rows(const float* b, const int64_t* boff, int64_t k, int64_t n, float* dst);
@@ -48,7 +50,7 @@ void pack_b_rows(const float* b, const int64_t* boff, int64_t k, int64_t n, floa
 // B once for several calls; elsewhere it packs B first.
 bool gemm_direct_b_supported();
 void gemm_direct_b(const float* pa, const float* b, const int64_t* boff, int64_t m, int64_t n, int64_t k,
-                   const float* bias, float* c, int64_t ldc, const Activation* act = nullptr);
+                   const float* bias, float* c, int64_t ldc, const Activation* act = nullptr, int64_t ka = 0);
 
 // Depthwise window sums of `channels` (1-8) consecutive planes at once, channels in the vector
 // lanes: y = Σ taps w·x (one FMA chain, taps in (ky, kx) order from 0, zero padding included),
