@@ -86,6 +86,18 @@ def method_notes(res: dict) -> list:
         "the first 100, evaluate the other 900 (ppocr-cls: odd indices rotated 180°); YOLOX — calibrate on the "
         "100 ImageNet calibration photos letterboxed to 416, evaluate on `detect-samples` (the metric) and on "
         "ImageNet evaluation photos (a second, larger detection-agreement figure).",
+        "- **Summation order** (2026-12-05): 1x1 Convs from many input channels to few (K >= 64 and K >= 3x the "
+        "output channels) now sum two halves of their input channels and add them (docs/benchmarks.md, \"1x1 "
+        "Convs in input-channel halves\"). The order is fixed by the shape, so results stay byte-identical for "
+        "any `--threads` or batching, but the fp32 activations ptq calibrates on move in their last bits, and "
+        "choices made on them can flip: entropy bins, and the placement search, which compares output SQNR on "
+        "4 calibration rows against thresholds (ppocrv4-rec minmax kept 4 Convs in fp32 before, 1 now: 885 -> "
+        "868/900). Changes against the figures before it (git 0f6c68d), each explained by this alone: "
+        "mobilenetv2 minmax 735 -> 724, entropy and auto 741 -> 738, mse 733 -> 730; squeezenet1.1 minmax "
+        "543 -> 545; efficientnet-lite0 minmax 783 -> 784, percentile and auto 789 -> 790; ppocr-cls minmax, "
+        "entropy and auto 868 -> 867; ppocrv4-rec percentile and auto 890 -> 886, mse 873 -> 875; yolox-nano "
+        "minmax 38 -> 36 and mse 37 -> 36 of 42. Differences of a few samples are within what such "
+        "last-bit changes do to these methods.",
         "",
     ]
 
