@@ -204,8 +204,10 @@ class Emitter {
       for (size_t c = 0; c < v.size(); ++c) v[c] = static_cast<float>(static_cast<double>(v[c]) + bias_shift[c]);
       corrected = Tensor::from_vector<float>(b.dims(), v);
     }
-    Tensor qb = quantize_bias(corrected.dtype() == DType::kFloat ? corrected : b, params_[x].qp.scale, weight_scale,
-                              bias_scale);
+    Tensor qb = with_context(str_cat(g_.node(q.node).label(), ": bias '", g_.value(bv).name, "'"), [&] {
+      return quantize_bias(corrected.dtype() == DType::kFloat ? corrected : b, params_[x].qp.scale, weight_scale,
+                           bias_scale);
+    });
     const bool per_channel = bias_scale.size() > 1;
     const std::string base = g_.value(bv).name;
     const ir::ValueId qv = g_.add_initializer(g_.unique_name(base + "_quantized"), std::move(qb));

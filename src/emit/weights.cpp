@@ -163,8 +163,10 @@ Tensor quantize_bias(const Tensor& b, float input_scale, const std::vector<float
   Tensor q = Tensor::empty(DType::kInt32, b.dims());
   int32_t* out = q.mutable_data<int32_t>();
   for (size_t i = 0; i < v.size(); ++i) {
+    // A NaN would reach the int32 conversion (undefined; found by the pipeline fuzz target).
+    PTQ_CHECK(std::isfinite(v[i]), ModelError, "bias value ", i, " is ", v[i]);
     const double s = scale[per_channel ? i : 0];
-    const double r = std::nearbyint(static_cast<double>(v[i]) / s);
+    const double r = v[i] == 0 ? 0.0 : std::nearbyint(static_cast<double>(v[i]) / s);
     out[i] = static_cast<int32_t>(std::clamp(r, -kInt32Max - 1.0, kInt32Max));
   }
   return q;
