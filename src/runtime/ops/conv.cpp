@@ -360,7 +360,7 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   // kNr whose packed B (K × cols) fits kBTileFloats. The tiles of an image are then evened out,
   // and a layer with few tiles splits its output channels too (blocks of whole 2·kMr-row tiles),
   // so that there are about kTasks tasks of about equal size. The split follows the shape alone;
-  // each output is one FMA chain over K anyway.
+  // each output is one FMA chain over K anyway (two for the input-channel halves below).
   const int64_t max_cols =
       padded && direct ? kTile
                        : std::clamp<int64_t>(kBTileFloats / std::max<int64_t>(K, 1) / fast::kNr * fast::kNr,
@@ -390,9 +390,9 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
     const int64_t k_half = pointwise_k_half(K, mg);
     if (k_half > 0) {
       // About kTasks / 2 tasks per half, as below.
-      const int64_t hblock = tiles >= kTasks / 2 ? mg
-                                                 : std::max<int64_t>(2 * fast::kMr,
-                                                                     ceil_to(ceil_div(mg, ceil_div(kTasks / 2, tiles)), 2 * fast::kMr));
+      const int64_t row_tile = 2 * fast::kMr;
+      const int64_t hblock =
+          tiles >= kTasks / 2 ? mg : std::max(row_tile, ceil_to(ceil_div(mg, ceil_div(kTasks / 2, tiles)), row_tile));
       const int64_t hblocks = ceil_div(mg, hblock), per_half = nt * hblocks;
       thread_local std::vector<float> upper_sums;  // the second half's sums, added to y after
       upper_sums.resize(static_cast<size_t>(n * m * P));
