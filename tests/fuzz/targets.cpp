@@ -11,6 +11,7 @@
 #include "ptq/onnx_io/load.h"
 #include "ptq/onnx_io/tensor_file.h"
 #include "ptq/pipeline/quantize.h"
+#include "ptq/runtime/limits.h"
 
 #include <cmath>
 #include <filesystem>
@@ -74,8 +75,19 @@ bool plain_name(const std::string& n) {
 
 }  // namespace
 
+// A legal but huge tensor (a mutated Resize scale of 8201: 105M elements) computed for minutes
+// under ASan and timed the fuzzer out: the pipeline target runs with a 4M-element limit.
+namespace {
+struct TensorLimit {
+  int64_t old = runtime::max_tensor_elements();
+  explicit TensorLimit(int64_t n) { runtime::set_max_tensor_elements(n); }
+  ~TensorLimit() { runtime::set_max_tensor_elements(old); }
+};
+}  // namespace
+
 void pipeline(const uint8_t* data, size_t size) {
   namespace fs = std::filesystem;
+  const TensorLimit limit(int64_t{1} << 22);
   const fs::path& dir = scratch();
   const fs::path calib = dir / "calib", model_path = dir / "model.onnx", out = dir / "out.onnx";
   guarded([&] {

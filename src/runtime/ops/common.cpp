@@ -1,6 +1,7 @@
 // Shared kernel helpers (see common.h).
 #include "common.h"
 
+#include <atomic>
 #include <cstring>
 
 namespace ptq::runtime {
@@ -29,12 +30,17 @@ int64_t numel_of(const Dims& d) {
 }
 
 namespace {
+std::atomic<int64_t> g_max_elements{int64_t{1} << 28};
+
 void check_size(const Dims& dims) {
   const int64_t n = numel_of(dims);
-  PTQ_CHECK(n <= kMaxTensorElements, UnsupportedError, "output shape ", dims_str(dims), " has ", n,
-            " elements, more than the runtime's limit of ", kMaxTensorElements);
+  PTQ_CHECK(n <= max_tensor_elements(), UnsupportedError, "output shape ", dims_str(dims), " has ", n,
+            " elements, more than the runtime's limit of ", max_tensor_elements());
 }
 }  // namespace
+
+int64_t max_tensor_elements() { return g_max_elements.load(std::memory_order_relaxed); }
+void set_max_tensor_elements(int64_t n) { g_max_elements.store(n, std::memory_order_relaxed); }
 
 Tensor new_tensor(DType dtype, const Dims& dims) {
   check_size(dims);

@@ -11,6 +11,7 @@
 #include "ptq/core/tensor.h"
 #include "ptq/runtime/kernel.h"
 #include "ptq/runtime/kernel_registry.h"
+#include "ptq/runtime/limits.h"
 
 namespace ptq::runtime {
 
@@ -41,10 +42,9 @@ int64_t checked_add(int64_t a, int64_t b, const char* what = "shape arithmetic")
 // Element count of a shape; ModelError on a negative dim or int64 overflow.
 int64_t numel_of(const Dims& d);
 
-// Kernels allocate outputs and scratch through these: a tensor over this many elements is an
+// Kernels allocate outputs and scratch through these: a tensor over max_tensor_elements() is an
 // UnsupportedError naming the shape (the interpreter adds the node), not a bare "out of memory"
 // (a 200-byte model with ConstantOfShape([1, 2^40]) asked for 4 TiB).
-constexpr int64_t kMaxTensorElements = int64_t{1} << 28;  // 1 GiB of float
 Tensor new_tensor(DType dtype, const Dims& dims);
 Tensor new_zeros(DType dtype, const Dims& dims);
 

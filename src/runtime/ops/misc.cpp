@@ -98,9 +98,9 @@ class Range : public Kernel {
         PTQ_CHECK(d != T(0), ModelError, "delta must not be 0");
         const double n = std::ceil((static_cast<double>(l) - static_cast<double>(s)) / static_cast<double>(d));
         // Checked in double before the cast: a huge or NaN count is undefined behaviour as int64.
-        PTQ_CHECK(!(n > static_cast<double>(kMaxTensorElements)), UnsupportedError, "Range from ",
+        PTQ_CHECK(!(n > static_cast<double>(max_tensor_elements())), UnsupportedError, "Range from ",
                   static_cast<double>(s), " to ", static_cast<double>(l), " by ", static_cast<double>(d),
-                  " has more than ", kMaxTensorElements, " elements");
+                  " has more than ", max_tensor_elements(), " elements");
         const int64_t count = n > 0 ? static_cast<int64_t>(n) : 0;
         out[0] = new_tensor(S.dtype(), {count});
         T* y = out[0].mutable_data<T>();
@@ -182,8 +182,8 @@ class Pad : public Kernel {
       od[a] = checked_add(checked_add(X.dims()[a], pb[a], "pads"), pe[a], "pads");
       PTQ_CHECK(od[a] >= 0, ModelError, "negative output dim on axis ", a);
       // Bounded per axis too: the index maps below have od[a] entries even when another axis is 0.
-      PTQ_CHECK(od[a] <= kMaxTensorElements, UnsupportedError, "padded axis ", a, " has ", od[a],
-                " elements, more than the runtime's limit of ", kMaxTensorElements);
+      PTQ_CHECK(od[a] <= max_tensor_elements(), UnsupportedError, "padded axis ", a, " has ", od[a],
+                " elements, more than the runtime's limit of ", max_tensor_elements());
     }
     out[0] = new_tensor(X.dtype(), od);
     for (size_t a = 0; a < static_cast<size_t>(r); ++a) {

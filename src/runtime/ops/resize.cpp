@@ -89,8 +89,8 @@ class Resize : public Kernel {
         sc[a] = scales[i];
         const double len = std::floor(static_cast<double>(static_cast<float>(X.dims()[a]) * scales[i]));
         // Checked before the cast: a scale of 1e30 made it undefined behaviour.
-        PTQ_CHECK(len <= static_cast<double>(kMaxTensorElements), UnsupportedError, "scale ", scales[i],
-                  " resizes axis ", a, " to more than ", kMaxTensorElements, " elements");
+        PTQ_CHECK(len <= static_cast<double>(max_tensor_elements()), UnsupportedError, "scale ", scales[i],
+                  " resizes axis ", a, " to more than ", max_tensor_elements(), " elements");
         od[a] = static_cast<int64_t>(len);
       }
       if (!roi.empty()) {
