@@ -45,14 +45,11 @@ std::vector<onnx::NodeProto*> spell_out_kernel_shapes(onnx::GraphProto& graph,
     }
     return true;
   };
-  for (const auto& v : graph.input()) {
-    std::vector<int64_t> d;
-    if (static_dims(v.type(), &d)) dims[v.name()] = d;
-  }
-  for (const auto& v : graph.value_info()) {
-    std::vector<int64_t> d;
-    if (static_dims(v.type(), &d)) dims[v.name()] = d;
-  }
+  for (const auto* infos : {&graph.input(), &graph.value_info()})
+    for (const onnx::ValueInfoProto& v : *infos) {
+      std::vector<int64_t> d;
+      if (static_dims(v.type(), &d)) dims[v.name()] = d;
+    }
   for (const auto& t : graph.initializer()) dims[t.name()] = {t.dims().begin(), t.dims().end()};
   std::vector<onnx::NodeProto*> given;
   for (onnx::NodeProto& n : *graph.mutable_node()) {

@@ -372,9 +372,13 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   const int64_t ncols = direct ? std::min(cols_total, ceil_to(even, 2 * fast::kNr)) : ceil_to(even, fast::kNr);
   const int64_t tiles = ceil_div(cols_total, ncols);
   constexpr int64_t kTasks = 8;
-  const int64_t mblock =
-      tiles >= kTasks ? mg
-                      : std::max<int64_t>(2 * fast::kMr, ceil_to(ceil_div(mg, ceil_div(kTasks, tiles)), 2 * fast::kMr));
+  // Output channels per task for about `tasks` tasks per image: all of them once the column
+  // tiles are enough, else blocks of whole 2·kMr-row tiles.
+  const auto channel_block = [&](int64_t tasks) {
+    const int64_t row_tile = 2 * fast::kMr;
+    return tiles >= tasks ? mg : std::max(row_tile, ceil_to(ceil_div(mg, ceil_div(tasks, tiles)), row_tile));
+  };
+  const int64_t mblock = channel_block(kTasks);
   const int64_t mblocks = (mg + mblock - 1) / mblock;
   const int64_t nt = n * group * tiles;
   // A 1x1 Conv from many input channels to few (mobilenetv2's projections, squeezenet1.1's
@@ -389,10 +393,7 @@ void conv_forward_fast(const KernelContext& ctx, const float* x, const float* w,
   if (pointwise && group == 1) {
     const int64_t k_half = pointwise_k_half(K, mg);
     if (k_half > 0) {
-      // About kTasks / 2 tasks per half, as below.
-      const int64_t row_tile = 2 * fast::kMr;
-      const int64_t hblock =
-          tiles >= kTasks / 2 ? mg : std::max(row_tile, ceil_to(ceil_div(mg, ceil_div(kTasks / 2, tiles)), row_tile));
+      const int64_t hblock = channel_block(kTasks / 2);  // about kTasks / 2 tasks per half
       const int64_t hblocks = ceil_div(mg, hblock), per_half = nt * hblocks;
       thread_local std::vector<float> upper_sums;  // the second half's sums, added to y after
       upper_sums.resize(static_cast<size_t>(n * m * P));
