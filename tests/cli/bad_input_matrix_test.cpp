@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -156,6 +157,15 @@ std::vector<Case> BadInputMatrix::cases() {
              for (int k = 0; k < 3; ++k) w->add_dims(int64_t{1} << 20);
            })), g),
        2, "conv1.w"},
+      {"NaN in a Conv bias",
+       cmd(file("nanbias.onnx", edited_demo([](onnx::ModelProto& p) {
+             for (auto& t : *p.mutable_graph()->mutable_initializer())
+               if (t.name() == "conv1.b") {
+                 const float nan = std::nanf("");
+                 std::memcpy(t.mutable_raw_data()->data(), &nan, sizeof nan);
+               }
+           })), g),
+       2, "conv1.b"},
       {"opset 25",
        cmd(file("op25.onnx", edited_demo([](onnx::ModelProto& p) { p.mutable_opset_import(0)->set_version(25); })), g),
        3, "opset 25"},
