@@ -40,8 +40,8 @@ def main() -> int:
     if not (a.shared / "models").is_dir():
         print(f"skip: {a.shared}/models not found (needs ../shared)")
         return 0
-    print("| model | ptq flags | metric | int8 | drop (pt) | SQNR dB | quant s | int8 ms | fp32 ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | ptq flags | metric | int8 | drop (pt) | agree % | SQNR dB | quant s | int8 ms | fp32 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
         task = bench_data.make_task(name, a.shared / "models", a.shared / "data", a.quick)
         calib = a.work / name / "calib"
@@ -64,7 +64,7 @@ def main() -> int:
         x = task.evals[0]()
         fp_ms = co.latency_ms(fp, x, a.latency_runs)
         base_cer = f", CER {base['cer']:.2f} %" if "cer" in base else ""
-        print(f"| {name} | fp32 | {base['metric']} | {base['value']:.2f} %{base_cer} | | | | | {fp_ms:.2f} |", flush=True)
+        print(f"| {name} | fp32 | {base['metric']} | {base['value']:.2f} %{base_cer} | | | | | | {fp_ms:.2f} |", flush=True)
         for flags, sess in sessions.items():
             if flags == "fp32":
                 continue
@@ -72,7 +72,7 @@ def main() -> int:
             drop = base["value"] - m["value"] if task.kind != "detect" else 100.0 - m["value"]
             extra = f", CER {m['cer']:.2f} %" if "cer" in m else ""
             print(f"| {name} | {flags or '(default)'} | {m['metric']} | {m['value']:.2f} %{extra} | {drop:+.2f} "
-                  f"| {accs[flags].sqnr()} | {walls[flags]:.1f} | {co.latency_ms(sess, x, a.latency_runs):.2f} "
+                  f"| {co.agreement(task, accs[flags], accs['fp32']):.1f} | {accs[flags].sqnr()} | {walls[flags]:.1f} | {co.latency_ms(sess, x, a.latency_runs):.2f} "
                   f"| {fp_ms:.2f} |", flush=True)
     return 0
 

@@ -25,7 +25,7 @@ void fold_max(std::vector<float>& into, const std::vector<float>& from) {
 }  // namespace
 
 ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const std::vector<ir::ValueId>& values,
-                           size_t threads) {
+                           size_t threads, int channel_axis) {
   const ir::Graph& g = model.graph;
   std::vector<bool> wanted(g.id_bound_values(), false);
   for (ir::ValueId v : values) wanted[static_cast<size_t>(v)] = true;
@@ -41,20 +41,27 @@ ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const
     if (!wk.interpreter) {
       runtime::InterpreterOptions ro;
       ro.threads = 1;
-      ro.observer = [&g, &wk, &wanted](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
+      ro.observer = [&g, &wk, &wanted, channel_axis](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
         if (&graph != &g || !wanted[static_cast<size_t>(v)] || t.dtype() != DType::kFloat || t.rank() == 0) return;
-        const size_t c = static_cast<size_t>(t.dims().back());
-        if (c == 0) return;
+        const size_t axis = channel_axis < 0 ? t.rank() - 1 : static_cast<size_t>(channel_axis);
+        if (axis >= t.rank()) return;
+        const size_t c = static_cast<size_t>(t.dims()[axis]);
+        size_t inner = 1;
+        for (size_t k = axis + 1; k < t.rank(); ++k) inner *= static_cast<size_t>(t.dims()[k]);
+        if (c == 0 || inner == 0) return;
         std::vector<float>& m = (*wk.current)[v];
         m.resize(std::max(m.size(), c), 0.f);
         const float* p = t.data<float>();
-        for (size_t i = 0; i < t.numel(); ++i) m[i % c] = std::max(m[i % c], std::fabs(p[i]));
+        for (size_t i = 0; i < t.numel(); i += inner) {
+          float& mc = m[(i / inner) % c];
+          for (size_t k = 0; k < inner; ++k) mc = std::max(mc, std::fabs(p[i + k]));
+        }
       };
       wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
     }
     ChannelMax out;
     wk.current = &out;
-    with_context(str_cat("smoothquant statistics, sample ", sample.source_str()),
+    with_context(str_cat("per-channel statistics, sample ", sample.source_str()),
                  [&] { wk.interpreter->run(sample.inputs); });
     return out;
   };

@@ -35,6 +35,11 @@ std::string method_names() {
   return s;
 }
 
+std::string method_label(std::string_view method, const CalibParams& params) {
+  if (method == "minmax" && params.moving_average) return "minmax (mean of per-sample extremes)";
+  return std::string(method);
+}
+
 int histogram_bins(const CalibParams& params) {
   int bins = 1;
   while (bins < 2 * params.num_bins) bins *= 2;

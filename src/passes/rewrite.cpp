@@ -43,4 +43,16 @@ void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop) {
   }
 }
 
+void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, const std::string& suffix, Tensor t) {
+  const ir::ValueId old = g.node(id).inputs[slot];
+  const ir::ValueId fresh = g.add_initializer(g.unique_name(g.value(old).name + suffix), std::move(t));
+  g.set_node_input(id, static_cast<int32_t>(slot), fresh);
+  if (!g.value(old).uses.empty()) return;
+  if (const ir::Node* p = g.producer(old)) {
+    if (p->outputs.size() == 1) g.remove_node(p->id);
+  } else if (g.value(old).kind == ir::ValueKind::kInitializer && !is_graph_input(g, old) && !is_graph_output(g, old)) {
+    g.remove_value(old);
+  }
+}
+
 }  // namespace ptq::passes

@@ -1,6 +1,8 @@
 // Internal: small graph rewrites shared by passes (bypassing a node while keeping output names).
 #pragma once
 
+#include <string>
+
 #include "ptq/ir/graph.h"
 
 namespace ptq::passes {
@@ -15,5 +17,8 @@ bool can_bypass(const ir::Graph& g, ir::ValueId keep, ir::ValueId drop);
 // Removes `node`, whose output `drop` is replaced by `keep` everywhere; if `drop` was a graph
 // output, `keep` takes its name and type so the model's outputs keep their names.
 void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop);
+// Replaces input `slot` of node `id` with a new initializer holding `t`, named after the old
+// constant plus `suffix`; drops the old constant when nothing else reads it.
+void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, const std::string& suffix, Tensor t);
 
 }  // namespace ptq::passes

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ptq/core/error.h"
+#include "rewrite.h"
 
 namespace ptq::passes {
 namespace {
@@ -27,21 +28,6 @@ bool smoothable_consumer(const ir::Graph& g, const ir::Node& n, ir::ValueId x, i
   return w->dims()[rows_are_channels(n) ? 0 : 1] == channels;
 }
 
-// Replaces input `slot` of node `id` with a new initializer holding `t`; drops the old constant
-// when nothing else reads it.
-void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, Tensor t) {
-  const ir::ValueId old = g.node(id).inputs[slot];
-  const ir::ValueId fresh = g.add_initializer(g.unique_name(g.value(old).name + "_smooth"), std::move(t));
-  g.set_node_input(id, static_cast<int32_t>(slot), fresh);
-  if (!g.value(old).uses.empty()) return;
-  if (const ir::Node* p = g.producer(old)) {
-    if (p->outputs.size() == 1) g.remove_node(p->id);
-  } else if (g.value(old).kind == ir::ValueKind::kInitializer &&
-             std::find(g.inputs.begin(), g.inputs.end(), old) == g.inputs.end() &&
-             std::find(g.outputs.begin(), g.outputs.end(), old) == g.outputs.end()) {
-    g.remove_value(old);
-  }
-}
 
 // The LayerNormalization that produces x over its last axis (so its scale and bias are per
 // channel of x), or nullptr.
@@ -134,9 +120,9 @@ std::vector<std::string> apply_smoothquant(ir::Graph& g, const std::vector<Smoot
     };
     if (grp.norm != ir::kNone) {
       // y / s = (x̂ * gamma + beta) / s: new gamma and beta.
-      replace_constant(g, grp.norm, 1, per_channel(*g.constant(g.node(grp.norm).inputs[1])));
+      replace_constant(g, grp.norm, 1, "_smooth", per_channel(*g.constant(g.node(grp.norm).inputs[1])));
       if (g.node(grp.norm).inputs.size() > 2 && g.node(grp.norm).inputs[2] != ir::kNone)
-        replace_constant(g, grp.norm, 2, per_channel(*g.constant(g.node(grp.norm).inputs[2])));
+        replace_constant(g, grp.norm, 2, "_smooth", per_channel(*g.constant(g.node(grp.norm).inputs[2])));
     } else {
       // x / s for the smoothed consumers only, as an explicit per-channel Mul.
       const ir::ValueId inv = g.add_initializer(g.unique_name(x_name + "_smooth_scale"),
@@ -156,7 +142,7 @@ std::vector<std::string> apply_smoothquant(ir::Graph& g, const std::vector<Smoot
       std::vector<float> v(w.data<float>(), w.data<float>() + w.numel());
       for (size_t j = 0; j < c; ++j)
         for (size_t k = 0; k < cols; ++k) v[rows ? j * cols + k : k * c + j] *= s[j];
-      replace_constant(g, id, 1, Tensor::from_vector<float>(w.dims(), v));
+      replace_constant(g, id, 1, "_smooth", Tensor::from_vector<float>(w.dims(), v));
     }
     notes.push_back(str_cat("'", x_name, "' -> ", grp.consumers.size(), " MatMul/Gemm",
                             grp.norm != ir::kNone ? " (folded into its LayerNormalization)" : " (per-channel Mul)",

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "ptq/calib/channel_stats.h"
 #include "ptq/core/error.h"
+#include "ptq/passes/depthwise_scales.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/report/search.h"
 #include "ptq/report/sensitivity.h"
@@ -74,7 +76,7 @@ constexpr double kAutoMarginDb = 1.0;
 
 // Returns the chosen table's figure (what bias correction compares against).
 double choose_method(const QuantizeOptions& o, const ir::Model& model, const std::vector<report::Fp32Sample>& kept,
-                     const report::AccuracyOptions& so, calib::CalibTable& table,
+                     const report::AccuracyOptions& so, const DepthwiseMax& depthwise, calib::CalibTable& table,
                      std::vector<calib::CalibTable> candidates, QuantizeResult& result) {
   std::string figures;
   double best = -std::numeric_limits<double>::infinity();
@@ -82,10 +84,10 @@ double choose_method(const QuantizeOptions& o, const ir::Model& model, const std
   double first = 0;
   std::vector<double> dbs;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    const double db = report::output_sqnr(model, build_int8(model, candidates[i].ranges, o.config, {}, {}).built.model,
+    const double db = report::output_sqnr(model, build_int8(model, candidates[i].ranges, o.config, {}, {}, depthwise).built.model,
                                           kept, so.int8_runtime, false);
     dbs.push_back(db);
-    figures += str_cat(i ? ", " : "", candidates[i].method, " ", report::format_db(db));
+    figures += str_cat(i ? ", " : "", calib::method_label(candidates[i].method, candidates[i].params), " ", report::format_db(db));
     if (i == 0) {
       first = db;
     } else if (db > best) {
@@ -97,7 +99,7 @@ double choose_method(const QuantizeOptions& o, const ir::Model& model, const std
   if (pick == 0 || !(best >= first + kAutoMarginDb)) pick = 0;
   const std::string kept_unless = candidates.front().method;
   table = std::move(candidates[pick]);
-  result.notes.push_back(str_cat("--method auto: ", table.method, " (model-output SQNR in dB on ", kept.size(),
+  result.notes.push_back(str_cat("--method auto: ", calib::method_label(table.method, table.params), " (model-output SQNR in dB on ", kept.size(),
                                  " calibration rows, no bias correction or search: ", figures,
                                  "; another method replaces ", kept_unless, " when it measures ", kAutoMarginDb,
                                  " dB more)"));
@@ -116,6 +118,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
   // fp32 by design, and its padded calibration rows would count padding in the output SQNR.
   const std::optional<report::SearchOptions> search =
       passes::transformer_placement(model.graph, o.config) ? std::nullopt : search_options(o.effort);
+  if (!o.load_calib.empty()) m.depthwise = depthwise_max_by_node(model.graph, table.depthwise_channel_max);
   if (!o.load_calib.empty() && (!table.channel_mean.empty() || table.search_fp32)) {
     // The table records what its run measured: the same model without the data. (A table merged
     // from shards has only ranges: with --calib, the measurements below run on its first rows.)
@@ -135,14 +138,45 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     data::Dataset ds = open_calib(o, model.graph);
     const std::vector<report::Fp32Sample> kept = report::fp32_values(model, ds, search->samples, so, true);
     // --method auto's choice; its figure is the model without bias correction, measured already.
+    // Depthwise inputs' per-channel grids (passes/depthwise_scales.h): their maxima over all of
+    // the calibration data (a few rows' maxima clip the rest: mobilenetv2 14.8 dB with 4 rows'),
+    // kept where the measured output SQNR rises.
+    DepthwiseMax& depthwise = m.depthwise;
+    std::vector<ir::ValueId> dw_inputs;
+    for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
+    std::map<std::string, std::vector<float>> dw_max;
+    if (o.depthwise_scales && !dw_inputs.empty()) {
+      data::Dataset ds = open_calib(o, model.graph);
+      for (auto& [v, mx] : calib::channel_abs_max(model, ds, dw_inputs, o.threads, 1))
+        dw_max[model.graph.value(v).name] = std::move(mx);
+      depthwise = depthwise_max_by_node(model.graph, dw_max);
+    }
     std::optional<double> chosen_db;
-    if (!candidates.empty()) chosen_db = choose_method(o, model, kept, so, table, std::move(candidates), result);
+    if (!candidates.empty()) chosen_db = choose_method(o, model, kept, so, depthwise, table, std::move(candidates), result);
+    table.depthwise_channel_max = std::move(dw_max);  // (after the choice, which replaces the table)
+    if (!depthwise.empty()) {
+      const auto measure = [&](const DepthwiseMax& with) {
+        return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, {}, with).built.model, kept,
+                                   so.int8_runtime, false);
+      };
+      const double with = chosen_db ? *chosen_db : measure(depthwise), without = measure({});
+      if (!(with > without)) {
+        result.notes.push_back(str_cat("depthwise input scales not kept: output SQNR ", report::format_db(with),
+                                       " dB with them, ", report::format_db(without), " dB without, on ", kept.size(),
+                                       " calibration rows"));
+        depthwise.clear();
+        table.depthwise_channel_max.clear();
+        chosen_db = without;
+      } else {
+        chosen_db = with;
+      }
+    }
     if (o.bias_correction) {
       // Kept only where measured to help: the analytic shift is exact for each layer's own weights,
       // yet PP-OCRv4-rec lost 8 points of exact match with it (mobilenetv2 gained 0.7).
       means = weighted_input_means(model.graph, kept);
       const auto measure = [&](const emit::ChannelMeans& with_means) {
-        return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, with_means).built.model, kept,
+        return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, with_means, depthwise).built.model, kept,
                                    so.int8_runtime, false);
       };
       const double without = chosen_db ? *chosen_db : measure({}), with = measure(means);
@@ -154,7 +188,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       table.channel_mean = means;
     }
     const report::Builder plain = [&](const report::NodeSelection& sel) {
-      return build_int8(model, table.ranges, o.config, to_filter(sel), means).built;
+      return build_int8(model, table.ranges, o.config, to_filter(sel), means, depthwise).built;
     };
     report::SearchResult sr = report::search_placement(model, plain, kept, so, *search);
     searched = sr.selection;

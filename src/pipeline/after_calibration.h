@@ -6,11 +6,13 @@
 #include "ptq/emit/qdq_emitter.h"
 #include "ptq/pipeline/quantize.h"
 #include "ptq/report/accuracy.h"
+#include "int8_build.h"
 
 namespace ptq::pipeline {
 
 struct Measured {
   emit::ChannelMeans means;       // bias correction's input means (empty: none, or not kept)
+  DepthwiseMax depthwise;         // depthwise inputs' per-channel maxima (empty: none, or not kept)
   report::NodeSelection searched;  // the nodes the placement search keeps fp32 (`searched` set too)
   bool ran = false;               // measured here (not loaded from the table, not skipped)
 };

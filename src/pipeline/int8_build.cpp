@@ -5,11 +5,13 @@
 
 #include "ptq/ir/verify.h"
 #include "ptq/onnx_io/opset.h"
+#include "ptq/passes/depthwise_scales.h"
 
 namespace ptq::pipeline {
 
 Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
-                     const passes::NodeFilter& filter, const emit::ChannelMeans& means) {
+                     const passes::NodeFilter& filter, const emit::ChannelMeans& means,
+                     const DepthwiseMax& depthwise_max) {
   Int8Build b;
   b.built.model = prepared;
   ir::Model& model = b.built.model;
@@ -29,10 +31,26 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
     }
     b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, ref, out});
   }
-  b.summary = emit::emit_qdq(model, b.plan, ranges, config, means);
+  // Depthwise inputs' per-channel grids: the scaled inputs' means scale with them.
+  emit::ChannelMeans scaled_means = means;
+  for (const auto& [x, s] : passes::scale_depthwise_inputs(model.graph, b.plan, ranges, depthwise_max)) {
+    const auto m = scaled_means.find(model.graph.value(x).name);
+    if (m == scaled_means.end() || m->second.size() != s.size()) continue;
+    for (size_t c = 0; c < s.size(); ++c) m->second[c] *= static_cast<double>(s[c]);
+  }
+  b.summary = emit::emit_qdq(model, b.plan, ranges, config, scaled_means);
   model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
   ir::verify(model);
   return b;
+}
+
+DepthwiseMax depthwise_max_by_node(const ir::Graph& prepared, const std::map<std::string, std::vector<float>>& by_name) {
+  DepthwiseMax out;
+  for (const auto& [node, x] : passes::depthwise_scale_candidates(prepared)) {
+    const auto m = by_name.find(prepared.value(x).name);
+    if (m != by_name.end()) out[node] = m->second;
+  }
+  return out;
 }
 
 }  // namespace ptq::pipeline

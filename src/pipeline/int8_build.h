@@ -2,6 +2,10 @@
 // every static-mode model of the pipeline goes through.
 #pragma once
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "ptq/emit/qdq_emitter.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/quant/quant_config.h"
@@ -17,7 +21,15 @@ struct Int8Build {
   int folded = 0;
 };
 
+// Depthwise Conv (node id in the prepared graph) -> per-channel maxima of its input, for
+// passes::scale_depthwise_inputs.
+using DepthwiseMax = std::map<ir::NodeId, std::vector<float>>;
+
 Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
-                     const passes::NodeFilter& filter, const emit::ChannelMeans& means = {});
+                     const passes::NodeFilter& filter, const emit::ChannelMeans& means = {},
+                     const DepthwiseMax& depthwise_max = {});
+
+// The table's depthwise maxima (by input name) for the candidates of the prepared graph.
+DepthwiseMax depthwise_max_by_node(const ir::Graph& prepared, const std::map<std::string, std::vector<float>>& by_name);
 
 }  // namespace ptq::pipeline

@@ -83,10 +83,16 @@ bool raw_pixels(const data::Dataset& ds, const data::Preprocess& p) {
   return false;
 }
 
-// --method auto's candidates after percentile. mse is not one: on none of the shared models did
-// it measure best (docs/results.md), and its grid search cost as much as the rest of auto
-// together (0.3 s and a model build on mobilenetv2).
-constexpr const char* kAutoCandidates[] = {"minmax", "entropy"};
+// --method auto's candidates after percentile: a method and whether minmax averages per-sample
+// extremes. mse is not one: on none of the shared models did it measure best (docs/results.md),
+// and its grid search cost as much as the rest of auto together (0.3 s and a model build on
+// mobilenetv2). The mean of per-sample extremes (NNCF's MEAN_MINMAX) clips each tensor's rare
+// extremes: mobilenetv2's output SQNR 19.0 dB with entropy, 21.0 dB with it.
+struct AutoCandidate {
+  const char* method;
+  bool moving_average;
+};
+constexpr AutoCandidate kAutoCandidates[] = {{"minmax", false}, {"entropy", false}, {"minmax", true}};
 
 // The calibration pass over `ds` (all of --calib, or a shard), notes for the user appended.
 calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& model, data::Dataset& ds,
@@ -278,10 +284,13 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       // nothing; transformer placement keeps percentile: its padded calibration rows would count
       // padding in the measured error.)
       candidates.push_back(table);
-      for (const char* m : kAutoCandidates) {
-        stats.method = m;
+      const calib::CalibParams params = stats.params;
+      for (const AutoCandidate& c : kAutoCandidates) {
+        stats.method = c.method;
+        stats.params.moving_average = c.moving_average;
         candidates.push_back(calib::ranges_from(stats));
       }
+      stats.params = params;
     }
     if (smooth) {
       table.smoothquant_alpha = *smooth;
@@ -300,7 +309,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   if (o.check_accuracy) report::preflight(model, acc);
   // Bias correction and the placement search (--effort); every model below is built with both.
   const Measured measured = measure_after_calibration(o, model, acc, table, std::move(candidates), result);
-  result.method = table.method;
+  result.method = calib::method_label(table.method, table.params);
   const report::NodeSelection& searched = measured.searched;
   const emit::ChannelMeans& means = measured.means;
   if (measured.ran) phase("search");
@@ -316,7 +325,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;
   std::optional<Int8Build> first;
   if (model_first && o.check_accuracy) {
-    first = build_int8(model, table.ranges, o.config, to_filter(with_search({})), means);
+    first = build_int8(model, table.ranges, o.config, to_filter(with_search({})), means, measured.depthwise);
     result.int8_bytes = onnx_io::save_model(first->built.model, o.output_path, o.save);
     commit_finished_outputs();
     phase("emit");
@@ -325,14 +334,14 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   passes::NodeFilter final_filter = to_filter(with_search({}));
   if (o.check_accuracy) {
     const report::Builder builder = [&](const report::NodeSelection& sel) {
-      return build_int8(model, table.ranges, o.config, to_filter(with_search(sel)), means).built;
+      return build_int8(model, table.ranges, o.config, to_filter(with_search(sel)), means, measured.depthwise).built;
     };
     report::AccuracyOutcome outcome = report::check_accuracy(model, builder, acc);
     final_filter = to_filter(with_search(outcome.selection));
     result.report = std::move(outcome.report);
     phase("report");
   }
-  Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter, means);
+  Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter, means, measured.depthwise);
   for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;

@@ -78,6 +78,7 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
     s.settings.emplace_back("method", o.method == pipeline::kAutoMethod ? str_cat("auto: ", method) : method);
     s.settings.emplace_back("effort", f.effort);
     s.settings.emplace_back("bias-correction", o.bias_correction && o.effort != pipeline::Effort::kFast ? "on" : "off");
+    s.settings.emplace_back("depthwise-scales", o.depthwise_scales && o.effort != pipeline::Effort::kFast ? "on" : "off");
   }
   if (o.mode == pipeline::Mode::kWeightOnly) {
     s.settings.emplace_back("bits", str_cat(o.bits));
@@ -243,6 +244,10 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_flag("--no-bias-correction", f->no_bias_correction,
                "Keep the float biases as they are (default: each quantized Conv/Gemm bias absorbs the mean shift its "
                "int8 weights cause, where that raises the output SQNR measured on the --effort rows)");
+  app.add_flag("--no-depthwise-scales", f->no_depthwise_scales,
+               "One activation scale per depthwise Conv input as calibrated (default: each channel gets a finer grid "
+               "up to 4x, folded into the weights of the Convs around it so ORT still runs integer Convs, where that "
+               "raises the output SQNR measured on the --effort rows)");
   app.add_option("--bits", f->bits, "--mode weight-only: 4 or 8 bits per weight")->default_str("4");
   app.add_option("--block-size", f->block_size,
                  "--mode weight-only: weights per scale along K, a power of two >= 16 (default 16 for 4 bits, "
@@ -262,6 +267,7 @@ void add_quantize(CLI::App& app, Run& run) {
       set_weight_only_options(o, f->bits, f->block_size, app);
       o.effort = pipeline::parse_effort(f->effort);
       o.bias_correction = !f->no_bias_correction;
+      o.depthwise_scales = !f->no_depthwise_scales;
       if (app.count("--effort") > 0 && o.mode != pipeline::Mode::kStatic)
         spdlog::warn("--effort has no effect with --mode {}", f->mode);
       PTQ_CHECK(!o.output_path.empty(), UsageError, "-o/--output is required");

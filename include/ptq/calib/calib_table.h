@@ -27,6 +27,9 @@ struct CalibTable {
   // and the placement search's fp32 nodes by their first output's name (unset: no search ran).
   std::map<std::string, std::vector<double>> channel_mean;
   std::optional<std::vector<std::string>> search_fp32;
+  // Per-channel maxima of depthwise Conv inputs over the calibration data, where their grids are
+  // refined per channel (passes/depthwise_scales.h; empty: not applied).
+  std::map<std::string, std::vector<float>> depthwise_channel_max;
 };
 
 // Pretty JSON with sorted keys and round-trip exact floats, written atomically.

@@ -9,11 +9,13 @@
 
 namespace ptq::calib {
 
-// max |x| over every axis but the last, per channel of the last axis, for each value in `values`
+// max |x| over every axis but the channel axis (the last, or with `channel_axis` 1 axis 1 of
+// [N, C, ...]), per channel, for each value in `values`
 // (top-level graph), over all samples of the dataset from its cursor; samples run on `threads`
 // workers (0: all cores). A max does not depend on order, so results are the same for any
 // thread count or batching. Values the run never produced are absent from the result.
 std::map<ir::ValueId, std::vector<float>> channel_abs_max(const ir::Model& model, data::Dataset& dataset,
-                                                          const std::vector<ir::ValueId>& values, size_t threads);
+                                                          const std::vector<ir::ValueId>& values, size_t threads,
+                                                          int channel_axis = -1);
 
 }  // namespace ptq::calib

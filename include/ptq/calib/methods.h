@@ -72,6 +72,9 @@ std::span<const Method> methods();
 const Method* find_method(std::string_view name);
 // "minmax, percentile, entropy, mse" for messages and help.
 std::string method_names();
+// How a method with its parameters is named in notes and the summary: "minmax (mean of per-sample
+// extremes)" for --minmax-average, else the method's name.
+std::string method_label(std::string_view method, const CalibParams& params);
 
 // Building blocks, exposed for tests.
 // TensorRT-style KL search on a one-sided histogram: returns the number of bins i (the threshold

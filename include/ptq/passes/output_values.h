@@ -8,7 +8,8 @@
 namespace ptq::passes {
 
 // Graph outputs and the float tensors that flow into one through ops that move values without
-// computing new ones (Concat, Reshape, Transpose, Slice, ...). Clipping such a value changes the
+// computing new ones (Concat, Reshape, Transpose, Slice, ...) or shift them by a constant (a bias
+// Add or Sub). Clipping such a value changes the
 // output itself, and what reads the output is outside the graph: YOLOX's decoder takes exp() of
 // its raw box sizes, so a clipped size shrinks a box past the IoU threshold while the output SQNR
 // barely moves.

@@ -63,6 +63,10 @@ struct QuantizeOptions {
   // its quantized weights cause, from the search's fp32 runs, kept when it raises the measured
   // output SQNR (--no-bias-correction; --effort fast measures nothing, so has none).
   bool bias_correction = true;
+  // Depthwise Conv inputs get per-channel grids folded into the neighbouring Convs' weights
+  // (passes/depthwise_scales.h), kept when they raise the measured output SQNR
+  // (--no-depthwise-scales; --effort fast measures nothing, so has none).
+  bool depthwise_scales = true;
   calib::CalibParams params;
   std::string calib_data;  // --calib: a folder or list file of samples
   // Samples in memory instead (the Python package); calib_data then only names them in messages.

@@ -139,6 +139,17 @@ TEST(CalibStats, ShardsMergeToTheSingleRunForEveryMethod) {
     }
 }
 
+TEST(CalibTable, DepthwiseMaximaRoundTripAndNegativesAreRefused) {
+  CalibTable t = ranges_from(observe("minmax", samples(3), {2, 3}));
+  t.depthwise_channel_max["a"] = {0.f, 1.5f, 3.25f};
+  const std::string text = calib_table_json(t);
+  EXPECT_EQ(parse_calib_table(text, "t").depthwise_channel_max, t.depthwise_channel_max);
+  EXPECT_EQ(calib_table_json(parse_calib_table(text, "t")), text);
+  std::string bad = text;
+  bad.replace(bad.find("1.5"), 3, "-1.5");
+  EXPECT_THROW(parse_calib_table(bad, "t"), IoError);
+}
+
 TEST(CalibStats, JsonRoundTripIsExact) {
   CalibStats st = observe("entropy", samples(5), {2, 3});
   const std::string text = calib_stats_json(st);
