@@ -146,8 +146,8 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
     std::map<std::string, std::vector<float>> dw_max;
     if (o.depthwise_scales && !dw_inputs.empty()) {
-      data::Dataset ds = open_calib(o, model.graph);
-      for (auto& [v, mx] : calib::channel_abs_max(model, ds, dw_inputs, o.threads, 1))
+      data::Dataset all = open_calib(o, model.graph);
+      for (auto& [v, mx] : calib::channel_abs_max(model, all, dw_inputs, o.threads, 1))
         dw_max[model.graph.value(v).name] = std::move(mx);
       depthwise = depthwise_max_by_node(model.graph, dw_max);
     }

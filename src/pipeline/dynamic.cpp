@@ -70,7 +70,7 @@ DynamicBuild build_dynamic(const ir::Model& prepared, const quant::QuantConfig& 
     const ir::Node& n = model.graph.node(q.node);
     if (!emit::dynamic_candidate(model.graph, q)) continue;
     const std::string out = model.graph.value(n.outputs[0]).name;
-    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, out, out});
+    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, out, out, {}});
   }
   const passes::QuantPlan tables =
       passes::plan_quantization(model.graph, config, ranges, gathers_only(model.graph, plan, filter));

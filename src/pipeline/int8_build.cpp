@@ -29,11 +29,15 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
       const bool folded = !model.graph.node(act.id).alive && (act.op_type == "Relu" || act.op_type == "Clip");
       if (folded && !act.outputs.empty()) ref = prepared.graph.value(act.outputs[0]).name;
     }
-    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, ref, out});
+    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, ref, out, {}});
   }
   // Depthwise inputs' per-channel grids: the scaled inputs' means scale with them.
   emit::ChannelMeans scaled_means = means;
   for (const auto& [x, s] : passes::scale_depthwise_inputs(model.graph, b.plan, ranges, depthwise_max)) {
+    for (report::QuantNode& n : b.built.nodes)
+      if (n.test_output == model.graph.value(x).name) n.channel_scale = s;
+    model.metadata_props.emplace_back(report::kChannelScaleKey + model.graph.value(x).name,
+                                      report::format_channel_scale(s));
     const auto m = scaled_means.find(model.graph.value(x).name);
     if (m == scaled_means.end() || m->second.size() != s.size()) continue;
     for (size_t c = 0; c < s.size(); ++c) m->second[c] *= static_cast<double>(s[c]);

@@ -54,7 +54,7 @@ WeightOnlyBuild build_weight_only(const ir::Model& prepared, const quant::QuantC
       continue;
     }
     const std::string out = model.graph.value(n.outputs[0]).name;
-    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, out, out});
+    b.built.nodes.push_back({q.node, n.name.empty() ? str_cat(n.op_type, " -> ", out) : n.name, n.op_type, out, out, {}});
   }
   // Only the weighted nodes the plan left fp32 are worth a note: activations are never quantized here.
   for (ir::NodeId id : model.graph.topological_order()) {

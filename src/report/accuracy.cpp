@@ -120,7 +120,9 @@ std::string node_label(const ir::Node& n, const ir::Graph& g) {
 // The node's output in a test graph: the fp32 name when the graph still has it (no folded
 // activation, or the node went back to fp32 with its Relu), else the name it had before Q/DQ.
 Probe test_probe(const ir::Graph& g, const QuantNode& n) {
-  return make_probe(g, n.output, g.find(n.output) != ir::kNone ? n.output : n.test_output);
+  Probe p = make_probe(g, n.output, g.find(n.output) != ir::kNone ? n.output : n.test_output);
+  p.channel_scale = n.channel_scale;
+  return p;
 }
 
 }  // namespace
@@ -274,6 +276,7 @@ Report compare_models(const ir::Model& a, const ir::Model& b, const AccuracyOpti
     const std::string& a_name = folded ? a.graph.value(folded->outputs[0]).name : name;
     if (is_output.count(a_name)) continue;
     probes.push_back(make_probe(b.graph, a_name, name));
+    probes.back().channel_scale = recorded_channel_scale(b, name);
     LayerReport l;
     l.node = node_label(n, a.graph);
     l.op = folded ? str_cat(n.op_type, "+", folded->op_type) : n.op_type;

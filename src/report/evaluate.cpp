@@ -3,6 +3,9 @@
 #include "ptq/report/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -68,6 +71,23 @@ void classify(const Tensor& a, const Tensor& b, const data::Sample& s, const Lab
   }
 }
 
+// A probe's test tensor as float in the reference's units: dequantized, each channel (axis 1)
+// divided by its scale.
+Tensor unscaled(const Tensor& tb, const Probe& p) {
+  Tensor out = Tensor::empty(DType::kFloat, tb.dims());
+  float* o = out.mutable_data<float>();
+  for (size_t i = 0; i < tb.numel(); ++i)
+    o[i] = !p.dequantize ? tb.data<float>()[i]
+           : tb.dtype() == DType::kUint8 ? static_cast<float>(tb.data<uint8_t>()[i] - p.zero_point) * p.scale
+                                          : static_cast<float>(tb.data<int8_t>()[i] - p.zero_point) * p.scale;
+  const size_t c = p.channel_scale.size();
+  if (tb.rank() < 2 || static_cast<size_t>(tb.dims()[1]) != c) return out;
+  size_t inner = 1;
+  for (size_t k = 2; k < tb.rank(); ++k) inner *= static_cast<size_t>(tb.dims()[k]);
+  for (size_t i = 0; i < tb.numel(); ++i) o[i] /= p.channel_scale[(i / inner) % c];
+  return out;
+}
+
 }  // namespace
 
 Task parse_task(const std::string& name) {
@@ -82,8 +102,37 @@ size_t worker_count(size_t threads, size_t jobs) {
   return std::max<size_t>(1, std::min(n, jobs));
 }
 
+std::string format_channel_scale(const std::vector<float>& s) {
+  std::string out;
+  char buf[32];
+  for (float f : s) {
+    std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(f));
+    if (!out.empty()) out += ',';
+    out += buf;
+  }
+  return out;
+}
+
+std::vector<float> recorded_channel_scale(const ir::Model& m, const std::string& tensor) {
+  const std::string key = kChannelScaleKey + tensor;
+  for (const auto& [k, v] : m.metadata_props) {
+    if (k != key) continue;
+    std::vector<float> s;
+    const char* p = v.c_str();
+    while (*p) {
+      char* end = nullptr;
+      const float f = std::strtof(p, &end);
+      if (end == p || !(f > 0.f) || !std::isfinite(f) || (*end && *end != ',')) return {};
+      s.push_back(f);
+      p = *end ? end + 1 : end;
+    }
+    return s;
+  }
+  return {};
+}
+
 Probe make_probe(const ir::Graph& g, const std::string& a_name, const std::string& b_name) {
-  Probe p{a_name, b_name};
+  Probe p{a_name, b_name, false, 1.f, 0, 0, 0, {}};
   const ir::ValueId v = g.find(b_name);
   if (v == ir::kNone) return p;
   for (const ir::Use& u : g.value(v).uses) {
@@ -150,6 +199,10 @@ EvalResult evaluate(const ir::Model& a, const ir::Model& b, data::Dataset& data,
           (p.dequantize ? !codes : tb.dtype() != DType::kFloat))
         continue;
       r.probes[k].emplace();
+      if (!p.channel_scale.empty()) {
+        r.probes[k]->add(ta, unscaled(tb, p));
+        continue;  // (the clipping histogram is in the test graph's units: not drawn)
+      }
       if (p.dequantize) r.probes[k]->add_codes(ta, tb, p.zero_point, p.scale);
       else r.probes[k]->add(ta, tb);
       if (p.dequantize && wk.sample_index < kHistogramSamples) {

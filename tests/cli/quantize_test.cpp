@@ -9,6 +9,9 @@
 #include <random>
 
 #include "ptq/core/npy.h"
+#include "ptq/onnx_io/load.h"
+#include "ptq/onnx_io/save.h"
+#include "ptq/report/evaluate.h"
 #include "testutil.h"
 
 namespace ptq {
@@ -542,4 +545,76 @@ TEST(Run, ProfileListsTheNodesSlowestFirst) {
 }
 
 }  // namespace
+}  // namespace ptq
+
+namespace ptq {
+
+// A MobileNetV2-style pair whose expansion channels span 20x (the depthwise weights bring the small
+// ones back up, so their input's rounding dominates the output error): the depthwise input gets
+// per-channel grids (kept: the output SQNR rises), the model records them, and both quantize's
+// report and `compare` measure the scaled tensor in fp32 units.
+TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
+  test::TempDir tmp;
+  const std::string model = tmp.file("dw.onnx");
+  onnx_io::save_model(onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 8, 8] x) => (float[1, 6, 8, 8] y) {
+      w1 = Constant <value = float[6, 2, 1, 1] {2, 1, 0.1, 0.05, -0.05, 0.1, 0.1, -0.02, 1.5, 1, 0.08, 0.04}> ()
+      b1 = Constant <value = float[6] {0.5, 0.02, 0.01, 0.3, 0.02, 0.01}> ()
+      w2 = Constant <value = float[6, 1, 3, 3] {1, 2, 1, 0, 1, 0, -1, 1, 2, 10, 10, 10, 20, 20, 20, 0, 0, 20,
+                                                 40, 0, 20, 20, 20, 0, -20, 40, 20, 5, 10, 5, 0, 5, 0, -5, 5, 10,
+                                                 0.5, 0.5, 0.5, 1, 1, 1, 0, 0, 1, 40, 0, 20, 20, 20, 0, -20, 40, 20}> ()
+      lo = Constant <value = float {0}> ()
+      hi = Constant <value = float {6}> ()
+      e = Conv <kernel_shape = [1, 1]> (x, w1, b1)
+      a = Clip (e, lo, hi)
+      y = Conv <kernel_shape = [3, 3], pads = [1, 1, 1, 1], group = 6> (a, w2)
+    }
+  )"), model);
+  const fs::path data = tmp.path() / "data";
+  fs::create_directories(data);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  for (int i = 0; i < 12; ++i) {
+    std::vector<float> x(128);
+    for (float& v : x) v = u(rng);
+    write_npy((data / ("s" + std::to_string(10 + i) + ".npy")).string(), Tensor::from_vector<float>({1, 2, 8, 8}, x));
+  }
+  const auto run = [&](const std::string& tag, std::vector<std::string> extra) {
+    std::vector<std::string> args = {model, "--calib", data.string(), "--eval", data.string(), "-o", tmp.file(tag + ".onnx"),
+                                     "--report", tmp.file(tag + ".json")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_quantize(args);
+  };
+  const test::CliResult with = run("with", {}), without = run("without", {"--no-depthwise-scales"});
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_NE(with.out.find("depthwise-scales on"), std::string::npos) << with.out;
+  EXPECT_EQ(with.err.find("depthwise input scales not kept"), std::string::npos) << with.err;
+  const auto recorded = [](const std::string& path) {
+    size_t n = 0;
+    for (const auto& [k, v] : onnx_io::load_model(path).metadata_props) n += k.rfind(report::kChannelScaleKey, 0) == 0;
+    return n;
+  };
+  EXPECT_EQ(recorded(tmp.file("with.onnx")), 1u);
+  EXPECT_EQ(recorded(tmp.file("without.onnx")), 0u);
+  const auto json = [&](const std::string& file) { return nlohmann::json::parse(test::read_file(file)); };
+  const nlohmann::json rw = json(tmp.file("with.json")), ro = json(tmp.file("without.json"));
+  EXPECT_GT(rw["outputs"][0]["sqnr_db"].get<double>(), ro["outputs"][0]["sqnr_db"].get<double>() + 3.0)
+      << rw["outputs"] << ro["outputs"];
+  ASSERT_EQ(test::run_quantize({"compare", model, tmp.file("with.onnx"), "--data", data.string(), "--report",
+                                tmp.file("c.json"), "-q"}).exit_code, 0);
+  const nlohmann::json rc = json(tmp.file("c.json"));
+  ASSERT_FALSE(rw["layers"].empty());
+  const nlohmann::json& first = rw["layers"][0];  // the expansion Conv, whose output is scaled
+  EXPECT_GT(first["sqnr_db"].get<double>(), 25.0) << first;
+  bool compared = false;
+  for (const nlohmann::json& l : rc["layers"])
+    if (l["tensor"] == first["tensor"]) {
+      compared = true;
+      EXPECT_NEAR(l["sqnr_db"].get<double>(), first["sqnr_db"].get<double>(), 0.01) << l;
+    }
+  EXPECT_TRUE(compared) << rc["layers"];
+}
+
 }  // namespace ptq

@@ -30,7 +30,7 @@ DType parse_int_type(const std::string& flag, const std::string& v) {
 std::string methods_help() {
   std::string s = "Calibration method:";
   for (const calib::Method& m : calib::methods()) s += str_cat("\n  ", m.name, ": ", m.description);
-  s += str_cat("\n  ", pipeline::kAutoMethod, ": one calibration pass, then percentile, minmax or entropy, whichever int8 model "
+  s += str_cat("\n  ", pipeline::kAutoMethod, ": one calibration pass, then percentile, minmax, entropy or minmax with --minmax-average, whichever int8 model "
                "has the best model-output SQNR on the --effort calibration rows, percentile unless another leads by 1 dB "
                "(percentile with --effort fast and for transformer placement)");
   return s;

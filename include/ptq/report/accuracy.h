@@ -30,6 +30,7 @@ struct NodeSelection {
 struct QuantNode {
   ir::NodeId id = ir::kNone;
   std::string label, op, output, test_output;
+  std::vector<float> channel_scale;  // the test output per channel (axis 1) is this much larger (Probe)
 };
 
 struct BuiltModel {

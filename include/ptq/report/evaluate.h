@@ -27,10 +27,21 @@ struct Probe {
   float scale = 1.f;
   int32_t zero_point = 0;
   int32_t qmin = 0, qmax = 0;  // the integer grid (uint8 or int8)
+  // Per channel (axis 1), how much larger the test graph's tensor is than the reference's (a
+  // depthwise input's grid refined per channel: passes/depthwise_scales.h); empty: the same.
+  std::vector<float> channel_scale;
   // The range the int8 grid represents, [(qmin - zp)·scale, (qmax - zp)·scale].
   double clip_lo() const { return static_cast<double>(qmin - zero_point) * scale; }
   double clip_hi() const { return static_cast<double>(qmax - zero_point) * scale; }
 };
+
+// Models whose tensors hold some channels scaled (passes/depthwise_scales.h) say so in their
+// metadata, so that `compare` sets Probe::channel_scale too: key kChannelScaleKey + tensor name,
+// value the factors per channel, comma-separated (round-trip decimal).
+inline constexpr const char* kChannelScaleKey = "ptq.channel_scale:";
+std::string format_channel_scale(const std::vector<float>& s);
+// The factors the model records for `tensor` (empty: none, or malformed).
+std::vector<float> recorded_channel_scale(const ir::Model& m, const std::string& tensor);
 
 // The probe for `a_name` (reference graph) against `b_name` in the test graph: for a tensor the
 // emitter quantized (`X -> QuantizeLinear -> DequantizeLinear`), the QuantizeLinear output with
