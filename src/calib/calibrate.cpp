@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "ptq/calib/channel_stats.h"
 #include "ptq/core/error.h"
 #include "ptq/data/ordered_parallel.h"
 #include "ptq/data/rows.h"
@@ -44,7 +45,10 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
     std::unique_ptr<runtime::Interpreter> interpreter;
     Observations* current = nullptr;
     Observations histograms;
+    std::map<size_t, std::vector<float>> channel_max;  // a max: merged in any order
   };
+  std::vector<bool> wants_channel_max(g.id_bound_values(), false);
+  for (ir::ValueId v : o.channel_max_values) wants_channel_max[static_cast<size_t>(v)] = true;
   std::vector<Worker> ws(workers);
   const std::function<std::vector<Observations>(size_t, const data::Sample&)> work =
       [&](size_t w, const data::Sample& sample) {
@@ -53,9 +57,11 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
           runtime::InterpreterOptions ro;
           ro.threads = 1;
           // Subgraph tensors (If/Loop bodies) are never quantized: only the top-level graph is observed.
-          ro.observer = [&g, &wk, &wants_histogram, bins](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
+          ro.observer = [&g, &wk, &wants_histogram, &wants_channel_max, bins](const ir::Graph& graph, ir::ValueId v,
+                                                                             const Tensor& t) {
             if (&graph != &g || t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
             const auto id = static_cast<size_t>(v);
+            if (wants_channel_max[id]) fold_channel_abs_max(wk.channel_max[id], t, 1);
             auto& ob = (*wk.current)[id];
             if (!ob) ob = std::make_unique<Observation>(1);
             Observation* into = nullptr;
@@ -104,6 +110,12 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
   stats.method = o.method;
   stats.params = o.params;
   stats.samples = samples;
+  for (const Worker& wk : ws)
+    for (const auto& [v, m] : wk.channel_max) {
+      std::vector<float>& into = stats.channel_max[g.value(static_cast<ir::ValueId>(v)).name];
+      into.resize(std::max(into.size(), m.size()), 0.f);
+      for (size_t c = 0; c < m.size(); ++c) into[c] = std::max(into[c], m[c]);
+    }
   for (size_t v = 0; v < obs.size(); ++v) {
     if (!obs[v]) continue;
     if (wants_histogram(v)) {

@@ -24,6 +24,22 @@ void fold_max(std::vector<float>& into, const std::vector<float>& from) {
 
 }  // namespace
 
+void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel_axis) {
+  if (t.dtype() != DType::kFloat || t.rank() == 0) return;
+  const size_t axis = channel_axis < 0 ? t.rank() - 1 : static_cast<size_t>(channel_axis);
+  if (axis >= t.rank()) return;
+  const size_t c = static_cast<size_t>(t.dims()[axis]);
+  size_t inner = 1;
+  for (size_t k = axis + 1; k < t.rank(); ++k) inner *= static_cast<size_t>(t.dims()[k]);
+  if (c == 0 || inner == 0) return;
+  into.resize(std::max(into.size(), c), 0.f);
+  const float* p = t.data<float>();
+  for (size_t i = 0; i < t.numel(); i += inner) {
+    float& mc = into[(i / inner) % c];
+    for (size_t k = 0; k < inner; ++k) mc = std::max(mc, std::fabs(p[i + k]));
+  }
+}
+
 ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const std::vector<ir::ValueId>& values,
                            size_t threads, int channel_axis) {
   const ir::Graph& g = model.graph;
@@ -43,19 +59,7 @@ ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const
       ro.threads = 1;
       ro.observer = [&g, &wk, &wanted, channel_axis](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
         if (&graph != &g || !wanted[static_cast<size_t>(v)] || t.dtype() != DType::kFloat || t.rank() == 0) return;
-        const size_t axis = channel_axis < 0 ? t.rank() - 1 : static_cast<size_t>(channel_axis);
-        if (axis >= t.rank()) return;
-        const size_t c = static_cast<size_t>(t.dims()[axis]);
-        size_t inner = 1;
-        for (size_t k = axis + 1; k < t.rank(); ++k) inner *= static_cast<size_t>(t.dims()[k]);
-        if (c == 0 || inner == 0) return;
-        std::vector<float>& m = (*wk.current)[v];
-        m.resize(std::max(m.size(), c), 0.f);
-        const float* p = t.data<float>();
-        for (size_t i = 0; i < t.numel(); i += inner) {
-          float& mc = m[(i / inner) % c];
-          for (size_t k = 0; k < inner; ++k) mc = std::max(mc, std::fabs(p[i + k]));
-        }
+        fold_channel_abs_max((*wk.current)[v], t, channel_axis);
       };
       wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
     }

@@ -142,17 +142,19 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     // --method auto's choice; its figure is the model without bias correction, measured already.
     // Depthwise inputs' per-channel grids (passes/depthwise_scales.h): their maxima over all of
     // the calibration data (a few rows' maxima clip the rest: mobilenetv2 14.8 dB with 4 rows'),
-    // kept where the measured output SQNR rises.
+    // kept where the measured output SQNR rises. The calibration pass gathers them; a table merged
+    // from shards has none, and a pass over the data measures them here.
     DepthwiseMax& depthwise = m.depthwise;
     std::vector<ir::ValueId> dw_inputs;
     for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
-    std::map<std::string, std::vector<float>> dw_max;
-    if (o.depthwise_scales && !dw_inputs.empty()) {
+    std::map<std::string, std::vector<float>> dw_max = std::move(table.depthwise_channel_max);
+    if (!o.depthwise_scales) dw_max.clear();
+    if (o.depthwise_scales && !dw_inputs.empty() && dw_max.empty()) {
       data::Dataset all = open_calib(o, model.graph);
       for (auto& [v, mx] : calib::channel_abs_max(model, all, dw_inputs, o.threads, 1))
         dw_max[model.graph.value(v).name] = std::move(mx);
-      depthwise = depthwise_max_by_node(model.graph, dw_max);
     }
+    depthwise = depthwise_max_by_node(model.graph, dw_max);
     std::optional<double> chosen_db;
     if (!candidates.empty()) chosen_db = choose_method(o, model, kept, so, depthwise, table, std::move(candidates), result);
     table.depthwise_channel_max = std::move(dw_max);  // (after the choice, which replaces the table)

@@ -19,6 +19,7 @@
 #include "ptq/onnx_io/load.h"
 #include "ptq/onnx_io/opset.h"
 #include "ptq/passes/activation_inputs.h"
+#include "ptq/passes/depthwise_scales.h"
 #include "ptq/passes/output_values.h"
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
@@ -96,7 +97,8 @@ constexpr AutoCandidate kAutoCandidates[] = {{"minmax", false}, {"entropy", fals
 
 // The calibration pass over `ds` (all of --calib, or a shard), notes for the user appended.
 calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& model, data::Dataset& ds,
-                                 const std::string& hash, std::vector<std::string>& notes) {
+                                 const std::string& hash, std::vector<std::string>& notes,
+                                 const std::vector<ir::ValueId>& channel_max_values = {}) {
   if (raw_pixels(ds, o.data.preprocess))
     notes.push_back(str_cat("--calib ", o.calib_data, ": images are fed as raw 0..255 pixels (no --preprocess, "
                             "--scale, --mean or --std given); most models expect normalized input"));
@@ -107,6 +109,7 @@ calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& mode
   co.params = o.params;
   co.threads = o.threads;
   co.histogram_values = ranged_values(model, o.config);
+  co.channel_max_values = channel_max_values;
   co.progress = o.progress;
   calib::CalibStats stats = calib::calibrate_stats(model, ds, co, hash);
   // Ranges of SiLU/HardSwish inputs are fitted through the activation (calib/through.h).
@@ -277,8 +280,13 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     // histograms), which every method reduces to its ranges.
     QuantizeOptions pass = o;
     if (auto_method) pass.method = "percentile";
-    calib::CalibStats stats = calibrate_part(pass, model, ds, hash, result.notes);
+    // Depthwise inputs' per-channel maxima in the same pass, where they will be measured.
+    std::vector<ir::ValueId> dw_inputs;
+    if (o.depthwise_scales && o.effort != Effort::kFast && !passes::transformer_placement(model.graph, o.config))
+      for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
+    calib::CalibStats stats = calibrate_part(pass, model, ds, hash, result.notes, dw_inputs);
     table = calib::ranges_from(stats);
+    table.depthwise_channel_max = stats.channel_max;
     if (auto_method && o.effort != Effort::kFast && !passes::transformer_placement(model.graph, o.config)) {
       // Percentile first: it stays unless another leads by a margin. (--effort fast measures
       // nothing; transformer placement keeps percentile: its padded calibration rows would count

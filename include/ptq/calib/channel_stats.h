@@ -14,6 +14,9 @@ namespace ptq::calib {
 // (top-level graph), over all samples of the dataset from its cursor; samples run on `threads`
 // workers (0: all cores). A max does not depend on order, so results are the same for any
 // thread count or batching. Values the run never produced are absent from the result.
+// Folds max |x| per channel of `t` (the last axis, or with `channel_axis` 1 axis 1) into `into`.
+void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel_axis);
+
 std::map<ir::ValueId, std::vector<float>> channel_abs_max(const ir::Model& model, data::Dataset& dataset,
                                                           const std::vector<ir::ValueId>& values, size_t threads,
                                                           int channel_axis = -1);

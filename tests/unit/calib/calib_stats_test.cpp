@@ -145,8 +145,9 @@ TEST(CalibTable, DepthwiseMaximaRoundTripAndNegativesAreRefused) {
   const std::string text = calib_table_json(t);
   EXPECT_EQ(parse_calib_table(text, "t").depthwise_channel_max, t.depthwise_channel_max);
   EXPECT_EQ(calib_table_json(parse_calib_table(text, "t")), text);
-  std::string bad = text;
-  bad.replace(bad.find("1.5"), 3, "-1.5");
+  const size_t at = text.find("1.5");
+  ASSERT_NE(at, std::string::npos);
+  const std::string bad = text.substr(0, at) + "-" + text.substr(at);
   EXPECT_THROW(parse_calib_table(bad, "t"), IoError);
 }
 
