@@ -8,33 +8,18 @@
 namespace ptq::passes {
 namespace {
 
-const Tensor* float_weight(const ir::Graph& g, const ir::Node& n, size_t slot) {
-  if (slot >= n.inputs.size() || n.inputs[slot] == ir::kNone) return nullptr;
-  const Tensor* t = g.constant(n.inputs[slot]);
-  return t && t->dtype() == DType::kFloat ? t : nullptr;
-}
-
 // A Conv with a constant float weight of rank >= 3 (and, if present, a constant float bias).
 bool constant_conv(const ir::Graph& g, const ir::Node& n) {
   if (!n.is_default_domain() || n.op_type != "Conv" || n.inputs.size() < 2 || n.outputs.empty()) return false;
-  const Tensor* w = float_weight(g, n, 1);
+  const Tensor* w = float_constant(g, n, 1);
   if (!w || w->rank() < 3) return false;
-  return n.inputs.size() < 3 || n.inputs[2] == ir::kNone || float_weight(g, n, 2);
+  return n.inputs.size() < 3 || n.inputs[2] == ir::kNone || float_constant(g, n, 2);
 }
 
 bool depthwise(const ir::Graph& g, const ir::Node& n) {
   if (!constant_conv(g, n)) return false;
   const Tensor& w = *g.constant(n.inputs[1]);
   return w.dims()[1] == 1 && n.attr_int("group", 1) == w.dims()[0] && w.dims()[0] > 1;
-}
-
-bool zero_min_activation(const ir::Graph& g, const ir::Node& n) {
-  if (!n.is_default_domain() || n.inputs.empty()) return false;
-  if (n.op_type == "Relu") return true;
-  if (n.op_type != "Clip") return false;
-  if (const ir::Attribute* a = n.attr("min")) return a->f == 0.f;
-  const Tensor* t = g.constant(n.inputs.size() > 1 ? n.inputs[1] : ir::kNone);
-  return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == 0.f;
 }
 
 // `t` with every element of channel c (axis 0) multiplied by f[c].
@@ -64,7 +49,7 @@ std::map<ir::NodeId, ir::ValueId> depthwise_scale_candidates(const ir::Graph& g)
     if (!depthwise(g, dw) || dw.inputs[0] == ir::kNone) continue;
     const ir::ValueId x = dw.inputs[0];
     const ir::Node* act = g.producer(x);
-    if (!act || g.value(x).uses.size() != 1 || is_graph_output(g, x) || !zero_min_activation(g, *act)) continue;
+    if (!act || g.value(x).uses.size() != 1 || is_graph_output(g, x) || !clamps_at_zero(g, *act)) continue;
     const ir::ValueId y = act->inputs[0];
     const ir::Node* conv = g.producer(y);
     if (!conv || !constant_conv(g, *conv) || g.value(y).uses.size() != 1 || is_graph_output(g, y)) continue;

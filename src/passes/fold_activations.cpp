@@ -5,17 +5,6 @@
 #include "rewrite.h"
 
 namespace ptq::passes {
-namespace {
-
-// Clip's lower bound when it is a constant (input since opset 11, attribute before).
-bool clip_min_is_zero(const ir::Graph& g, const ir::Node& n) {
-  if (n.op_type == "Relu") return true;
-  if (const ir::Attribute* a = n.attr("min")) return a->f == 0.f;
-  const Tensor* t = g.constant(n.inputs.size() > 1 ? n.inputs[1] : ir::kNone);
-  return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == 0.f;
-}
-
-}  // namespace
 
 int fold_activations_into_quantized_producers(ir::Graph& g, const quant::QuantConfig& config,
                                               RangeMap& ranges) {
@@ -32,8 +21,7 @@ int fold_activations_into_quantized_producers(ir::Graph& g, const quant::QuantCo
   int folded = 0;
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& n = g.node(id);
-    if (!n.is_default_domain() || (n.op_type != "Relu" && n.op_type != "Clip")) continue;
-    if (n.inputs.empty() || n.outputs.empty() || !clip_min_is_zero(g, n)) continue;
+    if (n.outputs.empty() || !clamps_at_zero(g, n)) continue;
     const ir::ValueId x = n.inputs[0], y = n.outputs[0];
     const ir::Node* p = g.producer(x);
     if (!p || !quantized_output.count(p->id) || g.value(x).uses.size() != 1 || is_graph_output(g, x))

@@ -55,4 +55,19 @@ void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, const std::strin
   }
 }
 
+const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot) {
+  if (slot >= n.inputs.size() || n.inputs[slot] == ir::kNone) return nullptr;
+  const Tensor* t = g.constant(n.inputs[slot]);
+  return t && t->dtype() == DType::kFloat ? t : nullptr;
+}
+
+bool clamps_at_zero(const ir::Graph& g, const ir::Node& n) {
+  if (!n.is_default_domain() || n.inputs.empty()) return false;
+  if (n.op_type == "Relu") return true;
+  if (n.op_type != "Clip") return false;
+  if (const ir::Attribute* a = n.attr("min")) return a->f == 0.f;
+  const Tensor* t = g.constant(n.inputs.size() > 1 ? n.inputs[1] : ir::kNone);
+  return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == 0.f;
+}
+
 }  // namespace ptq::passes

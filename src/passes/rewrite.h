@@ -17,6 +17,11 @@ bool can_bypass(const ir::Graph& g, ir::ValueId keep, ir::ValueId drop);
 // Removes `node`, whose output `drop` is replaced by `keep` everywhere; if `drop` was a graph
 // output, `keep` takes its name and type so the model's outputs keep their names.
 void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop);
+// Input `slot` of `n` when it is a float constant, else nullptr.
+const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot);
+// Relu, or Clip whose lower bound is a constant 0 (input since opset 11, attribute before): what
+// a Q whose range starts at 0 clamps by itself.
+bool clamps_at_zero(const ir::Graph& g, const ir::Node& n);
 // Replaces input `slot` of node `id` with a new initializer holding `t`, named after the old
 // constant plus `suffix`; drops the old constant when nothing else reads it.
 void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, const std::string& suffix, Tensor t);

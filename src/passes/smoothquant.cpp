@@ -10,12 +10,6 @@
 namespace ptq::passes {
 namespace {
 
-const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot) {
-  if (slot >= n.inputs.size() || n.inputs[slot] == ir::kNone) return nullptr;
-  const Tensor* t = g.constant(n.inputs[slot]);
-  return t && t->dtype() == DType::kFloat ? t : nullptr;
-}
-
 // A consumer's weight as [C, N] (rows = input channels): MatMul B, Gemm B or Bᵀ (transB).
 bool rows_are_channels(const ir::Node& n) { return !(n.op_type == "Gemm" && n.attr_int("transB", 0)); }
 
