@@ -120,7 +120,8 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
   // fp32 by design, and its padded calibration rows would count padding in the output SQNR.
   const std::optional<report::SearchOptions> search =
       passes::transformer_placement(model.graph, o.config) ? std::nullopt : search_options(o.effort);
-  if (!o.load_calib.empty()) m.depthwise = depthwise_max_by_node(model.graph, table.depthwise_channel_max);
+  if (!o.load_calib.empty() && search && o.depthwise_scales)
+    m.depthwise = depthwise_max_by_node(model.graph, table.depthwise_channel_max);
   if (!o.load_calib.empty() && (!table.channel_mean.empty() || table.search_fp32)) {
     // The table records what its run measured: the same model without the data. (A table merged
     // from shards has only ranges: with --calib, the measurements below run on its first rows.)
@@ -139,7 +140,6 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     const report::AccuracyOptions so = measuring_options(o, acc);
     data::Dataset ds = open_calib(o, model.graph);
     const std::vector<report::Fp32Sample> kept = report::fp32_values(model, ds, search->samples, so, true);
-    // --method auto's choice; its figure is the model without bias correction, measured already.
     // Depthwise inputs' per-channel grids (passes/depthwise_scales.h): their maxima over all of
     // the calibration data (a few rows' maxima clip the rest: mobilenetv2 14.8 dB with 4 rows'),
     // kept where the measured output SQNR rises. The calibration pass gathers them; a table merged
@@ -155,6 +155,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
         dw_max[model.graph.value(v).name] = std::move(mx);
     }
     depthwise = depthwise_max_by_node(model.graph, dw_max);
+    // --method auto's choice; its figure is the model without bias correction, measured already.
     std::optional<double> chosen_db;
     if (!candidates.empty()) chosen_db = choose_method(o, model, kept, so, depthwise, table, std::move(candidates), result);
     table.depthwise_channel_max = std::move(dw_max);  // (after the choice, which replaces the table)
@@ -180,10 +181,12 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     if (o.bias_correction) {
       // Kept only where measured to help: the analytic shift is exact for each layer's own weights,
       // yet PP-OCRv4-rec lost 8 points of exact match with it (mobilenetv2 gained 0.7). Measured on
-      // rows its means did not come from: means fit the rows they are taken from (PP-OCRv4-rec
-      // measured 18.5 -> 30.5 dB on the same 4 rows, while its eval split's exact match fell from
-      // 99.0 to 98.3 % with it). With two rows or more: the means of each half measured on the
-      // other half, the two figures averaged, against the model without correction on the same rows.
+      // rows its means did not come from: means fit the rows they are taken from. On the same 4 rows
+      // mobilenetv2 measured 24.7 dB with it and 23.8 without, across halves 23.77 and 23.81, and
+      // its eval split agreed less with fp32 with it (96.7 vs 97.1 %); PP-OCRv4-rec's percentile
+      // model the other way (dropped in-sample, kept across halves: exact match 886 -> 890/900).
+      // With two rows or more: the means of each half measured on the other half, the two figures
+      // averaged, against the model without correction on the same rows.
       means = weighted_input_means(model.graph, kept);
       const auto sqnr = [&](const emit::ChannelMeans& with_means, const std::vector<report::Fp32Sample>& rows) {
         return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, with_means, depthwise).built.model,
