@@ -586,7 +586,8 @@ TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
     args.insert(args.end(), extra.begin(), extra.end());
     return test::run_quantize(args);
   };
-  const test::CliResult with = run("with", {}), without = run("without", {"--no-depthwise-scales"});
+  const test::CliResult with = run("with", {"--save-calib", tmp.file("with.table.json")}),
+                        without = run("without", {"--no-depthwise-scales"});
   ASSERT_EQ(with.exit_code, 0) << with.err;
   ASSERT_EQ(without.exit_code, 0) << without.err;
   EXPECT_NE(with.out.find("depthwise-scales on"), std::string::npos) << with.out;
@@ -598,6 +599,14 @@ TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
   };
   EXPECT_EQ(recorded(tmp.file("with.onnx")), 1u);
   EXPECT_EQ(recorded(tmp.file("without.onnx")), 0u);
+  // The table records the maxima: --load-calib rebuilds the same bytes, unless told not to scale.
+  for (const bool scales : {true, false}) {
+    std::vector<std::string> args = {model, "--load-calib", tmp.file("with.table.json"), "-o", tmp.file("loaded.onnx"), "-q"};
+    if (!scales) args.push_back("--no-depthwise-scales");
+    ASSERT_EQ(test::run_quantize(args).exit_code, 0);
+    EXPECT_EQ(recorded(tmp.file("loaded.onnx")), scales ? 1u : 0u);
+    if (scales) EXPECT_EQ(test::read_file(tmp.file("loaded.onnx")), test::read_file(tmp.file("with.onnx")));
+  }
   const auto json = [&](const std::string& file) { return nlohmann::json::parse(test::read_file(file)); };
   const nlohmann::json rw = json(tmp.file("with.json")), ro = json(tmp.file("without.json"));
   EXPECT_GT(rw["outputs"][0]["sqnr_db"].get<double>(), ro["outputs"][0]["sqnr_db"].get<double>() + 3.0)
