@@ -111,11 +111,7 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
   stats.params = o.params;
   stats.samples = samples;
   for (const Worker& wk : ws)
-    for (const auto& [v, m] : wk.channel_max) {
-      std::vector<float>& into = stats.channel_max[g.value(static_cast<ir::ValueId>(v)).name];
-      into.resize(std::max(into.size(), m.size()), 0.f);
-      for (size_t c = 0; c < m.size(); ++c) into[c] = std::max(into[c], m[c]);
-    }
+    for (const auto& [v, m] : wk.channel_max) fold_channel_max(stats.channel_max[g.value(static_cast<ir::ValueId>(v)).name], m);
   for (size_t v = 0; v < obs.size(); ++v) {
     if (!obs[v]) continue;
     if (wants_histogram(v)) {

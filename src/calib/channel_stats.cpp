@@ -1,4 +1,4 @@
-// Per-channel max |x| of chosen tensors over a dataset, sample-parallel (SmoothQuant's input).
+// Per-channel max |x| of chosen tensors over a dataset, sample-parallel (SmoothQuant, depthwise input scales).
 #include "ptq/calib/channel_stats.h"
 
 #include <algorithm>
@@ -15,14 +15,10 @@ namespace ptq::calib {
 
 using ChannelMax = std::map<ir::ValueId, std::vector<float>>;
 
-namespace {
-
-void fold_max(std::vector<float>& into, const std::vector<float>& from) {
+void fold_channel_max(std::vector<float>& into, const std::vector<float>& from) {
   if (into.size() < from.size()) into.resize(from.size(), 0.f);
   for (size_t c = 0; c < from.size(); ++c) into[c] = std::max(into[c], from[c]);
 }
-
-}  // namespace
 
 void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel_axis) {
   if (t.dtype() != DType::kFloat || t.rank() == 0) return;
@@ -58,7 +54,7 @@ ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const
       runtime::InterpreterOptions ro;
       ro.threads = 1;
       ro.observer = [&g, &wk, &wanted, channel_axis](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
-        if (&graph != &g || !wanted[static_cast<size_t>(v)] || t.dtype() != DType::kFloat || t.rank() == 0) return;
+        if (&graph != &g || !wanted[static_cast<size_t>(v)]) return;
         fold_channel_abs_max((*wk.current)[v], t, channel_axis);
       };
       wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
@@ -71,7 +67,7 @@ ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const
   };
   ChannelMax result;
   const std::function<void(const data::Sample&, ChannelMax&)> consume = [&](const data::Sample&, ChannelMax& part) {
-    for (const auto& [v, m] : part) fold_max(result[v], m);
+    for (const auto& [v, m] : part) fold_channel_max(result[v], m);
   };
   const size_t done = data::for_each_ordered<ChannelMax>(dataset, workers, 0, work, consume);
   PTQ_CHECK(done > 0, IoError, "no calibration samples (all were skipped or the data set is empty)");

@@ -145,14 +145,16 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     // kept where the measured output SQNR rises. The calibration pass gathers them; a table merged
     // from shards has none, and a pass over the data measures them here.
     DepthwiseMax& depthwise = m.depthwise;
-    std::vector<ir::ValueId> dw_inputs;
-    for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
     std::map<std::string, std::vector<float>> dw_max = std::move(table.depthwise_channel_max);
     if (!o.depthwise_scales) dw_max.clear();
-    if (o.depthwise_scales && !dw_inputs.empty() && dw_max.empty()) {
-      data::Dataset all = open_calib(o, model.graph);
-      for (auto& [v, mx] : calib::channel_abs_max(model, all, dw_inputs, o.threads, 1))
-        dw_max[model.graph.value(v).name] = std::move(mx);
+    if (o.depthwise_scales && dw_max.empty()) {
+      std::vector<ir::ValueId> dw_inputs;
+      for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
+      if (!dw_inputs.empty()) {
+        data::Dataset all = open_calib(o, model.graph);
+        for (auto& [v, mx] : calib::channel_abs_max(model, all, dw_inputs, o.threads, 1))
+          dw_max[model.graph.value(v).name] = std::move(mx);
+      }
     }
     depthwise = depthwise_max_by_node(model.graph, dw_max);
     // --method auto's choice; its figure is the model without bias correction, measured already.

@@ -292,13 +292,11 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       // nothing; transformer placement keeps percentile: its padded calibration rows would count
       // padding in the measured error.)
       candidates.push_back(table);
-      const calib::CalibParams params = stats.params;
       for (const AutoCandidate& c : kAutoCandidates) {
         stats.method = c.method;
         stats.params.moving_average = c.moving_average;
         candidates.push_back(calib::ranges_from(stats));
       }
-      stats.params = params;
     }
     if (smooth) {
       table.smoothquant_alpha = *smooth;
