@@ -130,6 +130,8 @@ std::vector<Case> BadInputMatrix::cases() {
   const std::string tb = test::read_file(table_);
   std::string other_table = tb;
   other_table.replace(other_table.find("\"model_sha256\": \"") + 17, 8, "00000000");
+  // A depthwise input's per-channel maximum below zero (passes/depthwise_scales.h divides by them).
+  const std::string bad_depthwise = "{\"depthwise_scales\": {\"channel_max\": {\"relu1\": [1, -2]}}, " + tb.substr(1);
   std::string bad_range = tb;
   bad_range.replace(bad_range.find("\"max\": "), 7, "\"max\": -1e30, \"x\": ");
   // An .npz whose central directory claims 4 GB from a few compressed bytes.
@@ -227,6 +229,8 @@ std::vector<Case> BadInputMatrix::cases() {
       {"table for another model", {m, "-o", out(), "--load-calib", file("other.json", other_table)}, 5, "another model"},
       {"table that is not JSON", {m, "-o", out(), "--load-calib", file("bad.json", "{\"format\": ")}, 5, "bad.json"},
       {"table with min > max", {m, "-o", out(), "--load-calib", file("range.json", bad_range)}, 5, "range.json"},
+      {"table with a negative depthwise maximum", {m, "-o", out(), "--load-calib", file("dwmax.json", bad_depthwise)}, 5,
+       "depthwise_scales.channel_max.relu1"},
   };
 }
 
