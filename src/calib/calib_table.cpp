@@ -55,7 +55,10 @@ CalibParams parse_params(const json& p) {
 
 std::string calib_table_json(const CalibTable& t) {
   json tensors = json::object();
-  for (const auto& [name, r] : t.ranges) tensors[name] = {{"min", r.min}, {"max", r.max}};
+  for (const auto& [name, r] : t.ranges) {
+    tensors[name] = {{"min", r.min}, {"max", r.max}};
+    if (!r.channel_max.empty()) tensors[name]["channel_max"] = r.channel_max;
+  }
   json j = {
       {"format", kTableFormat},
       {"version", kTableVersion},
@@ -116,7 +119,13 @@ CalibTable parse_table(const std::string& text) {
       const float lo = r.at("min").get<float>(), hi = r.at("max").get<float>();
       PTQ_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, IoError, "tensor '", name,
                 "': min/max must be finite with min <= max");
-      t.ranges[name] = {lo, hi};
+      t.ranges[name] = {lo, hi, {}};
+      if (r.contains("channel_max")) {
+        key = "tensors." + name + ".channel_max";
+        std::vector<float> m = r["channel_max"].get<std::vector<float>>();
+        for (float x : m) PTQ_CHECK(std::isfinite(x) && x >= 0.f, IoError, "key '", key, "': values must be finite and >= 0");
+        t.ranges[name].channel_max = std::move(m);
+      }
     }
     if (j.contains("smoothquant")) {
       key = "smoothquant.alpha";

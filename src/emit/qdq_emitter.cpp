@@ -2,7 +2,9 @@
 #include "ptq/emit/qdq_emitter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "ptq/core/error.h"
@@ -13,6 +15,27 @@
 
 namespace ptq::emit {
 namespace {
+
+// How ORT's u8×s8 GEMM meets node `n`'s weights (weights.h), where they can saturate a K pair:
+// Conv (not depthwise, which has its own exact kernel), MatMul and Gemm with a constant float
+// weight, uint8 activations and symmetric int8 weights, with --reduce-range auto.
+std::optional<PairLayout> pair_layout(const ir::Graph& g, const ir::Node& n, const quant::QuantConfig& config) {
+  if (config.reduce_range != quant::ReduceRange::kAuto || config.activation_type != DType::kUint8 ||
+      config.weight_type != DType::kInt8 || config.weight_symmetry != quant::Symmetry::kSymmetric ||
+      !n.is_default_domain() || n.inputs.size() < 2)
+    return std::nullopt;
+  const Tensor* w = g.constant(n.inputs[1]);
+  if (!w || w->dtype() != DType::kFloat) return std::nullopt;
+  if (n.op_type == "Conv" && w->rank() >= 3) {
+    const bool depthwise = w->dims()[1] == 1 && w->dims()[0] == n.attr_int("group", 1);
+    if (!depthwise) return PairLayout::kConv;
+  } else if (n.op_type == "MatMul" && w->rank() >= 2) {
+    return PairLayout::kKByN;
+  } else if (n.op_type == "Gemm" && w->rank() == 2) {
+    return n.attr_int("transB", 0) ? PairLayout::kNByK : PairLayout::kKByN;
+  }
+  return std::nullopt;
+}
 
 struct ActParams {
   quant::QuantParams qp;
@@ -105,29 +128,39 @@ class Emitter {
 
   // Per weight channel (or one value per-tensor): the smallest scale with which ORT's u8×s8
   // kernels on x86 without VNNI cannot saturate a K pair (weights.h), for the nodes ORT runs
-  // through them: Conv (not depthwise, which has its own exact kernel), MatMul and Gemm with
-  // uint8 activations and symmetric int8 weights, unless --reduce-range or --no-reduce-range.
+  // through them (pair_layout), unless --reduce-range or --no-reduce-range. Where the input's
+  // range has per-channel maxima (Conv, Gemm without transA), each K pair is bounded by its own
+  // channels' codes; otherwise by codes up to kPairSafeActivationCode.
   std::vector<float> pair_safe_scales(const ir::Node& n, const passes::WeightSpec& spec, const Tensor& w) const {
-    if (config_.reduce_range != quant::ReduceRange::kAuto || config_.activation_type != DType::kUint8 ||
-        config_.weight_type != DType::kInt8 || config_.weight_symmetry != quant::Symmetry::kSymmetric ||
-        spec.slot != 1 || w.dtype() != DType::kFloat)
-      return {};
-    std::optional<PairLayout> layout;
-    if (n.op_type == "Conv" && w.rank() >= 3) {
-      const bool depthwise = w.dims()[1] == 1 && w.dims()[0] == n.attr_int("group", 1);
-      if (!depthwise) layout = PairLayout::kConv;
-    } else if (n.op_type == "MatMul" && w.rank() >= 2) {
-      layout = PairLayout::kKByN;
-    } else if (n.op_type == "Gemm" && w.rank() == 2) {
-      layout = n.attr_int("transB", 0) ? PairLayout::kNByK : PairLayout::kKByN;
-    }
-    if (!layout || !n.is_default_domain()) return {};
-    std::vector<float> s = pair_safe_weight_scales(w, *layout);
+    if (spec.slot != 1 || w.dtype() != DType::kFloat) return {};
+    const std::optional<PairLayout> layout = pair_layout(g_, n, config_);
+    if (!layout) return {};
+    std::vector<float> s = pair_safe_weight_scales(w, *layout, input_codes(n, *layout));
     if (s.empty()) return {};
     if (spec.axis < 0) return {*std::max_element(s.begin(), s.end())};
     // The output-channel axis of each layout is the per-channel axis the rules choose.
     const size_t axis_len = static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
     return s.size() == axis_len ? s : std::vector<float>{};
+  }
+
+  // The largest uint8 code each input channel of `n` reaches: its calibration maximum on the
+  // input's grid, at least kPairCodeFloor (empty: no per-channel maxima for this input).
+  std::vector<double> input_codes(const ir::Node& n, PairLayout layout) const {
+    if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0))) return {};
+    const ir::ValueId x = n.inputs[0];
+    const auto r = ranges_.find(g_.value(x).name);
+    const auto p = params_.find(x);
+    if (r == ranges_.end() || r->second.channel_max.empty() || p == params_.end()) return {};
+    const Tensor& w = *g_.constant(n.inputs[1]);
+    const size_t k = layout == PairLayout::kConv ? static_cast<size_t>(w.dims()[1] * n.attr_int("group", 1))
+                     : layout == PairLayout::kNByK ? static_cast<size_t>(w.dims()[1])
+                                                   : static_cast<size_t>(w.dims()[0]);
+    if (r->second.channel_max.size() != k) return {};
+    const double scale = p->second.qp.scale, zero = p->second.qp.zero_point;
+    std::vector<double> codes(k);
+    for (size_t c = 0; c < k; ++c)
+      codes[c] = std::clamp(std::ceil(r->second.channel_max[c] / scale + zero), kPairCodeFloor, 255.0);
+    return codes;
   }
 
   // Weights, constant operands and biases of one node, rewired to DequantizeLinear outputs.
@@ -256,6 +289,17 @@ class Emitter {
 };
 
 }  // namespace
+
+std::vector<ir::ValueId> pair_safe_inputs(const ir::Graph& g, const quant::QuantConfig& config) {
+  std::vector<ir::ValueId> out;
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& n = g.node(id);
+    if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0)) || !pair_layout(g, n, config))
+      continue;
+    if (std::find(out.begin(), out.end(), n.inputs[0]) == out.end()) out.push_back(n.inputs[0]);
+  }
+  return out;
+}
 
 EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
                      const quant::QuantConfig& config, const ChannelMeans& input_means) {

@@ -100,7 +100,7 @@ std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, s
   return min_scale;
 }
 
-std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
+std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout, const std::vector<double>& k_codes) {
   const std::span<const float> v = to_floats(w);
   const Dims& d = w.dims();
   const size_t rank = d.size();
@@ -110,19 +110,28 @@ std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
   std::vector<double> pos, neg;
   // Per channel and pair: the sums of its positive and of its negative weights, in element order
   // (loops over the layout's dimensions: a division per weight made this most of an int8 build).
-  const auto add = [&](size_t c, size_t j, float x) {
-    if (x > 0) pos[c * pairs + j] += x;
-    else neg[c * pairs + j] -= x;
+  // With k_codes, each weight counts times its K's activation code.
+  const bool coded = !k_codes.empty();
+  const auto add = [&](size_t c, size_t j, float x, double code) {
+    const double a = coded ? code * x : x;
+    if (x > 0) pos[c * pairs + j] += a;
+    else neg[c * pairs + j] -= a;
   };
+  const auto code_of = [&](size_t k) { return coded && k < k_codes.size() ? k_codes[k] : 0.0; };
   if (layout == PairLayout::kConv) {
     const size_t m = static_cast<size_t>(d[0]), cg = static_cast<size_t>(d[1]);
     const size_t taps = w.numel() / std::max<size_t>(m * cg, 1);  // kh·kw
+    // Grouped: output channel o reads input channels (o / (m / groups)) · cg + c.
+    const size_t groups = coded ? k_codes.size() / std::max<size_t>(cg, 1) : 1;
+    const size_t per_group = std::max<size_t>(m / std::max<size_t>(groups, 1), 1);
     channels = m;
     pairs = (cg * taps + 1) / 2;
     pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
     for (size_t o = 0, i = 0; o < m; ++o)
-      for (size_t c = 0; c < cg; ++c)
-        for (size_t tap = 0; tap < taps; ++tap, ++i) add(o, (tap * cg + c) / 2, v[i]);
+      for (size_t c = 0; c < cg; ++c) {
+        const double code = code_of(o / per_group * cg + c);
+        for (size_t tap = 0; tap < taps; ++tap, ++i) add(o, (tap * cg + c) / 2, v[i], code);
+      }
   } else if (layout == PairLayout::kKByN) {
     // Batched B [..., K, N]: each matrix pairs its own K.
     const size_t n = static_cast<size_t>(d[rank - 1]), k = static_cast<size_t>(d[rank - 2]);
@@ -132,24 +141,26 @@ std::vector<float> pair_safe_weight_scales(const Tensor& w, PairLayout layout) {
     pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
     for (size_t b = 0, i = 0; b < batch; ++b)
       for (size_t r = 0; r < k; ++r)
-        for (size_t col = 0; col < n; ++col, ++i) add(col, b * per + r / 2, v[i]);
+        for (size_t col = 0; col < n; ++col, ++i) add(col, b * per + r / 2, v[i], code_of(r));
   } else {
     const size_t k = static_cast<size_t>(d[1]);
     channels = static_cast<size_t>(d[0]);
     pairs = (k + 1) / 2;
     pos.assign(channels * pairs, 0.0), neg.assign(channels * pairs, 0.0);
     for (size_t c = 0, i = 0; c < channels; ++c)
-      for (size_t r = 0; r < k; ++r, ++i) add(c, r / 2, v[i]);
+      for (size_t r = 0; r < k; ++r, ++i) add(c, r / 2, v[i], code_of(r));
   }
-  // A pair's codes may sum to L = floor(32767 / kPairSafeActivationCode) (170): with activation
-  // codes up to that value the pair sum stays within int16. round(a/s) + round(b/s) <= (a + b)/s + 1
-  // <= L when s >= (a + b)/(L - 1).
-  const double pair_codes = std::floor(32767.0 / kPairSafeActivationCode);
+  // Without codes: a pair's codes may sum to L = floor(32767 / kPairSafeActivationCode) (170):
+  // with activation codes up to that value the pair sum stays within int16.
+  // round(a/s) + round(b/s) <= (a + b)/s + 1 <= L when s >= (a + b)/(L - 1).
+  // With codes: sum code_k · round(|w_k|/s) <= A/s + (code_a + code_b)/2 <= A/s + 255 <= 32767
+  // when s >= A / (32767 - 255), A = sum code_k · |w_k| over the pair's weights of one sign.
+  const double divisor = coded ? 32767.0 - 255.0 : std::floor(32767.0 / kPairSafeActivationCode) - 1;
   std::vector<float> out(channels, 0.f);
   for (size_t c = 0; c < channels; ++c) {
     double worst = 0;
     for (size_t j = 0; j < pairs; ++j) worst = std::max({worst, pos[c * pairs + j], neg[c * pairs + j]});
-    out[c] = static_cast<float>(worst / (pair_codes - 1) * (1.0 + 1e-6));
+    out[c] = static_cast<float>(worst / divisor * (1.0 + 1e-6));
   }
   return out;
 }

@@ -95,6 +95,16 @@ struct AutoCandidate {
 };
 constexpr AutoCandidate kAutoCandidates[] = {{"minmax", false}, {"entropy", false}, {"minmax", true}};
 
+// The per-channel maxima of `inputs` onto their ranges (quant::Range::channel_max).
+void attach_channel_max(calib::CalibTable& table, const ir::Graph& g, const std::vector<ir::ValueId>& inputs,
+                        const std::map<std::string, std::vector<float>>& channel_max) {
+  for (ir::ValueId x : inputs) {
+    const auto m = channel_max.find(g.value(x).name);
+    const auto r = table.ranges.find(g.value(x).name);
+    if (m != channel_max.end() && r != table.ranges.end()) r->second.channel_max = m->second;
+  }
+}
+
 // The calibration pass over `ds` (all of --calib, or a shard), notes for the user appended.
 calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& model, data::Dataset& ds,
                                  const std::string& hash, std::vector<std::string>& notes,
@@ -268,6 +278,20 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       PTQ_CHECK(!o.smoothquant, UsageError, "--smoothquant: ", o.load_calib,
                 " was made without it; recalibrate with --calib to smooth");
     }
+    // A table merged from shards has no per-channel maxima: with --calib, one pass measures them,
+    // so the model is the one a single run writes. (Without data: pairs bounded at code 192.)
+    std::vector<ir::ValueId> missing;
+    for (ir::ValueId x : emit::pair_safe_inputs(model.graph, o.config)) {
+      const auto r = table.ranges.find(model.graph.value(x).name);
+      if (r != table.ranges.end() && r->second.channel_max.empty()) missing.push_back(x);
+    }
+    if (!missing.empty() && (!o.calib_data.empty() || o.calib_samples)) {
+      data::Dataset all = open_calib(o, model.graph);
+      std::map<std::string, std::vector<float>> by_name;
+      for (auto& [v, mx] : calib::channel_abs_max(model, all, missing, o.threads, 1, false))
+        by_name[model.graph.value(v).name] = std::move(mx);
+      attach_channel_max(table, model.graph, missing, by_name);
+    }
   } else {
     std::map<std::string, std::vector<float>> channel_max;
     if (smooth) {
@@ -284,9 +308,17 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     std::vector<ir::ValueId> dw_inputs;
     if (o.depthwise_scales && o.effort != Effort::kFast && !passes::transformer_placement(model.graph, o.config))
       for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
-    calib::CalibStats stats = calibrate_part(pass, model, ds, hash, result.notes, dw_inputs);
+    // And those of the inputs whose weight scales must keep ORT's K pairs from saturating.
+    const std::vector<ir::ValueId> pair_inputs = emit::pair_safe_inputs(model.graph, o.config);
+    std::vector<ir::ValueId> channel_max_values = dw_inputs;
+    channel_max_values.insert(channel_max_values.end(), pair_inputs.begin(), pair_inputs.end());
+    calib::CalibStats stats = calibrate_part(pass, model, ds, hash, result.notes, channel_max_values);
     table = calib::ranges_from(stats);
-    table.depthwise_channel_max = stats.channel_max;
+    for (ir::ValueId x : dw_inputs) {
+      const auto m = stats.channel_max.find(model.graph.value(x).name);
+      if (m != stats.channel_max.end()) table.depthwise_channel_max[m->first] = m->second;
+    }
+    attach_channel_max(table, model.graph, pair_inputs, stats.channel_max);
     if (auto_method && o.effort != Effort::kFast && !passes::transformer_placement(model.graph, o.config)) {
       // Percentile first: it stays unless another leads by a margin. (--effort fast measures
       // nothing; transformer placement keeps percentile: its padded calibration rows would count
@@ -296,6 +328,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
         stats.method = c.method;
         stats.params.moving_average = c.moving_average;
         candidates.push_back(calib::ranges_from(stats));
+        attach_channel_max(candidates.back(), model.graph, pair_inputs, stats.channel_max);
       }
     }
     if (smooth) {

@@ -132,6 +132,8 @@ std::vector<Case> BadInputMatrix::cases() {
   other_table.replace(other_table.find("\"model_sha256\": \"") + 17, 8, "00000000");
   // A depthwise input's per-channel maximum below zero (passes/depthwise_scales.h divides by them).
   const std::string bad_depthwise = "{\"depthwise_scales\": {\"channel_max\": {\"relu1\": [1, -2]}}, " + tb.substr(1);
+  std::string bad_channel_max = tb;
+  bad_channel_max.replace(bad_channel_max.find("\"max\": "), 7, "\"channel_max\": [1, -2], \"max\": ");
   std::string bad_range = tb;
   bad_range.replace(bad_range.find("\"max\": "), 7, "\"max\": -1e30, \"x\": ");
   // An .npz whose central directory claims 4 GB from a few compressed bytes.
@@ -231,6 +233,8 @@ std::vector<Case> BadInputMatrix::cases() {
       {"table with min > max", {m, "-o", out(), "--load-calib", file("range.json", bad_range)}, 5, "range.json"},
       {"table with a negative depthwise maximum", {m, "-o", out(), "--load-calib", file("dwmax.json", bad_depthwise)}, 5,
        "depthwise_scales.channel_max.relu1"},
+      {"table with a negative per-channel maximum", {m, "-o", out(), "--load-calib", file("chmax.json", bad_channel_max)},
+       5, ".channel_max"},
   };
 }
 

@@ -37,7 +37,7 @@ struct CalibStats {
   Shard shard;               // which part of the data these statistics cover
   size_t samples = 0;        // batch rows observed
   std::map<std::string, TensorStats> tensors;  // tensor name -> statistics
-  // Max |x| per channel (axis 1) of CalibrateOptions::channel_max_values, by tensor name (not
+  // max(0, max x) per channel (axis 1) of CalibrateOptions::channel_max_values, by tensor name (not
   // kept in shard files: a merged table measures them again).
   std::map<std::string, std::vector<float>> channel_max;
 };

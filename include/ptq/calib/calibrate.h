@@ -20,7 +20,8 @@ struct CalibrateOptions {
   // Value ids (top-level graph) whose ranges the quantized model will use: only these get
   // histograms; the others get their exact min/max. Empty: histograms for every tensor.
   std::vector<bool> histogram_values;
-  // Value ids whose max |x| per channel (axis 1) the pass gathers too (CalibStats::channel_max).
+  // Value ids whose max(0, max x) per channel (axis 1) the pass gathers too (CalibStats::channel_max;
+  // for the depthwise inputs, which are >= 0, that is their max |x|).
   std::vector<ir::ValueId> channel_max_values;
   // Called after each sample: pass, passes in total (1: one streaming pass), samples done,
   // samples in the dataset.

@@ -9,8 +9,9 @@
 
 namespace ptq::calib {
 
-// Folds max |x| per channel of `t` (the last axis, or with `channel_axis` 1 axis 1) into `into`.
-void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel_axis);
+// Folds max |x| per channel of `t` (the last axis, or with `channel_axis` 1 axis 1) into `into`;
+// with `absolute` false max(0, max x) instead (the largest value, for uint8 codes).
+void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel_axis, bool absolute = true);
 // Folds per-channel maxima `from` into `into` (the longer length wins).
 void fold_channel_max(std::vector<float>& into, const std::vector<float>& from);
 
@@ -21,6 +22,6 @@ void fold_channel_max(std::vector<float>& into, const std::vector<float>& from);
 // never produced are absent from the result.
 std::map<ir::ValueId, std::vector<float>> channel_abs_max(const ir::Model& model, data::Dataset& dataset,
                                                           const std::vector<ir::ValueId>& values, size_t threads,
-                                                          int channel_axis = -1);
+                                                          int channel_axis = -1, bool absolute = true);
 
 }  // namespace ptq::calib

@@ -27,6 +27,9 @@ enum class ReduceRange { kAuto, kOn, kOff };
 struct Range {
   float min = 0.f;
   float max = 0.f;
+  // max(0, max x) per channel (axis 1) over the calibration data, for the inputs of the Convs and Gemms
+  // whose weight scales must keep ORT's K pairs from saturating (emit/weights.h); empty: unknown.
+  std::vector<float> channel_max;
 };
 
 struct QuantConfig {

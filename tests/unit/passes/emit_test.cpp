@@ -224,6 +224,53 @@ TEST(Emit, PairSafeScalesFollowOrtsKernelOrder) {
   EXPECT_NEAR(smw.data<float>()[1], 0.5 / 127, 1e-6);
 }
 
+// With per-channel maxima on the input's range, each K pair is bounded by its own channels'
+// codes (at least 128, which never binds alone): c0's channels 0 and 1 reach code 255, channels 2
+// and 3 code 32 (floored to 128). Output 0 = [1, 1, 1, 1] pairs two 255-code channels: its codes
+// must sum to at most 32767 / 255, which the 192 rule's scale (2/169, codes 84 + 84) breaks.
+// Output 1 = [0.01, 0.01, 1, 1] keeps the plain scale 1/127, which the 192 rule would raise.
+TEST(Emit, PairSafeScalesFollowPerChannelMaxima) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 4, 2, 2] x, float[4, 4, 1, 1] w0, float[2, 4, 1, 1] w) => (float[1, 2, 2, 2] y) {
+      c0 = Conv (x, w0)
+      y = Conv (c0, w)
+    }
+  )");
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w0"), Tensor::from_vector<float>({4, 4, 1, 1}, {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}));
+  g.set_initializer(g.find("w"), Tensor::from_vector<float>({2, 4, 1, 1}, {1, 1, 1, 1, 0.01f, 0.01f, 1, 1}));
+  passes::prepare_for_quantization(m);
+  passes::RangeMap ranges = {
+      {"x", {0.f, 4.f}}, {"c0", {0.f, 4.f, {4.f, 4.f, 0.5f, 0.5f}}}, {"y", {-8.f, 8.f}}};
+  const quant::QuantConfig c = quant::config_for(quant::Target::kOrtX86);
+  emit_qdq(m, passes::plan_quantization(g, c, ranges), ranges, c);
+  const ir::Node* dq = nullptr;
+  for (ir::NodeId id : g.node_ids()) {
+    const ir::Node& n = g.node(id);
+    const ir::Node* p = n.op_type == "Conv" ? g.producer(n.inputs[1]) : nullptr;
+    if (p && g.value(p->inputs[0]).name.rfind("w_", 0) == 0) dq = p;
+  }
+  ASSERT_NE(dq, nullptr);
+  const Tensor& q = *g.constant(dq->inputs[0]);
+  const Tensor& s = *g.constant(dq->inputs[1]);
+  ASSERT_EQ(s.numel(), 2u);
+  EXPECT_NEAR(s.data<float>()[0], 510.0 / 32512, 1e-6);
+  EXPECT_NEAR(s.data<float>()[1], 1.0 / 127, 1e-7);
+  // No pair of either output saturates int16 at its channels' codes.
+  const int codes[4] = {255, 255, 128, 128};
+  for (int o = 0; o < 2; ++o)
+    for (int j = 0; j < 2; ++j) {
+      int pos = 0, neg = 0;
+      for (int k = 2 * j; k < 2 * j + 2; ++k) {
+        const int w = q.data<int8_t>()[o * 4 + k];
+        (w > 0 ? pos : neg) += codes[k] * std::abs(w);
+      }
+      EXPECT_LE(std::max(pos, neg), 32767) << "output " << o << " pair " << j;
+    }
+  EXPECT_EQ(q.data<int8_t>()[6], 127) << "output 1 keeps full-range codes";
+}
+
 TEST(Emit, MaxPoolSharesItsInputScale) {
   const Emitted e = quantize(quant::config_for(quant::Target::kOrtX86));
   const ir::Graph& g = e.model.graph;
