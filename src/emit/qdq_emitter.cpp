@@ -143,9 +143,8 @@ class Emitter {
     return s.size() == axis_len ? s : std::vector<float>{};
   }
 
-  // The largest uint8 code each input channel of `n` may reach: its calibration maximum with
-  // kPairCodeHeadroom on the input's grid, at least kPairCodeFloor (empty: no per-channel maxima
-  // for this input).
+  // The largest uint8 code each input channel of `n` reaches: its calibration maximum on the
+  // input's grid, at least kPairCodeFloor (empty: no per-channel maxima for this input).
   std::vector<double> input_codes(const ir::Node& n, PairLayout layout) const {
     if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0))) return {};
     const ir::ValueId x = n.inputs[0];
@@ -160,7 +159,7 @@ class Emitter {
     const double scale = p->second.qp.scale, zero = p->second.qp.zero_point;
     std::vector<double> codes(k);
     for (size_t c = 0; c < k; ++c)
-      codes[c] = std::clamp(std::ceil(kPairCodeHeadroom * r->second.channel_max[c] / scale + zero), kPairCodeFloor, 255.0);
+      codes[c] = std::clamp(std::ceil(r->second.channel_max[c] / scale + zero), kPairCodeFloor, 255.0);
     return codes;
   }
 

@@ -38,14 +38,9 @@ enum class PairLayout { kConv, kKByN, kNByK };
 // ORT on x86 without VNNI still lost 3.3 dB there (15.1 dB vs 18.4 dB with exact sums).
 constexpr double kPairSafeActivationCode = 192;
 
-// With per-channel maxima, each input channel's code bound is the code of its calibration
-// maximum times kPairCodeHeadroom, but at least kPairCodeFloor: codes up to 128 can never
-// saturate a pair alone (128 · 2 · 127 = 32767 - 255), so a channel calibration saw small stays
-// safe up to code 128 whatever its weights. The headroom is for held-out data above what
-// calibration saw: with the bare maxima, ppocr-cls still saturated in ORT on its eval split
-// (AVX2: 25.6 dB vs 26.6 dB computed exactly); with 1.25 it does not (26.8 / 26.6 dB), at
-// 0.1 dB of mobilenetv2's output SQNR.
-constexpr double kPairCodeHeadroom = 1.25;
+// With per-channel maxima, each input channel's code bound is its calibration maximum's code,
+// but at least this: codes up to 128 can never saturate a pair alone (128 · 2 · 127 = 32767 -
+// 255), so a channel calibration saw small stays safe up to code 128 whatever its weights.
 constexpr double kPairCodeFloor = 128;
 
 // The smallest scale per output channel (M or N) for which no K pair can saturate while the

@@ -225,8 +225,8 @@ TEST(Emit, PairSafeScalesFollowOrtsKernelOrder) {
 }
 
 // With per-channel maxima on the input's range, each K pair is bounded by its own channels'
-// codes (with 1.25x headroom, at least 128, which never binds alone): c0's channels 0 and 1 reach
-// code 255, channels 2 and 3 code 40 (floored to 128). Output 0 = [1, 1, 1, 1] pairs two 255-code channels: its codes
+// codes (at least 128, which never binds alone): c0's channels 0 and 1 reach code 255, channels 2
+// and 3 code 32 (floored to 128). Output 0 = [1, 1, 1, 1] pairs two 255-code channels: its codes
 // must sum to at most 32767 / 255, which the 192 rule's scale (2/169, codes 84 + 84) breaks.
 // Output 1 = [0.01, 0.01, 1, 1] keeps the plain scale 1/127, which the 192 rule would raise.
 TEST(Emit, PairSafeScalesFollowPerChannelMaxima) {
