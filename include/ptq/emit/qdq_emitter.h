@@ -36,12 +36,12 @@ using ChannelMeans = std::map<std::string, std::vector<double>>;
 
 // ... with `input_means`: a quantized Conv or Gemm whose input has means gets its bias corrected
 // for the mean shift its quantized weights cause (bias_correction.h).
+EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
+                     const quant::QuantConfig& config, const ChannelMeans& input_means = {});
+
 // The inputs of the Convs and Gemms whose weight scales keep ORT's K pairs from saturating on
 // x86 without VNNI (emit/weights.h): their quant::Range::channel_max (per channel, axis 1) lets
 // each pair be bounded by its own channels' codes. Empty unless --reduce-range auto.
 std::vector<ir::ValueId> pair_safe_inputs(const ir::Graph& g, const quant::QuantConfig& config);
-
-EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-                     const quant::QuantConfig& config, const ChannelMeans& input_means = {});
 
 }  // namespace ptq::emit
