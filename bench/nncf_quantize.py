@@ -12,8 +12,10 @@ Prints one JSON line on stdout: {"opset": N, "quantize_s": seconds}. Exits non-z
 """
 import argparse
 import json
+import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -29,7 +31,12 @@ def main() -> int:
     ap.add_argument("--preset", choices=["default", "mixed"], default="default")
     ap.add_argument("-o", "--output", type=pathlib.Path, required=True)
     a = ap.parse_args()
+    a.model, a.calib, a.output = (p.resolve() for p in (a.model, a.calib, a.output))
     import nncf  # imported late: --help works without it
+
+    # Scratch files its backends may write into the working directory stay out of the caller's.
+    scratch = tempfile.TemporaryDirectory(prefix="nncf_")
+    os.chdir(scratch.name)
 
     model = onnx.load(str(a.model))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)

@@ -18,6 +18,7 @@ Exits non-zero if quantize_static fails (the traceback goes to stderr).
 """
 import argparse
 import json
+import os
 import pathlib
 import sys
 import tempfile
@@ -85,8 +86,11 @@ def main() -> None:
     ap.add_argument("--calib-count", type=int, help="use only the first N calibration files (ORT's histogram "
                     "calibrators keep every activation of every sample in memory)")
     args = ap.parse_args()
+    args.model, args.calib, args.output = (p.resolve() for p in (args.model, args.calib, args.output))
 
     with tempfile.TemporaryDirectory(prefix="ort_pre_") as tmp:
+        # ORT writes scratch files (sym_shape_infer_temp.onnx, <uuid>.data) into the working directory.
+        os.chdir(tmp)
         t0 = time.perf_counter()
         model = upgrade_opset(args.model, args.opset, pathlib.Path(tmp) / "up.onnx") if args.opset else args.model
         src, status = pre_process(model, pathlib.Path(tmp) / "pre.onnx")

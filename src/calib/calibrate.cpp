@@ -61,7 +61,7 @@ CalibStats calibrate_stats(const ir::Model& model, data::Dataset& dataset, const
                                                                              const Tensor& t) {
             if (&graph != &g || t.dtype() != DType::kFloat || g.value(v).is_constant()) return;
             const auto id = static_cast<size_t>(v);
-            if (wants_channel_max[id]) fold_channel_abs_max(wk.channel_max[id], t, 1, false);
+            if (wants_channel_max[id]) fold_channel_max_of(wk.channel_max[id], t, 1, MaxKind::kSigned);
             auto& ob = (*wk.current)[id];
             if (!ob) ob = std::make_unique<Observation>(1);
             Observation* into = nullptr;

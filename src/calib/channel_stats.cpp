@@ -1,4 +1,4 @@
-// Per-channel max |x| of chosen tensors over a dataset, sample-parallel (SmoothQuant, depthwise input scales).
+// Per-channel maxima (max |x| or the largest value) of chosen tensors over a dataset, sample-parallel (SmoothQuant, merged shard tables).
 #include "ptq/calib/channel_stats.h"
 
 #include <algorithm>
@@ -20,7 +20,7 @@ void fold_channel_max(std::vector<float>& into, const std::vector<float>& from) 
   for (size_t c = 0; c < from.size(); ++c) into[c] = std::max(into[c], from[c]);
 }
 
-void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel_axis, bool absolute) {
+void fold_channel_max_of(std::vector<float>& into, const Tensor& t, int channel_axis, MaxKind kind) {
   if (t.dtype() != DType::kFloat || t.rank() == 0) return;
   const size_t axis = channel_axis < 0 ? t.rank() - 1 : static_cast<size_t>(channel_axis);
   if (axis >= t.rank()) return;
@@ -32,15 +32,15 @@ void fold_channel_abs_max(std::vector<float>& into, const Tensor& t, int channel
   const float* p = t.data<float>();
   for (size_t i = 0; i < t.numel(); i += inner) {
     float& mc = into[(i / inner) % c];
-    if (absolute)
+    if (kind == MaxKind::kAbsolute)
       for (size_t k = 0; k < inner; ++k) mc = std::max(mc, std::fabs(p[i + k]));
     else
       for (size_t k = 0; k < inner; ++k) mc = std::max(mc, p[i + k]);
   }
 }
 
-ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const std::vector<ir::ValueId>& values,
-                           size_t threads, int channel_axis, bool absolute) {
+ChannelMax channel_max_of(const ir::Model& model, data::Dataset& dataset, const std::vector<ir::ValueId>& values,
+                          size_t threads, int channel_axis, MaxKind kind) {
   const ir::Graph& g = model.graph;
   std::vector<bool> wanted(g.id_bound_values(), false);
   for (ir::ValueId v : values) wanted[static_cast<size_t>(v)] = true;
@@ -56,9 +56,9 @@ ChannelMax channel_abs_max(const ir::Model& model, data::Dataset& dataset, const
     if (!wk.interpreter) {
       runtime::InterpreterOptions ro;
       ro.threads = 1;
-      ro.observer = [&g, &wk, &wanted, channel_axis, absolute](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
+      ro.observer = [&g, &wk, &wanted, channel_axis, kind](const ir::Graph& graph, ir::ValueId v, const Tensor& t) {
         if (&graph != &g || !wanted[static_cast<size_t>(v)]) return;
-        fold_channel_abs_max((*wk.current)[v], t, channel_axis, absolute);
+        fold_channel_max_of((*wk.current)[v], t, channel_axis, kind);
       };
       wk.interpreter = std::make_unique<runtime::Interpreter>(model, ro);
     }

@@ -37,6 +37,13 @@ std::optional<PairLayout> pair_layout(const ir::Graph& g, const ir::Node& n, con
   return std::nullopt;
 }
 
+// Whether node `n`'s input 0 holds its K on axis 1, so that per-channel maxima of the input
+// (gathered on axis 1) are the K pairs' code bounds: Conv, and Gemm without transA (not MatMul,
+// whose K is the input's last axis).
+bool k_on_input_axis1(const ir::Node& n) {
+  return n.op_type == "Conv" || (n.op_type == "Gemm" && !n.attr_int("transA", 0));
+}
+
 struct ActParams {
   quant::QuantParams qp;
   ir::ValueId scale = ir::kNone;
@@ -146,7 +153,7 @@ class Emitter {
   // The largest uint8 code each input channel of `n` reaches: its calibration maximum on the
   // input's grid, at least kPairCodeFloor (empty: no per-channel maxima for this input).
   std::vector<double> input_codes(const ir::Node& n, PairLayout layout) const {
-    if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0))) return {};
+    if (!k_on_input_axis1(n)) return {};
     const ir::ValueId x = n.inputs[0];
     const auto r = ranges_.find(g_.value(x).name);
     const auto p = params_.find(x);
@@ -294,8 +301,7 @@ std::vector<ir::ValueId> pair_safe_inputs(const ir::Graph& g, const quant::Quant
   std::vector<ir::ValueId> out;
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& n = g.node(id);
-    if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0)) || !pair_layout(g, n, config))
-      continue;
+    if (!k_on_input_axis1(n) || !pair_layout(g, n, config)) continue;
     if (std::find(out.begin(), out.end(), n.inputs[0]) == out.end()) out.push_back(n.inputs[0]);
   }
   return out;

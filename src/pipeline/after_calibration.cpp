@@ -8,7 +8,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "ptq/calib/channel_stats.h"
 #include "ptq/core/error.h"
 #include "ptq/passes/depthwise_scales.h"
 #include "ptq/passes/quant_plan.h"
@@ -148,20 +147,11 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     const std::vector<report::Fp32Sample> kept = report::fp32_values(model, ds, search->samples, so, true);
     // Depthwise inputs' per-channel grids (passes/depthwise_scales.h): their maxima over all of
     // the calibration data (a few rows' maxima clip the rest: mobilenetv2 14.8 dB with 4 rows'),
-    // kept where the measured output SQNR rises. The calibration pass gathers them; a table merged
-    // from shards has none, and a pass over the data measures them here.
+    // kept where the measured output SQNR rises. The calibration pass gathers them (for a table
+    // merged from shards, quantize.cpp's pass over the data).
     DepthwiseMax& depthwise = m.depthwise;
     std::map<std::string, std::vector<float>> dw_max = std::move(table.depthwise_channel_max);
     if (!o.depthwise_scales) dw_max.clear();
-    if (o.depthwise_scales && dw_max.empty()) {
-      std::vector<ir::ValueId> dw_inputs;
-      for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
-      if (!dw_inputs.empty()) {
-        data::Dataset all = open_calib(o, model.graph);
-        for (auto& [v, mx] : calib::channel_abs_max(model, all, dw_inputs, o.threads, 1))
-          dw_max[model.graph.value(v).name] = std::move(mx);
-      }
-    }
     depthwise = depthwise_max_by_node(model.graph, dw_max);
     // --method auto's choice; its figure is the model without bias correction, measured already.
     std::optional<double> chosen_db;

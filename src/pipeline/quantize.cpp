@@ -105,6 +105,13 @@ void attach_channel_max(calib::CalibTable& table, const ir::Graph& g, const std:
   }
 }
 
+// Whether the run measures depthwise input scales (passes/depthwise_scales.h), which need the
+// depthwise inputs' per-channel maxima: not with --effort fast (nothing measured) nor on
+// transformer placement (no search).
+bool wants_depthwise_max(const QuantizeOptions& o, const ir::Graph& g) {
+  return o.depthwise_scales && o.effort != Effort::kFast && !passes::transformer_placement(g, o.config);
+}
+
 // The calibration pass over `ds` (all of --calib, or a shard), notes for the user appended.
 calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& model, data::Dataset& ds,
                                  const std::string& hash, std::vector<std::string>& notes,
@@ -278,19 +285,30 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       PTQ_CHECK(!o.smoothquant, UsageError, "--smoothquant: ", o.load_calib,
                 " was made without it; recalibrate with --calib to smooth");
     }
-    // A table merged from shards has no per-channel maxima: with --calib, one pass measures them,
-    // so the model is the one a single run writes. (Without data: pairs bounded at code 192.)
+    // A table merged from shards has no per-channel maxima (neither the pair inputs' nor the
+    // depthwise inputs'): with --calib, one pass measures them, so the model is the one a single
+    // run writes. (Without data: pairs bounded at code 192, no depthwise input scales.)
     std::vector<ir::ValueId> missing;
     for (ir::ValueId x : emit::pair_safe_inputs(model.graph, o.config)) {
       const auto r = table.ranges.find(model.graph.value(x).name);
       if (r != table.ranges.end() && r->second.channel_max.empty()) missing.push_back(x);
     }
+    const size_t pair_missing = missing.size();
+    // A full table records what its run measured (an empty list: the scales were not kept).
+    const bool merged = table.channel_mean.empty() && !table.search_fp32;
+    if (merged && table.depthwise_channel_max.empty() && wants_depthwise_max(o, model.graph))
+      for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) missing.push_back(x);
     if (!missing.empty() && (!o.calib_data.empty() || o.calib_samples)) {
       data::Dataset all = open_calib(o, model.graph);
       std::map<std::string, std::vector<float>> by_name;
-      for (auto& [v, mx] : calib::channel_abs_max(model, all, missing, o.threads, 1, false))
+      // Signed maxima: a pair's uint8 codes need max(0, max x); depthwise inputs are >= 0.
+      for (auto& [v, mx] : calib::channel_max_of(model, all, missing, o.threads, 1, calib::MaxKind::kSigned))
         by_name[model.graph.value(v).name] = std::move(mx);
-      attach_channel_max(table, model.graph, missing, by_name);
+      attach_channel_max(table, model.graph, {missing.begin(), missing.begin() + pair_missing}, by_name);
+      for (size_t i = pair_missing; i < missing.size(); ++i) {
+        const auto m = by_name.find(model.graph.value(missing[i]).name);
+        if (m != by_name.end()) table.depthwise_channel_max[m->first] = m->second;
+      }
     }
   } else {
     std::map<std::string, std::vector<float>> channel_max;
@@ -306,7 +324,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     if (auto_method) pass.method = "percentile";
     // Depthwise inputs' per-channel maxima in the same pass, where they will be measured.
     std::vector<ir::ValueId> dw_inputs;
-    if (o.depthwise_scales && o.effort != Effort::kFast && !passes::transformer_placement(model.graph, o.config))
+    if (wants_depthwise_max(o, model.graph))
       for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
     // And those of the inputs whose weight scales must keep ORT's K pairs from saturating.
     const std::vector<ir::ValueId> pair_inputs = emit::pair_safe_inputs(model.graph, o.config);

@@ -17,7 +17,7 @@ std::map<std::string, std::vector<float>> smoothing_statistics(const ir::Model& 
   for (const passes::SmoothGroup& grp : passes::smoothquant_groups(model.graph)) values.push_back(grp.activation);
   std::map<std::string, std::vector<float>> by_name;
   if (values.empty()) return by_name;
-  for (auto& [v, m] : calib::channel_abs_max(model, ds, values, threads)) by_name[model.graph.value(v).name] = std::move(m);
+  for (auto& [v, m] : calib::channel_max_of(model, ds, values, threads)) by_name[model.graph.value(v).name] = std::move(m);
   return by_name;
 }
 
