@@ -1,4 +1,4 @@
-// Per-channel maxima (max |x| or the largest value) of chosen tensors over a dataset, sample-parallel (SmoothQuant, merged shard tables).
+// Per-channel maxima of chosen tensors over a dataset, sample-parallel (SmoothQuant, merged shard tables).
 #include "ptq/calib/channel_stats.h"
 
 #include <algorithm>
