@@ -105,11 +105,23 @@ void attach_channel_max(calib::CalibTable& table, const ir::Graph& g, const std:
   }
 }
 
-// Whether the run measures depthwise input scales (passes/depthwise_scales.h), which need the
-// depthwise inputs' per-channel maxima: not with --effort fast (nothing measured) nor on
+// The depthwise inputs whose per-channel maxima the run's depthwise input scales
+// (passes/depthwise_scales.h) need: none with --effort fast (nothing measured) or on
 // transformer placement (no search).
-bool wants_depthwise_max(const QuantizeOptions& o, const ir::Graph& g) {
-  return o.depthwise_scales && o.effort != Effort::kFast && !passes::transformer_placement(g, o.config);
+std::vector<ir::ValueId> depthwise_max_inputs(const QuantizeOptions& o, const ir::Graph& g) {
+  std::vector<ir::ValueId> out;
+  if (o.depthwise_scales && o.effort != Effort::kFast && !passes::transformer_placement(g, o.config))
+    for (const auto& [node, x] : passes::depthwise_scale_candidates(g)) out.push_back(x);
+  return out;
+}
+
+// The per-channel maxima of depthwise `inputs` into the table (CalibTable::depthwise_channel_max).
+void attach_depthwise_max(calib::CalibTable& table, const ir::Graph& g, const std::vector<ir::ValueId>& inputs,
+                          const std::map<std::string, std::vector<float>>& channel_max) {
+  for (ir::ValueId x : inputs) {
+    const auto m = channel_max.find(g.value(x).name);
+    if (m != channel_max.end()) table.depthwise_channel_max[m->first] = m->second;
+  }
 }
 
 // The calibration pass over `ds` (all of --calib, or a shard), notes for the user appended.
@@ -288,27 +300,24 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     // A table merged from shards has no per-channel maxima (neither the pair inputs' nor the
     // depthwise inputs'): with --calib, one pass measures them, so the model is the one a single
     // run writes. (Without data: pairs bounded at code 192, no depthwise input scales.)
-    std::vector<ir::ValueId> missing;
+    std::vector<ir::ValueId> pair_missing, dw_missing;
     for (ir::ValueId x : emit::pair_safe_inputs(model.graph, o.config)) {
       const auto r = table.ranges.find(model.graph.value(x).name);
-      if (r != table.ranges.end() && r->second.channel_max.empty()) missing.push_back(x);
+      if (r != table.ranges.end() && r->second.channel_max.empty()) pair_missing.push_back(x);
     }
-    const size_t pair_missing = missing.size();
     // A full table records what its run measured (an empty list: the scales were not kept).
     const bool merged = table.channel_mean.empty() && !table.search_fp32;
-    if (merged && table.depthwise_channel_max.empty() && wants_depthwise_max(o, model.graph))
-      for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) missing.push_back(x);
+    if (merged && table.depthwise_channel_max.empty()) dw_missing = depthwise_max_inputs(o, model.graph);
+    std::vector<ir::ValueId> missing = pair_missing;
+    missing.insert(missing.end(), dw_missing.begin(), dw_missing.end());
     if (!missing.empty() && (!o.calib_data.empty() || o.calib_samples)) {
       data::Dataset all = open_calib(o, model.graph);
       std::map<std::string, std::vector<float>> by_name;
       // Signed maxima: a pair's uint8 codes need max(0, max x); depthwise inputs are >= 0.
       for (auto& [v, mx] : calib::channel_max_of(model, all, missing, o.threads, 1, calib::MaxKind::kSigned))
         by_name[model.graph.value(v).name] = std::move(mx);
-      attach_channel_max(table, model.graph, {missing.begin(), missing.begin() + pair_missing}, by_name);
-      for (size_t i = pair_missing; i < missing.size(); ++i) {
-        const auto m = by_name.find(model.graph.value(missing[i]).name);
-        if (m != by_name.end()) table.depthwise_channel_max[m->first] = m->second;
-      }
+      attach_channel_max(table, model.graph, pair_missing, by_name);
+      attach_depthwise_max(table, model.graph, dw_missing, by_name);
     }
   } else {
     std::map<std::string, std::vector<float>> channel_max;
@@ -323,19 +332,14 @@ QuantizeResult quantize(const QuantizeOptions& o) {
     QuantizeOptions pass = o;
     if (auto_method) pass.method = "percentile";
     // Depthwise inputs' per-channel maxima in the same pass, where they will be measured.
-    std::vector<ir::ValueId> dw_inputs;
-    if (wants_depthwise_max(o, model.graph))
-      for (const auto& [node, x] : passes::depthwise_scale_candidates(model.graph)) dw_inputs.push_back(x);
+    const std::vector<ir::ValueId> dw_inputs = depthwise_max_inputs(o, model.graph);
     // And those of the inputs whose weight scales must keep ORT's K pairs from saturating.
     const std::vector<ir::ValueId> pair_inputs = emit::pair_safe_inputs(model.graph, o.config);
     std::vector<ir::ValueId> channel_max_values = dw_inputs;
     channel_max_values.insert(channel_max_values.end(), pair_inputs.begin(), pair_inputs.end());
     calib::CalibStats stats = calibrate_part(pass, model, ds, hash, result.notes, channel_max_values);
     table = calib::ranges_from(stats);
-    for (ir::ValueId x : dw_inputs) {
-      const auto m = stats.channel_max.find(model.graph.value(x).name);
-      if (m != stats.channel_max.end()) table.depthwise_channel_max[m->first] = m->second;
-    }
+    attach_depthwise_max(table, model.graph, dw_inputs, stats.channel_max);
     attach_channel_max(table, model.graph, pair_inputs, stats.channel_max);
     if (auto_method && o.effort != Effort::kFast && !passes::transformer_placement(model.graph, o.config)) {
       // Percentile first: it stays unless another leads by a margin. (--effort fast measures
