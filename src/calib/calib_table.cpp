@@ -71,6 +71,7 @@ std::string calib_table_json(const CalibTable& t) {
   if (t.smoothquant_alpha >= 0.f)
     j["smoothquant"] = {{"alpha", t.smoothquant_alpha}, {"channel_abs_max", t.channel_abs_max}};
   if (!t.channel_mean.empty()) j["bias_correction"] = {{"channel_mean", t.channel_mean}};
+  if (!t.bias_shift.empty()) j["empirical_bias_correction"] = {{"bias_shift", t.bias_shift}};
   if (!t.depthwise_channel_max.empty()) j["depthwise_scales"] = {{"channel_max", t.depthwise_channel_max}};
   if (t.search_fp32) j["placement_search"] = {{"fp32_nodes", *t.search_fp32}};
   return j.dump(2) + "\n";
@@ -145,6 +146,14 @@ CalibTable parse_table(const std::string& text) {
         std::vector<double> m = v.get<std::vector<double>>();
         for (double x : m) PTQ_CHECK(std::isfinite(x), IoError, "key '", key, "': values must be finite");
         t.channel_mean[name] = std::move(m);
+      }
+    }
+    if (j.contains("empirical_bias_correction")) {
+      for (const auto& [name, v] : j["empirical_bias_correction"].at("bias_shift").items()) {
+        key = "empirical_bias_correction.bias_shift." + name;
+        std::vector<double> m = v.get<std::vector<double>>();
+        for (double x : m) PTQ_CHECK(std::isfinite(x), IoError, "key '", key, "': values must be finite");
+        t.bias_shift[name] = std::move(m);
       }
     }
     if (j.contains("depthwise_scales")) {

@@ -53,8 +53,8 @@ struct ActParams {
 class Emitter {
  public:
   Emitter(ir::Model& m, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-          const quant::QuantConfig& config, const ChannelMeans& means)
-      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means) {}
+          const quant::QuantConfig& config, const ChannelMeans& means, const ChannelMeans& bias_shift)
+      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means), bias_shift_(bias_shift) {}
 
   EmitSummary run() {
     activation_params();
@@ -238,6 +238,12 @@ class Emitter {
     const ir::ValueId bv = g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)];
     std::vector<float> bias_scale;
     const Tensor& b = *g_.constant(bv);
+    const ir::Node& n = g_.node(q.node);
+    const auto measured = n.outputs.empty() ? bias_shift_.end() : bias_shift_.find(g_.value(n.outputs[0]).name);
+    if (measured != bias_shift_.end() && measured->second.size() == b.numel()) {
+      bias_shift.resize(b.numel(), 0.0);
+      for (size_t c = 0; c < bias_shift.size(); ++c) bias_shift[c] += measured->second[c];
+    }
     Tensor corrected;
     if (!bias_shift.empty() && b.dtype() == DType::kFloat && b.numel() == bias_shift.size()) {
       std::vector<float> v(b.data<float>(), b.data<float>() + b.numel());
@@ -289,6 +295,7 @@ class Emitter {
   const passes::RangeMap& ranges_;
   const quant::QuantConfig& config_;
   const ChannelMeans& means_;
+  const ChannelMeans& bias_shift_;
   std::map<ir::ValueId, ActParams> params_;
   // (weight, axis, 7-bit, pair-safe scales) -> its DequantizeLinear output
   std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, ir::ValueId> weight_cache_;
@@ -308,10 +315,11 @@ std::vector<ir::ValueId> pair_safe_inputs(const ir::Graph& g, const quant::Quant
 }
 
 EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-                     const quant::QuantConfig& config, const ChannelMeans& input_means) {
+                     const quant::QuantConfig& config, const ChannelMeans& input_means,
+                     const ChannelMeans& bias_shift) {
   PTQ_CHECK(model.opset() >= 13, UnsupportedError, "QDQ emission needs opset >= 13, the model has ",
             model.opset());
-  return Emitter(model, plan, ranges, config, input_means).run();
+  return Emitter(model, plan, ranges, config, input_means, bias_shift).run();
 }
 
 }  // namespace ptq::emit

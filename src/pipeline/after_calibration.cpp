@@ -13,6 +13,7 @@
 #include "ptq/passes/quant_plan.h"
 #include "ptq/report/search.h"
 #include "ptq/report/sensitivity.h"
+#include "empirical_bias.h"
 #include "int8_build.h"
 #include "smoothing.h"
 
@@ -127,10 +128,11 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       passes::transformer_placement(model.graph, o.config) ? std::nullopt : search_options(o.effort);
   if (!o.load_calib.empty() && search && o.depthwise_scales)
     m.depthwise = depthwise_max_by_node(model.graph, table.depthwise_channel_max);
-  if (!o.load_calib.empty() && (!table.channel_mean.empty() || table.search_fp32)) {
+  if (!o.load_calib.empty() && (!table.channel_mean.empty() || !table.bias_shift.empty() || table.search_fp32)) {
     // The table records what its run measured: the same model without the data. (A table merged
     // from shards has only ranges: with --calib, the measurements below run on its first rows.)
     if (search && o.bias_correction) means = table.channel_mean;
+    if (search && o.bias_correction && o.empirical_bias_correction) m.bias_shift = table.bias_shift;
     if (search && table.search_fp32) {
       for (const std::string& name : *table.search_fp32) {
         const ir::ValueId v = model.graph.find(name);
@@ -233,6 +235,16 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
                                      "; --effort fast skips the search)"));
     }
     result.search = std::move(sr);
+    if (o.bias_correction && o.empirical_bias_correction) {
+      const EmpiricalBias eb =
+          empirical_bias_shift(model, build_int8(model, table.ranges, o.config, to_filter(searched), means, depthwise).built,
+                               kept, o.threads);
+      m.bias_shift = eb.shift;
+      table.bias_shift = eb.shift;
+      spdlog::info("empirical bias correction: {} of {} Convs' biases moved (each kept where the other half of the {} "
+                   "calibration rows measured less error in what the next layer reads)",
+                   eb.shift.size(), eb.measured, kept.size());
+    }
     m.ran = true;
   } else if (search) {
     result.notes.push_back(str_cat(o.load_calib, " has no bias-correction statistics or placement search (a table "

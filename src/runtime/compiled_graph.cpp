@@ -223,7 +223,7 @@ void Frame::bind(ir::ValueId id, Tensor t) {
   if (observer) (*observer)(compiled.graph(), id, owned[i]);
 }
 
-std::vector<Tensor> Frame::execute(const KnownValues* known) {
+std::vector<Tensor> Frame::execute(const KnownValues* known, ir::ValueId stop) {
   const ir::Graph& g = compiled.graph();
   KernelContext ctx(pool, *this);
   std::vector<const Tensor*> inputs;
@@ -261,6 +261,7 @@ std::vector<Tensor> Frame::execute(const KnownValues* known) {
           owned[static_cast<size_t>(v)] = Tensor();
           slots[static_cast<size_t>(v)] = nullptr;
         }
+        if (stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end()) return {};
         continue;
       }
     }
@@ -292,6 +293,7 @@ std::vector<Tensor> Frame::execute(const KnownValues* known) {
       owned[static_cast<size_t>(v)] = Tensor();
       slots[static_cast<size_t>(v)] = nullptr;
     }
+    if (stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end()) return {};
   }
   std::vector<Tensor> result;
   result.reserve(g.outputs.size());

@@ -60,8 +60,9 @@ struct Frame {
   Frame(const CompiledGraph& c, const Frame* p, ThreadPool& tp, const Observer* obs);
   void bind(ir::ValueId id, Tensor t);
   // Executes every step and returns the graph outputs (named). With `known`, a step is skipped
-  // when `known` gives all its outputs and none of its inputs was recomputed in this run.
-  std::vector<Tensor> execute(const KnownValues* known = nullptr);
+  // when `known` gives all its outputs and none of its inputs was recomputed in this run. With
+  // `stop`: returns nothing as soon as the step producing `stop` has run.
+  std::vector<Tensor> execute(const KnownValues* known = nullptr, ir::ValueId stop = ir::kNone);
 };
 
 }  // namespace ptq::runtime

@@ -83,7 +83,15 @@ std::vector<Tensor> Interpreter::run(const std::map<std::string, Tensor>& inputs
   return run_impl(inputs, &known);
 }
 
-std::vector<Tensor> Interpreter::run_impl(const std::map<std::string, Tensor>& inputs, const KnownValues* known) const {
+void Interpreter::run_until(const std::map<std::string, Tensor>& inputs, const KnownValues& known,
+                            const std::string& last) const {
+  const ir::ValueId stop = model_.graph.find(last);
+  PTQ_CHECK(stop != ir::kNone, UsageError, "'", last, "' is not a value of the model");
+  run_impl(inputs, &known, stop);
+}
+
+std::vector<Tensor> Interpreter::run_impl(const std::map<std::string, Tensor>& inputs, const KnownValues* known,
+                                          ir::ValueId stop) const {
   const ir::Graph& g = model_.graph;
   Frame frame(*main_, nullptr, *pool_, observer_ ? &observer_ : nullptr);
   const std::vector<ir::ValueId> runtime = g.runtime_inputs();
@@ -100,7 +108,7 @@ std::vector<Tensor> Interpreter::run_impl(const std::map<std::string, Tensor>& i
     check_input(v, it->second);
     frame.bind(id, it->second);
   }
-  return frame.execute(known);
+  return frame.execute(known, stop);
 }
 
 }  // namespace ptq::runtime

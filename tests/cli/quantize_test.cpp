@@ -386,7 +386,7 @@ TEST(Quantize, SummaryInTerminalAndReports) {
       {m, "--calib", demo + "/calib", "-o", tmp.file("a.onnx"), "--exclude-ops", "Gemm", "-q"});
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   for (const char* line : {"time: load ", "summary\n",
-                           "settings: mode static, method auto: ", "effort default, bias-correction on, depthwise-scales on, target ort-x86",
+                           "settings: mode static, method auto: ", "effort default, bias-correction on, empirical-bias-correction on, depthwise-scales on, target ort-x86",
                            "model: " , "(sha256 ", "size: fp32 ", "nodes: 3 quantized, 2 kept in fp32:",
                            "node 'fc' (Gemm): excluded by --exclude-nodes/--exclude-ops",
                            // The MaxPool only feeds the fp32 Gemm (through Flatten): a Q/DQ would only round.

@@ -104,6 +104,28 @@ TEST(Interpreter, PartialRunSkipsKnownUpstreamAndRecomputesDownstream) {
   EXPECT_EQ(again[0].data<float>()[1], full[0].data<float>()[1]);
 }
 
+// run_until: the same partial run, ended once the named value is computed.
+TEST(Interpreter, RunUntilStopsAfterTheNamedValue) {
+  const ir::Model m = onnx_io::parse_model_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (float[2] x) => (float[2] y) { a = Relu (x)  b = Neg (a)  y = Abs (b) })");
+  std::vector<std::string> seen;
+  runtime::InterpreterOptions o;
+  o.threads = 1;
+  o.observer = [&](const ir::Graph& g, ir::ValueId v, const Tensor& t) {
+    seen.push_back(g.value(v).name + "=" + std::to_string(t.data<float>()[0]));
+  };
+  const runtime::Interpreter interp(m, o);
+  const std::map<std::string, Tensor> in = {{"x", Tensor::from_vector<float>({2}, {-1.f, 2.f})}};
+  interp.run_until(in, [](const std::string&) -> const Tensor* { return nullptr; }, "b");
+  EXPECT_EQ(seen, (std::vector<std::string>{"x=-1.000000", "a=0.000000", "b=-0.000000"}));
+  // With a known (a wrong value, to show it is used), only b runs past it.
+  const Tensor a = Tensor::from_vector<float>({2}, {3.f, 3.f});
+  seen.clear();
+  interp.run_until(in, [&](const std::string& n) -> const Tensor* { return n == "a" ? &a : nullptr; }, "b");
+  EXPECT_EQ(seen, (std::vector<std::string>{"x=-1.000000", "a=3.000000", "b=-3.000000"}));
+  EXPECT_THROW(interp.run_until(in, [](const std::string&) -> const Tensor* { return nullptr; }, "nope"), UsageError);
+}
+
 TEST(KernelRegistry, OpsetRangesSelectKernels) {
   const auto& r = runtime::KernelRegistry::builtin();
   EXPECT_NE(r.find("", "Conv", 11), nullptr);

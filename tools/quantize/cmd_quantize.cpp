@@ -78,6 +78,10 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
     s.settings.emplace_back("method", o.method == pipeline::kAutoMethod ? str_cat("auto: ", method) : method);
     s.settings.emplace_back("effort", f.effort);
     s.settings.emplace_back("bias-correction", o.bias_correction && o.effort != pipeline::Effort::kFast ? "on" : "off");
+    s.settings.emplace_back("empirical-bias-correction", o.bias_correction && o.empirical_bias_correction &&
+                                                              o.effort != pipeline::Effort::kFast
+                                                          ? "on"
+                                                          : "off");
     s.settings.emplace_back("depthwise-scales", o.depthwise_scales && o.effort != pipeline::Effort::kFast ? "on" : "off");
   }
   if (o.mode == pipeline::Mode::kWeightOnly) {
@@ -244,6 +248,10 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_flag("--no-bias-correction", f->no_bias_correction,
                "Keep the float biases as they are (default: each quantized Conv/Gemm bias absorbs the mean shift its "
                "int8 weights cause, where that raises the output SQNR measured on the --effort rows)");
+  app.add_flag("--no-empirical-bias-correction", f->no_empirical_bias_correction,
+               "Keep the biases as bias correction left them (default: each quantized Conv's bias is moved, in graph "
+               "order, by the fp32 minus int8 mean of its output on the --effort rows, where that lowers the error of "
+               "what the next layer reads on the other half of the rows)");
   app.add_flag("--no-depthwise-scales", f->no_depthwise_scales,
                "One activation scale per depthwise Conv input as calibrated (default: each channel gets a finer grid "
                "up to 4x, folded into the weights of the Convs around it so ORT still runs integer Convs, where that "
@@ -267,6 +275,7 @@ void add_quantize(CLI::App& app, Run& run) {
       set_weight_only_options(o, f->bits, f->block_size, app);
       o.effort = pipeline::parse_effort(f->effort);
       o.bias_correction = !f->no_bias_correction;
+      o.empirical_bias_correction = !f->no_empirical_bias_correction;
       o.depthwise_scales = !f->no_depthwise_scales;
       if (app.count("--effort") > 0 && o.mode != pipeline::Mode::kStatic)
         spdlog::warn("--effort has no effect with --mode {}", f->mode);

@@ -23,6 +23,7 @@ struct QuantizeFlags {
   std::string smoothquant;  // "" with the flag given: the default alpha
   bool no_smoothquant = false;
   bool no_bias_correction = false;
+  bool no_empirical_bias_correction = false;
   bool no_depthwise_scales = false;
   CLI::Option* smoothquant_option = nullptr;
   DataFlags data;

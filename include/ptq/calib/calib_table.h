@@ -26,6 +26,8 @@ struct CalibTable {
   // rebuilds the model its run wrote: bias correction's mean per input channel of Conv/Gemm inputs,
   // and the placement search's fp32 nodes by their first output's name (unset: no search ran).
   std::map<std::string, std::vector<double>> channel_mean;
+  // Empirical bias correction's shift per output channel, by Conv output name (empty: none kept).
+  std::map<std::string, std::vector<double>> bias_shift;
   std::optional<std::vector<std::string>> search_fp32;
   // Per-channel maxima of depthwise Conv inputs over the calibration data, where their grids are
   // refined per channel (passes/depthwise_scales.h; empty: not applied).

@@ -63,6 +63,11 @@ struct QuantizeOptions {
   // its quantized weights cause, from the search's fp32 runs, kept when it raises the measured
   // output SQNR (--no-bias-correction; --effort fast measures nothing, so has none).
   bool bias_correction = true;
+  // Empirical bias correction (pipeline/empirical_bias.h): each quantized Conv's bias moved by the
+  // fp32 minus int8 mean of its output, in graph order, where that lowers the output's error on
+  // the other half of the --effort rows (--no-empirical-bias-correction; off with
+  // --no-bias-correction too).
+  bool empirical_bias_correction = true;
   // Depthwise Conv inputs get per-channel grids folded into the neighbouring Convs' weights
   // (passes/depthwise_scales.h), kept when they raise the measured output SQNR
   // (--no-depthwise-scales; --effort fast measures nothing, so has none).

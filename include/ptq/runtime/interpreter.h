@@ -67,12 +67,17 @@ class Interpreter {
   // `known` holds what those nodes would compute.
   std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KnownValues& known) const;
 
+  // The same partial run, ended once the main-graph value named `last` is computed (the observer
+  // has seen it): for passes that correct a model value by value, in graph order.
+  void run_until(const std::map<std::string, Tensor>& inputs, const KnownValues& known, const std::string& last) const;
+
   // Values fused away when the interpreter was built (InterpreterOptions::observed) stay unseen.
   void set_observer(Observer observer);
   size_t threads() const;
 
  private:
-  std::vector<Tensor> run_impl(const std::map<std::string, Tensor>& inputs, const KnownValues* known) const;
+  std::vector<Tensor> run_impl(const std::map<std::string, Tensor>& inputs, const KnownValues* known,
+                               ir::ValueId stop = ir::kNone) const;
   const ir::Model& model_;
   std::shared_ptr<const CompiledGraph> main_;
   std::unique_ptr<ThreadPool> pool_;

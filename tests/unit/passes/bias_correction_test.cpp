@@ -92,6 +92,25 @@ TEST(BiasCorrection, TheBiasAbsorbsTheWeightsMeanShift) {
   EXPECT_GT(total, 0.0);
 }
 
+// A measured shift (by the Conv's output name) is added to the bias on top of the means' one;
+// a shift of another size or for another name changes nothing.
+TEST(BiasCorrection, AMeasuredShiftIsAddedToTheBias) {
+  const ir::Model base = conv_model();
+  const passes::RangeMap ranges = {{"x", {-1.f, 3.f}}, {"y", {-8.f, 8.f}}};
+  const quant::QuantConfig config = quant::config_for(quant::Target::kGeneric);
+  const ChannelMeans shift = {{"y", {0.5, -0.25, 0.0, 1.0}}}, wrong = {{"y", {1.0}}, {"x", {1.0, 1.0, 1.0}}};
+  ir::Model plain = base, moved = base, ignored = base;
+  emit_qdq(plain, passes::plan_quantization(plain.graph, config, ranges), ranges, config);
+  emit_qdq(moved, passes::plan_quantization(moved.graph, config, ranges), ranges, config, {}, shift);
+  emit_qdq(ignored, passes::plan_quantization(ignored.graph, config, ranges), ranges, config, {}, wrong);
+  const std::vector<double> b0 = dequantized_bias(plain), b1 = dequantized_bias(moved), b2 = dequantized_bias(ignored);
+  ASSERT_EQ(b1.size(), 4u);
+  for (size_t oc = 0; oc < 4; ++oc) {
+    EXPECT_NEAR(b1[oc] - b0[oc], shift.at("y")[oc], 1e-4) << "channel " << oc;
+    EXPECT_EQ(b2[oc], b0[oc]) << "channel " << oc;
+  }
+}
+
 TEST(ActivationInputs, FindsSiluAndHardSwishInputsOnly) {
   const ir::Model m = onnx_io::parse_model_text(R"(
     <ir_version: 8, opset_import: ["" : 14]>

@@ -1,0 +1,28 @@
+// Internal: empirical bias correction, each quantized Conv's bias moved by the fp32 minus int8
+// mean of its output, in graph order, where that lowers the output's error on rows it did not
+// come from.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "ptq/emit/qdq_emitter.h"
+#include "ptq/report/accuracy.h"
+#include "ptq/report/sensitivity.h"
+
+namespace ptq::pipeline {
+
+struct EmpiricalBias {
+  emit::ChannelMeans shift;  // by Conv output name, per output channel: emit_qdq's bias_shift
+  size_t measured = 0;       // Convs measured (shift.size() of them kept)
+};
+
+// `built`: an int8 model of `prepared` without shifts; `rows`: fp32 runs of `prepared` (each
+// half's means are judged on the other half; fewer than 2 rows: nothing). The int8 model runs as
+// the graph means (DequantizeLinear -> float op -> QuantizeLinear), once over the rows in graph
+// order: Conv k's output is computed with the shifts of the Convs before it already applied.
+// Per row, `threads` workers; the figures do not depend on them.
+EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::BuiltModel& built,
+                                   const std::vector<report::Fp32Sample>& rows, size_t threads);
+
+}  // namespace ptq::pipeline
