@@ -1,4 +1,5 @@
-// Bias correction (kept where the measured output SQNR rises) and the placement search.
+// Bias correction (kept where the measured output SQNR rises), the placement search, then
+// empirical bias correction on the searched model.
 #include "after_calibration.h"
 
 #include <limits>

@@ -1,5 +1,6 @@
-// Internal: bias correction and the placement search (--effort) after calibration, measured on
-// fp32 runs of the first calibration rows, or taken from what a loaded table recorded of them.
+// Internal: bias correction, the placement search and empirical bias correction (--effort) after
+// calibration, measured on fp32 runs of the first calibration rows, or taken from what a loaded
+// table recorded of them.
 #pragma once
 
 #include "ptq/calib/calib_table.h"

@@ -368,7 +368,8 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   const report::AccuracyOptions acc = o.check_accuracy ? accuracy_setup(o) : o.accuracy;
   // Bad report flags or data fail before the search and before anything is written.
   if (o.check_accuracy) report::preflight(model, acc);
-  // Bias correction and the placement search (--effort); every model below is built with both.
+  // Bias correction, the placement search, empirical bias correction (--effort); every model below
+  // is built with them.
   const Measured measured = measure_after_calibration(o, model, acc, table, std::move(candidates), result);
   result.method = calib::method_label(table.method, table.params);
   const report::NodeSelection& searched = measured.searched;

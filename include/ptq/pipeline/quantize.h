@@ -36,7 +36,7 @@ Mode parse_mode(const std::string& name);
 // --effort: how much measuring the static pipeline spends on accuracy after calibration. fast:
 // none (calibration only); default: bias correction where it measures better, then the placement
 // search (report/search.h) on 4 calibration rows up to 20 dB output SQNR, at most 3 % of the nodes
-// in fp32; max: 16 rows, up to 30 dB, at most 6 %.
+// in fp32, then empirical bias correction on the same rows; max: 16 rows, up to 30 dB, at most 6 %.
 enum class Effort { kFast, kDefault, kMax };
 // "fast" | "default" | "max"; UsageError otherwise.
 Effort parse_effort(const std::string& name);
