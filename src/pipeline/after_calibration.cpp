@@ -237,9 +237,9 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     }
     result.search = std::move(sr);
     if (o.bias_correction && o.empirical_bias_correction) {
-      const EmpiricalBias eb =
-          empirical_bias_shift(model, build_int8(model, table.ranges, o.config, to_filter(searched), means, depthwise).built,
-                               kept, o.threads);
+      const report::BuiltModel searched_model =
+          build_int8(model, table.ranges, o.config, to_filter(searched), means, depthwise).built;
+      const EmpiricalBias eb = empirical_bias_shift(model, searched_model, kept, o.threads);
       m.bias_shift = eb.shift;
       table.bias_shift = eb.shift;
       spdlog::info("empirical bias correction: {} of {} Convs' biases moved (each kept where the other half of the {} "

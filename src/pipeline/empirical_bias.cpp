@@ -24,7 +24,7 @@ struct Candidate {
   size_t pos = 0;                // the Conv's place in the built graph's topological order
   std::vector<float> bias_scale;       // per output channel
   std::vector<float> channel_scale;    // the output is this much larger than fp32's (depthwise scales)
-  float lo = -kInf, hi = kInf;         // the range of the Q every reader of the output is
+  float lo = -kInf, hi = kInf;         // the range of the Qs reading the output (all readers Qs)
 };
 
 // The float range of a QuantizeLinear with constant scalar parameters, or nothing.
@@ -71,7 +71,8 @@ std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltMode
     if (c.fp32 == ir::kNone || row.values[static_cast<size_t>(c.fp32)].dtype() != DType::kFloat) continue;
     const Tensor& f = row.values[static_cast<size_t>(c.fp32)];
     const size_t channels = codes->numel();
-    if (f.rank() < 2 || f.numel() == 0 || static_cast<size_t>(f.dims()[1]) != channels || (scale->numel() != channels && scale->numel() != 1))
+    if (f.rank() < 2 || f.numel() == 0 || static_cast<size_t>(f.dims()[1]) != channels ||
+        (scale->numel() != channels && scale->numel() != 1))
       continue;
     for (size_t k = 0; k < channels; ++k) c.bias_scale.push_back(scale->data<float>()[scale->numel() == 1 ? 0 : k]);
     for (const report::QuantNode& q : built.nodes)

@@ -261,7 +261,8 @@ std::vector<Tensor> Frame::execute(const KnownValues* known, ir::ValueId stop) {
           owned[static_cast<size_t>(v)] = Tensor();
           slots[static_cast<size_t>(v)] = nullptr;
         }
-        if (stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end()) return {};
+        if (stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end())
+          return {};
         continue;
       }
     }

@@ -78,10 +78,8 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
     s.settings.emplace_back("method", o.method == pipeline::kAutoMethod ? str_cat("auto: ", method) : method);
     s.settings.emplace_back("effort", f.effort);
     s.settings.emplace_back("bias-correction", o.bias_correction && o.effort != pipeline::Effort::kFast ? "on" : "off");
-    s.settings.emplace_back("empirical-bias-correction", o.bias_correction && o.empirical_bias_correction &&
-                                                              o.effort != pipeline::Effort::kFast
-                                                          ? "on"
-                                                          : "off");
+    const bool empirical = o.bias_correction && o.empirical_bias_correction && o.effort != pipeline::Effort::kFast;
+    s.settings.emplace_back("empirical-bias-correction", empirical ? "on" : "off");
     s.settings.emplace_back("depthwise-scales", o.depthwise_scales && o.effort != pipeline::Effort::kFast ? "on" : "off");
   }
   if (o.mode == pipeline::Mode::kWeightOnly) {
