@@ -88,6 +88,23 @@ void save_calib_table(const CalibTable& table, const std::string& path) {
 
 namespace {
 
+// One per-channel statistic by tensor name (`section`.`field` of the table): each vector finite,
+// and >= 0 where `non_negative`. `key` tracks what is being read, for the caller's error messages.
+template <typename T>
+std::map<std::string, std::vector<T>> channel_vectors(const json& j, const std::string& section,
+                                                      const std::string& field, bool non_negative, std::string& key) {
+  std::map<std::string, std::vector<T>> out;
+  for (const auto& [name, v] : j.at(section).at(field).items()) {
+    key = section + "." + field + "." + name;
+    std::vector<T> m = v.template get<std::vector<T>>();
+    for (T x : m)
+      PTQ_CHECK(std::isfinite(x) && (!non_negative || x >= T(0)), IoError, "key '", key, "': values must be finite",
+                non_negative ? " and >= 0" : "");
+    out[name] = std::move(m);
+  }
+  return out;
+}
+
 // The table from JSON text; errors name the offending key (callers add the source as context).
 CalibTable parse_table(const std::string& text) {
   json j;
@@ -133,37 +150,14 @@ CalibTable parse_table(const std::string& text) {
       const json& sq = j["smoothquant"];
       t.smoothquant_alpha = sq.at("alpha").get<float>();
       PTQ_CHECK(t.smoothquant_alpha >= 0.f && t.smoothquant_alpha <= 1.f, IoError, "key '", key, "' must be in [0, 1]");
-      for (const auto& [name, v] : sq.at("channel_abs_max").items()) {
-        key = "smoothquant.channel_abs_max." + name;
-        std::vector<float> m = v.get<std::vector<float>>();
-        for (float x : m) PTQ_CHECK(std::isfinite(x) && x >= 0.f, IoError, "key '", key, "': values must be finite and >= 0");
-        t.channel_abs_max[name] = std::move(m);
-      }
+      t.channel_abs_max = channel_vectors<float>(j, "smoothquant", "channel_abs_max", true, key);
     }
-    if (j.contains("bias_correction")) {
-      for (const auto& [name, v] : j["bias_correction"].at("channel_mean").items()) {
-        key = "bias_correction.channel_mean." + name;
-        std::vector<double> m = v.get<std::vector<double>>();
-        for (double x : m) PTQ_CHECK(std::isfinite(x), IoError, "key '", key, "': values must be finite");
-        t.channel_mean[name] = std::move(m);
-      }
-    }
-    if (j.contains("empirical_bias_correction")) {
-      for (const auto& [name, v] : j["empirical_bias_correction"].at("bias_shift").items()) {
-        key = "empirical_bias_correction.bias_shift." + name;
-        std::vector<double> m = v.get<std::vector<double>>();
-        for (double x : m) PTQ_CHECK(std::isfinite(x), IoError, "key '", key, "': values must be finite");
-        t.bias_shift[name] = std::move(m);
-      }
-    }
-    if (j.contains("depthwise_scales")) {
-      for (const auto& [name, v] : j["depthwise_scales"].at("channel_max").items()) {
-        key = "depthwise_scales.channel_max." + name;
-        std::vector<float> m = v.get<std::vector<float>>();
-        for (float x : m) PTQ_CHECK(std::isfinite(x) && x >= 0.f, IoError, "key '", key, "': values must be finite and >= 0");
-        t.depthwise_channel_max[name] = std::move(m);
-      }
-    }
+    if (j.contains("bias_correction"))
+      t.channel_mean = channel_vectors<double>(j, "bias_correction", "channel_mean", false, key);
+    if (j.contains("empirical_bias_correction"))
+      t.bias_shift = channel_vectors<double>(j, "empirical_bias_correction", "bias_shift", false, key);
+    if (j.contains("depthwise_scales"))
+      t.depthwise_channel_max = channel_vectors<float>(j, "depthwise_scales", "channel_max", true, key);
     if (j.contains("placement_search")) {
       key = "placement_search.fp32_nodes";
       t.search_fp32 = j["placement_search"].at("fp32_nodes").get<std::vector<std::string>>();

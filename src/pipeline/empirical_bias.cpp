@@ -97,41 +97,62 @@ std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltMode
   return out;
 }
 
-// Per output channel of [N, C, ...]: sum of x, and the squared error of clip(x + shift) against
-// clip(ref), for the shifts given.
+// Calls fn(ch, first, inner) for each [first, first + inner) block of channel ch in [N, C, ...].
+template <typename Fn>
+void by_channel(const Tensor& q, size_t channels, Fn fn) {
+  const size_t outer = static_cast<size_t>(q.dims()[0]);
+  const size_t inner = q.numel() / (outer * channels);
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t ch = 0; ch < channels; ++ch) fn(ch, (o * channels + ch) * inner, inner);
+}
+
+// Per output channel: the sums of the int8 output and of fp32's (times the channel scale).
 struct ChannelSums {
-  std::vector<double> sum_q, sum_f, err_none, err_shifted;
+  std::vector<double> sum_q, sum_f;
   size_t count = 0;  // elements per channel
 };
 
-void accumulate(const Tensor& q, const Tensor& f, const Candidate& c, const std::vector<float>& shift, ChannelSums& s) {
+void add_sums(const Tensor& q, const Tensor& f, const Candidate& c, ChannelSums& s) {
   const size_t channels = c.bias_scale.size();
-  const size_t inner = q.numel() / (static_cast<size_t>(q.dims()[0]) * channels);
-  const size_t outer = static_cast<size_t>(q.dims()[0]);
-  if (s.sum_q.empty()) {
-    s.sum_q.assign(channels, 0.0);
-    s.sum_f = s.err_none = s.err_shifted = s.sum_q;
-  }
+  s.sum_q.resize(channels, 0.0);
+  s.sum_f.resize(channels, 0.0);
   const float* pq = q.data<float>();
   const float* pf = f.data<float>();
-  for (size_t o = 0; o < outer; ++o) {
-    for (size_t ch = 0; ch < channels; ++ch) {
-      const float cs = c.channel_scale.empty() ? 1.f : c.channel_scale[ch];
-      const float sh = shift.empty() ? 0.f : shift[ch];
-      double sq = 0, sf = 0, e0 = 0, e1 = 0;
-      const size_t base = (o * channels + ch) * inner;
-      for (size_t i = 0; i < inner; ++i) {
-        const float x = pq[base + i], r = std::clamp(pf[base + i] * cs, c.lo, c.hi);
-        sq += x;
-        sf += static_cast<double>(pf[base + i]) * cs;
-        const double d0 = std::clamp(x, c.lo, c.hi) - r, d1 = std::clamp(x + sh, c.lo, c.hi) - r;
-        e0 += d0 * d0;
-        e1 += d1 * d1;
-      }
-      s.sum_q[ch] += sq, s.sum_f[ch] += sf, s.err_none[ch] += e0, s.err_shifted[ch] += e1;
+  by_channel(q, channels, [&](size_t ch, size_t first, size_t inner) {
+    const float cs = c.channel_scale.empty() ? 1.f : c.channel_scale[ch];
+    double sq = 0, sf = 0;
+    for (size_t i = first; i < first + inner; ++i) {
+      sq += pq[i];
+      sf += static_cast<double>(pf[i]) * cs;
     }
-  }
-  s.count += outer * inner;
+    s.sum_q[ch] += sq, s.sum_f[ch] += sf;
+  });
+  s.count += q.numel() / channels;
+}
+
+// Per output channel: the squared error of clip(x) and of clip(x + shift) against clip(fp32).
+struct ChannelErrors {
+  std::vector<double> none, shifted;
+};
+
+void add_errors(const Tensor& q, const Tensor& f, const Candidate& c, const std::vector<float>& shift,
+                ChannelErrors& e) {
+  const size_t channels = c.bias_scale.size();
+  e.none.resize(channels, 0.0);
+  e.shifted.resize(channels, 0.0);
+  const float* pq = q.data<float>();
+  const float* pf = f.data<float>();
+  by_channel(q, channels, [&](size_t ch, size_t first, size_t inner) {
+    const float cs = c.channel_scale.empty() ? 1.f : c.channel_scale[ch];
+    double e0 = 0, e1 = 0;
+    for (size_t i = first; i < first + inner; ++i) {
+      const float x = pq[i], r = std::clamp(pf[i] * cs, c.lo, c.hi);
+      const double d0 = std::clamp(x, c.lo, c.hi) - r, d1 = std::clamp(x + shift[ch], c.lo, c.hi) - r;
+      e0 += d0 * d0;
+      e1 += d1 * d1;
+    }
+    e.none[ch] += e0, e.shifted[ch] += e1;
+  });
 }
 
 // (fp32 - int8) mean per channel, rounded to the bias's integer steps.
@@ -155,15 +176,15 @@ std::vector<float> judged_shift(const std::vector<const Tensor*>& q, const std::
                                 const Candidate& c) {
   const size_t half = q.size() / 2;
   ChannelSums a, b;
-  for (size_t i = 0; i < q.size(); ++i) accumulate(*q[i], *f[i], c, {}, i < half ? a : b);
+  for (size_t i = 0; i < q.size(); ++i) add_sums(*q[i], *f[i], c, i < half ? a : b);
   const std::vector<float> shift_a = mean_shift(a, c), shift_b = mean_shift(b, c);
-  ChannelSums judged_a, judged_b;  // rows of A with B's shift, rows of B with A's
+  ChannelErrors judged_a, judged_b;  // rows of A with B's shift, rows of B with A's
   for (size_t i = 0; i < q.size(); ++i)
-    accumulate(*q[i], *f[i], c, i < half ? shift_b : shift_a, i < half ? judged_a : judged_b);
+    add_errors(*q[i], *f[i], c, i < half ? shift_b : shift_a, i < half ? judged_a : judged_b);
   double none_a = 0, shifted_a = 0, none_b = 0, shifted_b = 0;
   for (size_t ch = 0; ch < c.bias_scale.size(); ++ch) {
-    none_a += judged_a.err_none[ch], shifted_a += judged_a.err_shifted[ch];
-    none_b += judged_b.err_none[ch], shifted_b += judged_b.err_shifted[ch];
+    none_a += judged_a.none[ch], shifted_a += judged_a.shifted[ch];
+    none_b += judged_b.none[ch], shifted_b += judged_b.shifted[ch];
   }
   if (!(shifted_a < none_a && shifted_b < none_b)) return {};
   ChannelSums all = a;
@@ -245,10 +266,11 @@ EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::Buil
       for (Row& r : rs) {
         Tensor& t = r.cache[static_cast<size_t>(c.out)];
         Tensor moved = Tensor::empty(DType::kFloat, t.dims());
-        const size_t inner = t.numel() / (static_cast<size_t>(t.dims()[0]) * channels);
         const float* src = t.data<float>();
         float* dst = moved.mutable_data<float>();
-        for (size_t k = 0; k < t.numel(); ++k) dst[k] = src[k] + shift[(k / inner) % channels];
+        by_channel(t, channels, [&](size_t ch, size_t first, size_t inner) {
+          for (size_t i = first; i < first + inner; ++i) dst[i] = src[i] + shift[ch];
+        });
         t = std::move(moved);
       }
       result.shift[name] = std::vector<double>(shift.begin(), shift.end());

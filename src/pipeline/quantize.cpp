@@ -384,10 +384,14 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   };
   // Model first: unless --auto-fallback may still change it, the int8 model (and the table) are
   // written and committed before the report runs, so an interrupted or failed report keeps them.
+  // Every int8 model of the run: the table's ranges and what was measured after calibration.
+  const auto build = [&](const passes::NodeFilter& filter) {
+    return build_int8(model, table.ranges, o.config, filter, means, measured.depthwise, measured.bias_shift);
+  };
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;
   std::optional<Int8Build> first;
   if (model_first && o.check_accuracy) {
-    first = build_int8(model, table.ranges, o.config, to_filter(with_search({})), means, measured.depthwise, measured.bias_shift);
+    first = build(to_filter(with_search({})));
     result.int8_bytes = onnx_io::save_model(first->built.model, o.output_path, o.save);
     commit_finished_outputs();
     phase("emit");
@@ -396,14 +400,14 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   passes::NodeFilter final_filter = to_filter(with_search({}));
   if (o.check_accuracy) {
     const report::Builder builder = [&](const report::NodeSelection& sel) {
-      return build_int8(model, table.ranges, o.config, to_filter(with_search(sel)), means, measured.depthwise, measured.bias_shift).built;
+      return build(to_filter(with_search(sel))).built;
     };
     report::AccuracyOutcome outcome = report::check_accuracy(model, builder, acc);
     final_filter = to_filter(with_search(outcome.selection));
     result.report = std::move(outcome.report);
     phase("report");
   }
-  Int8Build b = first ? std::move(*first) : build_int8(model, table.ranges, o.config, final_filter, means, measured.depthwise, measured.bias_shift);
+  Int8Build b = first ? std::move(*first) : build(final_filter);
   for (std::string& n : passes::unmatched_exclusions(model.graph, o.config)) result.notes.push_back(std::move(n));
   result.folded_activations = b.folded;
   result.fp32 = b.plan.fp32;

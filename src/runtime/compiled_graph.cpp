@@ -232,6 +232,8 @@ std::vector<Tensor> Frame::execute(const KnownValues* known, ir::ValueId stop) {
   std::vector<const Tensor*> given;
   for (const CompiledGraph::Step& step : compiled.steps()) {
     const ir::Node& n = g.node(step.node);
+    const bool last =  // run_until: the step producing `stop` is the last one
+        stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end();
     if (known) {
       bool skip = true;
       for (ir::ValueId v : step.inputs) skip = skip && (v == ir::kNone || !recomputed[static_cast<size_t>(v)]);
@@ -261,8 +263,7 @@ std::vector<Tensor> Frame::execute(const KnownValues* known, ir::ValueId stop) {
           owned[static_cast<size_t>(v)] = Tensor();
           slots[static_cast<size_t>(v)] = nullptr;
         }
-        if (stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end())
-          return {};
+        if (last) return {};
         continue;
       }
     }
@@ -294,7 +295,7 @@ std::vector<Tensor> Frame::execute(const KnownValues* known, ir::ValueId stop) {
       owned[static_cast<size_t>(v)] = Tensor();
       slots[static_cast<size_t>(v)] = nullptr;
     }
-    if (stop != ir::kNone && std::find(step.outputs.begin(), step.outputs.end(), stop) != step.outputs.end()) return {};
+    if (last) return {};
   }
   std::vector<Tensor> result;
   result.reserve(g.outputs.size());
