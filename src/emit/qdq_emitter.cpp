@@ -170,6 +170,12 @@ class Emitter {
     return codes;
   }
 
+  // The node whose input the bias is (a MatMul's bias Add, passes::NodeQuant::bias_node), and the bias.
+  ir::NodeId bias_holder(const passes::NodeQuant& q) const { return q.bias_node == ir::kNone ? q.node : q.bias_node; }
+  ir::ValueId bias_value(const passes::NodeQuant& q) const {
+    return q.bias_slot >= 0 ? g_.node(bias_holder(q)).inputs[static_cast<size_t>(q.bias_slot)] : ir::kNone;
+  }
+
   // Weights, constant operands and biases of one node, rewired to DequantizeLinear outputs.
   void node_constants(const passes::NodeQuant& q) {
     const ir::ValueId x = g_.node(q.node).inputs.empty() ? ir::kNone : g_.node(q.node).inputs[0];
@@ -189,7 +195,7 @@ class Emitter {
         ++summary_.weights;
         continue;
       }
-      const ir::ValueId bv = q.bias_slot >= 0 ? g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)] : ir::kNone;
+      const ir::ValueId bv = bias_value(q);
       const bool with_bias = bv != ir::kNone && x_quantized && spec.slot == q.weights.front().slot;
       const size_t channels = spec.axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
       std::vector<float> min_scale = x_quantized && !spec.reduce_range ? pair_safe_scales(n, spec, w) : std::vector<float>{};
@@ -235,7 +241,7 @@ class Emitter {
       g_.set_node_input(q.node, spec.slot, dq);
     }
     if (q.bias_slot < 0 || !x_quantized || weight_scale.empty()) return;
-    const ir::ValueId bv = g_.node(q.node).inputs[static_cast<size_t>(q.bias_slot)];
+    const ir::ValueId bv = bias_value(q);
     std::vector<float> bias_scale;
     const Tensor& b = *g_.constant(bv);
     const ir::Node& n = g_.node(q.node);
@@ -261,7 +267,7 @@ class Emitter {
     const ir::ValueId z = g_.add_initializer(
         g_.unique_name(base + "_zero_point"),
         zero_point_tensor(std::vector<int32_t>(bias_scale.size(), 0), DType::kInt32, per_channel));
-    g_.set_node_input(q.node, q.bias_slot, add_dequantize(base, qv, s, z, per_channel ? 0 : -1));
+    g_.set_node_input(bias_holder(q), q.bias_slot, add_dequantize(base, qv, s, z, per_channel ? 0 : -1));
     ++summary_.biases;
   }
 

@@ -28,6 +28,7 @@ struct NodeQuant {
   std::vector<int32_t> activation_inputs;  // slots whose values get a Q->DQ pair
   std::vector<WeightSpec> weights;         // constant inputs stored as int8 + DequantizeLinear
   int32_t bias_slot = -1;                  // int32 bias, scale = s_x * s_w (input 0 and weight 0)
+  ir::NodeId bias_node = ir::kNone;        // the node whose input bias_slot is (kNone: this node)
   bool quantize_output = false;            // output 0 gets a Q->DQ pair
   bool share_input_scale = false;          // outputs use input 0's scale and zero point
 };

@@ -102,12 +102,13 @@ TEST(Emit, OrtProfileStructure) {
   for (const char* op : {"Conv", "Gemm"}) {
     const ir::Node& n = consumer_of(g, op);
     for (ir::ValueId in : n.inputs) EXPECT_EQ(g.producer(in)->op_type, "DequantizeLinear") << op;
-    // ... and its output feeds only a QuantizeLinear.
-    for (const ir::Use& u : g.value(n.outputs[0]).uses) EXPECT_EQ(g.node(u.node).op_type, "QuantizeLinear");
   }
-  // The graph output keeps its name, on the final DequantizeLinear.
+  // The Conv's output feeds only a QuantizeLinear; the Gemm writes the graph output in float
+  // (ORT's QGemm without an output scale), under its own name.
+  for (const ir::Use& u : g.value(consumer_of(g, "Conv").outputs[0]).uses)
+    EXPECT_EQ(g.node(u.node).op_type, "QuantizeLinear");
   EXPECT_EQ(g.value(g.outputs[0]).name, "y");
-  EXPECT_EQ(g.producer(g.outputs[0])->op_type, "DequantizeLinear");
+  EXPECT_EQ(g.producer(g.outputs[0])->op_type, "Gemm");
   EXPECT_EQ(e.summary.weights, 2u);
   EXPECT_EQ(e.summary.biases, 2u);
 }
@@ -184,6 +185,73 @@ TEST(Emit, ReduceRangeKeepsWeightsWithinSevenBits) {
     EXPECT_LE(worst_pair(qa), 170);
     EXPECT_GT(worst_pair(qf), 170);  // the case exists in this model: the check can fail
   }
+}
+
+// A classifier's MatMul -> Add(bias) -> output: the MatMul writes float and the Add reads the
+// bias as int32 codes at scale s_x * s_w[column] (ORT fuses the two into a QGemm; with a float
+// bias it ran them as a float Gemm on weights dequantized at every run). Where the Add's output
+// is no graph output (a quantized MatMul reads it), the first MatMul's output keeps its Q.
+TEST(Emit, ClassifierMatMulWritesFloatLogitsWithAnInt32Bias) {
+  const auto build = [](bool logits_out) {
+    ir::Model m = onnx_io::parse_model_text(logits_out ? R"(
+      <ir_version: 8, opset_import: ["" : 13]>
+      g (float[2, 4] x, float[4, 3] mw, float[3] mb) => (float[2, 3] y) {
+        h = Relu (x)
+        l = MatMul (h, mw)
+        y = Add (l, mb)
+      }
+    )" : R"(
+      <ir_version: 8, opset_import: ["" : 13]>
+      g (float[2, 4] x, float[4, 3] mw, float[3] mb, float[3, 2] mw2) => (float[2, 2] y) {
+        h = Relu (x)
+        l = MatMul (h, mw)
+        a = Add (l, mb)
+        y = MatMul (a, mw2)
+      }
+    )");
+    ir::Graph& g = m.graph;
+    g.set_initializer(g.find("mw"), random_tensor({4, 3}, 5));
+    g.set_initializer(g.find("mb"), random_tensor({3}, 6));
+    if (!logits_out) g.set_initializer(g.find("mw2"), random_tensor({3, 2}, 7));
+    passes::prepare_for_quantization(m);
+    return m;
+  };
+  const quant::QuantConfig c = quant::config_for(quant::Target::kOrtX86);
+  const std::vector<Tensor> xs = {random_tensor({2, 4}, 8), random_tensor({2, 4}, 9)};
+  const auto quantized = [&](ir::Model m) {
+    const passes::RangeMap ranges = observe_ranges(m, xs);
+    emit_qdq(m, passes::plan_quantization(m.graph, c, ranges), ranges, c);
+    ir::verify(m);
+    return m;
+  };
+  const ir::Model fp32 = build(true);
+  const ir::Model q = quantized(build(true));
+  const ir::Graph& g = q.graph;
+  const ir::Node& mm = consumer_of(g, "MatMul");
+  ASSERT_EQ(g.value(mm.outputs[0]).uses.size(), 1u);
+  const ir::Node& add = g.node(g.value(mm.outputs[0]).uses.front().node);
+  EXPECT_EQ(add.op_type, "Add") << "no Q/DQ between the MatMul and its bias Add";
+  const ir::Node* bdq = g.producer(add.inputs[1]);
+  ASSERT_NE(bdq, nullptr);
+  ASSERT_EQ(bdq->op_type, "DequantizeLinear");
+  EXPECT_EQ(g.constant(bdq->inputs[0])->dtype(), DType::kInt32);
+  const Tensor& bs = *g.constant(bdq->inputs[1]);
+  const Tensor& xs_ = *g.constant(g.producer(mm.inputs[0])->inputs[1]);
+  const Tensor& ws = *g.constant(g.producer(mm.inputs[1])->inputs[1]);
+  ASSERT_EQ(bs.numel(), 3u);
+  ASSERT_EQ(ws.numel(), 3u);
+  for (size_t k = 0; k < 3; ++k) EXPECT_EQ(bs.data<float>()[k], xs_.data<float>()[0] * ws.data<float>()[k]);
+  EXPECT_EQ(g.producer(g.outputs[0])->op_type, "Add");
+  for (const Tensor& x : xs) {
+    const Tensor a = runtime::Interpreter(fp32, {.threads = 1}).run({{"x", x}})[0];
+    const Tensor b = runtime::Interpreter(q, {.threads = 1}).run({{"x", x}})[0];
+    for (size_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 0.05);
+  }
+  // Not logits: the first MatMul's output is quantized as before.
+  const ir::Model q2 = quantized(build(false));
+  const ir::Node& mm1 = consumer_of(q2.graph, "MatMul");
+  for (const ir::Use& u : q2.graph.value(mm1.outputs[0]).uses)
+    EXPECT_EQ(q2.graph.node(u.node).op_type, "QuantizeLinear");
 }
 
 // Pairs follow ORT's kernel order: for Conv the NHWC im2col order k = (ky·kw + kx)·C + c, where
