@@ -12,6 +12,7 @@
 #include "ptq/passes/prepare.h"
 #include "ptq/passes/quant_plan.h"
 #include "ptq/runtime/interpreter.h"
+#include "qdq_fusion.h"  // src/runtime: the groups integer-kernel mode fuses
 #include "testutil.h"
 
 namespace ptq::emit {
@@ -109,6 +110,10 @@ TEST(Emit, OrtProfileStructure) {
     EXPECT_EQ(g.node(u.node).op_type, "QuantizeLinear");
   EXPECT_EQ(g.value(g.outputs[0]).name, "y");
   EXPECT_EQ(g.producer(g.outputs[0])->op_type, "Gemm");
+  bool qgemm = false;  // ptq's integer-kernel mode runs it as ORT does: a QGemm writing float
+  for (const runtime::FusedGroup& f : runtime::find_fused_groups(g))
+    qgemm = qgemm || (f.op_type == "QGemm" && f.outputs == std::vector{g.outputs[0]});
+  EXPECT_TRUE(qgemm);
   EXPECT_EQ(e.summary.weights, 2u);
   EXPECT_EQ(e.summary.biases, 2u);
 }
@@ -246,6 +251,18 @@ TEST(Emit, ClassifierMatMulWritesFloatLogitsWithAnInt32Bias) {
     const Tensor a = runtime::Interpreter(fp32, {.threads = 1}).run({{"x", x}})[0];
     const Tensor b = runtime::Interpreter(q, {.threads = 1}).run({{"x", x}})[0];
     for (size_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 0.05);
+  }
+  // ptq's integer-kernel mode runs that MatMul as ORT does (MatMulIntegerToFloat, not on
+  // weights dequantized at every run), and agrees with the graph's own arithmetic.
+  bool fused = false;
+  for (const runtime::FusedGroup& f : runtime::find_fused_groups(g))
+    fused = fused || (f.anchor == mm.id && f.op_type == "MatMulIntegerToFloat" && f.outputs == std::vector{mm.outputs[0]});
+  EXPECT_TRUE(fused);
+  for (const Tensor& x : xs) {
+    const Tensor a = runtime::Interpreter(q, {.threads = 1}).run({{"x", x}})[0];
+    const Tensor b =
+        runtime::Interpreter(q, {.threads = 1, .qdq_mode = runtime::QdqMode::kIntegerKernel}).run({{"x", x}})[0];
+    for (size_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-5);
   }
   // Not logits: the first MatMul's output is quantized as before.
   const ir::Model q2 = quantized(build(false));
