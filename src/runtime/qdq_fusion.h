@@ -22,8 +22,9 @@ struct FusedGroup {
 
 // Groups in `graph` matching ORT's CPU QDQ fusion rules (quantization-reference §3.2): every
 // input from a DequantizeLinear with constant scalar activation parameters, the output read by
-// exactly one QuantizeLinear and not a graph output, matching 8-bit types. At most one group
-// per anchor; a node belongs to at most one group.
+// exactly one QuantizeLinear and not a graph output, matching 8-bit types; or a Gemm/MatMul with
+// constant weights and no QuantizeLinear after it (float output: QGemm, MatMulIntegerToFloat).
+// At most one group per anchor; a node belongs to at most one group.
 std::vector<FusedGroup> find_fused_groups(const ir::Graph& graph);
 
 }  // namespace ptq::runtime
