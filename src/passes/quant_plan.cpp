@@ -214,7 +214,7 @@ void float_logits(const ir::Graph& g, QuantPlan& plan) {
       if (g.value(y).uses.size() != 1 || std::find(g.outputs.begin(), g.outputs.end(), y) != g.outputs.end()) continue;
       const ir::Use u = g.value(y).uses.front();
       const int32_t slot = bias_add_slot(g, n, g.node(u.node));
-      if (slot < 0 || of[static_cast<size_t>(u.node)] || read_quantized(y)) continue;
+      if (slot < 0 || of[static_cast<size_t>(u.node)]) continue;  // its one reader, the Add, is float
       q.quantize_output = false;
       q.bias_node = u.node;
       q.bias_slot = slot;

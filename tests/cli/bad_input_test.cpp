@@ -105,7 +105,9 @@ TEST(BadInput, EachCaseFailsWithOneLineAndNoOutput) {
       EXPECT_TRUE(r.out.empty()) << r.out;
       EXPECT_FALSE(fs::exists(out));
     }
-    if (fs::exists(model)) EXPECT_EQ(test::read_file(model), before) << "input was modified";
+    if (fs::exists(model)) {
+      EXPECT_EQ(test::read_file(model), before) << "input was modified";
+    }
   }
 }
 

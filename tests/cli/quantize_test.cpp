@@ -605,7 +605,9 @@ TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
     if (!scales) args.push_back("--no-depthwise-scales");
     ASSERT_EQ(test::run_quantize(args).exit_code, 0);
     EXPECT_EQ(recorded(tmp.file("loaded.onnx")), scales ? 1u : 0u);
-    if (scales) EXPECT_EQ(test::read_file(tmp.file("loaded.onnx")), test::read_file(tmp.file("with.onnx")));
+    if (scales) {
+      EXPECT_EQ(test::read_file(tmp.file("loaded.onnx")), test::read_file(tmp.file("with.onnx")));
+    }
   }
   const auto json = [&](const std::string& file) { return nlohmann::json::parse(test::read_file(file)); };
   const nlohmann::json rw = json(tmp.file("with.json")), ro = json(tmp.file("without.json"));

@@ -138,7 +138,9 @@ TEST(DynamicEmit, ConvAndGemmBecomeConvIntegerAndMatMulInteger) {
       EXPECT_EQ(n.attr_ints("pads"), (std::vector<int64_t>{1, 1, 1, 1}));
       EXPECT_EQ(m.graph.constant(n.inputs[3])->numel(), 1u);  // ConvInteger: a scalar weight zero point
     }
-    if (n.op_type == "MatMulInteger") EXPECT_EQ(m.graph.constant(n.inputs[1])->dims(), (Dims{48, 5}));  // Bᵀ stored
+    if (n.op_type == "MatMulInteger") {
+      EXPECT_EQ(m.graph.constant(n.inputs[1])->dims(), (Dims{48, 5}));  // Bᵀ stored
+    }
   }
   runtime::InterpreterOptions o;
   o.threads = 1;

@@ -391,7 +391,9 @@ TEST(Emit, TrtProfileUsesInt8SymmetricZeroPointsAndKeepsRelu) {
     if (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear") continue;
     const Tensor* zp = g.constant(n.inputs[2]);
     ASSERT_NE(zp, nullptr);
-    if (n.op_type == "QuantizeLinear") EXPECT_EQ(zp->dtype(), DType::kInt8);
+    if (n.op_type == "QuantizeLinear") {
+      EXPECT_EQ(zp->dtype(), DType::kInt8);
+    }
     for (size_t i = 0; i < zp->numel(); ++i) {
       const int64_t v = zp->dtype() == DType::kInt32 ? zp->data<int32_t>()[i] : zp->data<int8_t>()[i];
       EXPECT_EQ(v, 0) << n.name;
