@@ -71,6 +71,8 @@ def patches(a, n, wshape):
 
 
 class Probe:
+    """ptq's int8 model, its fp32 model, the Convs they share, and the fp32 Conv inputs on the rows."""
+
     def __init__(self, fp32_path, int8_path, rows, max_positions=8192):
         self.f, self.q = onnx.load(fp32_path), onnx.load(int8_path)
         self.rows, self.maxpos = rows, max_positions
@@ -84,9 +86,9 @@ class Probe:
             if (n.op_type == "Conv" and n.name in fconv and w and b and w.op_type == b.op_type == "DequantizeLinear"
                     and w.input[0] in qinit and b.input[0] in qinit):
                 self.convs.append((n, fconv[n.name], w, b))
-        fs = session(with_outputs(self.f, sorted({c[1].input[0] for c in self.convs})))
+        names = sorted({c[1].input[0] for c in self.convs})  # the fp32 Convs' inputs, on every row
+        fs = session(with_outputs(self.f, names))
         self.inp = fs.get_inputs()[0].name
-        names = sorted({c[1].input[0] for c in self.convs})
         self.acts = [dict(zip(names, fs.run(names, {self.inp: x}))) for x in rows]
 
     def weights(self, fc):
