@@ -150,35 +150,53 @@ class Matcher {
   std::set<ValueId> captured_;
 };
 
+// The operands of a Conv, MatMul or Gemm that ORT's selectors take, whether or not a Q follows:
+// an 8-bit activation, 8-bit weights (per-axis only along the output channels, and for MatMul and
+// Gemm only on 2-D weights), int8 weights under int8 activations, an optional int32 bias, and
+// Gemm's beta at 1 when it has one.
+struct LinearOperands {
+  Dq x, w;
+  std::optional<Dq> b;
+};
+
+std::optional<LinearOperands> linear_operands(const Matcher& m, const Node& n) {
+  const std::string& op = n.op_type;
+  const std::vector<ValueId>& in = n.inputs;
+  if (in.size() < 2 || in.size() > (op == "MatMul" ? 2u : 3u)) return std::nullopt;
+  const bool biased = in.size() > 2 && in[2] != kNone;
+  if (op == "Gemm" && biased && n.attr_float("beta", 1.f) != 1.f) return std::nullopt;
+  const int64_t waxis = op == "Conv" ? 0 : op == "MatMul" ? 1 : n.attr_int("transB", 0) ? 0 : 1;
+  auto x = m.act(in[0]);
+  auto w = m.weight(in[1], waxis);
+  if (!x || !w) return std::nullopt;
+  if (x->qtype == DType::kInt8 && w->qtype != DType::kInt8) return std::nullopt;
+  if (op != "Conv" && w->channels != 1 && w->q_rank != 2) return std::nullopt;
+  LinearOperands r{*x, *w, std::nullopt};
+  if (biased && (!(r.b = m.dq(in[2])) || r.b->qtype != DType::kInt32)) return std::nullopt;
+  return r;
+}
+
 // Gemm and MatMul over DQ'd 8-bit inputs with constant weights and no QuantizeLinear after them
 // (ptq's float logits, transformer placement's MatMuls): ORT's selectors take them without an
 // output Q, as a QGemm writing float and as MatMulIntegerToFloat. Unfused, they dequantized their
 // weights at every run (mobilenetv2's 1280x1000 classifier: 0.5 s over the placement search).
 std::optional<FusedGroup> match_float_output(const Matcher& m, const Node& n) {
   const std::string& op = n.op_type;
-  const std::vector<ValueId>& in = n.inputs;
   if ((op != "Gemm" && op != "MatMul") || n.outputs.size() != 1 || n.outputs[0] == kNone || m.read_by_q(n.outputs[0]))
     return std::nullopt;
-  if (in.size() < 2 || in.size() > (op == "MatMul" ? 2u : 3u)) return std::nullopt;
-  const bool gemm = op == "Gemm";
-  const bool biased = gemm && in.size() > 2 && in[2] != kNone;
-  if (biased && n.attr_float("beta", 1.f) != 1.f) return std::nullopt;
-  auto x = m.act(in[0]);
-  auto w = m.weight(in[1], gemm && n.attr_int("transB", 0) ? 0 : 1);
-  if (!x || !w || !m.is_constant(w->q) || (w->channels != 1 && w->q_rank != 2)) return std::nullopt;
-  if (x->qtype == DType::kInt8 && w->qtype != DType::kInt8) return std::nullopt;
+  const auto o = linear_operands(m, n);
+  if (!o || !m.is_constant(o->w.q)) return std::nullopt;
+  const Dq &x = o->x, &w = o->w;
   FusedGroup f;
   f.anchor = n.id;
   f.outputs = {n.outputs[0]};
   f.domain = "com.microsoft";
-  if (gemm) {
-    std::optional<Dq> b;
-    if (biased && (!(b = m.dq(in[2])) || b->qtype != DType::kInt32)) return std::nullopt;
+  if (op == "Gemm") {
     f.op_type = "QGemm";
-    f.inputs = {x->q, x->scale, x->zero, w->q, w->scale, w->zero, b ? b->q : kNone};
+    f.inputs = {x.q, x.scale, x.zero, w.q, w.scale, w.zero, o->b ? o->b->q : kNone};
   } else {
     f.op_type = "MatMulIntegerToFloat";
-    f.inputs = {x->q, w->q, x->scale, w->scale, x->zero, w->zero};
+    f.inputs = {x.q, w.q, x.scale, w.scale, x.zero, w.zero};
   }
   return f;
 }
@@ -196,31 +214,20 @@ std::optional<FusedGroup> match(const Matcher& m, const Node& n) {
   const std::vector<ValueId>& in = n.inputs;
   auto input = [&](size_t i) { return i < in.size() ? in[i] : kNone; };
   if (op == "Conv" || op == "MatMul" || op == "Gemm") {
-    const bool gemm = op == "Gemm";
-    if (in.size() < 2 || in.size() > (op == "MatMul" ? 2u : 3u)) return std::nullopt;
-    if (gemm && (n.attr_float("beta", 1.f) != 1.f && input(2) != kNone)) return std::nullopt;
-    const int64_t waxis = op == "Conv" ? 0 : op == "MatMul" ? 1 : n.attr_int("transB", 0) ? 0 : 1;
-    auto x = m.act(input(0));
-    auto w = m.weight(input(1), waxis);
-    if (!x || !w || x->qtype != q->qtype) return std::nullopt;
-    if (x->qtype == DType::kInt8 && w->qtype != DType::kInt8) return std::nullopt;
-    if (op != "Conv" && w->channels != 1 && w->q_rank != 2) return std::nullopt;
-    std::optional<Dq> b;
-    if (input(2) != kNone) {
-      b = m.dq(input(2));
-      if (!b || b->qtype != DType::kInt32) return std::nullopt;
-    }
-    const ValueId bq = b ? b->q : kNone;
+    const auto o = linear_operands(m, n);
+    if (!o || o->x.qtype != q->qtype) return std::nullopt;
+    const Dq &x = o->x, &w = o->w;
+    const ValueId bq = o->b ? o->b->q : kNone;
     if (op == "Conv") {
       f.op_type = "QLinearConv";
-      f.inputs = {x->q, x->scale, x->zero, w->q, w->scale, w->zero, q->scale, q->zero, bq};
+      f.inputs = {x.q, x.scale, x.zero, w.q, w.scale, w.zero, q->scale, q->zero, bq};
     } else if (op == "MatMul") {
       f.op_type = "QLinearMatMul";
-      f.inputs = {x->q, x->scale, x->zero, w->q, w->scale, w->zero, q->scale, q->zero};
+      f.inputs = {x.q, x.scale, x.zero, w.q, w.scale, w.zero, q->scale, q->zero};
     } else {
       f.domain = "com.microsoft";
       f.op_type = "QGemm";
-      f.inputs = {x->q, x->scale, x->zero, w->q, w->scale, w->zero, bq, q->scale, q->zero};
+      f.inputs = {x.q, x.scale, x.zero, w.q, w.scale, w.zero, bq, q->scale, q->zero};
     }
     return f;
   }
