@@ -27,13 +27,13 @@ import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
-from onnx import helper, numpy_helper as nh
+from onnx import numpy_helper as nh
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_data  # noqa: E402
 import compare_ort as co  # noqa: E402
+from bias_correction_probe import session  # noqa: E402  (no graph optimization: every Conv input addressable)
 
 
 def attr(n, k, d):
@@ -41,22 +41,6 @@ def attr(n, k, d):
         if a.name == k:
             return list(a.ints) if a.ints else a.i
     return d
-
-
-def session(m, optimize=False):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 2
-    if not optimize:  # keeps every tensor a float Conv reads addressable
-        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(m.SerializeToString(), o, providers=["CPUExecutionProvider"])
-
-
-def with_outputs(m, names):
-    m2 = onnx.ModelProto()
-    m2.CopyFrom(m)
-    for nm in names:
-        m2.graph.output.append(helper.make_tensor_value_info(nm, onnx.TensorProto.FLOAT, None))
-    return m2
 
 
 def patches(a, n, wshape):
@@ -76,6 +60,7 @@ class Probe:
     def __init__(self, fp32_path, int8_path, rows, max_positions=8192):
         self.f, self.q = onnx.load(fp32_path), onnx.load(int8_path)
         self.rows, self.maxpos = rows, max_positions
+        self.fp32_stats = {}  # fp32 Conv name -> stats() on its fp32 input, shared by the RTN and GPTQ builds
         self.fw = {i.name: nh.to_array(i) for i in self.f.graph.initializer}
         prod = {o: n for n in self.q.graph.node for o in n.output}
         qinit = {i.name for i in self.q.graph.initializer}
@@ -87,7 +72,7 @@ class Probe:
                     and w.input[0] in qinit and b.input[0] in qinit):
                 self.convs.append((n, fconv[n.name], w, b))
         names = sorted({c[1].input[0] for c in self.convs})  # the fp32 Convs' inputs, on every row
-        fs = session(with_outputs(self.f, names))
+        fs = session(self.f, names)
         self.inp = fs.get_inputs()[0].name
         self.acts = [dict(zip(names, fs.run(names, {self.inp: x}))) for x in rows]
 
@@ -103,6 +88,8 @@ class Probe:
     def stats(self, fc, wshape, int8_inputs=None):
         """Per group: sums of [x;1][x;1]^T over (at most max_positions sampled) positions of the Conv's
         fp32 input, or of the given int8 model's inputs, and of [x;1] y^T, y the fp32 Conv output."""
+        if int8_inputs is None and fc.name in self.fp32_stats:
+            return self.fp32_stats[fc.name]
         rng = np.random.default_rng(0)
         w, b = self.weights(fc)
         g = attr(fc, "group", 1)
@@ -118,6 +105,8 @@ class Probe:
             y = np.einsum("gmk,gkp->gpm", w.reshape(g, mg, k), pf) + b.reshape(g, 1, mg)
             A += np.einsum("gkp,glp->gkl", x1, x1)
             B += np.einsum("gkp,gpm->gkm", x1, y)
+        if int8_inputs is None:
+            self.fp32_stats[fc.name] = (A, B)
         return A, B
 
 
@@ -168,7 +157,7 @@ def build(p, kind, lam=1.0):
             if len(fc.input) > 2:
                 set_init(f, fc.input[2], bn.astype(np.float32))
         else:  # lsq_bias / lsq_ridge: sequential, on the inputs of the int8 model as refitted so far
-            s8 = session(with_outputs(q, [qc.input[0]]))
+            s8 = session(q, [qc.input[0]])
             xq = [s8.run([qc.input[0]], {p.inp: x})[0] for x in p.rows]
             A, B = p.stats(fc, w.shape, xq)
             wq = np.zeros((m, k))
