@@ -222,11 +222,18 @@ def main():
         paths[name] = a.work / f"{a.model}_{name}.onnx"
         onnx.save(m, str(paths[name]))
     print(f"{a.model}: {len(p.convs)} Convs, {a.rows} rows; models in {a.work}")
-    if a.model == "yolox-nano":
+    evaluate(a.model, paths)
+
+
+def evaluate(model, paths):
+    """Each int8 model of {name: path} in ORT: YOLOX-nano with bench/yolox.py (detect-samples and
+    300 photos), the classifiers and recognizers on their eval split (metric, agreement, SQNR)."""
+    if model == "yolox-nano":
         subprocess.run([sys.executable, str(ROOT / "bench/yolox.py"), "--photos", "300"]
                        + [f"--ptq=@{paths[n]}" for n in paths], check=True)
         return
-    task = bench_data.make_task(a.model, shared / "models", shared / "data", False)
+    shared = ROOT.parent / "shared"
+    task = bench_data.make_task(model, shared / "models", shared / "data", False)
     sessions = {"fp32": co.session(str(task.model), 2)}
     sessions.update({n: co.session(str(pth), 2) for n, pth in paths.items()})
     accs = co.evaluate(task, sessions)
