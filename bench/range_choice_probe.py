@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Probe: per-tensor range choice by the model-output error (docs/quantization.md, "Per-tensor range choice").
+"""Probe: per-tensor range choice by the error it causes (docs/quantization.md, "Per-tensor range choice").
 
 Quantizes MODEL with ptq's default command, and with --effort fast for each calibration method
 (percentile, minmax, minmax --minmax-average, entropy, mse), which gives every activation
@@ -9,7 +9,8 @@ and tries each method's candidate, the rest of the model (biases, fp32 nodes) as
 command left it; a candidate is kept when the output SQNR (YOLOX: its objectness column) on
 ROWS calibration rows rises by EPS dB, and, with --gate, also on the ROWS rows after them.
 With --local the SQNR is instead that of what the nodes reading the group write (the mean over
-those nodes), given the model upstream as chosen so far. The scales become graph inputs, so one ORT session (Q and DQ run as float ops) serves every try.
+those nodes), given the model upstream as chosen so far. The scales become graph inputs, so one
+ORT session (Q and DQ run as float ops) serves every try.
 The chosen model is evaluated in ORT next to the default one: yolox-nano with bench/yolox.py,
 the classifiers on the eval split (top-1, agreement, SQNR).
 
@@ -28,7 +29,7 @@ from onnx import numpy_helper as nh
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from weight_rounding_probe import evaluate  # noqa: E402  (ORT evaluation of int8 models)
+from weight_rounding_probe import calib_rows, evaluate, model_and_calib  # noqa: E402
 
 METHODS = {"percentile": [], "minmax": [], "minmax_average": ["--minmax-average"], "entropy": [], "mse": []}
 
@@ -62,13 +63,7 @@ def main():
     ap.add_argument("--quantize", default=str(ROOT / "build/tools/quantize"))
     ap.add_argument("--work", type=pathlib.Path, default=ROOT / "bench/.work/range_choice")
     a = ap.parse_args()
-    shared = ROOT.parent / "shared"
-    model = shared / "models" / a.model / "model.onnx"
-    if not model.exists():
-        sys.exit(f"skip: {model} not found (needs ../shared)")
-    calib = ROOT / "bench/.work" / ("yolox" if a.model == "yolox-nano" else a.model) / "calib"
-    if not calib.is_dir():
-        sys.exit(f"{calib}: run bench/yolox.py or bench/compare_ort.py once to write the calibration arrays")
+    model, calib = model_and_calib(a.model)
     a.work.mkdir(parents=True, exist_ok=True)
 
     def quantize(out, flags):
@@ -118,8 +113,7 @@ def main():
     s = ort.InferenceSession(vm.SerializeToString(), o, providers=["CPUExecutionProvider"])
     fp = ort.InferenceSession(fm.SerializeToString(), o, providers=["CPUExecutionProvider"])
     inp = fp.get_inputs()[0].name
-    xs = [(lambda x: x[None] if x.ndim == 3 else x)(np.load(p)).astype(np.float32)
-          for p in sorted(calib.glob("*.npy"))[: 2 * a.rows]]
+    xs = calib_rows(calib, 2 * a.rows)
     out0 = fp.get_outputs()[0].name
     refs = [fp.run([out0], {inp: x})[0] for x in xs]
     local_refs = {}  # group -> per row, its consumers' fp32 outputs (only the group being visited)

@@ -196,19 +196,12 @@ def main():
     ap.add_argument("--quantize", default=str(ROOT / "build/tools/quantize"))
     ap.add_argument("--work", type=pathlib.Path, default=ROOT / "bench/.work/weight_rounding")
     a = ap.parse_args()
-    shared = ROOT.parent / "shared"
-    model = shared / "models" / a.model / "model.onnx"
-    if not model.exists():
-        sys.exit(f"skip: {model} not found (needs ../shared)")
-    calib = ROOT / "bench/.work" / ("yolox" if a.model == "yolox-nano" else a.model) / "calib"
-    if not calib.is_dir():
-        sys.exit(f"{calib}: run bench/yolox.py or bench/compare_ort.py once to write the calibration arrays")
+    model, calib = model_and_calib(a.model)
     a.work.mkdir(parents=True, exist_ok=True)
     base = a.work / f"{a.model}_base.onnx"
     subprocess.run([a.quantize, str(model), "--calib", str(calib), "-o", str(base), "-q",
                     "--no-bias-correction", "--no-depthwise-scales"], check=True, capture_output=True)
-    rows = [(lambda x: x[None] if x.ndim == 3 else x)(np.load(p)).astype(np.float32)
-            for p in sorted(calib.glob("*.npy"))[:a.rows]]
+    rows = calib_rows(calib, a.rows)
     p = Probe(str(model), str(base), rows)
     out = {}
     for kind in ("rtn", "gptq"):
@@ -223,6 +216,23 @@ def main():
         onnx.save(m, str(paths[name]))
     print(f"{a.model}: {len(p.convs)} Convs, {a.rows} rows; models in {a.work}")
     evaluate(a.model, paths)
+
+
+def model_and_calib(name):
+    """A shared model's fp32 file and the folder of calibration arrays the benches wrote for it."""
+    model = ROOT.parent / "shared/models" / name / "model.onnx"
+    if not model.exists():
+        sys.exit(f"skip: {model} not found (needs ../shared)")
+    calib = ROOT / "bench/.work" / ("yolox" if name == "yolox-nano" else name) / "calib"
+    if not calib.is_dir():
+        sys.exit(f"{calib}: run bench/yolox.py or bench/compare_ort.py once to write the calibration arrays")
+    return model, calib
+
+
+def calib_rows(calib, n):
+    """The first n calibration arrays, each with a batch dimension."""
+    return [(lambda x: x[None] if x.ndim == 3 else x)(np.load(p)).astype(np.float32)
+            for p in sorted(calib.glob("*.npy"))[:n]]
 
 
 def evaluate(model, paths):
