@@ -29,6 +29,7 @@ from onnx import numpy_helper as nh
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+import bench_metrics as bm  # noqa: E402
 from weight_rounding_probe import calib_rows, evaluate, model_and_calib  # noqa: E402
 
 METHODS = {"percentile": [], "minmax": [], "minmax_average": ["--minmax-average"], "entropy": [], "mse": []}
@@ -89,20 +90,23 @@ def main():
         if same and all(g in init[k] for k in names):
             groups.append(g)
             start[g] = names.index(same[0])
-    # --local: the outputs of the nodes that read each group's dequantized values, where the fp32
-    # model has a value of the same name
     fp32_model = onnx.load(str(model))
-    inferred = onnx.shape_inference.infer_shapes(fp32_model).graph
-    fvalues = {v.name for v in list(inferred.value_info) + list(inferred.output)
-               if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
-    readers = {}
-    for n in base.graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
-    consumers = {g: sorted({r.output[0] for q in base.graph.node if q.op_type == "QuantizeLinear" and q.input[1] == g
-                            for dq in readers.get(q.output[0], []) for r in readers.get(dq.output[0], [])
-                            if r.output[0] in fvalues}) for g in groups}
-    extra = sorted({c for cs in consumers.values() for c in cs}) if a.local else []
+    consumers = {}  # --local: group -> the float outputs of the nodes reading its dequantized values
+    if a.local:
+        inferred = onnx.shape_inference.infer_shapes(fp32_model).graph
+        fvalues = {v.name for v in list(inferred.value_info) + list(inferred.output)
+                   if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+        readers = {}
+        for n in base.graph.node:
+            for i in n.input:
+                readers.setdefault(i, []).append(n)
+        for q in base.graph.node:
+            if q.op_type == "QuantizeLinear" and q.input[1] in start:
+                consumers.setdefault(q.input[1], set()).update(
+                    r.output[0] for dq in readers.get(q.output[0], []) for r in readers.get(dq.output[0], [])
+                    if r.output[0] in fvalues)
+        consumers = {g: sorted(cs) for g, cs in consumers.items()}
+    extra = sorted({c for cs in consumers.values() for c in cs})
     o = ort.SessionOptions()
     o.intra_op_num_threads = 2
     vm, fm = variable_scales(base, groups), fp32_model
@@ -120,26 +124,23 @@ def main():
     halves = (range(a.rows), range(a.rows, min(2 * a.rows, len(xs))))
     column = 4 if a.model == "yolox-nano" else None  # objectness decides YOLOX's detections
 
-    def db(ref, out):
-        return float(10 * np.log10((ref.astype(np.float64) ** 2).sum() / ((ref - out).astype(np.float64) ** 2).sum()))
-
     def sqnr(choice, half, group=None):
         feed = {}
         for g, k in choice.items():
             feed[g], feed[zp_name(g)] = init[names[k]][g], init[names[k]][zp_name(g)]
-        if a.local and group is not None and consumers[group]:
+        if consumers.get(group):
             cs = consumers[group]
             if group not in local_refs:
                 local_refs.clear()
                 local_refs[group] = [fp.run(cs, {inp: x}) for x in xs]
             outs = [s.run(cs, dict(feed, **{inp: xs[i]})) for i in half]
-            return float(np.mean([db(np.concatenate([local_refs[group][i][j].ravel() for i in half]),
+            return float(np.mean([bm.sqnr_db(np.concatenate([local_refs[group][i][j].ravel() for i in half]),
                                      np.concatenate([o[j].ravel() for o in outs])) for j in range(len(cs))]))
         ref = np.concatenate([refs[i] for i in half])
         out = np.concatenate([s.run([out0], dict(feed, **{inp: xs[i]}))[0] for i in half])
         if column is not None:
             ref, out = ref[..., column], out[..., column]
-        return db(ref, out)
+        return bm.sqnr_db(ref, out)
 
     choice = dict(start)
     cur = [sqnr(choice, h) for h in halves]
@@ -169,13 +170,14 @@ def main():
           f"on rows {a.rows}-{2 * a.rows - 1}: {first[1]:.2f} -> {cur[1]:.2f}")
     chosen = onnx.ModelProto()
     chosen.CopyFrom(base)
+    values = {n: init[k][n] for g, k in changed.items() for n in (g, zp_name(g))}
     for i in chosen.graph.initializer:
-        g = i.name if i.name in changed else (i.name[: -len("_zero_point")] + "_scale")
-        if g in changed:
-            i.CopyFrom(nh.from_array(init[changed[g]][i.name], i.name))
+        if i.name in values:
+            i.CopyFrom(nh.from_array(values[i.name], i.name))
     paths = {"default": a.work / f"{a.model}_default.onnx", "chosen": a.work / f"{a.model}_chosen.onnx"}
     onnx.save(chosen, str(paths["chosen"]))
     evaluate(a.model, paths)
+
 
 if __name__ == "__main__":
     main()
