@@ -29,7 +29,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="mobilenetv2,squeezenet1.1")
-    ap.add_argument("--ptq", action="append", default=None, help="ptq flag set (repeatable; \"\" = defaults)")
+    ap.add_argument("--ptq", action="append", default=None,
+                    help="ptq flag set (repeatable; \"\" = defaults; @FILE = an int8 model made elsewhere)")
     ap.add_argument("--quantize", type=pathlib.Path, default=ROOT / "build/tools/quantize")
     ap.add_argument("--shared", type=pathlib.Path, default=ROOT.parent / "shared")
     ap.add_argument("--work", type=pathlib.Path, default=ROOT / "bench/.work")
@@ -52,6 +53,8 @@ def main() -> int:
             out = a.work / name / f"ablation_{i}.onnx"
             cmd = [str(a.quantize), str(task.model), "--calib", str(calib), "-o", str(out), "-q",
                    "--threads", str(a.threads)] + shlex.split(flags)
+            if flags.startswith("@"):  # an int8 model made elsewhere (e.g. by a prototype rewrite)
+                out, cmd = pathlib.Path(flags[1:]), ["true"]
             t0 = time.perf_counter()
             r = subprocess.run(cmd, capture_output=True, text=True)
             walls[flags] = time.perf_counter() - t0

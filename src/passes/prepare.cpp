@@ -1,8 +1,9 @@
-// Preparation passes: no-op removal, BatchNormalization and zero Pad folding, dead code removal.
+// Preparation passes: no-op removal, BatchNormalization, scale and zero Pad folding, dead code removal.
 #include "ptq/passes/prepare.h"
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "ptq/core/error.h"
 #include "ptq/ir/verify.h"
@@ -18,6 +19,41 @@ std::vector<float> as_floats(const Tensor& t) {
     for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(t.data<double>()[i]);
   else throw UnsupportedError("BatchNormalization parameters must be float");
   return v;
+}
+
+// A Mul or Div by a float scalar constant: Mul(x, c), Mul(c, x) or Div(x, c), c of one element
+// (not 0 for Div). `factor` is what it multiplies `x` by.
+struct ScalarScale {
+  double factor;
+  ir::ValueId x;
+  const Tensor* c;
+};
+
+std::optional<ScalarScale> scalar_scale(const ir::Graph& g, const ir::Node& n) {
+  if (!n.alive || !n.is_default_domain() || (n.op_type != "Mul" && n.op_type != "Div") || n.inputs.size() != 2 ||
+      n.outputs.size() != 1 || !n.attributes.empty())  // (opset < 7 broadcast attributes)
+    return std::nullopt;
+  for (size_t slot : {size_t{1}, size_t{0}}) {
+    if (n.op_type == "Div" && slot == 0) break;
+    const Tensor* c = float_constant(g, n, slot);
+    if (!c || c->numel() != 1 || float_constant(g, n, 1 - slot) || n.inputs[1 - slot] == ir::kNone) continue;
+    const double v = c->data<float>()[0];
+    if (n.op_type == "Div" && v == 0) return std::nullopt;
+    return ScalarScale{n.op_type == "Div" ? 1 / v : v, n.inputs[1 - slot], c};
+  }
+  return std::nullopt;
+}
+
+// The per-output-channel factors of constant `c` multiplying a Conv output of rank `rank` with
+// `m` channels: a scalar, or m values along the channel axis (shape [m, 1, ...] or [1, m, 1, ...]
+// right-aligned to the output). Empty when `c` broadcasts any other way or would add axes.
+std::vector<float> channel_factors(const Tensor& c, int64_t m, size_t rank) {
+  if (c.dtype() != DType::kFloat || c.rank() > rank || c.numel() == 0) return {};
+  const float* p = c.data<float>();
+  if (c.numel() == 1) return std::vector<float>(static_cast<size_t>(m), p[0]);
+  const size_t lead = rank - c.rank();  // axes c lacks on the left
+  if (static_cast<int64_t>(c.numel()) != m || lead > 1 || c.dims()[1 - lead] != m) return {};
+  return std::vector<float>(p, p + m);
 }
 
 }  // namespace
@@ -102,6 +138,74 @@ void fold_batchnorm(ir::Graph& g, Changes& changes) {
   }
 }
 
+void merge_constant_scales(ir::Graph& g, Changes& changes) {
+  for (ir::NodeId id : g.topological_order()) {
+    const std::optional<ScalarScale> second = scalar_scale(g, g.node(id));
+    const ir::Node* first = second ? g.producer(second->x) : nullptr;
+    if (!first || g.value(second->x).uses.size() != 1 || is_graph_output(g, second->x) || is_captured(g, second->x))
+      continue;
+    const std::optional<ScalarScale> f = scalar_scale(g, *first);
+    if (!f) continue;
+    // The merged constant takes the larger rank of the two (each all ones), so the output's
+    // broadcast shape stays as it was.
+    const Dims dims = f->c->rank() > second->c->rank() ? f->c->dims() : second->c->dims();
+    const float v = static_cast<float>(f->factor * second->factor);
+    const ir::Node& n = g.node(id);
+    const std::string labels = str_cat(first->label(), " and ", n.label());
+    const ir::NodeId first_id = first->id;
+    const ir::ValueId merged =
+        g.add_initializer(g.unique_name((n.name.empty() ? g.value(n.outputs[0]).name : n.name) + "_scale"),
+                          Tensor::from_bytes(DType::kFloat, dims, &v, sizeof v));
+    g.node(id).op_type = "Mul";
+    g.set_node_input(id, 0, f->x);
+    g.set_node_input(id, 1, merged);
+    g.remove_node(first_id);
+    changes.push_back(str_cat("merged ", labels, " into one Mul"));
+  }
+}
+
+void fold_scale_into_conv(ir::Graph& g, Changes& changes) {
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& s = g.node(id);
+    if (!s.alive || !s.is_default_domain() || (s.op_type != "Mul" && s.op_type != "Div") || s.inputs.size() != 2 ||
+        s.outputs.size() != 1 || !s.attributes.empty())
+      continue;
+    for (size_t slot : {size_t{0}, size_t{1}}) {  // the Conv output's operand
+      if (s.op_type == "Div" && slot == 1) break;
+      const ir::ValueId x = s.inputs[slot];
+      const Tensor* c = float_constant(g, s, 1 - slot);
+      const ir::Node* conv = c && x != ir::kNone ? g.producer(x) : nullptr;
+      if (!conv || !conv->is_default_domain() || conv->op_type != "Conv") continue;
+      if (g.value(x).uses.size() != 1 || is_graph_output(g, x) || !can_bypass(g, x, s.outputs[0])) continue;
+      const Tensor* w = float_constant(g, *conv, 1);
+      const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone;
+      const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
+      if (!w || w->rank() < 3 || (has_bias && !b)) continue;
+      const int64_t m = w->dims()[0];
+      std::vector<float> f = channel_factors(*c, m, w->rank());
+      if (f.empty() || (has_bias && static_cast<int64_t>(b->numel()) != m)) continue;
+      const bool divide = s.op_type == "Div";
+      if (divide && std::any_of(f.begin(), f.end(), [](float v) { return v == 0.f; })) continue;
+      const auto apply = [&](float v, size_t ch) { return divide ? v / f[ch] : v * f[ch]; };
+      Tensor nw = Tensor::from_bytes(DType::kFloat, w->dims(), w->raw(), w->nbytes());
+      float* pw = nw.mutable_data<float>();
+      const size_t inner = w->numel() / static_cast<size_t>(m);
+      for (size_t i = 0; i < w->numel(); ++i) pw[i] = apply(pw[i], i / inner);
+      const ir::NodeId conv_id = conv->id;
+      const std::string labels = str_cat(s.label(), " into ", conv->label());
+      replace_constant(g, conv_id, 1, "_scaled", std::move(nw));
+      if (has_bias) {
+        std::vector<float> nb(b->data<float>(), b->data<float>() + m);
+        for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] = apply(nb[ch], ch);
+        replace_constant(g, conv_id, 2, "_scaled", Tensor::from_vector<float>({m}, nb));
+      }
+      bypass(g, id, x, g.node(id).outputs[0]);
+      changes.push_back(str_cat("folded ", labels));
+      break;
+    }
+  }
+}
+
 void fold_pad_into_conv(ir::Graph& g, Changes& changes) {
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& pad = g.node(id);
@@ -177,6 +281,10 @@ Changes prepare_for_quantization(ir::Model& model) {
   fold_constants(model, changes);
   ir::debug_verify(g);
   fold_batchnorm(g, changes);
+  ir::debug_verify(g);
+  merge_constant_scales(g, changes);
+  ir::debug_verify(g);
+  fold_scale_into_conv(g, changes);
   ir::debug_verify(g);
   fold_pad_into_conv(g, changes);
   ir::debug_verify(g);

@@ -21,6 +21,14 @@ void remove_noops(ir::Graph& graph, Changes& changes);
 void fold_constants(ir::Model& model, Changes& changes);
 // Folds BatchNormalization into the Conv or ConvTranspose that feeds only it (constant weights).
 void fold_batchnorm(ir::Graph& graph, Changes& changes);
+// Merges a Mul or Div by a scalar constant that only another one reads into a single Mul
+// (PP-OCRv4's HardSwish "Div(6)" followed by its affine block's scale): one float pass less
+// between the DQ and the next Q in ORT.
+void merge_constant_scales(ir::Graph& graph, Changes& changes);
+// Folds a Mul or Div by a constant that is a scalar or per output channel into the Conv that
+// alone feeds it (Caffe Scale layers, PaddlePaddle's learnable affine blocks), as BatchNormalization.
+// The Conv's output keeps its Q/DQ pair; the Mul would otherwise run in float after the DQ.
+void fold_scale_into_conv(ir::Graph& graph, Changes& changes);
 // Folds a constant zero Pad of spatial axes into the Conv that alone reads it (TF "same" padding
 // exported as Pad -> Conv): left in place it sits between DQ and Q and ORT runs it in float.
 void fold_pad_into_conv(ir::Graph& graph, Changes& changes);

@@ -459,10 +459,11 @@ TEST(Emit, ConcatAndPoolsReadOnlyByFp32NodesStayFp32) {
 
 TEST(Emit, AddAndMulAreInt8OnlyWithElementwiseInt8OrForTensorRt) {
   // Conv -> Mul by a constant -> residual Add: fp32 between the DQs and the next Q by default.
+  // (The constant varies along the width, so preparation does not fold it into the Conv.)
   ir::Model m = onnx_io::parse_model_text(R"(
     <ir_version: 8, opset_import: ["" : 13]>
     g (float[1, 2, 4, 4] x, float[2, 2, 3, 3] w) => (float[1, 2, 4, 4] y) {
-      s = Constant <value = float {0.5}> ()
+      s = Constant <value = float[4] {0.5, 0.25, 0.5, 0.25}> ()
       c = Conv <pads = [1, 1, 1, 1]> (x, w)
       m = Mul (c, s)
       y = Add (m, x)

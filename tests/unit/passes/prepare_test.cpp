@@ -1,6 +1,7 @@
-// Preparation passes: no-op removal keeps output names; BatchNormalization folds exactly.
+// Preparation passes: no-op removal keeps output names; BatchNormalization and scales fold exactly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -113,6 +114,83 @@ TEST(Prepare, FoldsZeroSpatialPadIntoConv) {
     prepare_for_quantization(k);
     EXPECT_EQ(ir::graph_stats(k.graph).op_histogram.count("Pad"), 1u) << change;
   }
+}
+
+// Caffe Scale layers and PaddlePaddle's learnable affine blocks: a Conv's output times a scalar or
+// per-channel constant becomes the Conv's own weights; a constant along another axis, a second
+// reader of the Conv output or a non-constant factor keep the Mul.
+TEST(Prepare, FoldsChannelScaleIntoConv) {
+  const char* text = R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 3, 6, 6] x, float[4, 3, 3, 3] w, float[4] b, float[1, 4, 1, 1] s, float[1] d) => (float[1, 4, 6, 6] y) {
+      c = Conv <pads = [1, 1, 1, 1]> (x, w, b)
+      m = Mul (s, c)
+      y = Div (m, d)
+    }
+  )";
+  const auto make = [&](const std::string& t, Dims sdims) {
+    ir::Model m = onnx_io::parse_model_text(t);
+    ir::Graph& g = m.graph;
+    g.set_initializer(g.find("w"), random_tensor({4, 3, 3, 3}, 1));
+    g.set_initializer(g.find("b"), random_tensor({4}, 2));
+    g.set_initializer(g.find("s"), random_tensor(sdims, 3, 0.5f, 2.f));
+    if (g.find("d") != ir::kNone) g.set_initializer(g.find("d"), Tensor::from_vector<float>({1}, {-3.f}));
+    return m;
+  };
+  ir::Model m = make(text, {1, 4, 1, 1});
+  const Tensor x = random_tensor({1, 3, 6, 6}, 7);
+  const std::vector<float> before = run(m, x);
+  const Changes changes = prepare_for_quantization(m);
+  ir::verify(m);
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram, (std::map<std::string, size_t>{{"Conv", 1}}));
+  EXPECT_EQ(m.graph.value(m.graph.outputs[0]).name, "y");
+  const std::vector<float> after = run(m, x);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(before[i], after[i], 1e-5f) << i;
+  EXPECT_EQ(m.graph.initializers.size(), 2u);
+
+  // Along the width axis, the Mul stays, and so does the Div after it.
+  std::string along_w = text;
+  along_w.replace(along_w.find("float[1, 4, 1, 1] s"), 19, "float[6] s");
+  ir::Model k = make(along_w, {6});
+  prepare_for_quantization(k);
+  EXPECT_EQ(ir::graph_stats(k.graph).op_histogram, (std::map<std::string, size_t>{{"Conv", 1}, {"Mul", 1}, {"Div", 1}}));
+  // The Conv output also read by a Relu: nothing folds.
+  std::string shared = text;
+  shared.replace(shared.find("=> (float[1, 4, 6, 6] y)"), 24, "=> (float[1, 4, 6, 6] y, float[1, 4, 6, 6] r)");
+  shared.replace(shared.find("      y = Div"), 0, "      r = Relu (c)\n");
+  ir::Model l = make(shared, {1, 4, 1, 1});
+  prepare_for_quantization(l);
+  EXPECT_EQ(ir::graph_stats(l.graph).op_histogram,
+            (std::map<std::string, size_t>{{"Conv", 1}, {"Mul", 1}, {"Div", 1}, {"Relu", 1}}));
+}
+
+// PP-OCRv4's HardSwish ends in Div(6), followed by its affine block's Mul: one Mul by the product,
+// whose constant keeps the larger rank so the output shape does not change.
+TEST(Prepare, MergesScalarScales) {
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[2, 3] x, float[1, 1, 1] s) => (float[1, 2, 3] y, float[2, 3] z) <float six = {6.0}, float[1] half = {0.5}> {
+      d = Div (x, six)
+      y = Mul (s, d)
+      h = Mul (x, half)
+      z = Mul (h, x)
+    }
+  )");
+  m.graph.set_initializer(m.graph.find("s"), Tensor::from_vector<float>({1, 1, 1}, {1.5f}));
+  const Tensor x = random_tensor({2, 3}, 1);
+  runtime::Interpreter before_run(m, {.threads = 1});
+  const std::vector<Tensor> before = before_run.run({{"x", x}});
+  const Changes changes = prepare_for_quantization(m);
+  ir::verify(m);
+  // Div + Mul merged; Mul(x, 0.5) read by a Mul of two activations stays.
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram, (std::map<std::string, size_t>{{"Mul", 3}}));
+  EXPECT_EQ(std::count_if(changes.begin(), changes.end(), [](const std::string& c) { return c.rfind("merged ", 0) == 0; }), 1);
+  runtime::Interpreter after_run(m, {.threads = 1});
+  const std::vector<Tensor> after = after_run.run({{"x", x}});
+  ASSERT_EQ(after[0].dims(), (Dims{1, 2, 3}));
+  for (size_t o = 0; o < 2; ++o)
+    for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(before[o].data<float>()[i], after[o].data<float>()[i], 1e-6f) << o << i;
 }
 
 TEST(Prepare, BatchNormAfterSharedConvOutputStays) {
