@@ -191,14 +191,13 @@ void fold_scale_into_conv(ir::Graph& g, Changes& changes) {
       float* pw = nw.mutable_data<float>();
       const size_t inner = w->numel() / static_cast<size_t>(m);
       for (size_t i = 0; i < w->numel(); ++i) pw[i] = apply(pw[i], i / inner);
+      std::vector<float> nb = has_bias ? std::vector<float>(b->data<float>(), b->data<float>() + m) : std::vector<float>{};
+      for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] = apply(nb[ch], ch);
+      // (Adding initializers may move the tensors `w`, `b` and `c` point to: all read above.)
       const ir::NodeId conv_id = conv->id;
       const std::string labels = str_cat(s.label(), " into ", conv->label());
       replace_constant(g, conv_id, 1, "_scaled", std::move(nw));
-      if (has_bias) {
-        std::vector<float> nb(b->data<float>(), b->data<float>() + m);
-        for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] = apply(nb[ch], ch);
-        replace_constant(g, conv_id, 2, "_scaled", Tensor::from_vector<float>({m}, nb));
-      }
+      if (has_bias) replace_constant(g, conv_id, 2, "_scaled", Tensor::from_vector<float>({m}, nb));
       bypass(g, id, x, g.node(id).outputs[0]);
       changes.push_back(str_cat("folded ", labels));
       break;
