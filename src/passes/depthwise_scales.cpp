@@ -22,16 +22,6 @@ bool depthwise(const ir::Graph& g, const ir::Node& n) {
   return w.dims()[1] == 1 && n.attr_int("group", 1) == w.dims()[0] && w.dims()[0] > 1;
 }
 
-// `t` with every element of channel c (axis 0) multiplied by f[c].
-Tensor scaled_rows(const Tensor& t, const std::vector<float>& f, bool divide) {
-  Tensor out = Tensor::from_bytes(t.dtype(), t.dims(), t.raw(), t.nbytes());
-  float* p = out.mutable_data<float>();
-  const size_t per = t.numel() / f.size();
-  for (size_t c = 0; c < f.size(); ++c)
-    for (size_t i = 0; i < per; ++i) p[c * per + i] = divide ? p[c * per + i] / f[c] : p[c * per + i] * f[c];
-  return out;
-}
-
 const NodeQuant* planned(const QuantPlan& plan, ir::NodeId id) {
   for (const NodeQuant& q : plan.nodes)
     if (q.node == id) return &q;

@@ -30,9 +30,7 @@ struct ScalarScale {
 };
 
 std::optional<ScalarScale> scalar_scale(const ir::Graph& g, const ir::Node& n) {
-  if (!n.alive || !n.is_default_domain() || (n.op_type != "Mul" && n.op_type != "Div") || n.inputs.size() != 2 ||
-      n.outputs.size() != 1 || !n.attributes.empty())  // (opset < 7 broadcast attributes)
-    return std::nullopt;
+  if (!binary_mul_or_div(n)) return std::nullopt;
   for (size_t slot : {size_t{1}, size_t{0}}) {
     if (n.op_type == "Div" && slot == 0) break;
     const Tensor* c = float_constant(g, n, slot);
@@ -167,9 +165,7 @@ void merge_constant_scales(ir::Graph& g, Changes& changes) {
 void fold_scale_into_conv(ir::Graph& g, Changes& changes) {
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& s = g.node(id);
-    if (!s.alive || !s.is_default_domain() || (s.op_type != "Mul" && s.op_type != "Div") || s.inputs.size() != 2 ||
-        s.outputs.size() != 1 || !s.attributes.empty())
-      continue;
+    if (!binary_mul_or_div(s)) continue;
     for (size_t slot : {size_t{0}, size_t{1}}) {  // the Conv output's operand
       if (s.op_type == "Div" && slot == 1) break;
       const ir::ValueId x = s.inputs[slot];
@@ -182,22 +178,18 @@ void fold_scale_into_conv(ir::Graph& g, Changes& changes) {
       const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
       if (!w || w->rank() < 3 || (has_bias && !b)) continue;
       const int64_t m = w->dims()[0];
-      std::vector<float> f = channel_factors(*c, m, w->rank());
+      const std::vector<float> f = channel_factors(*c, m, w->rank());
       if (f.empty() || (has_bias && static_cast<int64_t>(b->numel()) != m)) continue;
       const bool divide = s.op_type == "Div";
       if (divide && std::any_of(f.begin(), f.end(), [](float v) { return v == 0.f; })) continue;
-      const auto apply = [&](float v, size_t ch) { return divide ? v / f[ch] : v * f[ch]; };
-      Tensor nw = Tensor::from_bytes(DType::kFloat, w->dims(), w->raw(), w->nbytes());
-      float* pw = nw.mutable_data<float>();
-      const size_t inner = w->numel() / static_cast<size_t>(m);
-      for (size_t i = 0; i < w->numel(); ++i) pw[i] = apply(pw[i], i / inner);
-      std::vector<float> nb = has_bias ? std::vector<float>(b->data<float>(), b->data<float>() + m) : std::vector<float>{};
-      for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] = apply(nb[ch], ch);
-      // (Adding initializers may move the tensors `w`, `b` and `c` point to: all read above.)
+      // (Adding an initializer may move the tensors `w` and `b` point to: both read first.)
+      Tensor nw = scaled_rows(*w, f, divide);
+      std::optional<Tensor> nb;
+      if (has_bias) nb = scaled_rows(*b, f, divide);
       const ir::NodeId conv_id = conv->id;
       const std::string labels = str_cat(s.label(), " into ", conv->label());
       replace_constant(g, conv_id, 1, "_scaled", std::move(nw));
-      if (has_bias) replace_constant(g, conv_id, 2, "_scaled", Tensor::from_vector<float>({m}, nb));
+      if (nb) replace_constant(g, conv_id, 2, "_scaled", std::move(*nb));
       bypass(g, id, x, g.node(id).outputs[0]);
       changes.push_back(str_cat("folded ", labels));
       break;

@@ -55,6 +55,20 @@ void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, const std::strin
   }
 }
 
+Tensor scaled_rows(const Tensor& t, const std::vector<float>& f, bool divide) {
+  Tensor out = Tensor::from_bytes(t.dtype(), t.dims(), t.raw(), t.nbytes());
+  float* p = out.mutable_data<float>();
+  const size_t per = t.numel() / f.size();
+  for (size_t c = 0; c < f.size(); ++c)
+    for (size_t i = 0; i < per; ++i) p[c * per + i] = divide ? p[c * per + i] / f[c] : p[c * per + i] * f[c];
+  return out;
+}
+
+bool binary_mul_or_div(const ir::Node& n) {
+  return n.alive && n.is_default_domain() && (n.op_type == "Mul" || n.op_type == "Div") && n.inputs.size() == 2 &&
+         n.outputs.size() == 1 && n.attributes.empty();  // (opset < 7 broadcast attributes)
+}
+
 const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot) {
   if (slot >= n.inputs.size() || n.inputs[slot] == ir::kNone) return nullptr;
   const Tensor* t = g.constant(n.inputs[slot]);

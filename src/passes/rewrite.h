@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ptq/ir/graph.h"
 
@@ -17,6 +18,10 @@ bool can_bypass(const ir::Graph& g, ir::ValueId keep, ir::ValueId drop);
 // Removes `node`, whose output `drop` is replaced by `keep` everywhere; if `drop` was a graph
 // output, `keep` takes its name and type so the model's outputs keep their names.
 void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop);
+// Float tensor `t` with every element of channel c (axis 0) multiplied (or divided) by f[c].
+Tensor scaled_rows(const Tensor& t, const std::vector<float>& f, bool divide);
+// A Mul or Div of two inputs and one output as opset 7 and later write it (no broadcast attributes).
+bool binary_mul_or_div(const ir::Node& n);
 // Input `slot` of `n` when it is a float constant, else nullptr.
 const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot);
 // Relu, or Clip whose lower bound is a constant 0 (input since opset 11, attribute before): what
