@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "ptq/core/error.h"
@@ -58,9 +59,10 @@ class Emitter {
 
   EmitSummary run() {
     activation_params();
+    absorb_affine_tails();
     for (const passes::NodeQuant& q : plan_.nodes) node_constants(q);
     for (ir::ValueId v : plan_.activations)
-      if (params_.count(v)) insert_pair(v);
+      if (params_.count(v) && !absorbed_.count(v)) insert_pair(v);
     summary_.quantized_nodes = plan_.nodes.size();
     passes::Changes dead;
     passes::remove_dead_code(g_, dead);
@@ -110,6 +112,99 @@ class Emitter {
             zero_point_tensor({it->second.qp.zero_point}, config_.activation_type, false));
       }
       params_[v] = it->second;
+    }
+  }
+
+  // A float constant of one element at input `slot` of `n`, if there is one.
+  std::optional<double> scalar_constant(const ir::Node& n, size_t slot) const {
+    const Tensor* t = g_.constant(slot < n.inputs.size() ? n.inputs[slot] : ir::kNone);
+    if (!t || t->dtype() != DType::kFloat || t->numel() != 1) return std::nullopt;
+    return t->data<float>()[0];
+  }
+
+  // h -> Mul(a) or Div(1/a) -> Add(b) -> out (either step may be missing), each the previous one's
+  // sole reader, a and b scalar constants: the float tensor h that `out` is an affine function of,
+  // or kNone.
+  ir::ValueId affine_source(ir::ValueId out, double& a, double& b) const {
+    a = 1, b = 0;
+    ir::ValueId v = out;
+    for (const char* op : {"Add", "Mul"}) {
+      const ir::Node* p = g_.producer(v);
+      const bool add = std::string(op) == "Add";
+      if (!p || !p->is_default_domain() || p->inputs.size() != 2 ||
+          !(p->op_type == op || (!add && p->op_type == "Div")))
+        continue;
+      for (size_t slot = 0; slot < (p->op_type == "Div" ? 1u : 2u); ++slot) {
+        const std::optional<double> c = scalar_constant(*p, 1 - slot);
+        const ir::ValueId x = p->inputs[slot];
+        if (!c || x == ir::kNone || g_.constant(x) || g_.value(x).uses.size() != 1) continue;
+        if (add) b = *c;  // out = a·x + b: the Add comes after the Mul
+        else a = p->op_type == "Div" ? 1.0 / *c : *c;
+        v = x;
+        break;
+      }
+    }
+    return v == out ? ir::kNone : v;
+  }
+
+  // A quantized tensor h followed only by a scalar Mul (or Div) and/or Add before the next Q (PP-OCRv4-rec's
+  // affine blocks after a HardSwish): out = a·h + b with a > 0 quantizes as h on the grid
+  // s_h = s_out / a with zero point z_out + round(b / s_out), read back through out's DQ; the
+  // float Mul and Add between the two pairs disappear. The rounding r = b - s_out·round(b / s_out)
+  // left in the DQ's output goes into the bias of every reading Conv (r·Σw per output channel,
+  // exact where the Conv reads no padding); a tail with other readers stays as it was.
+  void absorb_affine_tails() {
+    if (config_.activation_symmetry != quant::Symmetry::kAsymmetric) return;
+    std::set<ir::ValueId> tied;
+    for (const auto& [v, r] : plan_.tied) tied.insert(v), tied.insert(r);
+    std::map<ir::NodeId, const passes::NodeQuant*> planned;
+    for (const passes::NodeQuant& q : plan_.nodes) planned[q.node] = &q;
+    const quant::IntRange codes = quant::full_range(config_.activation_type);
+    for (ir::ValueId out : plan_.activations) {
+      double a = 1, b = 0;
+      const ir::ValueId h = params_.count(out) && !tied.count(out) ? affine_source(out, a, b) : ir::kNone;
+      if (h == ir::kNone || !params_.count(h) || tied.count(h) || absorbed_.count(h) || tails_.count(out) ||
+          !(a > 0) || !std::isfinite(a) || !std::isfinite(b) || std::find(g_.outputs.begin(), g_.outputs.end(), out) != g_.outputs.end())
+        continue;
+      const quant::QuantParams qo = params_.at(out).qp;
+      const double k = std::nearbyint(b / qo.scale);
+      const double z = qo.zero_point + k;
+      const double r = b - k * qo.scale;
+      if (!(z >= codes.qmin && z <= codes.qmax)) continue;
+      std::map<ir::NodeId, std::vector<double>> shifts;
+      bool readers_ok = true;
+      for (const ir::Use& u : g_.value(out).uses) {
+        const ir::Node& n = g_.node(u.node);
+        const auto q = planned.find(u.node);
+        const Tensor* w = n.op_type == "Conv" && n.inputs.size() > 1 ? g_.constant(n.inputs[1]) : nullptr;
+        if (r == 0) continue;
+        if (q == planned.end() || u.slot != 0 || q->second->bias_slot < 0 || q->second->bias_node != ir::kNone ||
+            !w || w->dtype() != DType::kFloat || w->rank() < 3) {
+          readers_ok = false;
+          break;
+        }
+        const size_t m = static_cast<size_t>(w->dims()[0]), per = w->numel() / std::max<size_t>(m, 1);
+        std::vector<double>& sh = shifts[u.node];
+        sh.assign(m, 0.0);
+        for (size_t c = 0; c < m; ++c)
+          for (size_t i = 0; i < per; ++i) sh[c] += r * w->data<float>()[c * per + i];
+      }
+      if (!readers_ok) continue;
+      for (auto& [node, sh] : shifts) {
+        std::vector<double>& total = tail_shift_[node];
+        total.resize(sh.size(), 0.0);
+        for (size_t c = 0; c < sh.size(); ++c) total[c] += sh[c];
+      }
+      ActParams p;
+      p.qp = {static_cast<float>(qo.scale / a), static_cast<int32_t>(z)};
+      const std::string base = g_.value(h).name;
+      p.scale = g_.add_initializer(g_.unique_name(base + "_scale"), scale_tensor({p.qp.scale}, false));
+      p.zero_point = g_.add_initializer(g_.unique_name(base + "_zero_point"),
+                                        zero_point_tensor({p.qp.zero_point}, config_.activation_type, false));
+      params_[h] = p;
+      tails_[h] = out;
+      absorbed_.insert(out);
+      ++summary_.affine_tails;
     }
   }
 
@@ -250,6 +345,11 @@ class Emitter {
       bias_shift.resize(b.numel(), 0.0);
       for (size_t c = 0; c < bias_shift.size(); ++c) bias_shift[c] += measured->second[c];
     }
+    const auto tail = tail_shift_.find(q.node);
+    if (tail != tail_shift_.end() && tail->second.size() == b.numel()) {
+      bias_shift.resize(b.numel(), 0.0);
+      for (size_t c = 0; c < bias_shift.size(); ++c) bias_shift[c] += tail->second[c];
+    }
     Tensor corrected;
     if (!bias_shift.empty() && b.dtype() == DType::kFloat && b.numel() == bias_shift.size()) {
       std::vector<float> v(b.data<float>(), b.data<float>() + b.numel());
@@ -272,11 +372,15 @@ class Emitter {
   }
 
   // v -> Q -> DQ -> every former consumer of v. A graph output keeps its name on the DQ output.
+  // For an absorbed affine tail (absorb_affine_tails) the DQ is out's, and out's readers read it.
   void insert_pair(ir::ValueId v) {
     const ActParams& p = params_.at(v);
-    const std::vector<ir::Use> uses = g_.value(v).uses;
+    const auto tail = tails_.find(v);
+    const ir::ValueId target = tail == tails_.end() ? v : tail->second;
+    const ActParams& dp = params_.at(target);
+    const std::vector<ir::Use> uses = g_.value(target).uses;
     const std::string name = g_.value(v).name;
-    const auto out_it = std::find(g_.outputs.begin(), g_.outputs.end(), v);
+    const auto out_it = std::find(g_.outputs.begin(), g_.outputs.end(), target);
     const ir::NodeId qn = g_.add_node("QuantizeLinear", {v, p.scale, p.zero_point},
                                       {g_.unique_name(name + "_quantized")}, {},
                                       g_.unique_name(name + "_QuantizeLinear"));
@@ -284,8 +388,8 @@ class Emitter {
     g_.value(qv).type.known = true;
     g_.value(qv).type.dtype = config_.activation_type;
     g_.value(qv).type.shape = g_.value(v).type.shape;
-    const ir::ValueId dq = add_dequantize(name, qv, p.scale, p.zero_point, -1);
-    g_.value(dq).type = g_.value(v).type;
+    const ir::ValueId dq = add_dequantize(g_.value(target).name, qv, dp.scale, dp.zero_point, -1);
+    g_.value(dq).type = g_.value(target).type;
     for (const ir::Use& u : uses) g_.set_node_input(u.node, u.slot, dq);
     if (out_it != g_.outputs.end()) {
       const std::string dq_name = g_.value(dq).name;
@@ -303,6 +407,9 @@ class Emitter {
   const ChannelMeans& means_;
   const ChannelMeans& bias_shift_;
   std::map<ir::ValueId, ActParams> params_;
+  std::map<ir::ValueId, ir::ValueId> tails_;             // h -> out of an absorbed affine tail
+  std::set<ir::ValueId> absorbed_;                       // those outs: no pair of their own
+  std::map<ir::NodeId, std::vector<double>> tail_shift_;  // bias shift of the Convs reading them
   // (weight, axis, 7-bit, pair-safe scales) -> its DequantizeLinear output
   std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, ir::ValueId> weight_cache_;
   EmitSummary summary_;

@@ -1,6 +1,7 @@
 // Finds the inputs of SiLU (Sigmoid + Mul) and HardSwish activations.
 #include "ptq/passes/activation_inputs.h"
 
+#include "ptq/core/tensor.h"
 #include "rewrite.h"
 
 namespace ptq::passes {
@@ -29,7 +30,54 @@ bool is_hardswish_input(const ir::Graph& g, ir::ValueId x) {
   return n.is_default_domain() && n.op_type == "HardSwish";
 }
 
+// A float scalar constant at input `slot` of `n` (or the attribute `attr` when the input is absent,
+// Clip before opset 11) equal to `v`.
+bool scalar_input_is(const ir::Graph& g, const ir::Node& n, size_t slot, const char* attr, float v) {
+  if (const ir::Attribute* a = attr ? n.attr(attr) : nullptr) return a->f == v;
+  const Tensor* t = g.constant(slot < n.inputs.size() ? n.inputs[slot] : ir::kNone);
+  return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == v;
+}
+
+// The sole reader of v, or nullptr.
+const ir::Node* sole_reader(const ir::Graph& g, ir::ValueId v) {
+  if (v == ir::kNone || g.value(v).uses.size() != 1 || is_graph_output(g, v)) return nullptr;
+  return &g.node(g.value(v).uses[0].node);
+}
+
 }  // namespace
+
+std::optional<HardSwishParts> decomposed_hardswish(const ir::Graph& g, const ir::Node& n) {
+  // Add(x, 3) -> Clip(0, 6) -> Mul(x, clip), each the previous one's sole reader; the Clip may
+  // already be folded into the Add's Q (passes::fold_activations_into_quantized_producers).
+  if (!n.is_default_domain() || n.inputs.size() != 2) return std::nullopt;
+  const ir::Node* add = &n;
+  if (n.op_type == "Mul") {
+    for (size_t i = 0; i < 2 && add == &n; ++i) {
+      const ir::Node* p = n.inputs[i] == ir::kNone ? nullptr : g.producer(n.inputs[i]);
+      if (p && p->op_type == "Clip" && !p->inputs.empty()) p = g.producer(p->inputs[0]);
+      if (p && p->op_type == "Add") add = p;
+    }
+    if (add == &n) return std::nullopt;
+  }
+  if (add->op_type != "Add" || !add->is_default_domain() || add->inputs.size() != 2) return std::nullopt;
+  for (size_t slot = 0; slot < 2; ++slot) {
+    if (!scalar_input_is(g, *add, 1 - slot, nullptr, 3.f) || g.constant(add->inputs[slot])) continue;
+    const ir::ValueId x = add->inputs[slot];
+    const ir::Node* next = sole_reader(g, add->outputs[0]);
+    const ir::Node* clip = next && next->is_default_domain() && next->op_type == "Clip" ? next : nullptr;
+    if (clip && (clip->inputs[0] != add->outputs[0] || !scalar_input_is(g, *clip, 1, "min", 0.f) ||
+                 !scalar_input_is(g, *clip, 2, "max", 6.f)))
+      return std::nullopt;
+    const ir::Node* mul = clip ? sole_reader(g, clip->outputs[0]) : next;
+    if (!mul || !mul->is_default_domain() || mul->op_type != "Mul" || mul->inputs.size() != 2) return std::nullopt;
+    const ir::ValueId t = clip ? clip->outputs[0] : add->outputs[0];
+    const ir::ValueId other = mul->inputs[0] == t ? mul->inputs[1] : mul->inputs[0];
+    if (other != x || (mul->inputs[0] != t && mul->inputs[1] != t) || (n.op_type == "Mul" && mul != &n))
+      return std::nullopt;
+    return HardSwishParts{x, add->id, clip ? clip->id : ir::kNone, mul->id};
+  }
+  return std::nullopt;
+}
 
 ir::ValueId silu_operand(const ir::Graph& g, const ir::Node& mul) {
   if (mul.op_type != "Mul" || !mul.is_default_domain() || mul.inputs.size() != 2) return ir::kNone;

@@ -1,4 +1,4 @@
-// Preparation passes: no-op removal, BatchNormalization, scale and zero Pad folding, dead code removal.
+// Preparation passes: no-op removal, BatchNormalization, scale, shift and zero Pad folding, dead code removal.
 #include "ptq/passes/prepare.h"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 
 #include "ptq/core/error.h"
 #include "ptq/ir/verify.h"
+#include "ptq/passes/activation_inputs.h"
 #include "rewrite.h"
 
 namespace ptq::passes {
@@ -197,6 +198,43 @@ void fold_scale_into_conv(ir::Graph& g, Changes& changes) {
   }
 }
 
+void fold_shift_into_hardswish_conv(ir::Graph& g, Changes& changes) {
+  for (ir::NodeId id : g.topological_order()) {
+    const ir::Node& a = g.node(id);
+    if (!a.is_default_domain() || a.op_type != "Add" || a.inputs.size() != 2 || a.outputs.size() != 1) continue;
+    // Only where a written-out HardSwish reads the sum: it can then read the Conv's int8 output.
+    const ir::ValueId y = a.outputs[0];
+    const bool hardswish = std::any_of(g.value(y).uses.begin(), g.value(y).uses.end(), [&](const ir::Use& u) {
+      const auto parts = decomposed_hardswish(g, g.node(u.node));
+      return parts && parts->x == y;
+    });
+    if (!hardswish) continue;
+    for (size_t slot : {size_t{0}, size_t{1}}) {  // the Conv output's operand
+      const ir::ValueId x = a.inputs[slot];
+      const Tensor* c = float_constant(g, a, 1 - slot);
+      const ir::Node* conv = c && x != ir::kNone ? g.producer(x) : nullptr;
+      if (!conv || !conv->is_default_domain() || conv->op_type != "Conv") continue;
+      if (g.value(x).uses.size() != 1 || is_graph_output(g, x) || !can_bypass(g, x, y)) continue;
+      const Tensor* w = float_constant(g, *conv, 1);
+      const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone;
+      const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
+      if (!w || w->rank() < 3 || (has_bias && !b)) continue;
+      const int64_t m = w->dims()[0];
+      const std::vector<float> shift = channel_factors(*c, m, w->rank());
+      if (shift.empty() || (has_bias && static_cast<int64_t>(b->numel()) != m)) continue;
+      std::vector<float> nb = b ? as_floats(*b) : std::vector<float>(static_cast<size_t>(m), 0.f);
+      for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] += shift[ch];
+      const ir::NodeId conv_id = conv->id;
+      const std::string labels = str_cat(a.label(), " into ", conv->label());
+      const std::string bname = g.unique_name((conv->name.empty() ? g.value(x).name : conv->name) + "_bias_shifted");
+      g.set_node_input(conv_id, 2, g.add_initializer(bname, Tensor::from_vector<float>({m}, nb)));
+      bypass(g, id, x, y);
+      changes.push_back(str_cat("folded ", labels, "'s bias"));
+      break;
+    }
+  }
+}
+
 void fold_pad_into_conv(ir::Graph& g, Changes& changes) {
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& pad = g.node(id);
@@ -276,6 +314,8 @@ Changes prepare_for_quantization(ir::Model& model) {
   merge_constant_scales(g, changes);
   ir::debug_verify(g);
   fold_scale_into_conv(g, changes);
+  ir::debug_verify(g);
+  fold_shift_into_hardswish_conv(g, changes);
   ir::debug_verify(g);
   fold_pad_into_conv(g, changes);
   ir::debug_verify(g);

@@ -89,6 +89,7 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
   s.settings.emplace_back("target", f.target);
   s.settings.emplace_back("preset", f.preset);
   s.settings.emplace_back("elementwise", o.config.quantize_elementwise ? "int8" : "fp32");
+  s.settings.emplace_back("hardswish", o.config.quantize_hardswish || o.config.quantize_elementwise ? "int8" : "fp32");
   s.settings.emplace_back("weights", o.config.per_channel ? "per-channel" : "per-tensor");
   s.settings.emplace_back("reduce-range", f.reduce_range ? "on" : f.no_reduce_range ? "off" : "auto");
   s.settings.emplace_back("smoothquant", o.no_smoothquant ? "off" : o.smoothquant ? str_cat(*o.smoothquant) : "auto");
@@ -144,6 +145,9 @@ void add_calibration_flags(CLI::App& app, QuantizeFlags& f) {
   app.add_option("--elementwise", f.elementwise,
                  "Add/Mul in CNN placement: fp32 (float between the DQ and the next Q; default for ort-x86 and "
                  "generic) or int8 (QLinearAdd/QLinearMul; default for trt, which fuses residual Adds)");
+  app.add_option("--hardswish", f.hardswish,
+                 "A HardSwish written out as x * Clip(x + 3, 0, 6): int8 (QLinearAdd/QLinearMul, the default) or fp32 "
+                 "(float between the DQ and the next Q, as --elementwise fp32 leaves other Add/Mul)");
   f.smoothquant_option = app.add_option("--smoothquant", f.smoothquant,
                                         "Migrate activation outliers into the next MatMul's weights (SmoothQuant), "
                                         "strength ALPHA in [0, 1]")
@@ -183,6 +187,11 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
               f->elementwise, "' (use int8 or fp32)");
     c.quantize_elementwise = f->elementwise == "int8";
   }
+  if (!f->hardswish.empty()) {
+    PTQ_CHECK(f->hardswish == "int8" || f->hardswish == "fp32", UsageError, "--hardswish: unknown value '",
+              f->hardswish, "' (use int8 or fp32)");
+    c.quantize_hardswish = f->hardswish == "int8";
+  }
   // Flags the chosen method ignores: said, so nobody believes they took effect.
   const bool weight_only = o.mode == pipeline::Mode::kWeightOnly;
   const bool dynamic = o.mode == pipeline::Mode::kDynamic || weight_only;
@@ -198,7 +207,7 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   ignored("--minmax-average", !dynamic && (any || o.method == "minmax"));
   ignored("--asymmetric-calib", !dynamic && (any || o.method == "percentile" || o.method == "entropy"));
   for (const char* flag : {"--smoothquant", "--no-smoothquant", "--reduce-range", "--no-reduce-range", "--per-tensor",
-                           "--target", "--elementwise", "--activation-type", "--activation-symmetric", "--weight-type"})
+                           "--target", "--elementwise", "--hardswish", "--activation-type", "--activation-symmetric", "--weight-type"})
     ignored(flag, !weight_only);
   if (f->smoothquant_option->count() > 0)
     o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);

@@ -18,6 +18,7 @@ struct EmitSummary {
   size_t weights = 0;           // weights stored as integers + DequantizeLinear
   size_t biases = 0;            // int32 biases
   size_t quantized_nodes = 0;
+  size_t affine_tails = 0;      // scalar Mul/Add between two pairs folded into Q/DQ parameters
   std::vector<std::string> notes;  // adjustments worth telling the user (bias overflow, ...)
 };
 
@@ -28,6 +29,8 @@ struct EmitSummary {
 // - weights become integer initializers -> DequantizeLinear with `axis` written explicitly;
 // - biases become int32 with scale exactly s_x * s_w[c] (float32 product, as ORT's kernels use),
 //   raising a channel's weight scale when its bias would overflow int32;
+// - a scalar Mul/Add between a quantized tensor and the next pair (out = a·h + b, a > 0) goes into
+//   h's Q parameters, read back through out's DQ (Conv readers' biases take the rounding of b);
 // - float weights and Constant nodes nobody reads any more are removed.
 // The model must be at opset >= 13 (per-axis DequantizeLinear).
 // Bias correction: the mean of each input channel of a tensor by name (axis 1 of Conv inputs, the

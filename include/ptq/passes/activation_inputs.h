@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 
 #include "ptq/ir/graph.h"
 
@@ -18,5 +19,15 @@ std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& graph)
 
 // x when `mul` is the Mul of a SiLU, x * Sigmoid(x) (either operand order); ir::kNone otherwise.
 ir::ValueId silu_operand(const ir::Graph& graph, const ir::Node& mul);
+
+// A HardSwish written out as x * Clip(x + 3, 0, 6) (PaddlePaddle's export; the division by 6
+// follows as a Mul or Div), each piece the previous one's sole reader; `clip` is kNone once the
+// Clip is folded into the Add's Q (whose range [0, 6] then clamps as it did).
+struct HardSwishParts {
+  ir::ValueId x = ir::kNone;
+  ir::NodeId add = ir::kNone, clip = ir::kNone, mul = ir::kNone;
+};
+// The parts when `node` is the Add(x, 3) or the Mul of such a HardSwish.
+std::optional<HardSwishParts> decomposed_hardswish(const ir::Graph& graph, const ir::Node& node);
 
 }  // namespace ptq::passes

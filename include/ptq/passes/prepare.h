@@ -29,6 +29,10 @@ void merge_constant_scales(ir::Graph& graph, Changes& changes);
 // alone feeds it (Caffe Scale layers, PaddlePaddle's learnable affine blocks), as BatchNormalization.
 // The Conv's output keeps its Q/DQ pair; the Mul would otherwise run in float after the DQ.
 void fold_scale_into_conv(ir::Graph& graph, Changes& changes);
+// Folds an Add of a constant that is a scalar or per output channel into the bias of the Conv that
+// alone feeds it, where the sum is the input of a written-out HardSwish (PP-OCRv4-rec's affine
+// blocks): the HardSwish's int8 Add and Mul then read the Conv's quantized output directly.
+void fold_shift_into_hardswish_conv(ir::Graph& graph, Changes& changes);
 // Folds a constant zero Pad of spatial axes into the Conv that alone reads it (TF "same" padding
 // exported as Pad -> Conv): left in place it sits between DQ and Q and ORT runs it in float.
 void fold_pad_into_conv(ir::Graph& graph, Changes& changes);

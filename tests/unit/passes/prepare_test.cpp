@@ -193,6 +193,45 @@ TEST(Prepare, MergesScalarScales) {
     for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(before[o].data<float>()[i], after[o].data<float>()[i], 1e-6f) << o << i;
 }
 
+// PP-OCRv4-rec's affine blocks: Conv -> Add(t) -> HardSwish written out as Add(3), Clip(0, 6), Mul.
+// The shift goes into the Conv's bias (it had none here), so the HardSwish reads the Conv output;
+// an Add of a constant that no HardSwish reads stays.
+TEST(Prepare, FoldsShiftIntoHardSwishConv) {
+  const char* text = R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 3, 6, 6] x, float[4, 3, 3, 3] w, float[1, 4, 1, 1] t) => (float[1, 4, 6, 6] y, float[1, 4, 6, 6] z)
+        <float three = {3.0}, float zero = {0.0}, float six = {6.0}> {
+      c = Conv <pads = [1, 1, 1, 1]> (x, w)
+      s = Add (c, t)
+      a = Add (s, three)
+      k = Clip (a, zero, six)
+      y = Mul (s, k)
+      c2 = Conv <pads = [1, 1, 1, 1]> (x, w)
+      z = Add (c2, t)
+    }
+  )";
+  ir::Model m = onnx_io::parse_model_text(text);
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w"), random_tensor({4, 3, 3, 3}, 1));
+  g.set_initializer(g.find("t"), random_tensor({1, 4, 1, 1}, 2, -2.f, 2.f));
+  const Tensor x = random_tensor({1, 3, 6, 6}, 7);
+  runtime::Interpreter before_run(m, {.threads = 1});
+  const std::vector<Tensor> before = before_run.run({{"x", x}});
+  const Changes changes = prepare_for_quantization(m);
+  ir::verify(m);
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram,
+            (std::map<std::string, size_t>{{"Conv", 2}, {"Add", 2}, {"Clip", 1}, {"Mul", 1}}));
+  EXPECT_EQ(std::count_if(changes.begin(), changes.end(), [](const std::string& c) { return c.find("'s bias") != std::string::npos; }), 1);
+  const ir::Node* add3 = m.graph.producer(m.graph.producer(m.graph.producer(m.graph.outputs[0])->inputs[1])->inputs[0]);
+  ASSERT_NE(add3, nullptr);
+  EXPECT_EQ(m.graph.producer(add3->inputs[0])->op_type, "Conv");
+  runtime::Interpreter after_run(m, {.threads = 1});
+  const std::vector<Tensor> after = after_run.run({{"x", x}});
+  for (size_t o = 0; o < 2; ++o)
+    for (size_t i = 0; i < before[o].numel(); ++i)
+      EXPECT_NEAR(before[o].data<float>()[i], after[o].data<float>()[i], 1e-5f) << o << " " << i;
+}
+
 TEST(Prepare, BatchNormAfterSharedConvOutputStays) {
   ir::Model m = onnx_io::parse_model_text(R"(
     <ir_version: 8, opset_import: ["" : 13]>
