@@ -147,8 +147,8 @@ class Emitter {
     return v == out ? ir::kNone : v;
   }
 
-  // A quantized tensor h followed only by a scalar Mul (or Div) and/or Add before the next Q (PP-OCRv4-rec's
-  // affine blocks after a HardSwish): out = a·h + b with a > 0 quantizes as h on the grid
+  // A quantized tensor h followed only by a scalar Mul (or Div) and/or Add before the next Q
+  // (PP-OCRv4-rec's affine blocks after a HardSwish): out = a·h + b with a > 0 quantizes as h on the grid
   // s_h = s_out / a with zero point z_out + round(b / s_out), read back through out's DQ; the
   // float Mul and Add between the two pairs disappear. The rounding r = b - s_out·round(b / s_out)
   // left in the DQ's output goes into the bias of every reading Conv (r·Σw per output channel,
@@ -163,8 +163,9 @@ class Emitter {
     for (ir::ValueId out : plan_.activations) {
       double a = 1, b = 0;
       const ir::ValueId h = params_.count(out) && !tied.count(out) ? affine_source(out, a, b) : ir::kNone;
-      if (h == ir::kNone || !params_.count(h) || tied.count(h) || absorbed_.count(h) || tails_.count(out) ||
-          !(a > 0) || !std::isfinite(a) || !std::isfinite(b) || std::find(g_.outputs.begin(), g_.outputs.end(), out) != g_.outputs.end())
+      const bool graph_output = std::find(g_.outputs.begin(), g_.outputs.end(), out) != g_.outputs.end();
+      if (h == ir::kNone || !params_.count(h) || tied.count(h) || absorbed_.count(h) || graph_output || !(a > 0) ||
+          !std::isfinite(a) || !std::isfinite(b))
         continue;
       const quant::QuantParams qo = params_.at(out).qp;
       const double k = std::nearbyint(b / qo.scale);

@@ -221,7 +221,9 @@ TEST(Prepare, FoldsShiftIntoHardSwishConv) {
   ir::verify(m);
   EXPECT_EQ(ir::graph_stats(m.graph).op_histogram,
             (std::map<std::string, size_t>{{"Conv", 2}, {"Add", 2}, {"Clip", 1}, {"Mul", 1}}));
-  EXPECT_EQ(std::count_if(changes.begin(), changes.end(), [](const std::string& c) { return c.find("'s bias") != std::string::npos; }), 1);
+  const auto bias_folds = std::count_if(changes.begin(), changes.end(),
+                                        [](const std::string& c) { return c.find("'s bias") != std::string::npos; });
+  EXPECT_EQ(bias_folds, 1);
   const ir::Node* add3 = m.graph.producer(m.graph.producer(m.graph.producer(m.graph.outputs[0])->inputs[1])->inputs[0]);
   ASSERT_NE(add3, nullptr);
   EXPECT_EQ(m.graph.producer(add3->inputs[0])->op_type, "Conv");
