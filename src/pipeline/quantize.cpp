@@ -297,6 +297,16 @@ QuantizeResult quantize(const QuantizeOptions& o) {
       PTQ_CHECK(!o.smoothquant, UsageError, "--smoothquant: ", o.load_calib,
                 " was made without it; recalibrate with --calib to smooth");
     }
+    // Names the prepared graph lacks: a table from a ptq whose graph preparation differed (a
+    // folded BatchNormalization, scale or shift removes the tensor after the Conv, and the Conv's
+    // own output then holds other values than the table's range for it describes).
+    std::vector<std::string> unknown;
+    for (const auto& [name, r] : table.ranges)
+      if (model.graph.find(name) == ir::kNone) unknown.push_back(name);
+    if (!unknown.empty())
+      spdlog::warn("--load-calib: {} of the {} tensors in {} are not in the prepared graph (e.g. '{}'): the table may "
+                   "come from a ptq version that prepared the graph differently; recalibrate with --calib",
+                   unknown.size(), table.ranges.size(), o.load_calib, unknown.front());
     // A table merged from shards has no per-channel maxima (neither the pair inputs' nor the
     // depthwise inputs'): with --calib, one pass measures them, so the model is the one a single
     // run writes. (Without data: pairs bounded at code 192, no depthwise input scales.)

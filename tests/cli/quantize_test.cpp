@@ -118,6 +118,18 @@ TEST(Quantize, LoadCalibReproducesTheModelAndChecksTheHash) {
   const Output b = quantize(tmp, "b", {"--load-calib", tmp.file("a.json")});
   ASSERT_EQ(b.cli.exit_code, 0) << b.cli.err;
   EXPECT_TRUE(a.model == b.model);
+  const auto own = test::run_quantize({demo_model(), "-o", tmp.file("own.onnx"), "--load-calib", tmp.file("a.json")});
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_EQ(own.err.find("not in the prepared graph"), std::string::npos) << own.err;
+  // A tensor the prepared graph lacks (an older ptq's preparation): said, the model still written.
+  std::string stale = test::read_file(tmp.file("a.json"));
+  stale.replace(stale.find("\"tensors\": {") + 13, 0, "\n    \"gone_after_fold\": {\"max\": 1.0, \"min\": 0.0},");
+  test::write_file(tmp.file("stale.json"), stale);
+  const auto e = test::run_quantize({demo_model(), "-o", tmp.file("e.onnx"), "--load-calib", tmp.file("stale.json")});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(e.err.find("warning: --load-calib: 1 of the"), std::string::npos) << e.err;
+  EXPECT_NE(e.err.find("'gone_after_fold'"), std::string::npos) << e.err;
+  EXPECT_TRUE(fs::exists(tmp.file("e.onnx")));
   // A table for another model file: refused unless --force.
   std::string other = test::read_file(tmp.file("a.json"));
   other.replace(other.find("\"model_sha256\": \"") + 17, 4, "0000");
