@@ -168,6 +168,16 @@ TEST(QLinearAdd, ExactSumsAndBroadcast) {
        {"b", Tensor::from_vector<uint8_t>({3}, {20, 21, 0})}})[0];
   // c = (a − 10) + 2(b − 20) + 30, saturated.
   EXPECT_EQ(values<uint8_t>(y), (std::vector<uint8_t>{30, 33, 235, 20, 72, 80}));
+  // Both operands broadcast ([2, 1] + [1, 3]), and a scalar operand (HardSwish's Add(x, 3)).
+  const auto add = [](Dims ad, std::vector<uint8_t> av, Dims bd, std::vector<uint8_t> bv) {
+    return values<uint8_t>(test::run_text(R"(<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+      g (uint8[p,q] a, uint8[r,s] b) => (uint8[m,n] y)
+      <float sa = {0.5}, uint8 za = {10}, float sb = {1.0}, uint8 zb = {20}, float sc = {0.5}, uint8 zc = {30}> {
+        y = com.microsoft.QLinearAdd (a, sa, za, b, sb, zb, sc, zc) })",
+        {{"a", Tensor::from_vector<uint8_t>(ad, av)}, {"b", Tensor::from_vector<uint8_t>(bd, bv)}})[0]);
+  };
+  EXPECT_EQ(add({2, 1}, {10, 12}, {1, 3}, {20, 21, 22}), (std::vector<uint8_t>{30, 32, 34, 32, 34, 36}));
+  EXPECT_EQ(add({2, 3}, {10, 11, 12, 13, 14, 15}, {1, 1}, {21}), (std::vector<uint8_t>{32, 33, 34, 35, 36, 37}));
 }
 
 TEST(QLinearMul, ProductOfCentredValues) {

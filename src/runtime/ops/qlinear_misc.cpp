@@ -13,7 +13,9 @@
 namespace ptq::runtime {
 namespace {
 
-// Calls f(out_index, a_index, b_index) over the broadcast shape `od`.
+// Calls f(out_index, a_index, b_index) over the broadcast shape `od`: the index arithmetic once
+// per row of the last axis, not per element (a scalar operand, HardSwish's Add(x, 3), ran 4 ms a
+// node through per-element divisions on PP-OCRv4-rec).
 template <typename F>
 void for_each_broadcast(const Dims& ad, const Dims& bd, const Dims& od, F&& f) {
   const int64_t total = numel_of(od);
@@ -21,17 +23,20 @@ void for_each_broadcast(const Dims& ad, const Dims& bd, const Dims& od, F&& f) {
     for (int64_t i = 0; i < total; ++i) f(i, i, i);
     return;
   }
+  if (total == 0) return;
   const std::vector<int64_t> sa = broadcast_strides(ad, od), sb = broadcast_strides(bd, od);
   const std::vector<int64_t> so = strides_of(od);
-  for (int64_t i = 0; i < total; ++i) {
-    int64_t rem = i, ia = 0, ib = 0;
+  const int64_t inner = od.empty() ? 1 : od.back();
+  const int64_t ta = od.empty() ? 0 : sa.back(), tb = od.empty() ? 0 : sb.back();
+  for (int64_t row = 0; row < total; row += inner) {
+    int64_t rem = row, ia = 0, ib = 0;
     for (size_t d = 0; d < od.size(); ++d) {
       const int64_t idx = rem / so[d];
       rem %= so[d];
       ia += idx * sa[d];
       ib += idx * sb[d];
     }
-    f(i, ia, ib);
+    for (int64_t j = 0; j < inner; ++j) f(row + j, ia + j * ta, ib + j * tb);
   }
 }
 
