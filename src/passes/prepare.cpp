@@ -55,6 +55,29 @@ std::vector<float> channel_factors(const Tensor& c, int64_t m, size_t rank) {
   return std::vector<float>(p, p + m);
 }
 
+// The Conv that writes `x` for node output `out` alone to read (float weights of rank >= 3, a
+// float bias or none), with constant `c`'s value per output channel of it (channel_factors).
+struct ConvChannels {
+  const ir::Node* conv;
+  const Tensor* w;
+  const Tensor* b;  // nullptr: no bias
+  std::vector<float> per_channel;
+};
+
+std::optional<ConvChannels> sole_conv_channels(const ir::Graph& g, ir::ValueId x, ir::ValueId out, const Tensor* c) {
+  const ir::Node* conv = c && x != ir::kNone ? g.producer(x) : nullptr;
+  if (!conv || !conv->is_default_domain() || conv->op_type != "Conv") return std::nullopt;
+  if (g.value(x).uses.size() != 1 || is_graph_output(g, x) || !can_bypass(g, x, out)) return std::nullopt;
+  const Tensor* w = float_constant(g, *conv, 1);
+  const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone;
+  const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
+  if (!w || w->rank() < 3 || (has_bias && !b)) return std::nullopt;
+  const int64_t m = w->dims()[0];
+  std::vector<float> f = channel_factors(*c, m, w->rank());
+  if (f.empty() || (b && static_cast<int64_t>(b->numel()) != m)) return std::nullopt;
+  return ConvChannels{conv, w, b, std::move(f)};
+}
+
 }  // namespace
 
 void remove_noops(ir::Graph& g, Changes& changes) {
@@ -170,25 +193,17 @@ void fold_scale_into_conv(ir::Graph& g, Changes& changes) {
     for (size_t slot : {size_t{0}, size_t{1}}) {  // the Conv output's operand
       if (s.op_type == "Div" && slot == 1) break;
       const ir::ValueId x = s.inputs[slot];
-      const Tensor* c = float_constant(g, s, 1 - slot);
-      const ir::Node* conv = c && x != ir::kNone ? g.producer(x) : nullptr;
-      if (!conv || !conv->is_default_domain() || conv->op_type != "Conv") continue;
-      if (g.value(x).uses.size() != 1 || is_graph_output(g, x) || !can_bypass(g, x, s.outputs[0])) continue;
-      const Tensor* w = float_constant(g, *conv, 1);
-      const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone;
-      const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
-      if (!w || w->rank() < 3 || (has_bias && !b)) continue;
-      const int64_t m = w->dims()[0];
-      const std::vector<float> f = channel_factors(*c, m, w->rank());
-      if (f.empty() || (has_bias && static_cast<int64_t>(b->numel()) != m)) continue;
+      const std::optional<ConvChannels> cc = sole_conv_channels(g, x, s.outputs[0], float_constant(g, s, 1 - slot));
+      if (!cc) continue;
+      const std::vector<float>& f = cc->per_channel;
       const bool divide = s.op_type == "Div";
       if (divide && std::any_of(f.begin(), f.end(), [](float v) { return v == 0.f; })) continue;
       // (Adding an initializer may move the tensors `w` and `b` point to: both read first.)
-      Tensor nw = scaled_rows(*w, f, divide);
+      Tensor nw = scaled_rows(*cc->w, f, divide);
       std::optional<Tensor> nb;
-      if (has_bias) nb = scaled_rows(*b, f, divide);
-      const ir::NodeId conv_id = conv->id;
-      const std::string labels = str_cat(s.label(), " into ", conv->label());
+      if (cc->b) nb = scaled_rows(*cc->b, f, divide);
+      const ir::NodeId conv_id = cc->conv->id;
+      const std::string labels = str_cat(s.label(), " into ", cc->conv->label());
       replace_constant(g, conv_id, 1, "_scaled", std::move(nw));
       if (nb) replace_constant(g, conv_id, 2, "_scaled", std::move(*nb));
       bypass(g, id, x, g.node(id).outputs[0]);
@@ -211,22 +226,15 @@ void fold_shift_into_hardswish_conv(ir::Graph& g, Changes& changes) {
     if (!hardswish) continue;
     for (size_t slot : {size_t{0}, size_t{1}}) {  // the Conv output's operand
       const ir::ValueId x = a.inputs[slot];
-      const Tensor* c = float_constant(g, a, 1 - slot);
-      const ir::Node* conv = c && x != ir::kNone ? g.producer(x) : nullptr;
-      if (!conv || !conv->is_default_domain() || conv->op_type != "Conv") continue;
-      if (g.value(x).uses.size() != 1 || is_graph_output(g, x) || !can_bypass(g, x, y)) continue;
-      const Tensor* w = float_constant(g, *conv, 1);
-      const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone;
-      const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
-      if (!w || w->rank() < 3 || (has_bias && !b)) continue;
-      const int64_t m = w->dims()[0];
-      const std::vector<float> shift = channel_factors(*c, m, w->rank());
-      if (shift.empty() || (has_bias && static_cast<int64_t>(b->numel()) != m)) continue;
-      std::vector<float> nb = b ? as_floats(*b) : std::vector<float>(static_cast<size_t>(m), 0.f);
-      for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] += shift[ch];
-      const ir::NodeId conv_id = conv->id;
-      const std::string labels = str_cat(a.label(), " into ", conv->label());
-      const std::string bname = g.unique_name((conv->name.empty() ? g.value(x).name : conv->name) + "_bias_shifted");
+      const std::optional<ConvChannels> cc = sole_conv_channels(g, x, y, float_constant(g, a, 1 - slot));
+      if (!cc) continue;
+      const int64_t m = cc->w->dims()[0];
+      std::vector<float> nb = cc->b ? as_floats(*cc->b) : std::vector<float>(static_cast<size_t>(m), 0.f);
+      for (size_t ch = 0; ch < nb.size(); ++ch) nb[ch] += cc->per_channel[ch];
+      const ir::NodeId conv_id = cc->conv->id;
+      const std::string labels = str_cat(a.label(), " into ", cc->conv->label());
+      const std::string conv_name = cc->conv->name;
+      const std::string bname = g.unique_name((conv_name.empty() ? g.value(x).name : conv_name) + "_bias_shifted");
       g.set_node_input(conv_id, 2, g.add_initializer(bname, Tensor::from_vector<float>({m}, nb)));
       bypass(g, id, x, y);
       changes.push_back(str_cat("folded ", labels, "'s bias"));
