@@ -127,8 +127,8 @@ def _common(threads, input_shapes, skip_nonfinite, preprocess, labels, task, rep
 def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = None, *,
              mode: str = "static", method: str = "auto", percentile: Optional[float] = None,
              minmax_average: bool = False, asymmetric_calib: bool = False,
-             target: str = "ort-x86", preset: str = "auto",
-             activation_type: Optional[str] = None, activation_symmetric: bool = False,
+             target: str = "ort-x86", preset: str = "auto", elementwise: Optional[str] = None,
+             hardswish: Optional[str] = None, activation_type: Optional[str] = None, activation_symmetric: bool = False,
              weight_type: Optional[str] = None, per_tensor: bool = False, reduce_range: Optional[bool] = None,
              exclude_nodes: Optional[str] = None, exclude_ops: Union[None, str, Sequence[str]] = None,
              smoothquant: Union[None, bool, float] = None, threads: Optional[int] = None,
@@ -162,7 +162,8 @@ def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = No
               or min_sqnr is not None or auto_fallback or task != "auto")
     options = dict(
         mode=mode, method=method, percentile=percentile, minmax_average=minmax_average,
-        asymmetric_calib=asymmetric_calib, target=target, preset=preset, activation_type=activation_type,
+        asymmetric_calib=asymmetric_calib, target=target, preset=preset, elementwise=elementwise,
+        hardswish=hardswish, activation_type=activation_type,
         activation_symmetric=activation_symmetric, weight_type=weight_type, per_tensor=per_tensor,
         reduce_range=reduce_range, exclude_nodes=exclude_nodes, exclude_ops=list(exclude_ops or []),
         smoothquant=None if smoothquant is None or isinstance(smoothquant, bool) else float(smoothquant),

@@ -146,6 +146,8 @@ py::dict quantize(const std::string& model, const std::string& output, const py:
   c.exclude_nodes = opt.get<std::string>("exclude_nodes", "");
   c.exclude_ops = opt.get<std::vector<std::string>>("exclude_ops", {});
   c.preset = quant::parse_preset(opt.get<std::string>("preset", "auto"));
+  if (const auto e = opt.opt<std::string>("elementwise")) c.quantize_elementwise = quant::parse_int8_or_fp32("--elementwise", *e);
+  if (const auto h = opt.opt<std::string>("hardswish")) c.quantize_hardswish = quant::parse_int8_or_fp32("--hardswish", *h);
   o.method = opt.get<std::string>("method", o.method);
   if (const auto p = opt.opt<double>("percentile")) {
     check_range("--percentile", *p, 50, 100);

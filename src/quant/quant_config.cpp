@@ -32,6 +32,12 @@ Preset parse_preset(const std::string& name) {
   throw UsageError(str_cat("--preset: unknown preset '", name, "' (use auto, cnn or transformer)"));
 }
 
+bool parse_int8_or_fp32(const char* flag, const std::string& value) {
+  if (value == "int8") return true;
+  if (value == "fp32") return false;
+  throw UsageError(str_cat(flag, ": unknown value '", value, "' (use int8 or fp32)"));
+}
+
 const char* preset_name(Preset preset) {
   switch (preset) {
     case Preset::kAuto: return "auto";

@@ -182,16 +182,8 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   quant::QuantConfig c = quant::config_for(target);
   c.exclude_nodes = o.config.exclude_nodes;
   c.preset = quant::parse_preset(f->preset);
-  if (!f->elementwise.empty()) {
-    PTQ_CHECK(f->elementwise == "int8" || f->elementwise == "fp32", UsageError, "--elementwise: unknown value '",
-              f->elementwise, "' (use int8 or fp32)");
-    c.quantize_elementwise = f->elementwise == "int8";
-  }
-  if (!f->hardswish.empty()) {
-    PTQ_CHECK(f->hardswish == "int8" || f->hardswish == "fp32", UsageError, "--hardswish: unknown value '",
-              f->hardswish, "' (use int8 or fp32)");
-    c.quantize_hardswish = f->hardswish == "int8";
-  }
+  if (!f->elementwise.empty()) c.quantize_elementwise = quant::parse_int8_or_fp32("--elementwise", f->elementwise);
+  if (!f->hardswish.empty()) c.quantize_hardswish = quant::parse_int8_or_fp32("--hardswish", f->hardswish);
   // Flags the chosen method ignores: said, so nobody believes they took effect.
   const bool weight_only = o.mode == pipeline::Mode::kWeightOnly;
   const bool dynamic = o.mode == pipeline::Mode::kDynamic || weight_only;

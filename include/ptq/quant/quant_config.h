@@ -73,6 +73,9 @@ Target parse_target(const std::string& name);
 const char* target_name(Target target);
 // "auto" | "cnn" | "transformer"; throws UsageError naming the flag value otherwise.
 Preset parse_preset(const std::string& name);
+// The value of --elementwise or --hardswish: true for "int8", false for "fp32"; throws UsageError
+// naming `flag` otherwise.
+bool parse_int8_or_fp32(const char* flag, const std::string& value);
 const char* preset_name(Preset preset);
 
 }  // namespace ptq::quant
