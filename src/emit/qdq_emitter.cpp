@@ -174,11 +174,12 @@ class Emitter {
       if (!(z >= codes.qmin && z <= codes.qmax)) continue;
       std::map<ir::NodeId, std::vector<double>> shifts;
       bool readers_ok = true;
+      // Exact codes (r = 0) need no reader's bias.
       for (const ir::Use& u : g_.value(out).uses) {
+        if (r == 0) break;
         const ir::Node& n = g_.node(u.node);
         const auto q = planned.find(u.node);
         const Tensor* w = n.op_type == "Conv" && n.inputs.size() > 1 ? g_.constant(n.inputs[1]) : nullptr;
-        if (r == 0) continue;
         if (q == planned.end() || u.slot != 0 || q->second->bias_slot < 0 || q->second->bias_node != ir::kNone ||
             !w || w->dtype() != DType::kFloat || w->rank() < 3) {
           readers_ok = false;
@@ -191,11 +192,8 @@ class Emitter {
           for (size_t i = 0; i < per; ++i) sh[c] += r * w->data<float>()[c * per + i];
       }
       if (!readers_ok) continue;
-      for (auto& [node, sh] : shifts) {
-        std::vector<double>& total = tail_shift_[node];
-        total.resize(sh.size(), 0.0);
-        for (size_t c = 0; c < sh.size(); ++c) total[c] += sh[c];
-      }
+      // A Conv reads one tensor on input 0, so at most one tail shifts its bias.
+      for (auto& [node, sh] : shifts) tail_shift_[node] = std::move(sh);
       ActParams p;
       p.qp = {static_cast<float>(qo.scale / a), static_cast<int32_t>(z)};
       const std::string base = g_.value(h).name;
@@ -342,15 +340,14 @@ class Emitter {
     const Tensor& b = *g_.constant(bv);
     const ir::Node& n = g_.node(q.node);
     const auto measured = n.outputs.empty() ? bias_shift_.end() : bias_shift_.find(g_.value(n.outputs[0]).name);
-    if (measured != bias_shift_.end() && measured->second.size() == b.numel()) {
+    // Shifts measured by empirical bias correction and left by absorbed affine tails add up.
+    const auto add_shift = [&](const std::vector<double>& shift) {
+      if (shift.size() != b.numel()) return;
       bias_shift.resize(b.numel(), 0.0);
-      for (size_t c = 0; c < bias_shift.size(); ++c) bias_shift[c] += measured->second[c];
-    }
-    const auto tail = tail_shift_.find(q.node);
-    if (tail != tail_shift_.end() && tail->second.size() == b.numel()) {
-      bias_shift.resize(b.numel(), 0.0);
-      for (size_t c = 0; c < bias_shift.size(); ++c) bias_shift[c] += tail->second[c];
-    }
+      for (size_t c = 0; c < bias_shift.size(); ++c) bias_shift[c] += shift[c];
+    };
+    if (measured != bias_shift_.end()) add_shift(measured->second);
+    if (const auto tail = tail_shift_.find(q.node); tail != tail_shift_.end()) add_shift(tail->second);
     Tensor corrected;
     if (!bias_shift.empty() && b.dtype() == DType::kFloat && b.numel() == bias_shift.size()) {
       std::vector<float> v(b.data<float>(), b.data<float>() + b.numel());

@@ -1,7 +1,6 @@
 // Finds the inputs of SiLU (Sigmoid + Mul) and HardSwish activations.
 #include "ptq/passes/activation_inputs.h"
 
-#include "ptq/core/tensor.h"
 #include "rewrite.h"
 
 namespace ptq::passes {
@@ -28,14 +27,6 @@ bool is_hardswish_input(const ir::Graph& g, ir::ValueId x) {
   if (uses.size() != 1) return false;
   const ir::Node& n = g.node(uses[0].node);
   return n.is_default_domain() && n.op_type == "HardSwish";
-}
-
-// A float scalar constant at input `slot` of `n` (or the attribute `attr` when the input is absent,
-// Clip before opset 11) equal to `v`.
-bool scalar_input_is(const ir::Graph& g, const ir::Node& n, size_t slot, const char* attr, float v) {
-  if (const ir::Attribute* a = attr ? n.attr(attr) : nullptr) return a->f == v;
-  const Tensor* t = g.constant(slot < n.inputs.size() ? n.inputs[slot] : ir::kNone);
-  return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == v;
 }
 
 // The sole reader of v, or nullptr.

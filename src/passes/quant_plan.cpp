@@ -305,10 +305,11 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
     // by design (quant::QuantConfig::quantize_elementwise), except a SiLU's Mul: QLinearSigmoid ->
     // QLinearMul is what keeps YOLOX's int8 model faster than fp32 in ORT, and a written-out
     // HardSwish's Add and Mul (--hardswish int8). No note per node.
-    const bool int8_activation = silu_operand(g, n) != ir::kNone ||
-                                 (config.quantize_hardswish && decomposed_hardswish(g, n).has_value());
-    if (rule && (transformer || (!config.quantize_elementwise && !int8_activation)) &&
-        (n.op_type == "Add" || n.op_type == "Mul"))
+    const auto int8_activation = [&] {
+      return silu_operand(g, n) != ir::kNone || (config.quantize_hardswish && decomposed_hardswish(g, n).has_value());
+    };
+    if (rule && (n.op_type == "Add" || n.op_type == "Mul") &&
+        (transformer || (!config.quantize_elementwise && !int8_activation())))
       continue;
     // Shape arithmetic (an int64 Concat of dimensions) is nothing to quantize or to warn about.
     // Calibration observed every float tensor, so an output without a range is not float.

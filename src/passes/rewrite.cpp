@@ -75,13 +75,16 @@ const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot)
   return t && t->dtype() == DType::kFloat ? t : nullptr;
 }
 
+bool scalar_input_is(const ir::Graph& g, const ir::Node& n, size_t slot, const char* attr, float v) {
+  if (const ir::Attribute* a = attr ? n.attr(attr) : nullptr) return a->f == v;
+  const Tensor* t = float_constant(g, n, slot);
+  return t && t->numel() == 1 && t->data<float>()[0] == v;
+}
+
 bool clamps_at_zero(const ir::Graph& g, const ir::Node& n) {
   if (!n.is_default_domain() || n.inputs.empty()) return false;
   if (n.op_type == "Relu") return true;
-  if (n.op_type != "Clip") return false;
-  if (const ir::Attribute* a = n.attr("min")) return a->f == 0.f;
-  const Tensor* t = g.constant(n.inputs.size() > 1 ? n.inputs[1] : ir::kNone);
-  return t && t->dtype() == DType::kFloat && t->numel() == 1 && t->data<float>()[0] == 0.f;
+  return n.op_type == "Clip" && scalar_input_is(g, n, 1, "min", 0.f);
 }
 
 }  // namespace ptq::passes

@@ -24,6 +24,9 @@ Tensor scaled_rows(const Tensor& t, const std::vector<float>& f, bool divide);
 bool binary_mul_or_div(const ir::Node& n);
 // Input `slot` of `n` when it is a float constant, else nullptr.
 const Tensor* float_constant(const ir::Graph& g, const ir::Node& n, size_t slot);
+// Whether input `slot` of `n` is a float scalar constant equal to `v` (or, when the node has the
+// attribute `attr`, as Clip's min/max before opset 11, that attribute).
+bool scalar_input_is(const ir::Graph& g, const ir::Node& n, size_t slot, const char* attr, float v);
 // Relu, or Clip whose lower bound is a constant 0 (input since opset 11, attribute before): what
 // a Q whose range starts at 0 clamps by itself.
 bool clamps_at_zero(const ir::Graph& g, const ir::Node& n);
