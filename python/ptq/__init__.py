@@ -128,7 +128,8 @@ def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = No
              mode: str = "static", method: str = "auto", percentile: Optional[float] = None,
              minmax_average: bool = False, asymmetric_calib: bool = False,
              target: str = "ort-x86", preset: str = "auto", elementwise: Optional[str] = None,
-             hardswish: Optional[str] = None, activation_type: Optional[str] = None, activation_symmetric: bool = False,
+             hardswish: Optional[str] = None, uint8_weights: Optional[str] = None,
+             activation_type: Optional[str] = None, activation_symmetric: bool = False,
              weight_type: Optional[str] = None, per_tensor: bool = False, reduce_range: Optional[bool] = None,
              exclude_nodes: Optional[str] = None, exclude_ops: Union[None, str, Sequence[str]] = None,
              smoothquant: Union[None, bool, float] = None, threads: Optional[int] = None,
@@ -163,7 +164,7 @@ def quantize(model: PathLike, calib: Any = None, output: Optional[PathLike] = No
     options = dict(
         mode=mode, method=method, percentile=percentile, minmax_average=minmax_average,
         asymmetric_calib=asymmetric_calib, target=target, preset=preset, elementwise=elementwise,
-        hardswish=hardswish, activation_type=activation_type,
+        hardswish=hardswish, uint8_weights=uint8_weights, activation_type=activation_type,
         activation_symmetric=activation_symmetric, weight_type=weight_type, per_tensor=per_tensor,
         reduce_range=reduce_range, exclude_nodes=exclude_nodes, exclude_ops=list(exclude_ops or []),
         smoothquant=None if smoothquant is None or isinstance(smoothquant, bool) else float(smoothquant),

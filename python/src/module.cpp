@@ -148,6 +148,7 @@ py::dict quantize(const std::string& model, const std::string& output, const py:
   c.preset = quant::parse_preset(opt.get<std::string>("preset", "auto"));
   if (const auto e = opt.opt<std::string>("elementwise")) c.quantize_elementwise = quant::parse_int8_or_fp32("--elementwise", *e);
   if (const auto h = opt.opt<std::string>("hardswish")) c.quantize_hardswish = quant::parse_int8_or_fp32("--hardswish", *h);
+  if (const auto u = opt.opt<std::string>("uint8_weights")) c.uint8_weights = quant::parse_uint8_weights(*u);
   o.method = opt.get<std::string>("method", o.method);
   if (const auto p = opt.opt<double>("percentile")) {
     check_range("--percentile", *p, 50, 100);

@@ -74,6 +74,7 @@ std::string calib_table_json(const CalibTable& t) {
   if (!t.bias_shift.empty()) j["empirical_bias_correction"] = {{"bias_shift", t.bias_shift}};
   if (!t.depthwise_channel_max.empty()) j["depthwise_scales"] = {{"channel_max", t.depthwise_channel_max}};
   if (t.search_fp32) j["placement_search"] = {{"fp32_nodes", *t.search_fp32}};
+  if (t.uint8_weights) j["uint8_weights"] = {{"kept", true}};
   return j.dump(2) + "\n";
 }
 
@@ -161,6 +162,10 @@ CalibTable parse_table(const std::string& text) {
     if (j.contains("placement_search")) {
       key = "placement_search.fp32_nodes";
       t.search_fp32 = j["placement_search"].at("fp32_nodes").get<std::vector<std::string>>();
+    }
+    if (j.contains("uint8_weights")) {
+      key = "uint8_weights.kept";
+      t.uint8_weights = j["uint8_weights"].at("kept").get<bool>();
     }
   } catch (const json::exception& e) {
     throw IoError(str_cat("key '", key, "': ", e.what()));

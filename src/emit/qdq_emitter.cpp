@@ -244,6 +244,28 @@ class Emitter {
     return s.size() == axis_len ? s : std::vector<float>{};
   }
 
+  // Whether node `n`'s weight goes out as uint8 (--uint8-weights; quant_config.h): `safe` holds the
+  // pair-safe scales (empty when the node reads input data and gets 7-bit weights instead).
+  // kWhereCoarse compares the weight noise of the int8 grid ORT's u8×s8 kernels allow with that of the
+  // plain grid, Σ s_c² over the channels (every channel holds as many weights).
+  bool uint8_weights(const ir::Node& n, const passes::WeightSpec& spec, const Tensor& w,
+                     const std::vector<float>& safe) const {
+    if (config_.uint8_weights == quant::Uint8Weights::kOff || config_.uint8_weights == quant::Uint8Weights::kAuto ||
+        spec.slot != 1 || spec.as_activation ||
+        w.dtype() != DType::kFloat || !pair_layout(g_, n, config_))
+      return false;
+    if (config_.uint8_weights == quant::Uint8Weights::kOn || spec.reduce_range) return true;
+    if (safe.empty()) return false;
+    const QuantizedWeight free = quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry);
+    if (free.scale.size() != safe.size()) return false;
+    double noise = 0, plain = 0;
+    for (size_t c = 0; c < safe.size(); ++c) {
+      const double s = std::max(free.scale[c], safe[c]), p = free.scale[c];
+      noise += s * s, plain += p * p;
+    }
+    return plain > 0 && 10.0 * std::log10(noise / plain) > quant::kUint8WeightsLossDb;
+  }
+
   // The largest uint8 code each input channel of `n` reaches: its calibration maximum on the
   // input's grid, at least kPairCodeFloor (empty: no per-channel maxima for this input).
   std::vector<double> input_codes(const ir::Node& n, PairLayout layout) const {
@@ -293,9 +315,12 @@ class Emitter {
       const bool with_bias = bv != ir::kNone && x_quantized && spec.slot == q.weights.front().slot;
       const size_t channels = spec.axis < 0 ? 1 : static_cast<size_t>(w.dims()[static_cast<size_t>(spec.axis)]);
       std::vector<float> min_scale = x_quantized && !spec.reduce_range ? pair_safe_scales(n, spec, w) : std::vector<float>{};
+      const bool u8 = x_quantized && uint8_weights(n, spec, w, min_scale);
+      const DType wtype = u8 ? DType::kUint8 : config_.weight_type;
+      const bool reduce = spec.reduce_range && !u8;
+      if (u8) min_scale.clear();
       const bool pair_safe = !min_scale.empty();
-      const QuantizedWeight plain =
-          quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale, spec.reduce_range);
+      const QuantizedWeight plain = quantize_weight(w, spec.axis, wtype, config_.weight_symmetry, min_scale, reduce);
       if (with_bias) {
         // Products per output: the weights of one output channel (bias has one value per output).
         const Tensor& b = *g_.constant(bv);
@@ -312,9 +337,7 @@ class Emitter {
       for (size_t c = 0; with_bias && c < plain.scale.size(); ++c)
         raised += c < min_scale.size() && min_scale[c] > plain.scale[c];
       const QuantizedWeight qw =
-          raised ? quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry, min_scale,
-                                   spec.reduce_range)
-                 : plain;
+          raised ? quantize_weight(w, spec.axis, wtype, config_.weight_symmetry, min_scale, reduce) : plain;
       if (raised)
         summary_.notes.push_back(str_cat(n.label(), ": raised the weight scale of ", raised,
                                          " channel(s) so the int32 bias and products cannot overflow"));
@@ -324,11 +347,12 @@ class Emitter {
         if (x_quantized && mean != means_.end()) bias_shift = weight_bias_shift(n, w, qw, mean->second);
       }
       ir::ValueId dq;
-      const auto key = std::make_tuple(wv, spec.axis, spec.reduce_range, pair_safe);
+      const auto key = std::make_tuple(wv, spec.axis, reduce, pair_safe, u8);
       if (!raised && weight_cache_.count(key)) {
         dq = weight_cache_[key];  // a weight shared by several nodes is stored once
       } else {
-        dq = emit_weight(base, qw, config_.weight_type);
+        dq = emit_weight(base, qw, wtype);
+        summary_.uint8_weights += u8;
         if (!raised) weight_cache_[key] = dq;
         ++summary_.weights;
       }
@@ -409,7 +433,7 @@ class Emitter {
   std::set<ir::ValueId> absorbed_;                       // those outs: no pair of their own
   std::map<ir::NodeId, std::vector<double>> tail_shift_;  // bias shift of the Convs reading them
   // (weight, axis, 7-bit, pair-safe scales) -> its DequantizeLinear output
-  std::map<std::tuple<ir::ValueId, int64_t, bool, bool>, ir::ValueId> weight_cache_;
+  std::map<std::tuple<ir::ValueId, int64_t, bool, bool, bool>, ir::ValueId> weight_cache_;
   EmitSummary summary_;
 };
 

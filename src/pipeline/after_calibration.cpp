@@ -82,9 +82,11 @@ constexpr double kAutoMarginDb = 1.0;
 // efficientnet-lite0 a 0.19 dB lead on the rows came with 0.5 dB less on the eval split; on
 // mobilenetv2 they lead by 2.4 dB).
 constexpr double kDepthwiseMarginDb = 0.5;
+// uint8 weights (--uint8-weights auto) likewise: kept where the output SQNR rises this much.
+constexpr double kUint8WeightsMarginDb = 0.5;
 
 // Returns the chosen table's figure (what bias correction compares against).
-double choose_method(const QuantizeOptions& o, const ir::Model& model, const std::vector<report::Fp32Sample>& kept,
+double choose_method(const quant::QuantConfig& config, const ir::Model& model, const std::vector<report::Fp32Sample>& kept,
                      const report::AccuracyOptions& so, const DepthwiseMax& depthwise, calib::CalibTable& table,
                      std::vector<calib::CalibTable> candidates, QuantizeResult& result) {
   std::string figures;
@@ -93,7 +95,7 @@ double choose_method(const QuantizeOptions& o, const ir::Model& model, const std
   double first = 0;
   std::vector<double> dbs;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    const double db = report::output_sqnr(model, build_int8(model, candidates[i].ranges, o.config, {}, {}, depthwise).built.model,
+    const double db = report::output_sqnr(model, build_int8(model, candidates[i].ranges, config, {}, {}, depthwise).built.model,
                                           kept, so.int8_runtime, false);
     dbs.push_back(db);
     figures += str_cat(i ? ", " : "", calib::method_label(candidates[i].method, candidates[i].params), " ", report::format_db(db));
@@ -123,6 +125,11 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
   Measured m;
   report::NodeSelection& searched = m.searched;
   emit::ChannelMeans& means = m.means;
+  // --uint8-weights auto is measured below, or taken from a loaded table; unmeasured, it is off.
+  const bool uint8_auto = o.config.uint8_weights == quant::Uint8Weights::kAuto;
+  quant::QuantConfig& config = m.config;
+  config = o.config;
+  if (uint8_auto) config.uint8_weights = quant::Uint8Weights::kOff;
   // The search is for CNN placement: transformer placement already keeps what int8 cannot carry
   // fp32 by design, and its padded calibration rows would count padding in the output SQNR.
   const std::optional<report::SearchOptions> search =
@@ -132,6 +139,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
   if (!o.load_calib.empty() && (!table.channel_mean.empty() || !table.bias_shift.empty() || table.search_fp32)) {
     // The table records what its run measured: the same model without the data. (A table merged
     // from shards has only ranges: with --calib, the measurements below run on its first rows.)
+    if (search && uint8_auto && table.uint8_weights) config.uint8_weights = quant::Uint8Weights::kWhereCoarse;
     if (search && o.bias_correction) means = table.channel_mean;
     if (search && o.bias_correction && o.empirical_bias_correction) m.bias_shift = table.bias_shift;
     if (search && table.search_fp32) {
@@ -158,11 +166,11 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     depthwise = depthwise_max_by_node(model.graph, dw_max);
     // --method auto's choice; its figure is the model without bias correction, measured already.
     std::optional<double> chosen_db;
-    if (!candidates.empty()) chosen_db = choose_method(o, model, kept, so, depthwise, table, std::move(candidates), result);
+    if (!candidates.empty()) chosen_db = choose_method(config, model, kept, so, depthwise, table, std::move(candidates), result);
     table.depthwise_channel_max = std::move(dw_max);  // (after the choice, which replaces the table)
     if (!depthwise.empty()) {
       const auto measure = [&](const DepthwiseMax& with) {
-        return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, {}, with).built.model, kept,
+        return report::output_sqnr(model, build_int8(model, table.ranges, config, {}, {}, with).built.model, kept,
                                    so.int8_runtime, false);
       };
       const double with = chosen_db ? *chosen_db : measure(depthwise), without = measure({});
@@ -179,6 +187,32 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
         chosen_db = with;
       }
     }
+    if (uint8_auto) {
+      // uint8 weights where the pair-safe int8 grid costs precision (emit's per-node rule), kept
+      // where the output SQNR rises: their u8×u8 kernels are slower in ORT on small K, and on
+      // YOLOX-nano and PP-OCRv4-rec they measured no better.
+      quant::QuantConfig with = config;
+      with.uint8_weights = quant::Uint8Weights::kWhereCoarse;
+      const Int8Build b = build_int8(model, table.ranges, with, {}, {}, depthwise);
+      if (b.summary.uint8_weights > 0) {
+        const double on = report::output_sqnr(model, b.built.model, kept, so.int8_runtime, false);
+        const double off = chosen_db ? *chosen_db
+                                     : report::output_sqnr(model, build_int8(model, table.ranges, config, {}, {}, depthwise).built.model,
+                                                           kept, so.int8_runtime, false);
+        if (on >= off + kUint8WeightsMarginDb) {
+          spdlog::info("uint8 weights kept on {} node(s): output SQNR {} dB with them, {} dB without, on {} calibration rows",
+                       b.summary.uint8_weights, report::format_db(on), report::format_db(off), kept.size());
+          config = with;
+          chosen_db = on;
+        } else {
+          result.notes.push_back(str_cat("uint8 weights not kept: output SQNR ", report::format_db(on), " dB with them on ",
+                                         b.summary.uint8_weights, " node(s), ", report::format_db(off), " dB without, on ",
+                                         kept.size(), " calibration rows (kept when they measure ", kUint8WeightsMarginDb,
+                                         " dB more)"));
+          chosen_db = off;
+        }
+      }
+    }
     if (o.bias_correction) {
       // Kept only where measured to help: the analytic shift is exact for each layer's own weights,
       // yet PP-OCRv4-rec lost 8 points of exact match with it (mobilenetv2 gained 0.7). Measured on
@@ -190,7 +224,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       // averaged, against the model without correction on the same rows.
       means = weighted_input_means(model.graph, kept);
       const auto sqnr = [&](const emit::ChannelMeans& with_means, const std::vector<report::Fp32Sample>& rows) {
-        return report::output_sqnr(model, build_int8(model, table.ranges, o.config, {}, with_means, depthwise).built.model,
+        return report::output_sqnr(model, build_int8(model, table.ranges, config, {}, with_means, depthwise).built.model,
                                    rows, so.int8_runtime, false);
       };
       double with = 0, without = 0;
@@ -198,7 +232,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       if (kept.size() >= 2) {
         const auto half = kept.begin() + static_cast<std::ptrdiff_t>(kept.size() / 2);
         const std::vector<report::Fp32Sample> a(kept.begin(), half), b(half, kept.end());
-        const ir::Model none = build_int8(model, table.ranges, o.config, {}, {}, depthwise).built.model;
+        const ir::Model none = build_int8(model, table.ranges, config, {}, {}, depthwise).built.model;
         without = (report::output_sqnr(model, none, a, so.int8_runtime, false) +
                    report::output_sqnr(model, none, b, so.int8_runtime, false)) / 2;
         with = (sqnr(weighted_input_means(model.graph, b), a) + sqnr(weighted_input_means(model.graph, a), b)) / 2;
@@ -218,7 +252,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       table.channel_mean = means;
     }
     const report::Builder plain = [&](const report::NodeSelection& sel) {
-      return build_int8(model, table.ranges, o.config, to_filter(sel), means, depthwise).built;
+      return build_int8(model, table.ranges, config, to_filter(sel), means, depthwise).built;
     };
     report::SearchResult sr = report::search_placement(model, plain, kept, so, *search);
     searched = sr.selection;
@@ -238,7 +272,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     result.search = std::move(sr);
     if (o.bias_correction && o.empirical_bias_correction) {
       const report::BuiltModel searched_model =
-          build_int8(model, table.ranges, o.config, to_filter(searched), means, depthwise).built;
+          build_int8(model, table.ranges, config, to_filter(searched), means, depthwise).built;
       const EmpiricalBias eb = empirical_bias_shift(model, searched_model, kept, o.threads);
       m.bias_shift = eb.shift;
       table.bias_shift = eb.shift;
@@ -252,6 +286,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
                                    "merged from shards): pass --calib DATA too to measure them, or --effort fast to say "
                                    "they are not wanted"));
   }
+  table.uint8_weights = config.uint8_weights == quant::Uint8Weights::kWhereCoarse;  // what this run built
   return m;
 }
 

@@ -17,6 +17,9 @@ struct Measured {
   DepthwiseMax depthwise;         // depthwise inputs' per-channel maxima (empty: none, or not kept)
   report::NodeSelection searched;  // the nodes the placement search keeps fp32 (`searched` set too)
   bool ran = false;               // measured here (not loaded from the table, not skipped)
+  // The configuration every model is built with: the options' one, with --uint8-weights auto
+  // resolved (kWhereCoarse where measured to help or recorded by a loaded table, else kOff).
+  quant::QuantConfig config;
 };
 
 // Records the outcome in `table` (saved afterwards with --save-calib) and notes in `result`.

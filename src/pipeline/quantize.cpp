@@ -396,7 +396,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   // written and committed before the report runs, so an interrupted or failed report keeps them.
   // Every int8 model of the run: the table's ranges and what was measured after calibration.
   const auto build = [&](const passes::NodeFilter& filter) {
-    return build_int8(model, table.ranges, o.config, filter, means, measured.depthwise, measured.bias_shift);
+    return build_int8(model, table.ranges, measured.config, filter, means, measured.depthwise, measured.bias_shift);
   };
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;
   std::optional<Int8Build> first;
@@ -425,6 +425,7 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   result.quantized_nodes = b.summary.quantized_nodes;
   result.activation_pairs = b.summary.activation_pairs;
   result.weights = b.summary.weights;
+  result.uint8_weights = b.summary.uint8_weights;
   result.biases = b.summary.biases;
   result.notes.insert(result.notes.end(), b.summary.notes.begin(), b.summary.notes.end());
   if (!first) {

@@ -38,6 +38,23 @@ bool parse_int8_or_fp32(const char* flag, const std::string& value) {
   throw UsageError(str_cat(flag, ": unknown value '", value, "' (use int8 or fp32)"));
 }
 
+Uint8Weights parse_uint8_weights(const std::string& value) {
+  if (value == "off") return Uint8Weights::kOff;
+  if (value == "auto") return Uint8Weights::kAuto;
+  if (value == "on") return Uint8Weights::kOn;
+  throw UsageError(str_cat("--uint8-weights: unknown value '", value, "' (use off, auto or on)"));
+}
+
+const char* uint8_weights_name(Uint8Weights mode) {
+  switch (mode) {
+    case Uint8Weights::kOff: return "off";
+    case Uint8Weights::kAuto: return "auto";
+    case Uint8Weights::kWhereCoarse: return "auto (kept)";
+    case Uint8Weights::kOn: return "on";
+  }
+  return "?";
+}
+
 const char* preset_name(Preset preset) {
   switch (preset) {
     case Preset::kAuto: return "auto";

@@ -140,6 +140,19 @@ TEST(Quantize, LoadCalibReproducesTheModelAndChecksTheHash) {
   EXPECT_TRUE(c.model.empty());
   const Output d = quantize(tmp, "d", {"--load-calib", tmp.file("other.json"), "--force"});
   EXPECT_EQ(d.cli.exit_code, 0) << d.cli.err;
+  // A table whose run kept uint8 weights (--uint8-weights auto) rebuilds them, and records them
+  // again; with --uint8-weights off it does not.
+  std::string kept = test::read_file(tmp.file("a.json"));
+  if (kept.find("\"uint8_weights\"") == std::string::npos)  // (a's own run may have kept them)
+    kept.replace(kept.rfind('}'), 1, ",\n  \"uint8_weights\": {\"kept\": true}\n}");
+  test::write_file(tmp.file("kept.json"), kept);
+  const Output u = quantize(tmp, "u", {"--load-calib", tmp.file("kept.json")});
+  const Output v = quantize(tmp, "v", {"--load-calib", tmp.file("kept.json"), "--uint8-weights", "off"});
+  ASSERT_EQ(u.cli.exit_code, 0) << u.cli.err;
+  ASSERT_EQ(v.cli.exit_code, 0) << v.cli.err;
+  EXPECT_NE(u.table.find("\"uint8_weights\""), std::string::npos);
+  EXPECT_EQ(v.table.find("\"uint8_weights\""), std::string::npos);
+  EXPECT_FALSE(u.model == v.model) << "the stem reads the input data: uint8 at 8 bits instead of int8 at 7";
 }
 
 TEST(Quantize, BadCalibrationInputFailsCleanly) {

@@ -92,9 +92,17 @@ def main() -> int:
         t = pathlib.Path(tmp)
         feeds = rows(a.shared, t / "calib")
 
+        # int8 weights (--uint8-weights off) keep the model the tolerance below was set on: ORT's
+        # unfused float run and ptq's fake-quant run round a few upstream Q inputs differently
+        # (float summation order; the largest element differences are alike with both weight
+        # encodings), which moved channel means of the last moved Conv by 2-3e-4 in the model with
+        # uint8 weights, past the tolerance's 1e-4 floor; uint8 weights are checked bit-exact
+        # against ORT's fused kernels in parity_int8.py.
+        pinned = ("--uint8-weights", "off")
+
         def quantize(out, *flags):
             r = subprocess.run([a.quantize, str(fp32_path), "--calib", str(t / "calib"), "-o", str(t / out), "-q",
-                                *flags], capture_output=True, text=True)
+                                *pinned, *flags], capture_output=True, text=True)
             if r.returncode != 0:
                 raise SystemExit(f"FAIL: quantize {' '.join(flags)} exited {r.returncode}: {r.stderr}")
             return onnx.load(str(t / out))
@@ -124,7 +132,7 @@ def main() -> int:
         if names and missed_before == 0:
             failures.append("without the correction every moved Conv's mean already matched fp32: the test shows nothing")
         again = subprocess.run([a.quantize, str(fp32_path), "--load-calib", str(t / "table.json"), "-o",
-                                str(t / "again.onnx"), "-q"], capture_output=True, text=True)
+                                str(t / "again.onnx"), "-q", *pinned], capture_output=True, text=True)
         if again.returncode != 0 or (t / "again.onnx").read_bytes() != (t / "with.onnx").read_bytes():
             failures.append(f"--load-calib did not rebuild the same model: {again.stderr}")
         print(f"{len(names)} Convs moved; {missed_before} of them missed fp32's means by more than half a bias step "

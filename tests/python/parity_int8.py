@@ -3,7 +3,9 @@
 
 1. The model zoo's QOperator mobilenetv2 (QLinearConv, QLinearAdd, ...): `quantize run` vs ORT.
 2. mobilenetv2 and squeezenet1.1 quantized by `quantize` itself (QDQ, 20 calibration images):
-   `quantize run --mode integer` vs ORT (which fuses the QDQ groups into integer kernels).
+   `quantize run --mode integer` vs ORT (which fuses the QDQ groups into integer kernels);
+   mobilenetv2 also with `--uint8-weights on` (uint8 weights on every non-depthwise Conv and the
+   classifier: ORT's u8 x u8 kernels, exact sums).
 Outputs are compared in units of the quantization step of the last quantized tensor (the
 input of the final DequantizeLinear, exposed as an extra graph output): the integer kernels
 reproduce ORT's arithmetic on this CPU (int32 accumulation, u8 x s8 int16 pair saturation where
@@ -121,24 +123,25 @@ def main():
         for f in files[:20]:
             (calib / f.name).symlink_to(f.resolve())
         cases = [("zoo mobilenetv2 (QOperator)", shared / "models/mobilenetv2/zoo-int8-qoperator.onnx",
-                  torchvision, None, "fake-quant")]
-        for name, preset, prep in (("mobilenetv2", "torchvision", torchvision),
-                                   ("squeezenet1.1", "caffe", caffe)):
-            cases.append((f"ptq {name} (QDQ, integer mode)", shared / "models" / name / "model.onnx",
-                          prep, preset, "integer"))
-        for label, src, prep, preset, mode in cases:
+                  torchvision, None, "fake-quant", [])]
+        for name, preset, prep, flags in (("mobilenetv2", "torchvision", torchvision, []),
+                                          ("squeezenet1.1", "caffe", caffe, []),
+                                          ("mobilenetv2", "torchvision", torchvision, ["--uint8-weights", "on"])):
+            cases.append((f"ptq {name} (QDQ, integer mode{', ' if flags else ''}{' '.join(flags)})",
+                          shared / "models" / name / "model.onnx", prep, preset, "integer", flags))
+        for i, (label, src, prep, preset, mode, flags) in enumerate(cases):
             model = src
             if preset:
-                model = tmp / f"{src.parent.name}_int8.onnx"
+                model = tmp / f"{src.parent.name}_{i}_int8.onnx"
                 proc = subprocess.run([args.quantize, str(src), "--calib", str(calib), "--preprocess",
-                                       preset, "-o", str(model), "--threads", "2", "-q"],
+                                       preset, "-o", str(model), "--threads", "2", "-q"] + flags,
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     failed.append(label)
                     rows.append((label, "-", "-", "-", f"quantize exit {proc.returncode}: {proc.stderr.strip()[:200]}"))
                     continue
             try:
-                agree, worst, n, same = compare(src.parent.name, args.quantize, model, prep, evals, tmp, mode)
+                agree, worst, n, same = compare(f"{src.parent.name}_{i}", args.quantize, model, prep, evals, tmp, mode)
             except RuntimeError as e:
                 failed.append(label)
                 rows.append((label, "-", "-", "-", str(e)))

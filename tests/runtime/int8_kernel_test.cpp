@@ -39,7 +39,8 @@ struct GemmCase {
 };
 
 // The fast core, the scalar reference and the oracle agree, with and without the fused
-// requantization, for both arithmetics.
+// requantization, for both arithmetics (exact u8×s8 sums take the split-code AVX2 loop on CPUs
+// without VNNI, the VNNI loops elsewhere).
 void check_gemm(const GemmCase& t, std::mt19937& rng) {
   const int64_t k4 = (t.k + 3) / 4 * 4;
   std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
@@ -130,13 +131,19 @@ struct ConvCase {
 
 // QLinearConv (u8 x, s8 per-channel weights) against a direct convolution with ORT's arithmetic:
 // K ordered (ky, kx, c) within a group, pairs saturated on CPUs where ORT does; depthwise exact.
-void check_conv(const ConvCase& t, std::mt19937& rng, size_t threads) {
+// `zw_u8` >= 0: uint8 weights with that zero point, summed exactly (MLAS's u8×u8 kernels; the
+// runtime packs them as codes minus 128 for its signed kernels).
+void check_conv(const ConvCase& t, std::mt19937& rng, size_t threads, int zw_u8 = -1) {
   std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  const bool w_u8 = zw_u8 >= 0;
   Tensor x = Tensor::empty(DType::kUint8, {1, t.c, t.h, t.w});
   for (size_t i = 0; i < x.numel(); ++i) x.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(u8(rng));
   const int64_t cg = t.c / t.group, mg = t.m / t.group;
-  Tensor w = Tensor::empty(DType::kInt8, {t.m, cg, t.kh, t.kw});
-  for (size_t i = 0; i < w.numel(); ++i) w.mutable_data<int8_t>()[i] = static_cast<int8_t>(s8(rng));
+  Tensor w = Tensor::empty(w_u8 ? DType::kUint8 : DType::kInt8, {t.m, cg, t.kh, t.kw});
+  for (size_t i = 0; i < w.numel(); ++i) {
+    if (w_u8) w.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(u8(rng));
+    else w.mutable_data<int8_t>()[i] = static_cast<int8_t>(s8(rng));
+  }
   Tensor b = Tensor::empty(DType::kInt32, {t.m});
   for (size_t i = 0; i < b.numel(); ++i) b.mutable_data<int32_t>()[i] = std::uniform_int_distribution<int>(-9000, 9000)(rng);
   std::vector<float> ws(static_cast<size_t>(t.m));
@@ -146,10 +153,10 @@ void check_conv(const ConvCase& t, std::mt19937& rng, size_t threads) {
   std::ostringstream text;
   text << std::setprecision(9);  // the model's float scales are exactly the oracle's
   text << "<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8[1," << t.c << "," << t.h << "," << t.w
-       << "] x, int8[a,b,c,d] w, int32[m] bias) => (uint8[n,o,p,q] y)\n<float xs = {" << xs
+       << "] x, " << (w_u8 ? "uint8" : "int8") << "[a,b,c,d] w, int32[m] bias) => (uint8[n,o,p,q] y)\n<float xs = {" << xs
        << "}, uint8 zx = {" << t.zx << "}, float[" << t.m << "] ws = {";
   for (size_t i = 0; i < ws.size(); ++i) text << (i ? ", " : "") << ws[i];
-  text << "}, int8 zw = {0}, float ys = {" << ys << "}, uint8 zy = {" << zy << "}> {\n"
+  text << "}, " << (w_u8 ? "uint8" : "int8") << " zw = {" << (w_u8 ? zw_u8 : 0) << "}, float ys = {" << ys << "}, uint8 zy = {" << zy << "}> {\n"
        << "  y = QLinearConv <pads = [" << t.pt << ", " << t.pl << ", " << t.pb << ", " << t.pr
        << "], strides = [" << t.sh << ", " << t.sw << "], dilations = [" << t.dh << ", " << t.dw
        << "], group = " << t.group << "> (x, xs, zx, w, ws, zw, ys, zy, bias) }";
@@ -158,7 +165,7 @@ void check_conv(const ConvCase& t, std::mt19937& rng, size_t threads) {
   const int64_t wo = (t.w + t.pl + t.pr - (t.dw * (t.kw - 1) + 1)) / t.sw + 1;
   ASSERT_EQ(y.dims(), (Dims{1, t.m, ho, wo}));
   const bool depthwise = cg == 1 && mg == 1;
-  const Arith arith = depthwise ? Arith::kExact : runtime::int8::u8s8_arith();
+  const Arith arith = depthwise || w_u8 ? Arith::kExact : runtime::int8::u8s8_arith();
   for (int64_t m = 0; m < t.m; ++m) {
     const float mult = xs * ws[static_cast<size_t>(m)] / ys;
     for (int64_t oy = 0; oy < ho; ++oy)
@@ -171,9 +178,10 @@ void check_conv(const ConvCase& t, std::mt19937& rng, size_t threads) {
               const int64_t ci = (m / mg) * cg + c;
               xv.push_back(iy < 0 || iy >= t.h || ix < 0 || ix >= t.w
                                ? t.zx : x.data<uint8_t>()[(ci * t.h + iy) * t.w + ix]);
-              wv.push_back(w.data<int8_t>()[((m * cg + c) * t.kh + ky) * t.kw + kx]);
+              const size_t wi = static_cast<size_t>(((m * cg + c) * t.kh + ky) * t.kw + kx);
+              wv.push_back(w_u8 ? w.data<uint8_t>()[wi] : w.data<int8_t>()[wi]);
             }
-        const int64_t acc = oracle_dot(xv, wv, t.zx, 0, arith) + b.data<int32_t>()[m];
+        const int64_t acc = oracle_dot(xv, wv, t.zx, w_u8 ? zw_u8 : 0, arith) + b.data<int32_t>()[m];
         const float v = std::min(std::max(static_cast<float>(acc) * mult, static_cast<float>(-zy)),
                                  static_cast<float>(255 - zy));
         const int want = static_cast<int>(std::nearbyint(v)) + zy;
@@ -212,6 +220,24 @@ TEST(Int8Conv, RandomGeometries) {
     SCOPED_TRACE(testing::Message() << "c=" << c.c << " m=" << c.m << " group=" << c.group);
     check_conv(c, rng, threads);
     threads = threads % 3 + 1;
+  }
+}
+
+// uint8 weights (--uint8-weights): exact sums whatever the codes (pairs of 255·255 would saturate
+// int16 twice over), on the GEMM paths and depthwise, zero points at 127 (ptq's) and elsewhere.
+TEST(Int8Conv, Uint8WeightsSumExactly) {
+  std::mt19937 rng(31);
+  const ConvCase cases[] = {
+      {3, 16, 1, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 114},  // first layer
+      {8, 24, 1, 10, 10, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0},   // pointwise
+      {64, 37, 1, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 255},  // K = 576
+      {12, 8, 4, 8, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 90},    // grouped, dilated
+      {16, 16, 16, 12, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 128},  // depthwise
+  };
+  const int zws[] = {127, 0, 255, 127, 127};
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    SCOPED_TRACE(testing::Message() << "case " << i << " zw " << zws[i]);
+    check_conv(cases[i], rng, 1 + i % 2, zws[i]);
   }
 }
 

@@ -92,6 +92,7 @@ report::Summary run_summary(const QuantizeFlags& f, const pipeline::QuantizeOpti
   s.settings.emplace_back("hardswish", o.config.quantize_hardswish || o.config.quantize_elementwise ? "int8" : "fp32");
   s.settings.emplace_back("weights", o.config.per_channel ? "per-channel" : "per-tensor");
   s.settings.emplace_back("reduce-range", f.reduce_range ? "on" : f.no_reduce_range ? "off" : "auto");
+  s.settings.emplace_back("uint8-weights", quant::uint8_weights_name(o.config.uint8_weights));
   s.settings.emplace_back("smoothquant", o.no_smoothquant ? "off" : o.smoothquant ? str_cat(*o.smoothquant) : "auto");
   if (!o.config.exclude_nodes.empty()) s.settings.emplace_back("exclude-nodes", o.config.exclude_nodes);
   if (!f.exclude_ops.empty()) s.settings.emplace_back("exclude-ops", f.exclude_ops);
@@ -164,6 +165,10 @@ void add_calibration_flags(CLI::App& app, QuantizeFlags& f) {
                           "pairs of activation codes up to 192 from saturating)");
   app.add_flag("--no-reduce-range", f.no_reduce_range, "Plain full-range 8-bit weights everywhere")
       ->excludes(rr);
+  app.add_option("--uint8-weights", f.uint8_weights,
+                 "With --reduce-range auto: Conv (not depthwise)/MatMul/Gemm weights as uint8 (zero point 128), which "
+                 "ORT runs through its u8xu8 kernels (no saturation, full 8-bit grid): off (int8 with pair-safe scales), "
+                 "on (every such node), auto (where the pair-safe grid would cost weight precision)");
   app.add_option("--exclude-nodes", f.o.config.exclude_nodes, "Regex of node names to leave in fp32");
   app.add_option("--exclude-ops", f.exclude_ops, "Comma-separated op types to leave in fp32");
 }
@@ -184,6 +189,7 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   c.preset = quant::parse_preset(f->preset);
   if (!f->elementwise.empty()) c.quantize_elementwise = quant::parse_int8_or_fp32("--elementwise", f->elementwise);
   if (!f->hardswish.empty()) c.quantize_hardswish = quant::parse_int8_or_fp32("--hardswish", f->hardswish);
+  if (!f->uint8_weights.empty()) c.uint8_weights = quant::parse_uint8_weights(f->uint8_weights);
   // Flags the chosen method ignores: said, so nobody believes they took effect.
   const bool weight_only = o.mode == pipeline::Mode::kWeightOnly;
   const bool dynamic = o.mode == pipeline::Mode::kDynamic || weight_only;
@@ -199,7 +205,7 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   ignored("--minmax-average", !dynamic && (any || o.method == "minmax"));
   ignored("--asymmetric-calib", !dynamic && (any || o.method == "percentile" || o.method == "entropy"));
   for (const char* flag : {"--smoothquant", "--no-smoothquant", "--reduce-range", "--no-reduce-range", "--per-tensor",
-                           "--target", "--elementwise", "--hardswish", "--activation-type", "--activation-symmetric", "--weight-type"})
+                           "--target", "--elementwise", "--hardswish", "--uint8-weights", "--activation-type", "--activation-symmetric", "--weight-type"})
     ignored(flag, !weight_only);
   if (f->smoothquant_option->count() > 0)
     o.smoothquant = f->smoothquant.empty() ? passes::kDefaultSmoothQuantAlpha : std::stof(f->smoothquant);
@@ -316,8 +322,10 @@ void add_quantize(CLI::App& app, Run& run) {
         std::printf("quantized %zu nodes dynamically (%zu DynamicQuantizeLinear, %zu weights)\n", r.quantized_nodes,
                     r.activation_pairs, r.weights);
       else
-        std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights, %zu int32 biases, %d Relu/Clip folded)\n",
-                    r.quantized_nodes, r.activation_pairs, r.weights, r.biases, r.folded_activations);
+        std::printf("quantized %zu nodes (%zu activation Q/DQ pairs, %zu weights%s, %zu int32 biases, %d Relu/Clip folded)\n",
+                    r.quantized_nodes, r.activation_pairs, r.weights,
+                    r.uint8_weights ? str_cat(" (", r.uint8_weights, " uint8)").c_str() : "", r.biases,
+                    r.folded_activations);
       std::printf("wrote %s\n", o.output_path.c_str());
       std::string times;
       double total = 0;

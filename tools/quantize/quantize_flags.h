@@ -15,7 +15,7 @@ namespace ptq::cli {
 
 struct QuantizeFlags {
   pipeline::QuantizeOptions o;
-  std::string mode = "static", target = "ort-x86", preset = "auto", effort = "default", elementwise, hardswish;
+  std::string mode = "static", target = "ort-x86", preset = "auto", effort = "default", elementwise, hardswish, uint8_weights;
   std::string activation_type, weight_type, exclude_ops;
   bool activation_symmetric = false, per_tensor = false;
   bool reduce_range = false, no_reduce_range = false;

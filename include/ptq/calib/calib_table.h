@@ -32,6 +32,8 @@ struct CalibTable {
   // Per-channel maxima of depthwise Conv inputs over the calibration data, where their grids are
   // refined per channel (passes/depthwise_scales.h; empty: not applied).
   std::map<std::string, std::vector<float>> depthwise_channel_max;
+  // --uint8-weights auto measured better with uint8 weights (emit's per-node rule) and kept them.
+  bool uint8_weights = false;
 };
 
 // Pretty JSON with sorted keys and round-trip exact floats, written atomically.

@@ -19,6 +19,7 @@ struct EmitSummary {
   size_t biases = 0;            // int32 biases
   size_t quantized_nodes = 0;
   size_t affine_tails = 0;      // scalar Mul/Add between two pairs folded into Q/DQ parameters
+  size_t uint8_weights = 0;     // weights stored as uint8 (--uint8-weights)
   std::vector<std::string> notes;  // adjustments worth telling the user (bias overflow, ...)
 };
 

@@ -109,6 +109,7 @@ struct QuantizeResult {
   size_t quantized_nodes = 0;
   size_t activation_pairs = 0;
   size_t weights = 0;
+  size_t uint8_weights = 0;  // of those, stored as uint8 (--uint8-weights)
   size_t biases = 0;
   int folded_activations = 0;
   uint64_t fp32_bytes = 0;  // the input model file and its external data files

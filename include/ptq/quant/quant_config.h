@@ -23,6 +23,19 @@ enum class Preset { kAuto, kCnn, kTransformer };
 
 enum class ReduceRange { kAuto, kOn, kOff };
 
+// uint8 weights (zero point 127, codes 0..254) instead of pair-safe int8 ones (--uint8-weights),
+// for the nodes ORT would run through its u8×s8 GEMM (not depthwise Convs, whose kernels are exact
+// either way and whose u8×u8 ones are slow): ORT's u8×u8 kernels widen to 16 bits and never
+// saturate, so those weights keep the full 8-bit grid. kAuto: on the nodes where the pair-safe (or
+// 7-bit) grid would add more than kUint8WeightsLossDb of weight noise over the plain one
+// (kWhereCoarse, the emitter's per-node rule), and only where the pipeline measures the model
+// better with them (pipeline/after_calibration.cpp resolves kAuto to kWhereCoarse or kOff; the
+// emitter treats an unresolved kAuto as kOff). The 1 dB was measured against 0.5 and 0.25 (more nodes):
+// agreement with fp32 on mobilenetv2 / efficientnet-lite0 / squeezenet1.1 / ppocr-cls 97.3 / 99.1 /
+// 96.4 / 99.3 % against 97.9 / 98.1 / 95.7 / 98.7 and 97.6 / 98.3 / 95.9 / 98.7 (docs/quantization.md).
+enum class Uint8Weights { kOff, kAuto, kWhereCoarse, kOn };
+inline constexpr double kUint8WeightsLossDb = 1.0;
+
 // A real-valued range that maps onto an integer grid.
 struct Range {
   float min = 0.f;
@@ -45,6 +58,7 @@ struct QuantConfig {
   // deeper in the net sit near their zero point); the other Conv/MatMul/Gemm weights get pair-safe
   // scales (emit/weights.h). --reduce-range: all 7-bit; --no-reduce-range: none, plain 8-bit.
   ReduceRange reduce_range = ReduceRange::kAuto;
+  Uint8Weights uint8_weights = Uint8Weights::kAuto;  // only with reduce_range kAuto
   // ORT: a Relu/Clip(0, x) after a quantized op is removed; Q with z = qmin clamps the same way.
   bool fold_relu = true;
   // ORT: Q after weighted ops too, so they fuse into QLinearConv/QGemm; TRT: inputs only.
@@ -77,5 +91,8 @@ Preset parse_preset(const std::string& name);
 // naming `flag` otherwise.
 bool parse_int8_or_fp32(const char* flag, const std::string& value);
 const char* preset_name(Preset preset);
+// "off" | "auto" | "on" (--uint8-weights); throws UsageError naming the flag value otherwise.
+Uint8Weights parse_uint8_weights(const std::string& value);
+const char* uint8_weights_name(Uint8Weights mode);
 
 }  // namespace ptq::quant

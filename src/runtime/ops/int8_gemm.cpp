@@ -88,7 +88,38 @@ __attribute__((target("avx2"))) inline __m128i codes16(__m256i lo, __m256i hi, b
 //   kVnniZmm: AVX512-VNNI on zmm: one vector holds a quad of all 16 columns; even and odd quads
 //           go to two sets of 4 accumulators (integer sums: any order is exact), so eight
 //           vpdpbusd chains hide its latency; the sets are added at the end.
-enum class KLoop { kPairs, kVnniVex, kVnniZmm };
+//   kSplit: exact sums without VNNI: each uint8 code a is split into a & 0x7f and a & 0x80, so
+//           neither vpmaddubsw pair sum can leave int16 (at most 2·127·128 and 128·256); the
+//           two halves are widened and added in int32 (what MLAS's u8×u8 kernels compute, for
+//           weights stored as uint8 and packed with their codes minus 128).
+enum class KLoop { kPairs, kVnniVex, kVnniZmm, kSplit };
+
+// Σ over each dword's 4 products of the split codes lo + hi times b, exactly, in int32.
+__attribute__((target("avx2"))) inline __m256i split_quad_sums(__m256i lo, __m256i hi, __m256i b, __m256i ones) {
+  return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, b), ones),
+                          _mm256_madd_epi16(_mm256_maddubs_epi16(hi, b), ones));
+}
+
+// kSplit's K loop on 4 rows × 16 columns (see tile_sums).
+__attribute__((target("avx2"))) void tile_sums_split(const int8_t* bq, const uint8_t* const r[4], int64_t quads,
+                                                     int64_t qs, int32_t* raw) {
+  const __m256i ones = _mm256_set1_epi16(1), low7 = _mm256_set1_epi8(0x7f);
+  __m256i acc[8];
+  for (__m256i& v : acc) v = _mm256_setzero_si256();
+  for (int64_t q = 0; q < quads; ++q) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bq + q * 64));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bq + q * 64 + 32));
+    for (int ri = 0; ri < 4; ++ri) {
+      int32_t quad;
+      std::memcpy(&quad, r[ri] + q * qs, 4);
+      const __m256i a = _mm256_set1_epi32(quad);
+      const __m256i lo = _mm256_and_si256(a, low7), hi = _mm256_xor_si256(a, lo);
+      acc[2 * ri] = _mm256_add_epi32(acc[2 * ri], split_quad_sums(lo, hi, b0, ones));
+      acc[2 * ri + 1] = _mm256_add_epi32(acc[2 * ri + 1], split_quad_sums(lo, hi, b1, ones));
+    }
+  }
+  for (int i = 0; i < 8; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(raw + 8 * i), acc[i]);
+}
 
 #define PTQ_TILE_LOOP_BEGIN                                 \
   "vpxor %%xmm0, %%xmm0, %%xmm0\n\t"                        \
@@ -207,6 +238,9 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
             "xmm11", "xmm12", "xmm13", "memory", "cc");
       return;
     }
+    case KLoop::kSplit:
+      tile_sums_split(bq, r, quads, qs, raw);
+      return;
     case KLoop::kPairs:
       break;
   }
@@ -935,6 +969,8 @@ void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arit
                       rq, j0, j1);
       return;
     }
+    gemm_avx2_tiles(KLoop::kSplit, a, b, zb, c, c_row, c_col, rq, j0, j1);
+    return;
   }
 #endif
   gemm_reference(a, b, zb, arith, c, c_row, c_col, rq, j0, j1);

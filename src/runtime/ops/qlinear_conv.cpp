@@ -55,6 +55,9 @@ struct ConvWeights {
   DType dtype = DType::kUndefined;
   std::vector<int8::PackedB> groups;  // empty for depthwise
   std::vector<int16_t> depthwise;     // [m][kh·kw] raw codes
+  // uint8 weights are packed as their codes minus 128 (signed, so the AVX2 kernels take them) and
+  // their zero points lowered by the same: Σ (x − z_x)(w − z_w) is unchanged.
+  int32_t code_offset = 0;
 };
 
 int32_t raw_code(const Tensor& t, size_t i) {
@@ -78,11 +81,11 @@ std::shared_ptr<const ConvWeights> prepare(const Tensor& W, int64_t group) {
     for (size_t i = 0; i < W.numel(); ++i) cw->depthwise[i] = static_cast<int16_t>(raw_code(W, i));
     return cw;
   }
-  const bool is_signed = W.dtype() == DType::kInt8;
+  cw->code_offset = W.dtype() == DType::kUint8 ? 128 : 0;
   for (int64_t g = 0; g < group; ++g)
-    cw->groups.push_back(int8::pack_b(mg, cg * ks, is_signed, [&](int64_t j, int64_t k) {
+    cw->groups.push_back(int8::pack_b(mg, cg * ks, true, [&](int64_t j, int64_t k) {
       const int64_t c = k % cg, tap = k / cg;
-      return raw_code(W, static_cast<size_t>(((g * mg + j) * cg + c) * ks + tap));
+      return raw_code(W, static_cast<size_t>(((g * mg + j) * cg + c) * ks + tap)) - cw->code_offset;
     }));
   return cw;
 }
@@ -320,8 +323,9 @@ void conv_image(const KernelContext& ctx, const Tensor& X, int64_t img, int32_t 
           }
     }
     const int8::AView av{a.data(), rows, 4, 4 * rows, x_signed, zx};
-    const std::vector<int32_t> zg =
+    std::vector<int32_t> zg =
         zw.size() == 1 ? zw : std::vector<int32_t>(zw.begin() + grp * mg, zw.begin() + (grp + 1) * mg);
+    for (int32_t& z : zg) z -= cw.code_offset;
     const int64_t first = grp * mg * P + p0;  // element (channel grp·mg, pixel p0)
     if (out.y) {
       int8::Requant rq{out.bias ? out.bias + grp * mg : nullptr, out.scale + grp * mg, out.zero,

@@ -167,6 +167,7 @@ def test_failure_late_in_the_run_leaves_no_output(tmp_path, mobilenet, calib_arr
     (dict(max_drop=1), ["--max-drop", "1"], ptq.UsageError),
     (dict(hardswish="int4"), ["--hardswish", "int4"], ptq.UsageError),
     (dict(elementwise="yes"), ["--elementwise", "yes"], ptq.UsageError),
+    (dict(uint8_weights="maybe"), ["--uint8-weights", "maybe"], ptq.UsageError),
 ])
 def test_usage_errors_same_message_as_cli(tmp_path, cli, mobilenet, cli_model, kwargs, flags, cls):
     rc, _, stderr = cli(mobilenet, "--calib", cli_model[0], *flags, "-o", tmp_path / "cli.onnx")
@@ -215,10 +216,11 @@ def test_bad_samples_name_index_and_input(tmp_path, mobilenet, calib_arrays):
 
 def test_placement_options_same_bytes_as_cli(tmp_path, cli, mobilenet, cli_model):
     # --elementwise int8 quantizes mobilenetv2's residual Adds: a different model, the same on both sides.
-    flags = ["--elementwise", "int8", "--hardswish", "fp32"]
+    flags = ["--elementwise", "int8", "--hardswish", "fp32", "--uint8-weights", "on"]
     rc, _, stderr = cli(mobilenet, "--calib", cli_model[0], *flags, "-o", tmp_path / "cli.onnx")
     assert rc == 0, stderr
-    ptq.quantize(mobilenet, calib=cli_model[0], output=tmp_path / "py.onnx", elementwise="int8", hardswish="fp32")
+    ptq.quantize(mobilenet, calib=cli_model[0], output=tmp_path / "py.onnx", elementwise="int8", hardswish="fp32",
+                 uint8_weights="on")
     assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
     assert (tmp_path / "py.onnx").read_bytes() != cli_model[1]
 

@@ -151,6 +151,18 @@ TEST(CalibTable, DepthwiseMaximaRoundTripAndNegativesAreRefused) {
   EXPECT_THROW(parse_calib_table(bad, "t"), IoError);
 }
 
+TEST(CalibTable, Uint8WeightsRoundTripOnlyWhenKept) {
+  CalibTable t = ranges_from(observe("minmax", samples(3), {2, 3}));
+  EXPECT_EQ(calib_table_json(t).find("uint8_weights"), std::string::npos);
+  t.uint8_weights = true;
+  const std::string text = calib_table_json(t);
+  EXPECT_TRUE(parse_calib_table(text, "t").uint8_weights);
+  EXPECT_EQ(calib_table_json(parse_calib_table(text, "t")), text);
+  std::string bad = text;
+  bad.replace(bad.find("true"), 4, "\"yes\"");
+  EXPECT_THROW(parse_calib_table(bad, "t"), IoError);
+}
+
 TEST(CalibStats, JsonRoundTripIsExact) {
   CalibStats st = observe("entropy", samples(5), {2, 3});
   const std::string text = calib_stats_json(st);

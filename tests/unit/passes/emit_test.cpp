@@ -619,4 +619,90 @@ TEST(Emit, HugeBiasRaisesTheWeightScaleInsteadOfOverflowing) {
   for (size_t i = 0; i < yf.numel(); ++i) EXPECT_NEAR(yi.data<float>()[i], yf.data<float>()[i], 0.5) << i;
 }
 
+
+// --uint8-weights (quant_config.h): kOn stores the weights of every Conv and Gemm ORT runs through
+// its u8×s8 GEMM as uint8 codes 0..254 at zero point 127 on the full grid (the stem's 7 bits and
+// the pair-safe scales go: ORT's u8×u8 kernels cannot saturate), and leaves the depthwise Conv
+// int8; kWhereCoarse takes the stem (7 bits cost 6 dB of weight noise); an unresolved kAuto is
+// off. With the stem at 8 bits the output measures closer to fp32.
+TEST(Emit, Uint8WeightsTakeTheFullGridOnGemmPathsOnly) {
+  const auto model = [] {
+    ir::Model m = onnx_io::parse_model_text(R"(
+      <ir_version: 8, opset_import: ["" : 13]>
+      g (float[1, 2, 6, 6] x, float[4, 2, 3, 3] w, float[4, 1, 3, 3] dw, float[3, 4, 1, 1] pw) => (float[1, 3, 6, 6] y) {
+        c = Conv <pads = [1, 1, 1, 1]> (x, w)
+        r = Relu (c)
+        d = Conv <pads = [1, 1, 1, 1], group = 4> (r, dw)
+        r2 = Relu (d)
+        y = Conv (r2, pw)
+      }
+    )");
+    ir::Graph& g = m.graph;
+    g.set_initializer(g.find("w"), random_tensor({4, 2, 3, 3}, 21));
+    g.set_initializer(g.find("dw"), random_tensor({4, 1, 3, 3}, 22));
+    g.set_initializer(g.find("pw"), random_tensor({3, 4, 1, 1}, 23));
+    passes::prepare_for_quantization(m);
+    return m;
+  };
+  std::vector<Tensor> xs;
+  for (uint32_t s = 30; s < 34; ++s) xs.push_back(random_tensor({1, 2, 6, 6}, s));
+  const ir::Model fp32 = model();
+  const passes::RangeMap observed = observe_ranges(fp32, xs);
+  const auto build = [&](quant::Uint8Weights mode) {
+    Emitted e{model(), {}};
+    quant::QuantConfig c = quant::config_for(quant::Target::kOrtX86);
+    c.uint8_weights = mode;
+    passes::RangeMap ranges = observed;
+    passes::fold_activations_into_quantized_producers(e.model.graph, c, ranges);
+    e.summary = emit_qdq(e.model, passes::plan_quantization(e.model.graph, c, ranges), ranges, c);
+    ir::verify(e.model);
+    return e;
+  };
+  // The weight codes of the Conv whose weight initializer was named `w_name`, and their zero points.
+  const auto weights = [](const Emitted& e, const std::string& w_name) {
+    const ir::Graph& g = e.model.graph;
+    for (ir::NodeId id : g.node_ids()) {
+      const ir::Node& n = g.node(id);
+      const ir::Node* dq = n.op_type == "Conv" ? g.producer(n.inputs[1]) : nullptr;
+      if (dq && g.value(dq->inputs[0]).name.rfind(w_name + "_", 0) == 0)
+        return std::pair{*g.constant(dq->inputs[0]), *g.constant(dq->inputs[2])};
+    }
+    throw std::runtime_error("no weight " + w_name);
+  };
+  const Emitted on = build(quant::Uint8Weights::kOn), coarse = build(quant::Uint8Weights::kWhereCoarse),
+                off = build(quant::Uint8Weights::kOff), unresolved = build(quant::Uint8Weights::kAuto);
+  EXPECT_EQ(on.summary.uint8_weights, 2u);
+  for (const char* name : {"w", "pw"}) {
+    const auto [q, z] = weights(on, name);
+    ASSERT_EQ(q.dtype(), DType::kUint8) << name;
+    for (size_t c = 0; c < z.numel(); ++c) EXPECT_EQ(z.data<uint8_t>()[c], 127) << name;
+    // Per output channel the largest |w| lands on code 0 or 254: the full symmetric grid.
+    const size_t per = q.numel() / z.numel();
+    for (size_t c = 0; c < z.numel(); ++c) {
+      int widest = 0;
+      for (size_t i = c * per; i < (c + 1) * per; ++i) widest = std::max(widest, std::abs(q.data<uint8_t>()[i] - 127));
+      EXPECT_EQ(widest, 127) << name << " channel " << c;
+    }
+  }
+  EXPECT_EQ(weights(on, "dw").first.dtype(), DType::kInt8);
+  EXPECT_EQ(weights(coarse, "w").first.dtype(), DType::kUint8);
+  for (const Emitted* e : {&off, &unresolved}) {
+    EXPECT_EQ(e->summary.uint8_weights, 0u);
+    for (const char* name : {"w", "dw", "pw"}) EXPECT_EQ(weights(*e, name).first.dtype(), DType::kInt8) << name;
+  }
+  const auto sqnr = [&](const ir::Model& q) {
+    double num = 0, den = 0;
+    for (const Tensor& x : xs) {
+      const Tensor a = run(fp32, x), b = run(q, x);
+      for (size_t i = 0; i < a.numel(); ++i) {
+        const double d = a.data<float>()[i] - b.data<float>()[i];
+        num += d * d;
+        den += static_cast<double>(a.data<float>()[i]) * a.data<float>()[i];
+      }
+    }
+    return 10 * std::log10(den / num);
+  };
+  EXPECT_GT(sqnr(on.model), sqnr(off.model));
+}
+
 }  // namespace ptq::emit
