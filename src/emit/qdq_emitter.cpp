@@ -432,7 +432,7 @@ class Emitter {
   std::map<ir::ValueId, ir::ValueId> tails_;             // h -> out of an absorbed affine tail
   std::set<ir::ValueId> absorbed_;                       // those outs: no pair of their own
   std::map<ir::NodeId, std::vector<double>> tail_shift_;  // bias shift of the Convs reading them
-  // (weight, axis, 7-bit, pair-safe scales) -> its DequantizeLinear output
+  // (weight, axis, 7-bit, pair-safe scales, uint8) -> its DequantizeLinear output
   std::map<std::tuple<ir::ValueId, int64_t, bool, bool, bool>, ir::ValueId> weight_cache_;
   EmitSummary summary_;
 };

@@ -155,6 +155,27 @@ TEST(Quantize, LoadCalibReproducesTheModelAndChecksTheHash) {
   EXPECT_FALSE(u.model == v.model) << "the stem reads the input data: uint8 at 8 bits instead of int8 at 7";
 }
 
+// --uint8-weights: a bad value is a usage error naming it (exit 1, nothing written); with
+// --reduce-range there are no pair-safe weights to replace, which is said; `on` changes the demo
+// model (its first Conv reads the input data: uint8 at 8 bits instead of int8 at 7).
+TEST(Quantize, Uint8WeightsFlagIsCheckedAndSaysWhenItDoesNothing) {
+  test::TempDir tmp;
+  const std::string data = write_digits(tmp, "d", 8, 8);
+  const auto bad = test::run_quantize({demo_model(), "--calib", data, "-o", tmp.file("bad.onnx"), "--uint8-weights", "maybe"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--uint8-weights: unknown value 'maybe' (use off, auto or on)"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp.file("bad.onnx")));
+  const auto moot = test::run_quantize({demo_model(), "--calib", data, "-o", tmp.file("moot.onnx"), "--uint8-weights", "on",
+                                        "--reduce-range", "--effort", "fast"});
+  EXPECT_EQ(moot.exit_code, 0) << moot.err;
+  EXPECT_NE(moot.err.find("--uint8-weights has no effect with --reduce-range"), std::string::npos) << moot.err;
+  const Output on = quantize(tmp, "on", {"--calib", data, "--effort", "fast", "--uint8-weights", "on"});
+  const Output off = quantize(tmp, "off", {"--calib", data, "--effort", "fast", "--uint8-weights", "off"});
+  ASSERT_EQ(on.cli.exit_code, 0) << on.cli.err;
+  ASSERT_EQ(off.cli.exit_code, 0) << off.cli.err;
+  EXPECT_FALSE(on.model == off.model);
+}
+
 TEST(Quantize, BadCalibrationInputFailsCleanly) {
   test::TempDir tmp;
   const std::string good = write_digits(tmp, "good", 4, 4);

@@ -254,24 +254,34 @@ TEST(Int8MatMul, OneRowManyColumns) {
   const int64_t K = 301, N = 333;
   Tensor a = Tensor::empty(DType::kUint8, {1, K});
   for (size_t i = 0; i < a.numel(); ++i) a.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(u8(rng));
-  Tensor b = Tensor::empty(DType::kInt8, {K, N});
-  for (size_t i = 0; i < b.numel(); ++i) b.mutable_data<int8_t>()[i] = static_cast<int8_t>(s8(rng));
-  const std::string text = "<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8[1," + std::to_string(K) +
-      "] a, int8[" + std::to_string(K) + "," + std::to_string(N) + "] b) => (uint8[p,q] y)\n"
-      "<float sa = {0.5}, uint8 za = {3}, float sb = {0.25}, int8 zb = {0}, float sy = {900.0}, uint8 zy = {128}> {\n"
-      "  y = QLinearMatMul (a, sa, za, b, sb, zb, sy, zy) }";
-  for (size_t threads : {1, 2}) {
-    const Tensor y = test::run_text(text, {{"a", a}, {"b", b}}, threads)[0];
-    ASSERT_EQ(y.dims(), (Dims{1, N}));
-    for (int64_t j = 0; j < N; ++j) {
-      std::vector<int> av, bv;
-      for (int64_t k = 0; k < K; ++k) {
-        av.push_back(a.data<uint8_t>()[k]);
-        bv.push_back(b.data<int8_t>()[k * N + j]);
+  // int8 B (ORT's u8×s8 arithmetic on this CPU), then uint8 B at zero point 127 (exact sums, as
+  // MLAS's u8×u8 kernels; the runtime packs its codes minus 128).
+  for (const bool b_u8 : {false, true}) {
+    Tensor b = Tensor::empty(b_u8 ? DType::kUint8 : DType::kInt8, {K, N});
+    for (size_t i = 0; i < b.numel(); ++i) {
+      if (b_u8) b.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(u8(rng));
+      else b.mutable_data<int8_t>()[i] = static_cast<int8_t>(s8(rng));
+    }
+    const int zb = b_u8 ? 127 : 0;
+    const std::string type = b_u8 ? "uint8" : "int8";
+    const std::string text = "<ir_version: 8, opset_import: [\"\" : 13]>\ng (uint8[1," + std::to_string(K) + "] a, " +
+        type + "[" + std::to_string(K) + "," + std::to_string(N) + "] b) => (uint8[p,q] y)\n"
+        "<float sa = {0.5}, uint8 za = {3}, float sb = {0.25}, " + type + " zb = {" + std::to_string(zb) +
+        "}, float sy = {900.0}, uint8 zy = {128}> {\n"
+        "  y = QLinearMatMul (a, sa, za, b, sb, zb, sy, zy) }";
+    for (size_t threads : {1, 2}) {
+      const Tensor y = test::run_text(text, {{"a", a}, {"b", b}}, threads)[0];
+      ASSERT_EQ(y.dims(), (Dims{1, N}));
+      for (int64_t j = 0; j < N; ++j) {
+        std::vector<int> av, bv;
+        for (int64_t k = 0; k < K; ++k) {
+          av.push_back(a.data<uint8_t>()[k]);
+          bv.push_back(b_u8 ? b.data<uint8_t>()[k * N + j] : b.data<int8_t>()[k * N + j]);
+        }
+        const int64_t acc = oracle_dot(av, bv, 3, zb, b_u8 ? Arith::kExact : runtime::int8::u8s8_arith());
+        const float v = std::min(std::max(static_cast<float>(acc) * (0.5f * 0.25f / 900.f), -128.f), 127.f);
+        ASSERT_EQ(y.data<uint8_t>()[j], static_cast<int>(std::nearbyint(v)) + 128) << type << " " << j;
       }
-      const int64_t acc = oracle_dot(av, bv, 3, 0, runtime::int8::u8s8_arith());
-      const float v = std::min(std::max(static_cast<float>(acc) * (0.5f * 0.25f / 900.f), -128.f), 127.f);
-      ASSERT_EQ(y.data<uint8_t>()[j], static_cast<int>(std::nearbyint(v)) + 128) << j;
     }
   }
 }

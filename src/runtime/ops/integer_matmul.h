@@ -16,6 +16,9 @@ struct MatB {
   Dims dims;
   DType dtype = DType::kUndefined;
   std::vector<int8::PackedB> slices;  // one per batch matrix of B
+  // uint8 B is packed as its codes minus 128 (signed, so the AVX2 kernels take it) and its zero
+  // points lowered by the same: Σ (a − z_a)(b − z_b) is unchanged.
+  int32_t code_offset = 0;
 };
 
 // Packs every [K, N] matrix of B (or [N, K] when `trans`).

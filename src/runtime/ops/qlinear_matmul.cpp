@@ -29,10 +29,11 @@ std::shared_ptr<const MatB> prepare_b(const Tensor& B, bool trans) {
   const int64_t r0 = bd[bd.size() - 2], r1 = bd.back();
   const int64_t K = trans ? r1 : r0, N = trans ? r0 : r1;
   const int64_t count = numel_of(Dims(bd.begin(), bd.end() - 2));
+  mb->code_offset = B.dtype() == DType::kUint8 ? 128 : 0;
   for (int64_t s = 0; s < count; ++s) {
     const size_t base = static_cast<size_t>(s * K * N);
-    mb->slices.push_back(int8::pack_b(N, K, B.dtype() == DType::kInt8, [&](int64_t j, int64_t k) {
-      return code_at(B, base + static_cast<size_t>(trans ? j * K + k : k * N + j));
+    mb->slices.push_back(int8::pack_b(N, K, true, [&](int64_t j, int64_t k) {
+      return code_at(B, base + static_cast<size_t>(trans ? j * K + k : k * N + j)) - mb->code_offset;
     }));
   }
   return mb;
@@ -103,6 +104,8 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
     std::copy(ap + r * K, ap + (r + 1) * K, abuf.data() + r * k4);
   const bool a_signed = A.dtype() == DType::kInt8;
   const int8::Arith arith = int8::arith_for(a_signed, mb.dtype == DType::kInt8);
+  std::vector<int32_t> zbp = zb;  // the packed codes' zero points
+  for (int32_t& z : zbp) z -= mb.code_offset;
   const std::vector<int64_t> sa = broadcast_strides(abatch, batch);
   const std::vector<int64_t> sb = broadcast_strides(bbatch, batch);
   const std::vector<int64_t> bs = strides_of(batch);
@@ -126,10 +129,10 @@ std::vector<int32_t> integer_matmul(const KernelContext& ctx, const Tensor& A,
     int32_t* dst = acc.data() + bi * M * N + r0 * N;
     const uint8_t* arow = abuf.data() + (oa * M + r0) * k4;
     if (za.size() == 1) {
-      int8::gemm({arow, rows, k4, 4, a_signed, za[0]}, pb, zb, arith, dst, N, 1, nullptr, j0, j1);
+      int8::gemm({arow, rows, k4, 4, a_signed, za[0]}, pb, zbp, arith, dst, N, 1, nullptr, j0, j1);
     } else {
       for (int64_t r = 0; r < rows; ++r)
-        int8::gemm({arow + r * k4, 1, k4, 4, a_signed, za[static_cast<size_t>(r0 + r)]}, pb, zb,
+        int8::gemm({arow + r * k4, 1, k4, 4, a_signed, za[static_cast<size_t>(r0 + r)]}, pb, zbp,
                    arith, dst + r * N, N, 1, nullptr, j0, j1);
     }
   });
