@@ -250,17 +250,17 @@ class Emitter {
   // plain grid, Σ s_c² over the channels (every channel holds as many weights).
   bool uint8_weights(const ir::Node& n, const passes::WeightSpec& spec, const Tensor& w,
                      const std::vector<float>& safe) const {
+    // (pair_layout checks that slot 1 holds a float constant; constant Add/Mul operands never get here.)
     if (config_.uint8_weights == quant::Uint8Weights::kOff || config_.uint8_weights == quant::Uint8Weights::kAuto ||
-        spec.slot != 1 || spec.as_activation ||
-        w.dtype() != DType::kFloat || !pair_layout(g_, n, config_))
+        spec.slot != 1 || !pair_layout(g_, n, config_))
       return false;
     if (config_.uint8_weights == quant::Uint8Weights::kOn || spec.reduce_range) return true;
     if (safe.empty()) return false;
-    const QuantizedWeight free = quantize_weight(w, spec.axis, config_.weight_type, config_.weight_symmetry);
-    if (free.scale.size() != safe.size()) return false;
+    const std::vector<float> free = weight_scales(w, spec.axis, config_.weight_type, config_.weight_symmetry);
+    if (free.size() != safe.size()) return false;
     double noise = 0, plain = 0;
     for (size_t c = 0; c < safe.size(); ++c) {
-      const double s = std::max(free.scale[c], safe[c]), p = free.scale[c];
+      const double s = std::max(free[c], safe[c]), p = free[c];
       noise += s * s, plain += p * p;
     }
     return plain > 0 && 10.0 * std::log10(noise / plain) > quant::kUint8WeightsLossDb;

@@ -25,10 +25,9 @@ void store(Tensor& q, size_t i, int32_t v) {
   q.mutable_data<T>()[i] = static_cast<T>(v);
 }
 
-}  // namespace
-
-QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
-                                const std::vector<float>& min_scale, bool reduce_range) {
+// quantize_weight, with the codes only when `codes` (weight_scales needs the scales alone).
+QuantizedWeight quantize(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
+                         const std::vector<float>& min_scale, bool reduce_range, bool codes) {
   const std::span<const float> v = to_floats(w);
   QuantizedWeight r;
   const int64_t rank = static_cast<int64_t>(w.rank());
@@ -68,6 +67,7 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
     r.scale[c] = p.scale;
     r.zero_point[c] = p.zero_point;
   }
+  if (!codes) return r;
   r.q = Tensor::empty(type, w.dims());
   PTQ_CHECK(v.empty() || type == DType::kInt8 || type == DType::kUint8, UnsupportedError, "weight type ", dtype_name(type),
             " is not supported");
@@ -77,6 +77,17 @@ QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant
     else store<uint8_t>(r.q, i, q);
   });
   return r;
+}
+
+}  // namespace
+
+QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
+                                const std::vector<float>& min_scale, bool reduce_range) {
+  return quantize(w, axis, type, symmetry, min_scale, reduce_range, true);
+}
+
+std::vector<float> weight_scales(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry) {
+  return quantize(w, axis, type, symmetry, {}, false, false).scale;
 }
 
 std::vector<float> bias_safe_weight_scales(const Tensor& b, float input_scale, size_t channels, int64_t terms) {

@@ -20,6 +20,8 @@ struct QuantizedWeight {
 // `reduce_range`: 7-bit weights (quant::reduced_range).
 QuantizedWeight quantize_weight(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry,
                                 const std::vector<float>& min_scale = {}, bool reduce_range = false);
+// The scales quantize_weight gives without a minimum or 7 bits, without computing the codes.
+std::vector<float> weight_scales(const Tensor& w, int64_t axis, DType type, quant::Symmetry symmetry);
 
 // How an op's weights meet ORT's u8×s8 GEMM, which on x86 without VNNI multiplies raw uint8
 // activation codes with int8 weight codes in adjacent K pairs (k = 2j, 2j + 1) and saturates each
