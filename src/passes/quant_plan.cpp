@@ -117,6 +117,13 @@ bool transformer_placement(const ir::Graph& g, const quant::QuantConfig& config)
 
 namespace {
 
+// Passthrough ops whose output holds exactly their input's values, reordered: the two ranges are
+// equal, so tying them costs no precision (Slice, Gather and Split keep a part; Resize interpolates).
+bool preserves_values(const std::string& op_type) {
+  return op_type == "Reshape" || op_type == "Transpose" || op_type == "Flatten" || op_type == "Squeeze" ||
+         op_type == "Unsqueeze";
+}
+
 // Concat and pools only move or pool what they read: quantized, they pay for themselves only when
 // a quantized op reads their output (through passthrough ops or further such nodes). Where only
 // fp32 nodes do — YOLOX's Focus stem Concat before a Conv the placement search keeps fp32 — their
@@ -377,7 +384,10 @@ QuantPlan plan_quantization(const ir::Graph& g, const quant::QuantConfig& config
       if (!n.is_default_domain() || !is_passthrough(n.op_type) || excluded(n) || !filter.admits(id)) continue;
       if (n.inputs.empty() || !acts.count(n.inputs[0])) continue;
       for (ir::ValueId out : n.outputs) {
-        if (out == ir::kNone || !ctx.is_float_activation(out) || acts.count(out)) continue;
+        if (out == ir::kNone || !ctx.is_float_activation(out)) continue;
+        // Already quantized (a quantized node reads it): values-preserving ops still tie, or ORT
+        // runs DQ -> op -> Q in float to requantize what is the same set of values.
+        if (acts.count(out) && (!preserves_values(n.op_type) || ties.find(out) == ties.find(n.inputs[0]))) continue;
         acts.insert(out);
         ties.join(n.inputs[0], out);
         changed = true;

@@ -457,6 +457,51 @@ TEST(Emit, ConcatAndPoolsReadOnlyByFp32NodesStayFp32) {
   EXPECT_EQ(cut.second, (std::set<std::string>{"x", "a", "b"}));
 }
 
+TEST(Emit, ReshapeBetweenQuantizedNodesSharesOneScale) {
+  // YOLOX's head: Concat -> Reshape -> Concat -> Transpose. The Reshape's output is a quantized Concat's input
+  // and its input a quantized Concat's output: one scale for both, or ORT runs DQ -> Reshape -> Q
+  // in float to requantize the same values (it drops the pair only when the two match). A Slice
+  // keeps part of its input's values: read by a quantized node, its output keeps its own range.
+  ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 4, 4] x, float[2, 2, 3, 3] w1, float[2, 2, 3, 3] w2, int64[3] shape, int64[3] shape2,
+       int64[1] st, int64[1] en, int64[1] ax) => (float[1, 40, 2] out) {
+      a = Conv <pads = [1, 1, 1, 1]> (x, w1)
+      b = Conv <pads = [1, 1, 1, 1]> (x, w2)
+      k = Concat <axis = 1> (a, b)
+      r = Reshape (k, shape)
+      b2 = Reshape (x, shape2)
+      c = Slice (b2, st, en, ax)
+      y = Concat <axis = 2> (r, c)
+      out = Transpose <perm = [0, 2, 1]> (y)
+    }
+  )");
+  ir::Graph& g = m.graph;
+  g.set_initializer(g.find("w1"), random_tensor({2, 2, 3, 3}, 1));
+  g.set_initializer(g.find("w2"), random_tensor({2, 2, 3, 3}, 2));
+  g.set_initializer(g.find("shape"), Tensor::from_vector<int64_t>({3}, {1, 2, -1}));
+  g.set_initializer(g.find("shape2"), Tensor::from_vector<int64_t>({3}, {1, 2, -1}));
+  g.set_initializer(g.find("st"), Tensor::from_vector<int64_t>({1}, {0}));
+  g.set_initializer(g.find("en"), Tensor::from_vector<int64_t>({1}, {8}));
+  g.set_initializer(g.find("ax"), Tensor::from_vector<int64_t>({1}, {2}));
+  passes::prepare_for_quantization(m);
+  const passes::RangeMap ranges = {{"x", {-1.f, 1.f}}, {"a", {-2.f, 2.f}}, {"b", {-3.f, 3.f}}, {"k", {-3.f, 3.f}},
+                                   {"r", {-3.f, 3.f}},  {"b2", {-1.f, 1.f}}, {"c", {-1.f, 1.f}}, {"y", {-3.f, 3.f}},
+                                   {"out", {-3.f, 3.f}}};
+  const passes::QuantPlan plan = passes::plan_quantization(g, quant::config_for(quant::Target::kOrtX86), ranges);
+  const auto group = [&](const char* name) {
+    const ir::ValueId v = g.find(name);
+    const auto it = plan.tied.find(v);
+    return g.value(it == plan.tied.end() ? v : it->second).name;
+  };
+  EXPECT_EQ(group("r"), group("k"));
+  EXPECT_EQ(group("y"), group("k"));
+  EXPECT_EQ(group("a"), group("k"));
+  EXPECT_EQ(group("c"), group("k"));   // the Concat's input
+  EXPECT_EQ(group("b2"), group("x"));  // the Reshape nothing quantized reads: as before
+  EXPECT_NE(group("x"), group("k"));   // the Slice's input keeps its own
+}
+
 TEST(Emit, AddAndMulAreInt8OnlyWithElementwiseInt8OrForTensorRt) {
   // Conv -> Mul by a constant -> residual Add: fp32 between the DQs and the next Q by default.
   // (The constant varies along the width, so preparation does not fold it into the Conv.)
