@@ -185,8 +185,9 @@ def observations(res: dict) -> list:
     return ["## Observations", ""] + [f"- {o}" for o in obs] + [""] if obs else []
 
 
-# Sections written by hand from other benches (bench/minilm.py): a regenerated file keeps them.
-KEPT_SECTIONS = ("## MiniLM-L6 sentence encoder",)
+# Sections written by hand or by other benches (bench/minilm.py, bench/vad.py): a regenerated file
+# keeps them.
+KEPT_SECTIONS = ("## MiniLM-L6 sentence encoder", "## Silero VAD (streaming)")
 
 
 def kept_sections(old: str) -> list:
