@@ -4,7 +4,8 @@
 Quantizes ../shared/models/minilm-l6 with ptq (default static, and any extra flag sets given
 with --ptq) and with ORT's quantize_static (QDQ, per-channel, MinMax) and quantize_dynamic
 (per-channel) or, with --ort-weight-only, ORT's MatMulNBitsQuantizer (needs onnx-ir from
-bench/requirements.txt), each calibrated on ../shared/data/sentences/calib (or calib_pad64 with
+bench/requirements.txt), and with --nncf OpenVINO NNCF (default and model_type=TRANSFORMER), each
+calibrated on ../shared/data/sentences/calib (or calib_pad64 with
 --calib-padded), then evaluates every model in ONNX Runtime on the eval split:
 
   cosine      mean cosine of int8 vs fp32 sentence embeddings, one unpadded sentence per call
@@ -16,6 +17,7 @@ bench/requirements.txt), each calibrated on ../shared/data/sentences/calib (or c
 
     .venv/bin/python bench/minilm.py --out docs/minilm.md
     .venv/bin/python bench/minilm.py --ptq "--method minmax" --ptq "--mode dynamic"
+    .venv/bin/python bench/minilm.py --nncf
     .venv/bin/python bench/minilm.py --ptq "--mode weight-only --bits 8" --ptq "--mode weight-only" --ort-weight-only
 """
 import argparse
@@ -97,6 +99,21 @@ def ort_models(model, calib, work):
     return {"ORT quantize_static (MinMax)": st, "ORT quantize_dynamic": dy}
 
 
+def nncf_models(model, calib, work):
+    """OpenVINO NNCF (ONNX backend) on the same calibration arrays: its default, and
+    model_type=TRANSFORMER (its recommended setting for transformers: no Q/DQ on the residual Adds
+    and other ops it knows int8 hurts there)."""
+    import nncf
+    import onnx
+    out = {}
+    for label, kwargs in (("NNCF default", {}), ("NNCF model_type=TRANSFORMER", {"model_type": nncf.ModelType.TRANSFORMER})):
+        path = work / ("nncf_" + ("transformer" if kwargs else "default") + ".onnx")
+        q = nncf.quantize(onnx.load(str(model)), nncf.Dataset(calib), subset_size=len(calib), **kwargs)
+        onnx.save(q, str(path))
+        out[label] = path
+    return out
+
+
 def ort_weight_only_models(model, work):
     """ORT's own weight-only quantizer (RTN, asymmetric, MatMulNBits + GatherBlockQuantized), the peer."""
     try:
@@ -126,6 +143,7 @@ def main():
     ap.add_argument("--no-ort", action="store_true", help="skip ORT's quantizers")
     ap.add_argument("--ort-weight-only", action="store_true",
                     help="ORT's MatMulNBitsQuantizer (int4 block 32/128, int8) instead of quantize_static/dynamic")
+    ap.add_argument("--nncf", action="store_true", help="also OpenVINO NNCF: default and model_type=TRANSFORMER")
     ap.add_argument("--work", default=str(ROOT / "bench/.work/minilm"))
     ap.add_argument("--out", help="write a markdown table here")
     args = ap.parse_args()
@@ -155,6 +173,8 @@ def main():
         models.update(ort_weight_only_models(model, work))
     elif not args.no_ort:
         models.update(ort_models(model, load_dir(calib_dir), work))
+    if args.nncf:
+        models.update(nncf_models(model, load_dir(calib_dir), work))
 
     fp = session(model)
     ref, ref_pad = embed(fp, ev), embed(fp, pad_batches)
