@@ -21,10 +21,7 @@ namespace {
 // Conv (not depthwise, which has its own exact kernel), MatMul and Gemm with a constant float
 // weight, uint8 activations and symmetric int8 weights, with --reduce-range auto.
 std::optional<PairLayout> pair_layout(const ir::Graph& g, const ir::Node& n, const quant::QuantConfig& config) {
-  if (config.reduce_range != quant::ReduceRange::kAuto || config.activation_type != DType::kUint8 ||
-      config.weight_type != DType::kInt8 || config.weight_symmetry != quant::Symmetry::kSymmetric ||
-      !n.is_default_domain() || n.inputs.size() < 2)
-    return std::nullopt;
+  if (!quant::pair_safe_weights(config) || !n.is_default_domain() || n.inputs.size() < 2) return std::nullopt;
   const Tensor* w = g.constant(n.inputs[1]);
   if (!w || w->dtype() != DType::kFloat) return std::nullopt;
   if (n.op_type == "Conv" && w->rank() >= 3) {

@@ -222,8 +222,7 @@ pipeline::QuantizeOptions to_quantize_options(const QuantizeFlags& fl, const CLI
   c.per_channel = !f->per_tensor;
   if (f->reduce_range) c.reduce_range = quant::ReduceRange::kOn;
   if (f->no_reduce_range) c.reduce_range = quant::ReduceRange::kOff;
-  if (app.count("--uint8-weights") && c.uint8_weights != quant::Uint8Weights::kOff &&
-      (c.reduce_range != quant::ReduceRange::kAuto || c.activation_type != DType::kUint8 || c.weight_type != DType::kInt8))
+  if (app.count("--uint8-weights") && c.uint8_weights != quant::Uint8Weights::kOff && !quant::pair_safe_weights(c))
     spdlog::warn("--uint8-weights has no effect with --reduce-range, --no-reduce-range, int8 activations (--target "
                  "trt) or --weight-type uint8: it replaces the pair-safe int8 weights of the default");
   o.config = c;

@@ -80,6 +80,13 @@ struct QuantConfig {
   std::vector<std::string> exclude_ops;   // op types left in fp32
 };
 
+// Whether Conv (not depthwise)/MatMul/Gemm weights get pair-safe int8 scales (emit/weights.h),
+// the ones --uint8-weights replaces: uint8 activations, symmetric int8 weights, reduce_range kAuto.
+inline bool pair_safe_weights(const QuantConfig& c) {
+  return c.reduce_range == ReduceRange::kAuto && c.activation_type == DType::kUint8 && c.weight_type == DType::kInt8 &&
+         c.weight_symmetry == Symmetry::kSymmetric;
+}
+
 // The defaults of a target profile (the generic profile starts from ORT's and takes flags).
 QuantConfig config_for(Target target);
 // "ort-x86" | "trt" | "generic"; throws UsageError naming the flag value otherwise.
