@@ -82,15 +82,13 @@ def sqnr(ref, test):
     return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
 
 
-def latency_ms(sess, chunk, state, rounds=5, runs=200):
-    sr = np.array(16000, np.int64)
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(runs):
-            sess.run(None, {"input": chunk, "state": state, "sr": sr})
-        best = min(best, (time.perf_counter() - t) / runs * 1e3)
-    return best
+def latency_ms(sess, chunk, state, runs=200):
+    """Mean ms per call over `runs` calls (the caller takes the minimum over interleaved rounds)."""
+    feed = {"input": chunk, "state": state, "sr": np.array(16000, np.int64)}
+    t = time.perf_counter()
+    for _ in range(runs):
+        sess.run(None, feed)
+    return (time.perf_counter() - t) / runs * 1e3
 
 
 class Reader:
@@ -178,18 +176,20 @@ def main():
     fp_dec = fp_probs[ev] > 0.5
     mid = split + (n - split) // 2
     rows = [("fp32", fp_probs, model, 0.0)]
+    sessions = {"fp32": fp}
     for name, (path, secs) in models.items():
         try:
-            probs, _ = stream(session(path), chunks)
+            sessions[name] = session(path)
+            probs, _ = stream(sessions[name], chunks)
         except Exception as e:
+            sessions.pop(name, None)
             notes.append(f"{name}: ORT cannot run it: {str(e).strip().splitlines()[0][:200]}")
             continue
         rows.append((name, probs, path, secs))
-    sessions = {name: session(path) for name, _, path, _ in rows}
     lat = {name: float("inf") for name in sessions}
     for _ in range(3):  # interleaved rounds
         for name, s in sessions.items():
-            lat[name] = min(lat[name], latency_ms(s, chunks[mid], fp_states[mid], rounds=1))
+            lat[name] = min(lat[name], latency_ms(s, chunks[mid], fp_states[mid]))
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
