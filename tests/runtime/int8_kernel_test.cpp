@@ -36,6 +36,7 @@ struct GemmCase {
   bool a_signed, b_signed;
   int za;
   std::vector<int32_t> zb;
+  bool contiguous = false;  // rows of K4 codes one after another (QLinearMatMul's A), else the conv layout
 };
 
 // The fast core, the scalar reference and the oracle agree, with and without the fused
@@ -44,14 +45,15 @@ struct GemmCase {
 void check_gemm(const GemmCase& t, std::mt19937& rng) {
   const int64_t k4 = (t.k + 3) / 4 * 4;
   std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
-  // A in the conv layout (K quads of all rows) with a row stride of 4.
+  // A in the conv layout (K quads of all rows) with a row stride of 4, or rows one after another.
   std::vector<uint8_t> a(static_cast<size_t>(k4 * t.m), 0);
+  const int64_t row_stride = t.contiguous ? k4 : 4, quad_stride = t.contiguous ? 4 : 4 * t.m;
   std::vector<std::vector<int>> av(static_cast<size_t>(t.m), std::vector<int>(static_cast<size_t>(t.k)));
   for (int64_t i = 0; i < t.m; ++i)
     for (int64_t k = 0; k < t.k; ++k) {
       const int v = t.a_signed ? s8(rng) : u8(rng);
       av[static_cast<size_t>(i)][static_cast<size_t>(k)] = v;
-      a[static_cast<size_t>((k / 4) * 4 * t.m + 4 * i + k % 4)] = static_cast<uint8_t>(v);
+      a[static_cast<size_t>((k / 4) * quad_stride + row_stride * i + k % 4)] = static_cast<uint8_t>(v);
     }
   std::vector<std::vector<int>> bv(static_cast<size_t>(t.n), std::vector<int>(static_cast<size_t>(t.k)));
   for (auto& row : bv)
@@ -59,7 +61,7 @@ void check_gemm(const GemmCase& t, std::mt19937& rng) {
   const auto packed = runtime::int8::pack_b(t.n, t.k, t.b_signed, [&](int64_t j, int64_t k) {
     return bv[static_cast<size_t>(j)][static_cast<size_t>(k)];
   });
-  const runtime::int8::AView view{a.data(), t.m, 4, 4 * t.m, t.a_signed, t.za};
+  const runtime::int8::AView view{a.data(), t.m, row_stride, quad_stride, t.a_signed, t.za};
   std::vector<float> scale(static_cast<size_t>(t.n));
   std::vector<int32_t> bias(static_cast<size_t>(t.n));
   for (int64_t j = 0; j < t.n; ++j) {
@@ -101,6 +103,7 @@ TEST(Int8Gemm, RandomShapesAndZeroPoints) {
   for (int it = 0; it < 60; ++it) {
     GemmCase t{dm(rng), dn(rng), dk(rng), it % 5 == 4, it % 7 != 6, zas[it % 4], {0}};
     if (t.a_signed) t.za = it % 2 ? -128 : 127;
+    t.contiguous = it % 4 == 3;
     if (it % 3 == 1) t.zb = {t.b_signed ? -128 : 255};
     if (it % 3 == 2) {
       t.zb.clear();

@@ -88,34 +88,44 @@ __attribute__((target("avx2"))) inline __m128i codes16(__m256i lo, __m256i hi, b
 //   kVnniZmm: AVX512-VNNI on zmm: one vector holds a quad of all 16 columns; even and odd quads
 //           go to two sets of 4 accumulators (integer sums: any order is exact), so eight
 //           vpdpbusd chains hide its latency; the sets are added at the end.
-//   kSplit: exact sums without VNNI: each uint8 code a is split into a & 0x7f and a & 0x80, so
-//           neither vpmaddubsw pair sum can leave int16 (at most 2·127·128 and 128·256); the
-//           two halves are widened and added in int32 (what MLAS's u8×u8 kernels compute, for
-//           weights stored as uint8 and packed with their codes minus 128).
-enum class KLoop { kPairs, kVnniVex, kVnniZmm, kSplit };
+//   kWiden: exact sums without VNNI, as MLAS's u8×u8 kernels compute them (for weights stored
+//           as uint8, packed with their codes minus 128): codes and weights widened to int16,
+//           one vpmaddwd per two K (tile_sums_widen). It replaced splitting each code into
+//           a & 0x7f and a & 0x80 for two vpmaddubsw passes, which took twice the multiplies.
+enum class KLoop { kPairs, kVnniVex, kVnniZmm, kWiden };
 
-// Σ over each dword's 4 products of the split codes lo + hi times b, exactly, in int32.
-__attribute__((target("avx2"))) inline __m256i split_quad_sums(__m256i lo, __m256i hi, __m256i b, __m256i ones) {
-  return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, b), ones),
-                          _mm256_madd_epi16(_mm256_maddubs_epi16(hi, b), ones));
+// B of one 16-column block for kWiden: packed [quad][column][4 codes] int8 (PackedB's layout)
+// to [quad][even | odd codes][column][2 codes] int16: the first two vectors hold (k0, k2) of
+// columns 0-7 and 8-15, the next two (k1, k3). Made per block and call (K · 16 values, against
+// M · K · 16 products in the block).
+void widen_block(const int8_t* bq, int64_t quads, int16_t* bw) {
+  for (int64_t q = 0; q < quads; ++q)
+    for (int64_t col = 0; col < 16; ++col)
+      for (int64_t r = 0; r < 4; ++r) bw[q * 64 + (r % 2) * 32 + col * 2 + r / 2] = bq[(q * 16 + col) * 4 + r];
 }
 
-// kSplit's K loop on 4 rows × 16 columns (see tile_sums).
-__attribute__((target("avx2"))) void tile_sums_split(const int8_t* bq, const uint8_t* const r[4], int64_t quads,
+// kWiden's K loop on 4 rows × 16 columns (see tile_sums), on B widened by widen_block. A row's
+// quad a0 a1 a2 a3, broadcast, read as int16 words is (a0 + 256·a1, a2 + 256·a3): masking the
+// low bytes gives (a0, a2), shifting the words right by 8 gives (a1, a3), both zero-extended;
+// one vpmaddwd of each against the matching weights sums a column's whole quad, exact in int32
+// (|4 · 255 · 128| < 2^31). No shuffles, eight accumulators.
+__attribute__((target("avx2"))) void tile_sums_widen(const int16_t* bw, const uint8_t* const r[4], int64_t quads,
                                                      int64_t qs, int32_t* raw) {
-  const __m256i ones = _mm256_set1_epi16(1), low7 = _mm256_set1_epi8(0x7f);
+  const __m256i low = _mm256_set1_epi16(0x00ff);
   __m256i acc[8];
   for (__m256i& v : acc) v = _mm256_setzero_si256();
   for (int64_t q = 0; q < quads; ++q) {
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bq + q * 64));
-    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bq + q * 64 + 32));
+    const __m256i* b = reinterpret_cast<const __m256i*>(bw + q * 64);
     for (int ri = 0; ri < 4; ++ri) {
       int32_t quad;
       std::memcpy(&quad, r[ri] + q * qs, 4);
       const __m256i a = _mm256_set1_epi32(quad);
-      const __m256i lo = _mm256_and_si256(a, low7), hi = _mm256_xor_si256(a, lo);
-      acc[2 * ri] = _mm256_add_epi32(acc[2 * ri], split_quad_sums(lo, hi, b0, ones));
-      acc[2 * ri + 1] = _mm256_add_epi32(acc[2 * ri + 1], split_quad_sums(lo, hi, b1, ones));
+      const __m256i even = _mm256_and_si256(a, low), odd = _mm256_srli_epi16(a, 8);
+      acc[2 * ri] = _mm256_add_epi32(acc[2 * ri], _mm256_add_epi32(_mm256_madd_epi16(even, _mm256_loadu_si256(b)),
+                                                                   _mm256_madd_epi16(odd, _mm256_loadu_si256(b + 2))));
+      acc[2 * ri + 1] =
+          _mm256_add_epi32(acc[2 * ri + 1], _mm256_add_epi32(_mm256_madd_epi16(even, _mm256_loadu_si256(b + 1)),
+                                                             _mm256_madd_epi16(odd, _mm256_loadu_si256(b + 3))));
     }
   }
   for (int i = 0; i < 8; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(raw + 8 * i), acc[i]);
@@ -238,8 +248,7 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
             "xmm11", "xmm12", "xmm13", "memory", "cc");
       return;
     }
-    case KLoop::kSplit:
-      tile_sums_split(bq, r, quads, qs, raw);
+    case KLoop::kWiden:  // gemm_avx2_tiles calls tile_sums_widen itself
       return;
     case KLoop::kPairs:
       break;
@@ -288,6 +297,48 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
 #undef PTQ_TILE_OPERANDS
 #undef PTQ_ZMM_QUAD
 
+// Σ_k a(i, k) for every row of uint8 codes (the z_b · Σa term; uint8 weights, packed as codes
+// minus 128, always have a zero point). Rows interleaved by quads (the conv layout: row_stride 4)
+// sum 8 rows' quads per vector; contiguous rows (quad_stride 4) 32 codes per vpsadbw; codes from
+// K to K4 are zero. A scalar loop of code() here took longer than the GEMM it served.
+__attribute__((target("avx2"))) void row_sums_avx2(const AView& a, int64_t quads, int32_t* row_sum) {
+  const int64_t m = a.m;
+  if (a.row_stride == 4) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t q = 0; q < quads; ++q) {
+      const uint8_t* p = a.base + q * a.quad_stride;
+      int64_t i = 0;
+      for (; i + 8 <= m; i += 8) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4 * i));
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(v, ones8), ones16);
+        __m256i* out = reinterpret_cast<__m256i*>(row_sum + i);
+        _mm256_storeu_si256(out, _mm256_add_epi32(_mm256_loadu_si256(out), s));
+      }
+      for (; i < m; ++i) row_sum[i] += p[4 * i] + p[4 * i + 1] + p[4 * i + 2] + p[4 * i + 3];
+    }
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    int64_t sum = 0;
+    const uint8_t* row = a.base + i * a.row_stride;
+    int64_t q = 0;
+    if (a.quad_stride == 4) {
+      __m256i acc = _mm256_setzero_si256();
+      for (; q + 8 <= quads; q += 8)
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 4 * q)),
+                                                     _mm256_setzero_si256()));
+      alignas(32) int64_t part[4];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(part), acc);
+      sum = part[0] + part[1] + part[2] + part[3];
+    }
+    for (; q < quads; ++q) {
+      const uint8_t* p = row + q * a.quad_stride;
+      sum += p[0] + p[1] + p[2] + p[3];
+    }
+    row_sum[i] = static_cast<int32_t>(sum);
+  }
+}
+
 // 4 rows × 16 columns per step: the K loop (tile_sums), then the zero-point terms and the
 // optional fused output stage on 8 lanes.
 __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a, const PackedB& b,
@@ -297,10 +348,9 @@ __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a
   const int64_t quads = b.k4 / 4;
   const bool zb_used = any_nonzero(zb);
   std::vector<int32_t> row_sum(static_cast<size_t>(a.m), 0);
-  if (zb_used)
-    for (int64_t i = 0; i < a.m; ++i)
-      for (int64_t k = 0; k < b.k; ++k) row_sum[static_cast<size_t>(i)] += code(a, i, k);
+  if (zb_used) row_sums_avx2(a, b.k4 / 4, row_sum.data());
   alignas(32) int32_t tile[4][16];
+  thread_local std::vector<int16_t> bw;  // kWiden's block of B (widen_block)
   // Per column of the block: the zero-point terms (+ bias), z_b, the output scale.
   alignas(32) int32_t fix[16], zbs[16];
   alignas(32) float scale[16];
@@ -309,6 +359,10 @@ __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a
   for (int64_t nb = j0 / 16; nb < (j1 + 15) / 16; ++nb) {
     const int8_t* bp = b.packed.data() + nb * quads * 64;
     const int64_t cols = std::min<int64_t>(16, j1 - nb * 16);
+    if (kloop == KLoop::kWiden) {
+      bw.resize(static_cast<size_t>(quads * 64));
+      widen_block(bp, quads, bw.data());
+    }
     for (int64_t jj = 0; jj < 16; ++jj) {
       const int64_t j = nb * 16 + jj;
       if (jj >= cols) {
@@ -327,7 +381,8 @@ __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a
       const uint8_t* r[4];
       for (int64_t r_ = 0; r_ < 4; ++r_) r[r_] = a.base + (i0 + std::min(r_, rows - 1)) * a.row_stride;
       alignas(32) int32_t raw[4][16];
-      tile_sums(kloop, bp, r, quads, a.quad_stride, &raw[0][0]);
+      if (kloop == KLoop::kWiden) tile_sums_widen(bw.data(), r, quads, a.quad_stride, &raw[0][0]);
+      else tile_sums(kloop, bp, r, quads, a.quad_stride, &raw[0][0]);
       // acc + fix − z_b·Σa, then (fused output stage) scale, clamp, round half to even, + z_y.
       // Constants come from memory here, after the K loop (no lambdas: clang does not give them
       // this function's target).
@@ -969,7 +1024,7 @@ void gemm(const AView& a, const PackedB& b, const std::vector<int32_t>& zb, Arit
                       rq, j0, j1);
       return;
     }
-    gemm_avx2_tiles(KLoop::kSplit, a, b, zb, c, c_row, c_col, rq, j0, j1);
+    gemm_avx2_tiles(KLoop::kWiden, a, b, zb, c, c_row, c_col, rq, j0, j1);
     return;
   }
 #endif
