@@ -117,14 +117,6 @@ bool transformer_placement(const ir::Graph& g, const quant::QuantConfig& config)
 
 namespace {
 
-// Passthrough ops whose output holds exactly their input's values, reordered: one grid serves both
-// sides (where the output is also a Concat's, the input takes that group's wider range). Slice,
-// Gather and Split keep a part of the values and Resize interpolates: their outputs keep their own.
-bool preserves_values(const std::string& op_type) {
-  return op_type == "Reshape" || op_type == "Transpose" || op_type == "Flatten" || op_type == "Squeeze" ||
-         op_type == "Unsqueeze";
-}
-
 // Concat and pools only move or pool what they read: quantized, they pay for themselves only when
 // a quantized op reads their output (through passthrough ops or further such nodes). Where only
 // fp32 nodes do — YOLOX's Focus stem Concat before a Conv the placement search keeps fp32 — their

@@ -1,5 +1,4 @@
 // The rules table (from rules.inc), passthrough ops, and the helpers rules share.
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -23,8 +22,30 @@ constexpr QuantRule kRules[] = {
 // Ops whose output values are input values rearranged (or, for Resize, interpolated within the
 // input's range): the output shares the input's scale, so ORT drops their Q/DQ (DropQDQ rule).
 // DropQDQ needs equal scale and zero point on both sides, which sharing guarantees.
-constexpr const char* kPassthrough[] = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze",
-                                        "Gather",  "Slice",     "Split",   "Resize"};
+// `preserves_values`: the output holds exactly the input's values, reordered, so one grid serves
+// both sides even where a quantized node already reads the output; the others keep a part of the
+// values or interpolate, and their outputs keep their own range there.
+struct Passthrough {
+  const char* op_type;
+  bool preserves_values;
+};
+constexpr Passthrough kPassthrough[] = {
+    {"Reshape", true},
+    {"Transpose", true},
+    {"Flatten", true},
+    {"Squeeze", true},
+    {"Unsqueeze", true},
+    {"Gather", false},
+    {"Slice", false},
+    {"Split", false},
+    {"Resize", false},
+};
+
+const Passthrough* find_passthrough(const std::string& op_type) {
+  for (const Passthrough& p : kPassthrough)
+    if (op_type == p.op_type) return &p;
+  return nullptr;
+}
 
 bool in_list(const char* list, const std::string& op) {
   const char* p = list;
@@ -72,9 +93,11 @@ const QuantRule* find_rule(const std::string& op_type) {
   return nullptr;
 }
 
-bool is_passthrough(const std::string& op_type) {
-  return std::any_of(std::begin(kPassthrough), std::end(kPassthrough),
-                     [&](const char* p) { return op_type == p; });
+bool is_passthrough(const std::string& op_type) { return find_passthrough(op_type) != nullptr; }
+
+bool preserves_values(const std::string& op_type) {
+  const Passthrough* p = find_passthrough(op_type);
+  return p && p->preserves_values;
 }
 
 }  // namespace ptq::passes

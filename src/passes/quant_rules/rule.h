@@ -34,8 +34,12 @@ struct QuantRule {
 std::span<const QuantRule> quant_rules();
 // nullptr when no rule covers the op.
 const QuantRule* find_rule(const std::string& op_type);
-// Ops that pass values through unchanged (Reshape, MaxPool, ...): their outputs share the input's
-// scale when the input is quantized.
+// Ops that pass values through unchanged (Reshape, Slice, Resize, ...): their outputs share the
+// input's scale when the input is quantized.
 bool is_passthrough(const std::string& op_type);
+// Passthrough ops whose output holds exactly their input's values, reordered (Reshape, Transpose,
+// Flatten, Squeeze, Unsqueeze): one grid serves both sides even where a quantized node already
+// reads the output (where the output is also a Concat's, the input takes that group's wider range).
+bool preserves_values(const std::string& op_type);
 
 }  // namespace ptq::passes
