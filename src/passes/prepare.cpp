@@ -1,4 +1,4 @@
-// Preparation passes: no-op removal, BatchNormalization, scale, shift and zero Pad folding, dead code removal.
+// Preparation passes: no-op removal, BatchNormalization, scale, shift and zero Pad folding, dead code removal
 #include "ptq/passes/prepare.h"
 
 #include <algorithm>
@@ -326,6 +326,8 @@ Changes prepare_for_quantization(ir::Model& model) {
   fold_shift_into_hardswish_conv(g, changes);
   ir::debug_verify(g);
   fold_pad_into_conv(g, changes);
+  ir::debug_verify(g);
+  fold_space_to_depth_into_conv(g, changes);
   ir::debug_verify(g);
   remove_dead_code(g, changes);
   ir::debug_verify(g);

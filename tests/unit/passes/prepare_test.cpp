@@ -288,4 +288,64 @@ TEST(Prepare, ConstantsFeedingGraphOutputsAndRandomOpsStay) {
   EXPECT_EQ(hist.count("RandomUniform"), 1u);
 }
 
+// YOLOX's Focus stem: the four stride-2 phases of the image (cut by two Slices each, or one Slice
+// of both axes), concatenated in YOLOX's order, read by a Conv: one Conv on the image with a
+// doubled kernel, stride and pads, the same outputs. Three phases, a phase with a second reader,
+// a Slice that stops short of the end or an odd height keep the Slices.
+TEST(Prepare, FoldsSpaceToDepthIntoConv) {
+  const char* text = R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 3, 8, 10] x, float[5, 12, 3, 3] w, float[5] b) => (float[1, 5, 2, 2] y)
+      <int64[1] z = {0}, int64[1] one = {1}, int64[1] end = {9223372036854775807}, int64[1] two = {2},
+       int64[1] h = {2}, int64[1] v = {3}, int64[2] hv = {2, 3}, int64[2] one_one = {1, 1},
+       int64[2] end2 = {9223372036854775807, 9223372036854775807}, int64[2] two2 = {2, 2}> {
+      r0 = Slice (x, z, end, h, two)
+      p00 = Slice (r0, z, end, v, two)
+      r1 = Slice (x, one, end, h, two)
+      p10 = Slice (r1, z, end, v, two)
+      r2 = Slice (x, z, end, h, two)
+      p01 = Slice (r2, one, end, v, two)
+      p11 = Slice (x, one_one, end2, hv, two2)
+      c = Concat <axis = 1> (p00, p10, p01, p11)
+      y = Conv <pads = [1, 0, 0, 1], strides = [2, 2]> (c, w, b)
+    }
+  )";
+  const auto make = [&](const std::string& t) {
+    ir::Model m = onnx_io::parse_model_text(t);
+    m.graph.set_initializer(m.graph.find("w"), random_tensor({5, 12, 3, 3}, 1));
+    m.graph.set_initializer(m.graph.find("b"), random_tensor({5}, 2));
+    return m;
+  };
+  ir::Model m = make(text);
+  const Tensor x = random_tensor({1, 3, 8, 10}, 3);
+  const std::vector<float> before = run(m, x);
+  const Changes changes = prepare_for_quantization(m);
+  ir::verify(m);
+  EXPECT_EQ(ir::graph_stats(m.graph).op_histogram, (std::map<std::string, size_t>{{"Conv", 1}}));
+  const ir::Node& conv = *m.graph.producer(m.graph.outputs[0]);
+  EXPECT_EQ(m.graph.value(conv.inputs[0]).name, "x");
+  EXPECT_EQ(conv.attr_ints("kernel_shape"), (std::vector<int64_t>{6, 6}));
+  EXPECT_EQ(conv.attr_ints("strides"), (std::vector<int64_t>{4, 4}));
+  EXPECT_EQ(conv.attr_ints("pads"), (std::vector<int64_t>{2, 0, 0, 2}));
+  const std::vector<float> after = run(m, x);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(before[i], after[i], 1e-5f) << i;
+
+  const std::pair<const char*, const char*> kept[] = {
+      {"c = Concat <axis = 1> (p00, p10, p01, p11)", "c = Concat <axis = 1> (p00, p10, p01)"},
+      {"y = Conv", "y2 = Relu (p10)\n      y = Conv"},
+      {"p10 = Slice (r1, z, end, v, two)", "p10 = Slice (r1, z, v, v, two)"},
+      {"float[1, 3, 8, 10] x", "float[1, 3, 7, 10] x"},
+  };
+  for (const auto& [from, to] : kept) {
+    std::string t = text;
+    t.replace(t.find(from), std::string(from).size(), to);
+    if (std::string(to).find("Relu") != std::string::npos)
+      t.replace(t.find("(float[1, 5, 2, 2] y)"), 21, "(float[1, 5, 2, 2] y, float y2)");
+    ir::Model k = make(t);
+    prepare_for_quantization(k);
+    EXPECT_GE(ir::graph_stats(k.graph).op_histogram.count("Slice"), 1u) << to;
+  }
+}
+
 }  // namespace ptq::passes
