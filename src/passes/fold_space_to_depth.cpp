@@ -108,7 +108,8 @@ void fold_space_to_depth_into_conv(ir::Graph& g, Changes& changes) {
     const ir::ValueId x = phases[0].source;
     const int64_t sh = phases[0].step[0], sw = phases[0].step[1];
     std::map<std::pair<int64_t, int64_t>, size_t> block;  // phase -> its position in the Concat
-    bool ok = static_cast<int64_t>(phases.size()) == sh * sw;
+    const auto count = static_cast<int64_t>(phases.size());
+    bool ok = sh <= count && sw <= count && sh * sw == count;  // bounded first: steps can be anything
     for (size_t i = 0; ok && i < phases.size(); ++i) {
       const Phase& p = phases[i];
       ok = p.source == x && p.step[0] == sh && p.step[1] == sw &&
