@@ -1,4 +1,4 @@
-// Preparation passes: no-op removal, BatchNormalization, scale, shift and zero Pad folding, dead code removal
+// Preparation passes: no-op removal, BatchNormalization, scale, shift and zero Pad folding, dead code removal.
 #include "ptq/passes/prepare.h"
 
 #include <algorithm>

@@ -108,7 +108,7 @@ void widen_block(const int8_t* bq, int64_t quads, int16_t* bw) {
 // quad a0 a1 a2 a3, broadcast, read as int16 words is (a0 + 256·a1, a2 + 256·a3): masking the
 // low bytes gives (a0, a2), shifting the words right by 8 gives (a1, a3), both zero-extended;
 // one vpmaddwd of each against the matching weights sums a column's whole quad, exact in int32
-// (|4 · 255 · 128| < 2^31). No shuffles, eight accumulators.
+// (each product at most 255 · 128, as in the other loops). No shuffles, eight accumulators.
 __attribute__((target("avx2"))) void tile_sums_widen(const int16_t* bw, const uint8_t* const r[4], int64_t quads,
                                                      int64_t qs, int32_t* raw) {
   const __m256i low = _mm256_set1_epi16(0x00ff);
@@ -248,7 +248,7 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
             "xmm11", "xmm12", "xmm13", "memory", "cc");
       return;
     }
-    case KLoop::kWiden:  // gemm_avx2_tiles calls tile_sums_widen itself
+    case KLoop::kWiden:  // not reached: gemm_avx2_tiles runs tile_sums_widen on its widened block of B
       return;
     case KLoop::kPairs:
       break;
