@@ -37,6 +37,7 @@ struct GemmCase {
   int za;
   std::vector<int32_t> zb;
   bool contiguous = false;  // rows of K4 codes one after another (QLinearMatMul's A), else the conv layout
+  bool exact_sums = false;  // pack_b keeps B widened for the exact loop (else it widens per call)
 };
 
 // The fast core, the scalar reference and the oracle agree, with and without the fused
@@ -58,9 +59,9 @@ void check_gemm(const GemmCase& t, std::mt19937& rng) {
   std::vector<std::vector<int>> bv(static_cast<size_t>(t.n), std::vector<int>(static_cast<size_t>(t.k)));
   for (auto& row : bv)
     for (int& v : row) v = t.b_signed ? s8(rng) : u8(rng);
-  const auto packed = runtime::int8::pack_b(t.n, t.k, t.b_signed, [&](int64_t j, int64_t k) {
-    return bv[static_cast<size_t>(j)][static_cast<size_t>(k)];
-  });
+  const auto packed = runtime::int8::pack_b(
+      t.n, t.k, t.b_signed, [&](int64_t j, int64_t k) { return bv[static_cast<size_t>(j)][static_cast<size_t>(k)]; },
+      t.exact_sums);
   const runtime::int8::AView view{a.data(), t.m, row_stride, quad_stride, t.a_signed, t.za};
   std::vector<float> scale(static_cast<size_t>(t.n));
   std::vector<int32_t> bias(static_cast<size_t>(t.n));
@@ -104,6 +105,7 @@ TEST(Int8Gemm, RandomShapesAndZeroPoints) {
     GemmCase t{dm(rng), dn(rng), dk(rng), it % 5 == 4, it % 7 != 6, zas[it % 4], {0}};
     if (t.a_signed) t.za = it % 2 ? -128 : 127;
     t.contiguous = it % 4 == 3;
+    t.exact_sums = it % 2 == 0;
     if (it % 3 == 1) t.zb = {t.b_signed ? -128 : 255};
     if (it % 3 == 2) {
       t.zb.clear();

@@ -96,8 +96,8 @@ enum class KLoop { kPairs, kVnniVex, kVnniZmm, kWiden };
 
 // B of one 16-column block for kWiden: packed [quad][column][4 codes] int8 (PackedB's layout)
 // to [quad][even | odd codes][column][2 codes] int16: the first two vectors hold (k0, k2) of
-// columns 0-7 and 8-15, the next two (k1, k3). Made per block and call (K · 16 values, against
-// M · K · 16 products in the block).
+// columns 0-7 and 8-15, the next two (k1, k3). pack_b keeps it for weights summed exactly
+// (PackedB::widened); per call it cost as much as the sums themselves for a row or four.
 void widen_block(const int8_t* bq, int64_t quads, int16_t* bw) {
   for (int64_t q = 0; q < quads; ++q)
     for (int64_t col = 0; col < 16; ++col)
@@ -192,9 +192,15 @@ __attribute__((target("avx2"))) void tile_sums_widen(const int16_t* bw, const ui
   "vpdpbusd %%" B ", %%zmm13, %%" A3 "\n\t"
 
 // raw[ri·16 + jj] = Σ over the K quads of row ri's codes times column jj's weights (4 rows ×
-// 16 columns; quads ≥ 1).
-void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t quads, int64_t qs,
+// 16 columns; quads ≥ 1). `block`: the column block of B, PackedB's int8 layout, or for kWiden
+// the widened one (widen_block).
+void tile_sums(KLoop kloop, const void* block, const uint8_t* const r[4], int64_t quads, int64_t qs,
                int32_t* raw) {
+  if (kloop == KLoop::kWiden) {
+    tile_sums_widen(static_cast<const int16_t*>(block), r, quads, qs, raw);
+    return;
+  }
+  const int8_t* bq = static_cast<const int8_t*>(block);
   const uint8_t *p0 = r[0], *p1 = r[1], *p2 = r[2], *p3 = r[3];
   int64_t n = quads;
   switch (kloop) {
@@ -248,8 +254,7 @@ void tile_sums(KLoop kloop, const int8_t* bq, const uint8_t* const r[4], int64_t
             "xmm11", "xmm12", "xmm13", "memory", "cc");
       return;
     }
-    case KLoop::kWiden:  // not reached: gemm_avx2_tiles runs tile_sums_widen on its widened block of B
-      return;
+    case KLoop::kWiden:  // above
     case KLoop::kPairs:
       break;
   }
@@ -350,7 +355,7 @@ __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a
   std::vector<int32_t> row_sum(static_cast<size_t>(a.m), 0);
   if (zb_used) row_sums_avx2(a, b.k4 / 4, row_sum.data());
   alignas(32) int32_t tile[4][16];
-  thread_local std::vector<int16_t> bw;  // kWiden's block of B (widen_block)
+  thread_local std::vector<int16_t> bw;  // kWiden's block of B, widened here when pack_b did not
   // Per column of the block: the zero-point terms (+ bias), z_b, the output scale.
   alignas(32) int32_t fix[16], zbs[16];
   alignas(32) float scale[16];
@@ -359,9 +364,13 @@ __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a
   for (int64_t nb = j0 / 16; nb < (j1 + 15) / 16; ++nb) {
     const int8_t* bp = b.packed.data() + nb * quads * 64;
     const int64_t cols = std::min<int64_t>(16, j1 - nb * 16);
-    if (kloop == KLoop::kWiden) {
+    const void* block = bp;
+    if (kloop == KLoop::kWiden && !b.widened.empty()) {
+      block = b.widened.data() + nb * quads * 64;
+    } else if (kloop == KLoop::kWiden) {  // weights not packed for exact sums (ConvInteger's int8)
       bw.resize(static_cast<size_t>(quads * 64));
       widen_block(bp, quads, bw.data());
+      block = bw.data();
     }
     for (int64_t jj = 0; jj < 16; ++jj) {
       const int64_t j = nb * 16 + jj;
@@ -381,8 +390,7 @@ __attribute__((target("avx2"))) void gemm_avx2_tiles(KLoop kloop, const AView& a
       const uint8_t* r[4];
       for (int64_t r_ = 0; r_ < 4; ++r_) r[r_] = a.base + (i0 + std::min(r_, rows - 1)) * a.row_stride;
       alignas(32) int32_t raw[4][16];
-      if (kloop == KLoop::kWiden) tile_sums_widen(bw.data(), r, quads, a.quad_stride, &raw[0][0]);
-      else tile_sums(kloop, bp, r, quads, a.quad_stride, &raw[0][0]);
+      tile_sums(kloop, block, r, quads, a.quad_stride, &raw[0][0]);
       // acc + fix − z_b·Σa, then (fused output stage) scale, clamp, round half to even, + z_y.
       // Constants come from memory here, after the K loop (no lambdas: clang does not give them
       // this function's target).
@@ -890,6 +898,18 @@ bool avx2_usable() {
   return cpu_features().avx2;
 #else
   return false;
+#endif
+}
+
+void widen_packed(PackedB& p) {
+#ifdef PTQ_INT8_X86
+  if (!avx2_usable() || has_vnni() || p.packed.empty()) return;  // only the kWiden loop reads it
+  const int64_t quads = p.k4 / 4;
+  p.widened.resize(static_cast<size_t>(p.n16 * p.k4));
+  for (int64_t nb = 0; nb < p.n16 / 16; ++nb)
+    widen_block(p.packed.data() + nb * quads * 64, quads, p.widened.data() + nb * quads * 64);
+#else
+  (void)p;
 #endif
 }
 

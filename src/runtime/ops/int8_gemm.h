@@ -34,11 +34,17 @@ struct PackedB {
   std::vector<int16_t> raw;       // [n][k]
   std::vector<int32_t> col_sum;   // Σ_k raw[n][k]
   std::vector<int8_t> packed;     // AVX2 layout (only for signed weights)
+  std::vector<int16_t> widened;   // `packed` widened for the exact loop without VNNI (widen_packed)
 };
 
-// Packs rows b(n, k) (raw codes widened to int32).
+// Fills `widened` where the exact u8 × s8 loop on AVX2 without VNNI will read it, else leaves it
+// empty (the loop then widens each block per call).
+void widen_packed(PackedB& p);
+
+// Packs rows b(n, k) (raw codes widened to int32). `exact_sums`: the weights will be summed
+// exactly (uint8 weights, packed as codes minus 128), so the widened layout is kept too.
 template <typename Get>
-PackedB pack_b(int64_t n, int64_t k, bool is_signed, Get&& b) {
+PackedB pack_b(int64_t n, int64_t k, bool is_signed, Get&& b, bool exact_sums = false) {
   PackedB p;
   p.n = n;
   p.k = k;
@@ -61,6 +67,7 @@ PackedB pack_b(int64_t n, int64_t k, bool is_signed, Get&& b) {
         p.packed[static_cast<std::size_t>(((blk * (p.k4 / 4) + q) * 16 + col) * 4 + r)] =
             static_cast<int8_t>(p.raw[static_cast<std::size_t>(j * k + i)]);
       }
+    if (exact_sums) widen_packed(p);
   }
   return p;
 }

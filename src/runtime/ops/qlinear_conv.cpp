@@ -86,7 +86,7 @@ std::shared_ptr<const ConvWeights> prepare(const Tensor& W, int64_t group) {
     cw->groups.push_back(int8::pack_b(mg, cg * ks, true, [&](int64_t j, int64_t k) {
       const int64_t c = k % cg, tap = k / cg;
       return raw_code(W, static_cast<size_t>(((g * mg + j) * cg + c) * ks + tap)) - cw->code_offset;
-    }));
+    }, W.dtype() == DType::kUint8));
   return cw;
 }
 

@@ -34,7 +34,7 @@ std::shared_ptr<const MatB> prepare_b(const Tensor& B, bool trans) {
     const size_t base = static_cast<size_t>(s * K * N);
     mb->slices.push_back(int8::pack_b(N, K, true, [&](int64_t j, int64_t k) {
       return code_at(B, base + static_cast<size_t>(trans ? j * K + k : k * N + j)) - mb->code_offset;
-    }));
+    }, B.dtype() == DType::kUint8));
   }
   return mb;
 }
