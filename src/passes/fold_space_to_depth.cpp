@@ -48,13 +48,13 @@ std::optional<Phase> trace_phase(const ir::Graph& g, ir::ValueId v) {
     if (g.value(v).uses.size() != 1 || is_graph_output(g, v) || is_captured(g, v)) return std::nullopt;
     if (n->inputs.size() < 3) return std::nullopt;  // opset 1-9 (attributes, no steps): not this pattern
     const auto starts = int_constant(g, n->inputs[1]), ends = int_constant(g, n->inputs[2]);
-    const auto axes = n->inputs.size() > 3 && n->inputs[3] != ir::kNone ? int_constant(g, n->inputs[3])
-                                                                         : std::optional<std::vector<int64_t>>{};
-    const auto steps = n->inputs.size() > 4 && n->inputs[4] != ir::kNone ? int_constant(g, n->inputs[4])
-                                                                          : std::optional<std::vector<int64_t>>{};
-    if (!starts || !ends || starts->size() != ends->size()) return std::nullopt;
-    if ((n->inputs.size() > 3 && n->inputs[3] != ir::kNone && (!axes || axes->size() != starts->size())) ||
-        (n->inputs.size() > 4 && n->inputs[4] != ir::kNone && (!steps || steps->size() != starts->size())))
+    const bool has_axes = n->inputs.size() > 3 && n->inputs[3] != ir::kNone;
+    const bool has_steps = n->inputs.size() > 4 && n->inputs[4] != ir::kNone;
+    const auto axes = has_axes ? int_constant(g, n->inputs[3]) : std::nullopt;
+    const auto steps = has_steps ? int_constant(g, n->inputs[4]) : std::nullopt;
+    if (!starts || !ends || starts->size() != ends->size() ||
+        (has_axes && (!axes || axes->size() != starts->size())) ||
+        (has_steps && (!steps || steps->size() != starts->size())))
       return std::nullopt;
     const ir::ValueId x = n->inputs[0];
     for (size_t i = 0; i < starts->size(); ++i) {
@@ -121,8 +121,8 @@ void fold_space_to_depth_into_conv(ir::Graph& g, Changes& changes) {
     if ((h >= 0 && h % sh) || (wd >= 0 && wd % sw)) continue;
     const Dims& wdims = w->dims();
     const int64_t m = wdims[0], kh = wdims[2], kw = wdims[3];
-    if (wdims[1] % static_cast<int64_t>(phases.size())) continue;
-    const int64_t c = wdims[1] / static_cast<int64_t>(phases.size());
+    if (wdims[1] % count) continue;
+    const int64_t c = wdims[1] / count;
     std::vector<int64_t> pads = conv.attr_ints("pads", {0, 0, 0, 0}), strides = conv.attr_ints("strides", {1, 1});
     if (pads.size() != 4 || strides.size() != 2) continue;
 
