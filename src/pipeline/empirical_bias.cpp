@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -51,10 +53,9 @@ bool q_range(const ir::Graph& g, const ir::Node& q, float& lo, float& hi) {
   return true;
 }
 
-// Quantized Convs whose bias is a DequantizeLinear of int32 codes and whose output the fp32 runs
-// kept, in graph order.
-std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltModel& built, const report::Fp32Sample& row,
-                                  const std::vector<size_t>& pos) {
+// Quantized Convs whose bias is a DequantizeLinear of int32 codes and whose output the fp32 model
+// computes too (same name), in graph order.
+std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltModel& built, const std::vector<size_t>& pos) {
   const ir::Graph& g = built.model.graph;
   std::vector<Candidate> out;
   for (ir::NodeId id : g.topological_order()) {
@@ -68,12 +69,9 @@ std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltMode
     Candidate c;
     c.out = n.outputs[0];
     c.fp32 = fp32.find(g.value(c.out).name);
-    if (c.fp32 == ir::kNone || row.values[static_cast<size_t>(c.fp32)].dtype() != DType::kFloat) continue;
-    const Tensor& f = row.values[static_cast<size_t>(c.fp32)];
+    if (c.fp32 == ir::kNone || fp32.constant(c.fp32)) continue;
     const size_t channels = codes->numel();
-    if (f.rank() < 2 || f.numel() == 0 || static_cast<size_t>(f.dims()[1]) != channels ||
-        (scale->numel() != channels && scale->numel() != 1))
-      continue;
+    if (scale->numel() != channels && scale->numel() != 1) continue;
     for (size_t k = 0; k < channels; ++k) c.bias_scale.push_back(scale->data<float>()[scale->numel() == 1 ? 0 : k]);
     for (const report::QuantNode& q : built.nodes)
       if (q.test_output == g.value(c.out).name) c.channel_scale = q.channel_scale;
@@ -96,6 +94,117 @@ std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltMode
   }
   return out;
 }
+
+// One model run value by value in graph order on every row (Interpreter::run_until): each row
+// keeps what its runs computed after `done` (a place in topological order), and the values whose
+// last reader is at or before it are dropped, unless pinned, so memory stays at the front of the
+// graph. Values up to `done` are final: later runs read them back (a moved Conv output included).
+// Values that do not depend on the rows (the int8 graph's weight DequantizeLinears) are computed
+// once and shared. One interpreter per worker, not per row: each holds its own packed weights.
+class Stepper {
+ public:
+  Stepper(const ir::Model& m, runtime::InterpreterOptions ro, size_t rows, size_t workers, std::vector<bool> pinned)
+      : g_(m.graph), pos_(g_.id_bound_values(), 0), last_use_(g_.id_bound_values(), 0), pinned_(std::move(pinned)),
+        caches_(rows, std::vector<Tensor>(g_.id_bound_values())), shared_(g_.id_bound_values()),
+        row_independent_(g_.id_bound_values(), false), busy_(workers, false) {
+    const std::vector<ir::NodeId> order = g_.topological_order();
+    for (ir::NodeId id : order) {
+      const ir::Node& n = g_.node(id);
+      bool independent = !n.inputs.empty();
+      for (const ir::Attribute& a : n.attributes) independent = independent && !a.g && a.graphs.empty();
+      for (ir::ValueId v : n.inputs)
+        independent = independent && (v == ir::kNone || g_.constant(v) || row_independent_[static_cast<size_t>(v)]);
+      for (ir::ValueId v : n.outputs)
+        if (v != ir::kNone) row_independent_[static_cast<size_t>(v)] = independent;
+    }
+    for (size_t i = 0; i < order.size(); ++i)
+      for (ir::ValueId v : g_.node(order[i]).outputs)
+        if (v != ir::kNone) pos_[static_cast<size_t>(v)] = i + 1;  // 0: graph inputs and constants
+    for (size_t i = 0; i < order.size(); ++i)
+      for (ir::ValueId v : g_.node(order[i]).inputs)
+        if (v != ir::kNone) last_use_[static_cast<size_t>(v)] = std::max(last_use_[static_cast<size_t>(v)], i + 1);
+    pinned_.resize(g_.id_bound_values(), false);
+    ro.threads = 1;
+    ro.observed = nullptr;  // every value observed: nothing fused away
+    ro.observer = [](const ir::Graph&, ir::ValueId, const Tensor&) {};  // replaced per run
+    for (size_t w = 0; w < workers; ++w) interpreters_.push_back(std::make_unique<runtime::Interpreter>(m, ro));
+  }
+
+  const std::vector<size_t>& pos() const { return pos_; }
+  bool per_row(ir::ValueId v) const { return !row_independent_[static_cast<size_t>(v)]; }
+
+  // Row i up to value v, on a free interpreter (nothing when v is final already).
+  void run(size_t i, const std::map<std::string, Tensor>& inputs, ir::ValueId v) {
+    if (pos_[static_cast<size_t>(v)] <= done_) return;
+    size_t w = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (busy_[w]) ++w;  // as many interpreters as workers: one is free
+      busy_[w] = true;
+    }
+    std::vector<Tensor>& cache = caches_[i];
+    runtime::Interpreter& interpreter = *interpreters_[w];
+    interpreter.set_observer([this, &cache](const ir::Graph& sg, ir::ValueId k, const Tensor& t) {
+      if (&sg != &g_ || pos_[static_cast<size_t>(k)] <= done_) return;
+      if (!row_independent_[static_cast<size_t>(k)]) {
+        cache[static_cast<size_t>(k)] = t;
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mutex_);  // set once (every row computes the same), then read only
+      if (shared_[static_cast<size_t>(k)].dtype() == DType::kUndefined) shared_[static_cast<size_t>(k)] = t;
+    });
+    const runtime::KnownValues known = [&](const std::string& value) -> const Tensor* {
+      const ir::ValueId k = g_.find(value);
+      if (k == ir::kNone) return nullptr;
+      if (row_independent_[static_cast<size_t>(k)]) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const Tensor& t = shared_[static_cast<size_t>(k)];
+        if (t.dtype() != DType::kUndefined) return &t;
+        return pos_[static_cast<size_t>(k)] > done_ ? nullptr : &dropped_;
+      }
+      if (pos_[static_cast<size_t>(k)] > done_) return nullptr;
+      const Tensor& t = cache[static_cast<size_t>(k)];
+      return t.dtype() == DType::kUndefined ? &dropped_ : &t;
+    };
+    try {
+      interpreter.run_until(inputs, known, g_.value(v).name);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      busy_[w] = false;
+      throw;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    busy_[w] = false;
+  }
+
+  Tensor& value(size_t i, ir::ValueId v) {
+    return row_independent_[static_cast<size_t>(v)] ? shared_[static_cast<size_t>(v)] : caches_[i][static_cast<size_t>(v)];
+  }
+
+  // Everything up to v is final; v itself no longer pinned.
+  void finish(ir::ValueId v) {
+    done_ = std::max(done_, pos_[static_cast<size_t>(v)]);
+    pinned_[static_cast<size_t>(v)] = false;
+    for (size_t k = 0; k < shared_.size(); ++k) {
+      if (pos_[k] > done_ || last_use_[k] > done_ || pinned_[k]) continue;
+      shared_[k] = Tensor();
+      for (std::vector<Tensor>& cache : caches_) cache[k] = Tensor();
+    }
+  }
+
+ private:
+  const ir::Graph& g_;
+  std::vector<size_t> pos_, last_use_;
+  std::vector<bool> pinned_;
+  std::vector<std::vector<Tensor>> caches_;  // per row, by value id
+  std::vector<Tensor> shared_;               // the row-independent values, by value id
+  std::vector<bool> row_independent_;
+  std::vector<std::unique_ptr<runtime::Interpreter>> interpreters_;
+  std::vector<bool> busy_;
+  std::mutex mutex_;
+  size_t done_ = 0;
+  const Tensor dropped_;  // what a dropped value reads as: only steps that are skipped "read" it
+};
 
 // Calls fn(ch, first, inner) for each [first, first + inner) block of channel ch in [N, C, ...].
 template <typename Fn>
@@ -171,24 +280,40 @@ std::vector<float> mean_shift(const ChannelSums& s, const Candidate& c) {
 // it (clipped to its Q's range); kept only when each half's error falls with the other half's
 // shift: on 4 rows, the error summed over both halves alone kept shifts that fit one half's noise
 // (PP-OCRv4-rec 15.5 -> 14.8 dB output SQNR, YOLOX-nano 39 -> 38 of 42 detections; with each
-// half 16.4 dB and 39).
+// half 16.4 dB and 39). On 16 rows, quarters each judged with the other three's means (kept when
+// all four fall) measured no better than halves (docs/quantization.md).
 std::vector<float> judged_shift(const std::vector<const Tensor*>& q, const std::vector<const Tensor*>& f,
-                                const Candidate& c) {
-  const size_t half = q.size() / 2;
+                                const Candidate& c, size_t workers) {
+  const size_t n = q.size(), half = n / 2, channels = c.bias_scale.size();
+  // Each row's figures on the workers, added in row order: the same for any thread count.
+  std::vector<ChannelSums> row_sums(n);
+  report::parallel_indexed(n, workers, [&](size_t i) { add_sums(*q[i], *f[i], c, row_sums[i]); });
   ChannelSums a, b;
-  for (size_t i = 0; i < q.size(); ++i) add_sums(*q[i], *f[i], c, i < half ? a : b);
+  for (size_t i = 0; i < n; ++i) {
+    ChannelSums& s = i < half ? a : b;
+    s.sum_q.resize(channels, 0.0), s.sum_f.resize(channels, 0.0);
+    for (size_t ch = 0; ch < channels; ++ch) s.sum_q[ch] += row_sums[i].sum_q[ch], s.sum_f[ch] += row_sums[i].sum_f[ch];
+    s.count += row_sums[i].count;
+  }
   const std::vector<float> shift_a = mean_shift(a, c), shift_b = mean_shift(b, c);
-  ChannelErrors judged_a, judged_b;  // rows of A with B's shift, rows of B with A's
-  for (size_t i = 0; i < q.size(); ++i)
-    add_errors(*q[i], *f[i], c, i < half ? shift_b : shift_a, i < half ? judged_a : judged_b);
+  std::vector<ChannelErrors> row_errors(n);  // rows of A with B's shift, rows of B with A's
+  report::parallel_indexed(n, workers, [&](size_t i) {
+    add_errors(*q[i], *f[i], c, i < half ? shift_b : shift_a, row_errors[i]);
+  });
   double none_a = 0, shifted_a = 0, none_b = 0, shifted_b = 0;
-  for (size_t ch = 0; ch < c.bias_scale.size(); ++ch) {
-    none_a += judged_a.none[ch], shifted_a += judged_a.shifted[ch];
-    none_b += judged_b.none[ch], shifted_b += judged_b.shifted[ch];
+  std::vector<double> none(2 * channels, 0.0), shifted(2 * channels, 0.0);  // per half and channel
+  for (size_t i = 0; i < n; ++i)
+    for (size_t ch = 0; ch < channels; ++ch) {
+      const size_t k = (i < half ? 0 : channels) + ch;
+      none[k] += row_errors[i].none[ch], shifted[k] += row_errors[i].shifted[ch];
+    }
+  for (size_t ch = 0; ch < channels; ++ch) {
+    none_a += none[ch], shifted_a += shifted[ch];
+    none_b += none[channels + ch], shifted_b += shifted[channels + ch];
   }
   if (!(shifted_a < none_a && shifted_b < none_b)) return {};
   ChannelSums all = a;
-  for (size_t ch = 0; ch < c.bias_scale.size(); ++ch) all.sum_q[ch] += b.sum_q[ch], all.sum_f[ch] += b.sum_f[ch];
+  for (size_t ch = 0; ch < channels; ++ch) all.sum_q[ch] += b.sum_q[ch], all.sum_f[ch] += b.sum_f[ch];
   all.count += b.count;
   std::vector<float> shift = mean_shift(all, c);
   if (std::all_of(shift.begin(), shift.end(), [](float v) { return v == 0.f; })) shift.clear();
@@ -198,86 +323,61 @@ std::vector<float> judged_shift(const std::vector<const Tensor*>& q, const std::
 }  // namespace
 
 EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::BuiltModel& built,
-                                   const std::vector<report::Fp32Sample>& rows, size_t threads) {
+                                   const std::vector<std::map<std::string, Tensor>>& rows,
+                                   const runtime::InterpreterOptions& fp32_runtime, size_t threads) {
   EmpiricalBias result;
   const ir::Graph& g = built.model.graph;
   if (rows.size() < 2) return result;
-  for (ir::NodeId id : g.node_ids())
-    for (const ir::Attribute& a : g.node(id).attributes)
-      if (a.g || !a.graphs.empty()) return result;  // subgraph nodes rerun in every partial run
-  // Each value's place (its producer's in topological order) and its last reader's.
-  std::vector<size_t> pos(g.id_bound_values(), 0), last_use(g.id_bound_values(), 0);
-  const std::vector<ir::NodeId> order = g.topological_order();
-  for (size_t i = 0; i < order.size(); ++i)
-    for (ir::ValueId v : g.node(order[i]).outputs)
-      if (v != ir::kNone) pos[static_cast<size_t>(v)] = i + 1;  // 0: graph inputs and constants
-  for (size_t i = 0; i < order.size(); ++i)
-    for (ir::ValueId v : g.node(order[i]).inputs)
-      if (v != ir::kNone) last_use[static_cast<size_t>(v)] = std::max(last_use[static_cast<size_t>(v)], i + 1);
-  const std::vector<Candidate> convs = candidates(prepared.graph, built, rows[0], pos);
+  for (const ir::Graph* graph : {&g, &prepared.graph})
+    for (ir::NodeId id : graph->node_ids())
+      for (const ir::Attribute& a : graph->node(id).attributes)
+        if (a.g || !a.graphs.empty()) return result;  // subgraph nodes rerun in every partial run
+  runtime::InterpreterOptions int8_runtime;
+  int8_runtime.qdq_mode = runtime::QdqMode::kFakeQuant;
+  const size_t workers = report::worker_count(threads, rows.size());
+  Stepper int8(built.model, int8_runtime, rows.size(), workers, {});
+  const std::vector<Candidate> convs = candidates(prepared.graph, built, int8.pos());
   result.measured = convs.size();
   if (convs.empty()) return result;
+  // The fp32 model runs alongside, its Conv outputs kept until judged (its graph order may
+  // differ from the int8 graph's).
+  std::vector<bool> pinned(prepared.graph.id_bound_values(), false);
+  for (const Candidate& c : convs) pinned[static_cast<size_t>(c.fp32)] = true;
+  Stepper fp32(prepared, fp32_runtime, rows.size(), workers, std::move(pinned));
 
-  // One interpreter per row; its observer keeps what the row's runs compute. Values up to
-  // `done` (a place) are final and read back from the cache, those whose last reader is at or
-  // before it are dropped.
-  struct Row {
-    std::unique_ptr<runtime::Interpreter> interpreter;
-    std::vector<Tensor> cache;
-  };
-  std::vector<Row> rs(rows.size());
-  size_t done = 0;
-  const Tensor dropped;  // what a dropped value reads as: only steps that are skipped "read" it
-  for (Row& r : rs) {
-    r.cache.resize(g.id_bound_values());
-    runtime::InterpreterOptions ro;
-    ro.threads = 1;
-    ro.qdq_mode = runtime::QdqMode::kFakeQuant;
-    ro.observer = [&g, &r, &pos, &done](const ir::Graph& sg, ir::ValueId v, const Tensor& t) {
-      if (&sg == &g && pos[static_cast<size_t>(v)] > done) r.cache[static_cast<size_t>(v)] = t;
-    };
-    r.interpreter = std::make_unique<runtime::Interpreter>(built.model, ro);
-  }
-  const size_t workers = report::worker_count(threads, rows.size());
   for (const Candidate& c : convs) {
+    if (!int8.per_row(c.out) || !fp32.per_row(c.fp32)) continue;  // (constant Conv outputs: nothing to correct)
     const std::string& name = g.value(c.out).name;
     report::parallel_indexed(rows.size(), workers, [&](size_t i) {
-      const runtime::KnownValues known = [&](const std::string& value) -> const Tensor* {
-        const ir::ValueId v = g.find(value);
-        if (v == ir::kNone || pos[static_cast<size_t>(v)] > done) return nullptr;
-        const Tensor& t = rs[i].cache[static_cast<size_t>(v)];
-        return t.dtype() == DType::kUndefined ? &dropped : &t;
-      };
       with_context(str_cat("empirical bias correction, row ", i), [&] {
-        rs[i].interpreter->run_until(rows[i].inputs, known, name);
+        int8.run(i, rows[i], c.out);
+        fp32.run(i, rows[i], c.fp32);
       });
     });
-    done = c.pos;
+    int8.finish(c.out);
     std::vector<const Tensor*> q(rows.size()), f(rows.size());
     bool same = true;
     for (size_t i = 0; i < rows.size(); ++i) {
-      q[i] = &rs[i].cache[static_cast<size_t>(c.out)];
-      f[i] = &rows[i].values[static_cast<size_t>(c.fp32)];
-      same = same && q[i]->dtype() == DType::kFloat && q[i]->dims() == f[i]->dims() && q[i]->numel() > 0;
+      q[i] = &int8.value(i, c.out);
+      f[i] = &fp32.value(i, c.fp32);
+      same = same && q[i]->dtype() == DType::kFloat && f[i]->dtype() == DType::kFloat && q[i]->dims() == f[i]->dims() &&
+             q[i]->rank() >= 2 && q[i]->numel() > 0 && static_cast<size_t>(q[i]->dims()[1]) == c.bias_scale.size();
     }
-    const std::vector<float> shift = same ? judged_shift(q, f, c) : std::vector<float>{};
-    if (!shift.empty()) {
-      const size_t channels = shift.size();
-      for (Row& r : rs) {
-        Tensor& t = r.cache[static_cast<size_t>(c.out)];
-        Tensor moved = Tensor::empty(DType::kFloat, t.dims());
-        const float* src = t.data<float>();
-        float* dst = moved.mutable_data<float>();
-        by_channel(t, channels, [&](size_t ch, size_t first, size_t inner) {
-          for (size_t i = first; i < first + inner; ++i) dst[i] = src[i] + shift[ch];
-        });
-        t = std::move(moved);
-      }
-      result.shift[name] = std::vector<double>(shift.begin(), shift.end());
+    const std::vector<float> shift = same ? judged_shift(q, f, c, workers) : std::vector<float>{};
+    fp32.finish(c.fp32);
+    if (shift.empty()) continue;
+    const size_t channels = shift.size();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      Tensor& t = int8.value(i, c.out);
+      Tensor moved = Tensor::empty(DType::kFloat, t.dims());
+      const float* src = t.data<float>();
+      float* dst = moved.mutable_data<float>();
+      by_channel(t, channels, [&](size_t ch, size_t first, size_t inner) {
+        for (size_t k = first; k < first + inner; ++k) dst[k] = src[k] + shift[ch];
+      });
+      t = std::move(moved);
     }
-    for (Row& r : rs)
-      for (size_t v = 0; v < r.cache.size(); ++v)
-        if (pos[v] <= done && last_use[v] <= done && r.cache[v].dtype() != DType::kUndefined) r.cache[v] = Tensor();
+    result.shift[name] = std::vector<double>(shift.begin(), shift.end());
   }
   return result;
 }

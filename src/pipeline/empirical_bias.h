@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "ptq/emit/qdq_emitter.h"
 #include "ptq/report/accuracy.h"
 #include "ptq/report/sensitivity.h"
+#include "ptq/runtime/interpreter.h"
 
 namespace ptq::pipeline {
 
@@ -17,12 +20,14 @@ struct EmpiricalBias {
   size_t measured = 0;       // Convs measured (shift.size() of them kept)
 };
 
-// `built`: an int8 model of `prepared` without shifts; `rows`: fp32 runs of `prepared` (each
+// `built`: an int8 model of `prepared` without shifts; `rows`: calibration rows' inputs (each
 // half's means are judged on the other half; fewer than 2 rows: nothing). The int8 model runs as
-// the graph means (DequantizeLinear -> float op -> QuantizeLinear), once over the rows in graph
-// order: Conv k's output is computed with the shifts of the Convs before it already applied.
-// Per row, `threads` workers; the figures do not depend on them.
+// the graph means (DequantizeLinear -> float op -> QuantizeLinear), the fp32 model (with
+// `fp32_runtime`'s mode) alongside, both once over the rows in graph order and keeping only the
+// front of the graph: Conv k's output is computed with the shifts of the Convs before it already
+// applied. Per row, `threads` workers; the figures do not depend on them.
 EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::BuiltModel& built,
-                                   const std::vector<report::Fp32Sample>& rows, size_t threads);
+                                   const std::vector<std::map<std::string, Tensor>>& rows,
+                                   const runtime::InterpreterOptions& fp32_runtime, size_t threads);
 
 }  // namespace ptq::pipeline

@@ -69,5 +69,22 @@ TEST(DequantizeLinear, Int32HasNoZeroPoint) {
   EXPECT_EQ(std::vector<float>(y.data<float>(), y.data<float>() + 3), (std::vector<float>{-3.5f, 0.f, 524288.f}));
 }
 
+TEST(DequantizeLinear, PerAxisOnTheLastAndAMiddleAxisWithZeroPoints) {
+  // The kernel's two per-axis paths: one scale per column of rows (axis 1 of [2, 3]), and one per
+  // block of a middle axis (axis 1 of [2, 2, 2]); every element (x - z[c]) * s[c].
+  const auto last = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (uint8[a, b] x) => (float[c, d] y) <float[3] s = {0.5, 2.0, 0.25}, uint8[3] z = {0, 128, 255}> {
+        y = DequantizeLinear <axis = 1> (x, s, z) })",
+                                   {{"x", Tensor::from_vector<uint8_t>({2, 3}, {4, 130, 251, 255, 0, 0})}});
+  EXPECT_EQ(std::vector<float>(last[0].data<float>(), last[0].data<float>() + 6),
+            (std::vector<float>{2.f, 4.f, -1.f, 127.5f, -256.f, -63.75f}));
+  const auto middle = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (int16[a, b, c] x) => (float[d, e, f] y) <float[2] s = {0.5, 4.0}, int16[2] z = {-1000, 7}> {
+        y = DequantizeLinear <axis = 1> (x, s, z) })",
+                                     {{"x", Tensor::from_vector<int16_t>({2, 2, 2}, {-1000, -998, 7, 8, 32767, -32768, 0, 5})}});
+  EXPECT_EQ(std::vector<float>(middle[0].data<float>(), middle[0].data<float>() + 8),
+            (std::vector<float>{0.f, 1.f, 0.f, 4.f, 16883.5f, -15884.f, -28.f, -8.f}));
+}
+
 }  // namespace
 }  // namespace ptq
