@@ -297,9 +297,7 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
     if (o.bias_correction && o.empirical_bias_correction) {
       const report::BuiltModel searched_model =
           build_int8(model, table.ranges, config, to_filter(searched), means, depthwise).built;
-      data::Dataset rows_ds = open_calib(o, model.graph);
-      const std::vector<std::map<std::string, Tensor>> rows =
-          calibration_rows(rows_ds, model.graph, kEmpiricalBiasRows);
+      const std::vector<std::map<std::string, Tensor>> rows = calibration_rows(ds, model.graph, kEmpiricalBiasRows);
       const EmpiricalBias eb = empirical_bias_shift(model, searched_model, rows, so.fp32_runtime, o.threads);
       m.bias_shift = eb.shift;
       table.bias_shift = eb.shift;

@@ -136,12 +136,20 @@ class Stepper {
   // Row i up to value v, on a free interpreter (nothing when v is final already).
   void run(size_t i, const std::map<std::string, Tensor>& inputs, ir::ValueId v) {
     if (pos_[static_cast<size_t>(v)] <= done_) return;
-    size_t w = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      while (busy_[w]) ++w;  // as many interpreters as workers: one is free
-      busy_[w] = true;
-    }
+    struct Slot {  // a free interpreter, given back however the run ends
+      Stepper& s;
+      size_t w = 0;
+      explicit Slot(Stepper& st) : s(st) {
+        std::lock_guard<std::mutex> lock(s.mutex_);
+        while (s.busy_[w]) ++w;  // as many interpreters as workers: one is free
+        s.busy_[w] = true;
+      }
+      ~Slot() {
+        std::lock_guard<std::mutex> lock(s.mutex_);
+        s.busy_[w] = false;
+      }
+    } slot(*this);
+    const size_t w = slot.w;
     std::vector<Tensor>& cache = caches_[i];
     runtime::Interpreter& interpreter = *interpreters_[w];
     interpreter.set_observer([this, &cache](const ir::Graph& sg, ir::ValueId k, const Tensor& t) {
@@ -166,15 +174,7 @@ class Stepper {
       const Tensor& t = cache[static_cast<size_t>(k)];
       return t.dtype() == DType::kUndefined ? &dropped_ : &t;
     };
-    try {
-      interpreter.run_until(inputs, known, g_.value(v).name);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      busy_[w] = false;
-      throw;
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    busy_[w] = false;
+    interpreter.run_until(inputs, known, g_.value(v).name);
   }
 
   Tensor& value(size_t i, ir::ValueId v) {
@@ -264,6 +264,18 @@ void add_errors(const Tensor& q, const Tensor& f, const Candidate& c, const std:
   });
 }
 
+// `into` += `from`, channel by channel (the order in which rows are added fixes the sums' last bits).
+void add_into(ChannelSums& into, const ChannelSums& from) {
+  into.sum_q.resize(from.sum_q.size(), 0.0), into.sum_f.resize(from.sum_f.size(), 0.0);
+  for (size_t ch = 0; ch < from.sum_q.size(); ++ch) into.sum_q[ch] += from.sum_q[ch], into.sum_f[ch] += from.sum_f[ch];
+  into.count += from.count;
+}
+
+void add_into(ChannelErrors& into, const ChannelErrors& from) {
+  into.none.resize(from.none.size(), 0.0), into.shifted.resize(from.shifted.size(), 0.0);
+  for (size_t ch = 0; ch < from.none.size(); ++ch) into.none[ch] += from.none[ch], into.shifted[ch] += from.shifted[ch];
+}
+
 // (fp32 - int8) mean per channel, rounded to the bias's integer steps.
 std::vector<float> mean_shift(const ChannelSums& s, const Candidate& c) {
   std::vector<float> shift(c.bias_scale.size(), 0.f);
@@ -284,37 +296,27 @@ std::vector<float> mean_shift(const ChannelSums& s, const Candidate& c) {
 // all four fall) measured no better than halves (docs/quantization.md).
 std::vector<float> judged_shift(const std::vector<const Tensor*>& q, const std::vector<const Tensor*>& f,
                                 const Candidate& c, size_t workers) {
-  const size_t n = q.size(), half = n / 2, channels = c.bias_scale.size();
+  const size_t n = q.size(), half = n / 2;
   // Each row's figures on the workers, added in row order: the same for any thread count.
   std::vector<ChannelSums> row_sums(n);
   report::parallel_indexed(n, workers, [&](size_t i) { add_sums(*q[i], *f[i], c, row_sums[i]); });
   ChannelSums a, b;
-  for (size_t i = 0; i < n; ++i) {
-    ChannelSums& s = i < half ? a : b;
-    s.sum_q.resize(channels, 0.0), s.sum_f.resize(channels, 0.0);
-    for (size_t ch = 0; ch < channels; ++ch) s.sum_q[ch] += row_sums[i].sum_q[ch], s.sum_f[ch] += row_sums[i].sum_f[ch];
-    s.count += row_sums[i].count;
-  }
+  for (size_t i = 0; i < n; ++i) add_into(i < half ? a : b, row_sums[i]);
   const std::vector<float> shift_a = mean_shift(a, c), shift_b = mean_shift(b, c);
   std::vector<ChannelErrors> row_errors(n);  // rows of A with B's shift, rows of B with A's
   report::parallel_indexed(n, workers, [&](size_t i) {
     add_errors(*q[i], *f[i], c, i < half ? shift_b : shift_a, row_errors[i]);
   });
+  ChannelErrors judged_a, judged_b;
+  for (size_t i = 0; i < n; ++i) add_into(i < half ? judged_a : judged_b, row_errors[i]);
   double none_a = 0, shifted_a = 0, none_b = 0, shifted_b = 0;
-  std::vector<double> none(2 * channels, 0.0), shifted(2 * channels, 0.0);  // per half and channel
-  for (size_t i = 0; i < n; ++i)
-    for (size_t ch = 0; ch < channels; ++ch) {
-      const size_t k = (i < half ? 0 : channels) + ch;
-      none[k] += row_errors[i].none[ch], shifted[k] += row_errors[i].shifted[ch];
-    }
-  for (size_t ch = 0; ch < channels; ++ch) {
-    none_a += none[ch], shifted_a += shifted[ch];
-    none_b += none[channels + ch], shifted_b += shifted[channels + ch];
+  for (size_t ch = 0; ch < c.bias_scale.size(); ++ch) {
+    none_a += judged_a.none[ch], shifted_a += judged_a.shifted[ch];
+    none_b += judged_b.none[ch], shifted_b += judged_b.shifted[ch];
   }
   if (!(shifted_a < none_a && shifted_b < none_b)) return {};
   ChannelSums all = a;
-  for (size_t ch = 0; ch < channels; ++ch) all.sum_q[ch] += b.sum_q[ch], all.sum_f[ch] += b.sum_f[ch];
-  all.count += b.count;
+  add_into(all, b);
   std::vector<float> shift = mean_shift(all, c);
   if (std::all_of(shift.begin(), shift.end(), [](float v) { return v == 0.f; })) shift.clear();
   return shift;
