@@ -84,6 +84,11 @@ TEST(DequantizeLinear, PerAxisOnTheLastAndAMiddleAxisWithZeroPoints) {
                                      {{"x", Tensor::from_vector<int16_t>({2, 2, 2}, {-1000, -998, 7, 8, 32767, -32768, 0, 5})}});
   EXPECT_EQ(std::vector<float>(middle[0].data<float>(), middle[0].data<float>() + 8),
             (std::vector<float>{0.f, 1.f, 0.f, 4.f, 16883.5f, -15884.f, -28.f, -8.f}));
+  // No elements after the axis: an empty output, not a division by the empty block size.
+  const auto empty = test::run_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g (int8[a, b, c] x) => (float[d, e, f] y) <float[2] s = {0.5, 4.0}> { y = DequantizeLinear <axis = 1> (x, s) })",
+                                    {{"x", Tensor::from_vector<int8_t>({3, 2, 0}, {})}});
+  EXPECT_EQ(empty[0].dims(), (Dims{3, 2, 0}));
 }
 
 }  // namespace
