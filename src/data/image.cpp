@@ -234,6 +234,40 @@ std::vector<uint8_t> to_channels(const uint8_t* px, size_t pixels, int have, int
   return out;
 }
 
+bool is_png(const unsigned char* b, size_t size) {
+  static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return size >= 8 && std::equal(sig, sig + 8, b);
+}
+
+bool is_bmp(const unsigned char* b, size_t size) { return size >= 2 && b[0] == 'B' && b[1] == 'M'; }
+
+uint32_t le(const unsigned char* b, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | b[i];
+  return v;
+}
+
+// stb pads a BMP whose pixel rows run past the end of the file with zeros, so a 158-byte file can
+// declare 5x12930823 pixels and cost 200 MB and seconds of resizing; Pillow refuses it ("image
+// file is truncated"), and so do we. Uncompressed rows are 4-byte aligned; stb refuses RLE itself.
+void check_bmp_size(const unsigned char* b, size_t size) {
+  if (size < 30) return;  // too short for stb's header read, which fails on its own
+  const uint32_t offset = le(b + 10, 4), header = le(b + 14, 4);
+  const bool core = header == 12;  // OS/2 BITMAPCOREHEADER: 16-bit sizes
+  if (!core && size < 34) return;
+  const int64_t w = core ? int64_t(le(b + 18, 2)) : int64_t(int32_t(le(b + 18, 4)));
+  const int64_t h = core ? int64_t(le(b + 20, 2)) : int64_t(int32_t(le(b + 22, 4)));
+  const int64_t bpp = core ? le(b + 24, 2) : le(b + 28, 2);
+  const uint32_t compression = core ? 0 : le(b + 30, 4);
+  if (compression == 1 || compression == 2 || w <= 0 || h == 0 || bpp <= 0) return;
+  const int64_t row = (w * bpp + 31) / 32 * 4;
+  const int64_t start = std::max<int64_t>(offset, 14 + int64_t(header));
+  const double need = double(start) + double(row) * double(h < 0 ? -h : h);  // can exceed int64
+  PTQ_CHECK(double(size) >= need, IoError, "BMP file is truncated: its header declares ", w, "x",
+            h < 0 ? -h : h, " pixels at ", bpp, " bits, ", int64_t(std::min(need, 9e18)),
+            " bytes, but the file has ", size);
+}
+
 Tensor decode(const unsigned char* bytes, size_t size, const ImageTransform& t, int channels,
               DType dtype) {
   PTQ_CHECK(size > 0, IoError, "empty image file");
@@ -245,6 +279,11 @@ Tensor decode(const unsigned char* bytes, size_t size, const ImageTransform& t, 
     const std::vector<uint8_t> px = d.channels == channels ? d.px : to_channels(d.px.data(), d.px.size() / size_t(d.channels), d.channels, channels);
     return transform_pixels(px.data(), d.width, d.height, channels, t, dtype);
   }
+  // stb also reads GIF, PSD, TGA, HDR, PIC and PNM, some of which it pads when truncated: only
+  // the formats Pillow-parity is tested for get through.
+  PTQ_CHECK(is_png(bytes, size) || is_bmp(bytes, size), IoError,
+            "cannot decode image (not a JPEG, PNG or BMP file header)");
+  if (is_bmp(bytes, size)) check_bmp_size(bytes, size);
   int w = 0, h = 0, n = 0;
   // Header first, so that a hostile declared size is refused before stb allocates for it.
   PTQ_CHECK(stbi_info_from_memory(bytes, int(size), &w, &h, &n), IoError,

@@ -238,5 +238,34 @@ TEST(ImageFile, BadFilesNameThePath) {
   }
 }
 
+// A BMP whose rows run past the end of the file: stb would pad it with zeros (the fuzzer's
+// 158-byte file declared 5x12930823 pixels and spent 36 s resizing them); Pillow refuses it and
+// so do we. Formats stb reads beyond JPEG/PNG/BMP are refused by their header.
+TEST(ImageFile, TruncatedBmpAndOtherFormatsAreErrors) {
+  ptq::test::TempDir dir;
+  data::test::write_bmp(dir.file("a.bmp"), 5, 3, 3, pattern(5, 3));
+  const std::string file = ptq::test::read_file(dir.file("a.bmp"));
+  const std::vector<uint8_t> bmp(file.begin(), file.end());
+  const auto error = [](const std::vector<uint8_t>& bytes) -> std::string {
+    try {
+      load_image_bytes(bytes.data(), bytes.size(), "x.bmp", ImageTransform{}, 3);
+    } catch (const IoError& e) {
+      return e.what();
+    }
+    return "<loaded>";
+  };
+  EXPECT_EQ(error(bmp), "<loaded>");
+  const std::vector<uint8_t> short_by_one(bmp.begin(), bmp.end() - 1);
+  EXPECT_NE(error(short_by_one).find("x.bmp: BMP file is truncated: its header declares 5x3 pixels at 24 bits"),
+            std::string::npos) << error(short_by_one);
+  std::vector<uint8_t> tall = bmp;  // height 3 -> 12930823, as the fuzzer found
+  tall[22] = 0x07, tall[23] = 0x4f, tall[24] = 0xc5, tall[25] = 0x00;
+  EXPECT_NE(error(tall).find("BMP file is truncated: its header declares 5x12930823"), std::string::npos)
+      << error(tall);
+  const std::string gif = "GIF89a\x01\x00\x01\x00\x00\x00\x00;";
+  EXPECT_NE(error(std::vector<uint8_t>(gif.begin(), gif.end())).find("x.bmp: cannot decode image (not a JPEG, PNG or BMP file header)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ptq::data
