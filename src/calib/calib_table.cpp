@@ -72,6 +72,7 @@ std::string calib_table_json(const CalibTable& t) {
     j["smoothquant"] = {{"alpha", t.smoothquant_alpha}, {"channel_abs_max", t.channel_abs_max}};
   if (!t.channel_mean.empty()) j["bias_correction"] = {{"channel_mean", t.channel_mean}};
   if (!t.bias_shift.empty()) j["empirical_bias_correction"] = {{"bias_shift", t.bias_shift}};
+  if (!t.output_gain.empty()) j["empirical_bias_correction"]["gain"] = t.output_gain;
   if (!t.depthwise_channel_max.empty()) j["depthwise_scales"] = {{"channel_max", t.depthwise_channel_max}};
   if (t.search_fp32) j["placement_search"] = {{"fp32_nodes", *t.search_fp32}};
   if (t.uint8_weights) j["uint8_weights"] = {{"kept", true}};
@@ -157,6 +158,8 @@ CalibTable parse_table(const std::string& text) {
       t.channel_mean = channel_vectors<double>(j, "bias_correction", "channel_mean", false, key);
     if (j.contains("empirical_bias_correction"))
       t.bias_shift = channel_vectors<double>(j, "empirical_bias_correction", "bias_shift", false, key);
+    if (j.contains("empirical_bias_correction") && j["empirical_bias_correction"].contains("gain"))
+      t.output_gain = channel_vectors<double>(j, "empirical_bias_correction", "gain", true, key);
     if (j.contains("depthwise_scales"))
       t.depthwise_channel_max = channel_vectors<float>(j, "depthwise_scales", "channel_max", true, key);
     if (j.contains("placement_search")) {

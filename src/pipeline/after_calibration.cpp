@@ -160,12 +160,16 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       passes::transformer_placement(model.graph, o.config) ? std::nullopt : search_options(o.effort);
   if (!o.load_calib.empty() && search && o.depthwise_scales)
     m.depthwise = depthwise_max_by_node(model.graph, table.depthwise_channel_max);
-  if (!o.load_calib.empty() && (!table.channel_mean.empty() || !table.bias_shift.empty() || table.search_fp32)) {
+  if (!o.load_calib.empty() && (!table.channel_mean.empty() || !table.bias_shift.empty() || !table.output_gain.empty() ||
+                                table.search_fp32)) {
     // The table records what its run measured: the same model without the data. (A table merged
     // from shards has only ranges: with --calib, the measurements below run on its first rows.)
     if (search && uint8_auto && table.uint8_weights) config.uint8_weights = quant::Uint8Weights::kWhereCoarse;
     if (search && o.bias_correction) means = table.channel_mean;
-    if (search && o.bias_correction && o.empirical_bias_correction) m.bias_shift = table.bias_shift;
+    if (search && o.bias_correction && o.empirical_bias_correction) {
+      m.bias_shift = table.bias_shift;
+      m.output_gain = table.output_gain;
+    }
     if (search && table.search_fp32) {
       for (const std::string& name : *table.search_fp32) {
         const ir::ValueId v = model.graph.find(name);
@@ -301,6 +305,8 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       const EmpiricalBias eb = empirical_bias_shift(model, searched_model, rows, so.fp32_runtime, o.threads);
       m.bias_shift = eb.shift;
       table.bias_shift = eb.shift;
+      m.output_gain = eb.gain;
+      table.output_gain = eb.gain;
       spdlog::info("empirical bias correction: {} of {} Convs' biases moved (each kept where the other half of the {} "
                    "calibration rows measured less error in what the next layer reads)",
                    eb.shift.size(), eb.measured, rows.size());

@@ -14,6 +14,7 @@ namespace ptq::pipeline {
 struct Measured {
   emit::ChannelMeans means;       // bias correction's input means (empty: none, or not kept)
   emit::ChannelMeans bias_shift;  // empirical bias correction's shifts by Conv output (empty: none)
+  emit::ChannelMeans output_gain; // and its gains (Convs without one: absent)
   DepthwiseMax depthwise;         // depthwise inputs' per-channel maxima (empty: none, or not kept)
   report::NodeSelection searched;  // the nodes the placement search keeps fp32 (`searched` set too)
   bool ran = false;               // measured here (not loaded from the table, not skipped)

@@ -17,6 +17,7 @@ namespace ptq::pipeline {
 
 struct EmpiricalBias {
   emit::ChannelMeans shift;  // by Conv output name, per output channel: emit_qdq's bias_shift
+  emit::ChannelMeans gain;   // the same for the gains (Convs with all gains 1 absent): emit_qdq's output_gain
   size_t measured = 0;       // Convs measured (shift.size() of them kept)
 };
 

@@ -11,7 +11,8 @@ namespace ptq::pipeline {
 
 Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
                      const passes::NodeFilter& filter, const emit::ChannelMeans& means,
-                     const DepthwiseMax& depthwise_max, const emit::ChannelMeans& bias_shift) {
+                     const DepthwiseMax& depthwise_max, const emit::ChannelMeans& bias_shift,
+                     const emit::ChannelMeans& output_gain) {
   Int8Build b;
   b.built.model = prepared;
   ir::Model& model = b.built.model;
@@ -42,7 +43,7 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
     if (m == scaled_means.end() || m->second.size() != s.size()) continue;
     for (size_t c = 0; c < s.size(); ++c) m->second[c] *= static_cast<double>(s[c]);
   }
-  b.summary = emit::emit_qdq(model, b.plan, ranges, config, scaled_means, bias_shift);
+  b.summary = emit::emit_qdq(model, b.plan, ranges, config, scaled_means, bias_shift, output_gain);
   model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
   ir::verify(model);
   return b;

@@ -27,7 +27,8 @@ using DepthwiseMax = std::map<ir::NodeId, std::vector<float>>;
 
 Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ranges, const quant::QuantConfig& config,
                      const passes::NodeFilter& filter, const emit::ChannelMeans& means = {},
-                     const DepthwiseMax& depthwise_max = {}, const emit::ChannelMeans& bias_shift = {});
+                     const DepthwiseMax& depthwise_max = {}, const emit::ChannelMeans& bias_shift = {},
+                     const emit::ChannelMeans& output_gain = {});
 
 // The table's depthwise maxima (by input name) for the candidates of the prepared graph.
 DepthwiseMax depthwise_max_by_node(const ir::Graph& prepared, const std::map<std::string, std::vector<float>>& by_name);

@@ -396,7 +396,8 @@ QuantizeResult quantize(const QuantizeOptions& o) {
   // written and committed before the report runs, so an interrupted or failed report keeps them.
   // Every int8 model of the run: the table's ranges and what was measured after calibration.
   const auto build = [&](const passes::NodeFilter& filter) {
-    return build_int8(model, table.ranges, measured.config, filter, means, measured.depthwise, measured.bias_shift);
+    return build_int8(model, table.ranges, measured.config, filter, means, measured.depthwise, measured.bias_shift,
+                      measured.output_gain);
   };
   const bool model_first = !o.check_accuracy || !acc.auto_fallback;
   std::optional<Int8Build> first;

@@ -261,7 +261,8 @@ void add_quantize(CLI::App& app, Run& run) {
   app.add_flag("--no-empirical-bias-correction", f->no_empirical_bias_correction,
                "Keep the biases as bias correction left them (default: each quantized Conv's bias is moved, in graph "
                "order, by the fp32 minus int8 mean of its output on the first 16 calibration rows, where that lowers "
-               "the error of what the next layer reads on the other half of the rows)");
+               "the error of what the next layer reads on the other half of the rows; a Conv read through a SiLU or "
+               "HardSwish also gets a gain per output channel that undoes its int8 output's attenuation)");
   app.add_flag("--no-depthwise-scales", f->no_depthwise_scales,
                "One activation scale per depthwise Conv input as calibrated (default: each channel gets a finer grid "
                "up to 4x, folded into the weights of the Convs around it so ORT still runs integer Convs, where that "

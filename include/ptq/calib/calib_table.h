@@ -28,6 +28,8 @@ struct CalibTable {
   std::map<std::string, std::vector<double>> channel_mean;
   // Empirical bias correction's shift per output channel, by Conv output name (empty: none kept).
   std::map<std::string, std::vector<double>> bias_shift;
+  // Its gain per output channel, by Conv output name (Convs with all gains 1: absent).
+  std::map<std::string, std::vector<double>> output_gain;
   std::optional<std::vector<std::string>> search_fp32;
   // Per-channel maxima of depthwise Conv inputs over the calibration data, where their grids are
   // refined per channel (passes/depthwise_scales.h; empty: not applied).

@@ -151,6 +151,23 @@ TEST(CalibTable, DepthwiseMaximaRoundTripAndNegativesAreRefused) {
   EXPECT_THROW(parse_calib_table(bad, "t"), IoError);
 }
 
+// Empirical bias correction's shifts and gains (pipeline/empirical_bias.h) come back as written;
+// a negative gain is refused (the emitter would flip a channel's weights).
+TEST(CalibTable, EmpiricalShiftsAndGainsRoundTripAndNegativeGainsAreRefused) {
+  CalibTable t = ranges_from(observe("minmax", samples(3), {2, 3}));
+  t.bias_shift["conv_out"] = {-0.25, 0.0, 1.5};
+  EXPECT_EQ(calib_table_json(t).find("\"gain\""), std::string::npos);
+  t.output_gain["conv_out"] = {0.875, 1.0, 1.1875};
+  const std::string text = calib_table_json(t);
+  const CalibTable back = parse_calib_table(text, "t");
+  EXPECT_EQ(back.bias_shift, t.bias_shift);
+  EXPECT_EQ(back.output_gain, t.output_gain);
+  EXPECT_EQ(calib_table_json(back), text);
+  const size_t at = text.find("1.1875");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_THROW(parse_calib_table(text.substr(0, at) + "-" + text.substr(at), "t"), IoError);
+}
+
 TEST(CalibTable, Uint8WeightsRoundTripOnlyWhenKept) {
   CalibTable t = ranges_from(observe("minmax", samples(3), {2, 3}));
   EXPECT_EQ(calib_table_json(t).find("uint8_weights"), std::string::npos);
