@@ -21,9 +21,11 @@ import tempfile
 try:
     import numpy as np
     import onnx
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: F401 (a clear skip when missing)
     from onnx import numpy_helper
     from PIL import Image
+
+    from empirical_bias_ort import session  # ORT, optimizations off, the named values as outputs
 except ImportError as e:
     print(f"SKIP: ONNX Runtime / onnx / numpy / Pillow not importable ({e}); run tools/setup.sh")
     sys.exit(77)
@@ -53,14 +55,7 @@ def rows(shared: pathlib.Path, out: pathlib.Path) -> list:
 
 
 def outputs(model: onnx.ModelProto, names, feeds) -> dict:
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    del m.graph.output[:]
-    for n in names:
-        m.graph.output.append(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None))
-    o = ort.SessionOptions()
-    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    s = ort.InferenceSession(m.SerializeToString(), o, providers=["CPUExecutionProvider"])
+    s = session(model, names)
     inp = s.get_inputs()[0].name
     got = {n: [] for n in names}
     for x in feeds:
