@@ -307,9 +307,10 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       table.bias_shift = eb.shift;
       m.output_gain = eb.gain;
       table.output_gain = eb.gain;
-      spdlog::info("empirical bias correction: {} of {} Convs' biases moved (each kept where the other half of the {} "
-                   "calibration rows measured less error in what the next layer reads)",
-                   eb.shift.size(), eb.measured, rows.size());
+      spdlog::info("empirical bias correction: {} of {} Convs' biases moved: {} read through a SiLU or HardSwish, "
+                   "with a gain per channel as well; the others where the other half of the {} calibration rows "
+                   "measured less error in what the next layer reads",
+                   eb.shift.size(), eb.measured, eb.gain.size(), rows.size());
     }
     m.ran = true;
   } else if (search) {

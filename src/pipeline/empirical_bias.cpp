@@ -32,7 +32,7 @@ struct Candidate {
   // smaller than fp32's (YOLOX-nano: slope 0.94-0.99 of int8 on fp32, compounding over the SiLU
   // blocks). Such a Conv, with weights per output channel, gets a gain per channel as well, not
   // gated: undoing the attenuation amplifies the noise too, so the squared error the gate measures
-  // often rises while the detections recover (YOLOX-nano 90.5 / 90.1 -> 100 / 94.8 %). On every
+  // often rises while the detections recover (YOLOX-nano 90.5 / 90.1 -> 100 / 94.5 %). On every
   // Conv (ReLU/ReLU6 classifiers), the gain measured worse agreement (docs/quantization.md).
   bool gain = false;
   float lo = -kInf, hi = kInf;         // the range of the Qs reading the output (all readers Qs)
@@ -231,31 +231,31 @@ void by_channel(const Tensor& q, size_t channels, Fn fn) {
 }
 
 // Per output channel: the sums of the int8 output q and of fp32's f (times the channel scale),
-// and of q^2, q f and f^2 for the gain.
+// and for the gain those of q, f, q f and f^2 over some of the elements (below).
 struct ChannelSums {
   std::vector<double> sum_q, sum_f;
   size_t count = 0;  // elements per channel
   // Over the elements whose fp32 value lies inside the readers' range (lo, hi) only: a folded
   // Relu6 clips fp32's value, not the int8 Conv's, and selecting on f keeps q's slope on f.
-  std::vector<double> in_n, in_q, in_f, in_qq, in_qf, in_ff;
+  std::vector<double> in_n, in_q, in_f, in_qf, in_ff;
 };
 
 void add_sums(const Tensor& q, const Tensor& f, const Candidate& c, ChannelSums& s) {
   const size_t channels = c.bias_scale.size();
-  for (std::vector<double>* v : {&s.sum_q, &s.sum_f, &s.in_n, &s.in_q, &s.in_f, &s.in_qq, &s.in_qf, &s.in_ff})
+  for (std::vector<double>* v : {&s.sum_q, &s.sum_f, &s.in_n, &s.in_q, &s.in_f, &s.in_qf, &s.in_ff})
     v->resize(channels, 0.0);
   const float* pq = q.data<float>();
   const float* pf = f.data<float>();
   by_channel(q, channels, [&](size_t ch, size_t first, size_t inner) {
     const float cs = c.channel_scale.empty() ? 1.f : c.channel_scale[ch];
-    double sq = 0, sf = 0, n = 0, iq = 0, jf = 0, qq = 0, qf = 0, ff = 0;
+    double sq = 0, sf = 0, n = 0, iq = 0, jf = 0, qf = 0, ff = 0;
     for (size_t i = first; i < first + inner; ++i) {
       const double x = pq[i], y = static_cast<double>(pf[i]) * cs;
       sq += x, sf += y;
-      if (c.gain && y > c.lo && y < c.hi) n += 1, iq += x, jf += y, qq += x * x, qf += x * y, ff += y * y;
+      if (c.gain && y > c.lo && y < c.hi) n += 1, iq += x, jf += y, qf += x * y, ff += y * y;
     }
     s.sum_q[ch] += sq, s.sum_f[ch] += sf;
-    s.in_n[ch] += n, s.in_q[ch] += iq, s.in_f[ch] += jf, s.in_qq[ch] += qq, s.in_qf[ch] += qf, s.in_ff[ch] += ff;
+    s.in_n[ch] += n, s.in_q[ch] += iq, s.in_f[ch] += jf, s.in_qf[ch] += qf, s.in_ff[ch] += ff;
   });
   s.count += q.numel() / channels;
 }
@@ -292,8 +292,8 @@ void add_errors(const Tensor& q, const Tensor& f, const Candidate& c, const Corr
 // `into` += `from`, channel by channel (the order in which rows are added fixes the sums' last bits).
 void add_into(ChannelSums& into, const ChannelSums& from) {
   std::vector<double> ChannelSums::*const sums[] = {&ChannelSums::sum_q, &ChannelSums::sum_f, &ChannelSums::in_n,
-                                                     &ChannelSums::in_q,  &ChannelSums::in_f,  &ChannelSums::in_qq,
-                                                     &ChannelSums::in_qf, &ChannelSums::in_ff};
+                                                     &ChannelSums::in_q,  &ChannelSums::in_f,  &ChannelSums::in_qf,
+                                                     &ChannelSums::in_ff};
   for (const auto member : sums) {
     std::vector<double>& to = into.*member;
     to.resize((from.*member).size(), 0.0);
@@ -309,8 +309,9 @@ void add_into(ChannelErrors& into, const ChannelErrors& from) {
 
 // Per channel, the gain that undoes the int8 output's attenuation, var(f) / cov(q, f) (the slope
 // of q on f is the int8 output's systematic gain; YOLOX-nano's Conv outputs measured 0.94-0.99,
-// compounding over the SiLU blocks), within [0.8, 1.25]; then the shift that makes the means
-// equal, rounded to the bias's integer steps (which the gain scales). Without c.gain: the shift.
+// compounding over the SiLU blocks), within [0.8, 1.25], over the inside elements; then the shift
+// that makes their means equal (the line's intercept), rounded to the bias's integer steps (which
+// the gain scales). Without c.gain: the shift that makes all elements' means equal.
 Correction fit(const ChannelSums& s, const Candidate& c) {
   Correction k{std::vector<float>(c.bias_scale.size(), 1.f), std::vector<float>(c.bias_scale.size(), 0.f)};
   const double n = static_cast<double>(s.count);

@@ -1,6 +1,6 @@
 // Internal: empirical bias correction, each quantized Conv's bias moved by the fp32 minus int8
 // mean of its output, in graph order, where that lowers the output's error on rows it did not
-// come from.
+// come from; a Conv read through a SiLU or HardSwish also gets a gain per output channel.
 #pragma once
 
 #include <cstddef>
