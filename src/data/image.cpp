@@ -14,6 +14,7 @@
 
 #include "ptq/core/error.h"
 #include "jpeg_decode.h"
+#include "little_endian.h"
 #include "pil_resample.h"
 
 namespace ptq::data {
@@ -241,24 +242,19 @@ bool is_png(const unsigned char* b, size_t size) {
 
 bool is_bmp(const unsigned char* b, size_t size) { return size >= 2 && b[0] == 'B' && b[1] == 'M'; }
 
-uint32_t le(const unsigned char* b, int n) {
-  uint32_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | b[i];
-  return v;
-}
-
 // stb pads a BMP whose pixel rows run past the end of the file with zeros, so a 158-byte file can
 // declare 5x12930823 pixels and cost 200 MB and seconds of resizing; Pillow refuses it ("image
 // file is truncated"), and so do we. Uncompressed rows are 4-byte aligned; stb refuses RLE itself.
 void check_bmp_size(const unsigned char* b, size_t size) {
   if (size < 30) return;  // too short for stb's header read, which fails on its own
-  const uint32_t offset = le(b + 10, 4), header = le(b + 14, 4);
+  using detail::u16, detail::u32;
+  const uint32_t offset = u32(b + 10), header = u32(b + 14);
   const bool core = header == 12;  // OS/2 BITMAPCOREHEADER: 16-bit sizes
   if (!core && size < 34) return;
-  const int64_t w = core ? int64_t(le(b + 18, 2)) : int64_t(int32_t(le(b + 18, 4)));
-  const int64_t h = core ? int64_t(le(b + 20, 2)) : int64_t(int32_t(le(b + 22, 4)));
-  const int64_t bpp = core ? le(b + 24, 2) : le(b + 28, 2);
-  const uint32_t compression = core ? 0 : le(b + 30, 4);
+  const int64_t w = core ? int64_t(u16(b + 18)) : int64_t(int32_t(u32(b + 18)));
+  const int64_t h = core ? int64_t(u16(b + 20)) : int64_t(int32_t(u32(b + 22)));
+  const int64_t bpp = core ? u16(b + 24) : u16(b + 28);
+  const uint32_t compression = core ? 0 : u32(b + 30);
   if (compression == 1 || compression == 2 || w <= 0 || h == 0 || bpp <= 0) return;
   const int64_t row = (w * bpp + 31) / 32 * 4;
   const int64_t start = std::max<int64_t>(offset, 14 + int64_t(header));

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <set>
 
+#include "little_endian.h"
 #include "ptq/core/error.h"
 
 namespace ptq::data::detail {
@@ -23,10 +24,6 @@ constexpr uint64_t kLocalSize = 30;
 // Deflate cannot expand data by more than about 1032:1; a larger claim is a hostile header.
 constexpr uint64_t kMaxDeflateRatio = 1032;
 
-uint16_t u16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
-uint32_t u32(const uint8_t* p) {
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
 
 constexpr const char* kZip64 = "zip64 archives (over 4 GB or 65535 members) are not supported; "
                      "split the arrays over several .npz files";

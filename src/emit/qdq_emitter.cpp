@@ -51,10 +51,8 @@ struct ActParams {
 class Emitter {
  public:
   Emitter(ir::Model& m, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
-          const quant::QuantConfig& config, const ChannelMeans& means, const ChannelMeans& bias_shift,
-          const ChannelMeans& output_gain)
-      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means), bias_shift_(bias_shift),
-        output_gain_(output_gain) {}
+          const quant::QuantConfig& config, const ChannelMeans& means, const ChannelMeans& bias_shift)
+      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means), bias_shift_(bias_shift) {}
 
   EmitSummary run() {
     activation_params();
@@ -291,42 +289,10 @@ class Emitter {
     return q.bias_slot >= 0 ? g_.node(bias_holder(q)).inputs[static_cast<size_t>(q.bias_slot)] : ir::kNone;
   }
 
-  // A measured output gain (emit_qdq's output_gain) on a Conv with per-output-channel weights and a
-  // bias of its own: both multiplied per output channel, as new constants (the originals may be
-  // shared).
-  void apply_output_gain(const passes::NodeQuant& q) {
-    const ir::Node& n = g_.node(q.node);
-    if (n.op_type != "Conv" || n.outputs.empty() || q.weights.empty() || q.bias_slot < 0 || bias_holder(q) != q.node)
-      return;
-    const auto it = output_gain_.find(g_.value(n.outputs[0]).name);
-    const passes::WeightSpec& spec = q.weights.front();
-    if (it == output_gain_.end() || spec.axis != 0) return;
-    const std::vector<double>& gain = it->second;
-    const ir::ValueId wv = n.inputs[static_cast<size_t>(spec.slot)], bv = bias_value(q);
-    const Tensor* w = g_.constant(wv);
-    const Tensor* b = g_.constant(bv);
-    if (!w || !b || w->dtype() != DType::kFloat || b->dtype() != DType::kFloat || w->rank() < 1 ||
-        static_cast<size_t>(w->dims()[0]) != gain.size() || b->numel() != gain.size())
-      return;
-    std::vector<float> wg(w->data<float>(), w->data<float>() + w->numel());
-    std::vector<float> bg(b->data<float>(), b->data<float>() + b->numel());
-    const size_t inner = wg.size() / gain.size();
-    for (size_t c = 0; c < gain.size(); ++c) {
-      for (size_t i = c * inner; i < (c + 1) * inner; ++i) wg[i] = static_cast<float>(wg[i] * gain[c]);
-      bg[c] = static_cast<float>(bg[c] * gain[c]);
-    }
-    const Dims wdims = w->dims(), bdims = b->dims();
-    const std::string wname = g_.value(wv).name, bname = g_.value(bv).name;
-    const ir::NodeId node = q.node;
-    g_.set_node_input(node, spec.slot, g_.add_initializer(g_.unique_name(wname + "_gain"), Tensor::from_vector<float>(wdims, wg)));
-    g_.set_node_input(node, q.bias_slot, g_.add_initializer(g_.unique_name(bname + "_gain"), Tensor::from_vector<float>(bdims, bg)));
-  }
-
   // Weights, constant operands and biases of one node, rewired to DequantizeLinear outputs.
   void node_constants(const passes::NodeQuant& q) {
     const ir::ValueId x = g_.node(q.node).inputs.empty() ? ir::kNone : g_.node(q.node).inputs[0];
     const bool x_quantized = params_.count(x) > 0;
-    if (x_quantized) apply_output_gain(q);
     std::vector<float> weight_scale;
     std::vector<double> bias_shift;  // bias correction (empty: none)
     for (const passes::WeightSpec& spec : q.weights) {
@@ -459,7 +425,6 @@ class Emitter {
   const quant::QuantConfig& config_;
   const ChannelMeans& means_;
   const ChannelMeans& bias_shift_;
-  const ChannelMeans& output_gain_;
   std::map<ir::ValueId, ActParams> params_;
   std::map<ir::ValueId, ir::ValueId> tails_;             // h -> out of an absorbed affine tail
   std::set<ir::ValueId> absorbed_;                       // those outs: no pair of their own
@@ -483,10 +448,10 @@ std::vector<ir::ValueId> pair_safe_inputs(const ir::Graph& g, const quant::Quant
 
 EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
                      const quant::QuantConfig& config, const ChannelMeans& input_means,
-                     const ChannelMeans& bias_shift, const ChannelMeans& output_gain) {
+                     const ChannelMeans& bias_shift) {
   PTQ_CHECK(model.opset() >= 13, UnsupportedError, "QDQ emission needs opset >= 13, the model has ",
             model.opset());
-  return Emitter(model, plan, ranges, config, input_means, bias_shift, output_gain).run();
+  return Emitter(model, plan, ranges, config, input_means, bias_shift).run();
 }
 
 }  // namespace ptq::emit

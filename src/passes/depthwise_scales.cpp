@@ -1,4 +1,5 @@
-// Per-channel grids for depthwise Conv inputs folded into the neighbouring Convs' weights.
+// Per-channel grids for depthwise Conv inputs folded into the neighbouring Convs' weights, and
+// measured output gains folded into a Conv's own.
 #include "ptq/passes/depthwise_scales.h"
 
 #include <algorithm>
@@ -92,6 +93,25 @@ std::map<ir::ValueId, std::vector<float>> scale_depthwise_inputs(ir::Graph& g, c
     scaled[x] = std::move(s);
   }
   return scaled;
+}
+
+void scale_conv_outputs(ir::Graph& g, const QuantPlan& plan, const std::map<std::string, std::vector<double>>& gain) {
+  if (gain.empty()) return;
+  for (const NodeQuant& q : plan.nodes) {
+    const ir::Node& n = g.node(q.node);
+    if (!n.alive || !constant_conv(g, n) || !per_channel_weights(&q) || q.bias_slot != 2 || q.bias_node != ir::kNone ||
+        std::find(q.activation_inputs.begin(), q.activation_inputs.end(), 0) == q.activation_inputs.end())
+      continue;
+    const auto it = gain.find(g.value(n.outputs[0]).name);
+    const Tensor* b = float_constant(g, n, 2);
+    if (it == gain.end() || !b || static_cast<size_t>(g.constant(n.inputs[1])->dims()[0]) != it->second.size() ||
+        b->numel() != it->second.size())
+      continue;
+    const std::vector<float> f(it->second.begin(), it->second.end());
+    const ir::NodeId id = n.id;
+    replace_constant(g, id, 1, "_gain", scaled_rows(*g.constant(n.inputs[1]), f, false));
+    replace_constant(g, id, 2, "_gain", scaled_rows(*g.constant(g.node(id).inputs[2]), f, false));
+  }
 }
 
 }  // namespace ptq::passes

@@ -361,10 +361,9 @@ Correction judged(const std::vector<const Tensor*>& q, const std::vector<const T
     none_a += judged_a.none[ch], shifted_a += judged_a.shifted[ch];
     none_b += judged_b.none[ch], shifted_b += judged_b.shifted[ch];
   }
-  ChannelSums all = a;
-  add_into(all, b);
   if (!(shifted_a < none_a && shifted_b < none_b)) return {};
-  Correction k = fit(all, c);
+  add_into(a, b);
+  Correction k = fit(a, c);
   if (std::all_of(k.gain.begin(), k.gain.end(), [](float v) { return v == 1.f; })) k.gain.clear();
   if (k.gain.empty() && std::all_of(k.shift.begin(), k.shift.end(), [](float v) { return v == 0.f; })) k.shift.clear();
   return k;

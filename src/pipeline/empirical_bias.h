@@ -17,7 +17,7 @@ namespace ptq::pipeline {
 
 struct EmpiricalBias {
   emit::ChannelMeans shift;  // by Conv output name, per output channel: emit_qdq's bias_shift
-  emit::ChannelMeans gain;   // the same for the gains (Convs with all gains 1 absent): emit_qdq's output_gain
+  emit::ChannelMeans gain;   // the same for the gains (Convs with all gains 1 absent): passes::scale_conv_outputs's
   size_t measured = 0;       // Convs measured (shift.size() of them kept)
 };
 

@@ -43,7 +43,8 @@ Int8Build build_int8(const ir::Model& prepared, const passes::RangeMap& table_ra
     if (m == scaled_means.end() || m->second.size() != s.size()) continue;
     for (size_t c = 0; c < s.size(); ++c) m->second[c] *= static_cast<double>(s[c]);
   }
-  b.summary = emit::emit_qdq(model, b.plan, ranges, config, scaled_means, bias_shift, output_gain);
+  passes::scale_conv_outputs(model.graph, b.plan, output_gain);
+  b.summary = emit::emit_qdq(model, b.plan, ranges, config, scaled_means, bias_shift);
   model.ir_version = std::max(model.ir_version, onnx_io::min_ir_version_for_opset(model.opset()));
   ir::verify(model);
   return b;

@@ -41,13 +41,10 @@ using ChannelMeans = std::map<std::string, std::vector<double>>;
 // ... with `input_means`: a quantized Conv or Gemm whose input has means gets its bias corrected
 // for the mean shift its quantized weights cause (bias_correction.h). With `bias_shift` (by the
 // node's first output name, one value per output channel): added to the bias as well (the
-// measured correction of pipeline/empirical_bias.h). With `output_gain` (by a Conv's output name,
-// one value per output channel, weights per output channel): its float weights and bias are
-// multiplied by the gain before quantizing, so the codes stay and the scales take the gain
-// (the same correction's gain; applied before the shift).
+// measured correction of pipeline/empirical_bias.h).
 EmitSummary emit_qdq(ir::Model& model, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
                      const quant::QuantConfig& config, const ChannelMeans& input_means = {},
-                     const ChannelMeans& bias_shift = {}, const ChannelMeans& output_gain = {});
+                     const ChannelMeans& bias_shift = {});
 
 // The inputs of the Convs and Gemms whose weight scales keep ORT's K pairs from saturating on
 // x86 without VNNI (emit/weights.h): their quant::Range::channel_max (per channel, axis 1) lets

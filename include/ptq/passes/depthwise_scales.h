@@ -1,7 +1,9 @@
-// Per-channel grids for depthwise Conv inputs, in a form ORT still runs as integer Convs.
+// Per-channel grids for depthwise Conv inputs, and per-channel output gains, in a form ORT still
+// runs as integer Convs.
 #pragma once
 
 #include <map>
+#include <string>
 #include <vector>
 
 #include "ptq/ir/graph.h"
@@ -34,5 +36,11 @@ std::map<ir::NodeId, ir::ValueId> depthwise_scale_candidates(const ir::Graph& g)
 std::map<ir::ValueId, std::vector<float>> scale_depthwise_inputs(ir::Graph& g, const QuantPlan& plan,
                                                                 const RangeMap& ranges,
                                                                 const std::map<ir::NodeId, std::vector<float>>& channel_max);
+
+// In a planned int8 build: each Conv named in `gain` (by output name, one factor per output
+// channel; empirical bias correction's gains, pipeline/empirical_bias.h) that is quantized with
+// per-channel weights, reads a quantized input and has a bias gets channel c of its weights and
+// bias multiplied by gain[c]. The int8 weight codes stay and their scales take the gain.
+void scale_conv_outputs(ir::Graph& g, const QuantPlan& plan, const std::map<std::string, std::vector<double>>& gain);
 
 }  // namespace ptq::passes
