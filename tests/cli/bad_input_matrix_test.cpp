@@ -203,6 +203,12 @@ std::vector<Case> BadInputMatrix::cases() {
       {"missing calibration folder", cmd(m, t_.file("d16")), 5, "d16"},
       {"undecodable image", cmd(m, folder("d17", {{"0000.png", "\x89PNG\r\n\x1a\n" + random_bytes(100, 5)}})), 5,
        "0000.png"},
+      // A BMP header declaring 8x8 24-bit pixels and no pixel rows (stb would pad them with zeros).
+      {"truncated BMP",
+       cmd(m, folder("d18", {{"0000.bmp", std::string("BM\x36\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\x08\0\0\0\x08\0\0\0"
+                                                   "\x01\0\x18\0",
+                                                   30) + std::string(24, '\0')}})),
+       5, "0000.bmp: BMP file is truncated"},
       {"missing --eval folder", cmd(m, g, {"--eval", t_.file("noeval")}), 5, "noeval"},
       {"labels file that is not a TSV", cmd(m, g, {"--eval", g, "--labels", file("labels.tsv", "\x01\x02garbage")}), 5,
        "labels.tsv"},
