@@ -26,6 +26,18 @@ import compare_ort as co  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+def rotated_calib(calib: pathlib.Path, start: int, count: int = 80) -> pathlib.Path:
+    """A folder of links to `count` of calib's samples from sample `start` on (wrapping), in order."""
+    files = sorted(calib.glob("*.npy"))
+    out = calib.parent / f"calib_rot{start}"
+    out.mkdir(exist_ok=True)
+    for f in out.glob("*.npy"):
+        f.unlink()
+    for i in range(min(count, len(files))):
+        (out / f"{i:04d}.npy").symlink_to(files[(start + i) % len(files)].resolve())
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="mobilenetv2,squeezenet1.1")
@@ -37,6 +49,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="the smaller eval split of compare_ort.py --quick")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--latency-runs", type=int, default=30)
+    ap.add_argument("--rotate", type=int, default=None, metavar="R",
+                    help="calibrate on 80 of the 100 calibration samples, starting at sample R (wrapping), "
+                         "so the first rows the gates measure on differ; eval split unchanged")
     a = ap.parse_args()
     if not (a.shared / "models").is_dir():
         print(f"skip: {a.shared}/models not found (needs ../shared)")
@@ -47,6 +62,8 @@ def main() -> int:
         task = bench_data.make_task(name, a.shared / "models", a.shared / "data", a.quick)
         calib = a.work / name / "calib"
         co.write_calib(task, calib)
+        if a.rotate is not None:
+            calib = rotated_calib(calib, a.rotate)
         fp = co.session(str(task.model), a.threads)
         sessions, walls = {"fp32": fp}, {}
         for i, flags in enumerate(a.ptq or [""]):

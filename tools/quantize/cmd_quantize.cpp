@@ -257,7 +257,8 @@ void add_quantize(CLI::App& app, Run& run) {
       ->default_str("default");
   app.add_flag("--no-bias-correction", f->no_bias_correction,
                "Keep the float biases as they are (default: each quantized Conv/Gemm bias absorbs the mean shift its "
-               "int8 weights cause, where that raises the output SQNR measured on the --effort rows)");
+               "int8 weights cause, where that raises the output SQNR on both halves of the --effort rows, each "
+               "corrected with the other half's means)");
   app.add_flag("--no-empirical-bias-correction", f->no_empirical_bias_correction,
                "Keep the biases as bias correction left them (default: each quantized Conv's bias is moved, in graph "
                "order, by the fp32 minus int8 mean of its output on the first 16 calibration rows, where that lowers "
