@@ -33,22 +33,8 @@ def activation_pairs(g):
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model")
-    ap.add_argument("--producer", required=True, help="op type producing the tensors (e.g. Mul, Conv, Sigmoid)")
-    ap.add_argument("--slice", default=":", help="START:END of those tensors in graph order (default all)")
-    ap.add_argument("-o", "--output", required=True)
-    a = ap.parse_args()
-    m = onnx.load(a.model)
-    g = m.graph
-    producer = {o: n.op_type for n in g.node for o in n.output}
-    chosen = [p for p in activation_pairs(g) if producer.get(p[0]) == a.producer]
-    start, _, end = a.slice.partition(":")
-    chosen = chosen[int(start) if start else None:int(end) if end else None]
-    if not chosen:
-        print(f"error: {a.model}: no quantized tensor produced by {a.producer} in slice {a.slice}", file=sys.stderr)
-        return 2
+def float_pairs(g, chosen) -> None:
+    """Removes the chosen (tensor, Q, DQs) pairs from graph g: their readers read the float tensor."""
     drop, rename = set(), {}
     for tensor, q, dqs in chosen:
         drop.add(id(q))
@@ -72,6 +58,25 @@ def main() -> int:
                         n.output[i] = o.name
     del g.node[:]
     g.node.extend(keep)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--producer", required=True, help="op type producing the tensors (e.g. Mul, Conv, Sigmoid)")
+    ap.add_argument("--slice", default=":", help="START:END of those tensors in graph order (default all)")
+    ap.add_argument("-o", "--output", required=True)
+    a = ap.parse_args()
+    m = onnx.load(a.model)
+    g = m.graph
+    producer = {o: n.op_type for n in g.node for o in n.output}
+    chosen = [p for p in activation_pairs(g) if producer.get(p[0]) == a.producer]
+    start, _, end = a.slice.partition(":")
+    chosen = chosen[int(start) if start else None:int(end) if end else None]
+    if not chosen:
+        print(f"error: {a.model}: no quantized tensor produced by {a.producer} in slice {a.slice}", file=sys.stderr)
+        return 2
+    float_pairs(g, chosen)
     onnx.checker.check_model(m)
     onnx.save(m, a.output)
     print(f"{len(chosen)} tensors float: {chosen[0][0]} .. {chosen[-1][0]}")

@@ -24,7 +24,6 @@ constexpr uint64_t kLocalSize = 30;
 // Deflate cannot expand data by more than about 1032:1; a larger claim is a hostile header.
 constexpr uint64_t kMaxDeflateRatio = 1032;
 
-
 constexpr const char* kZip64 = "zip64 archives (over 4 GB or 65535 members) are not supported; "
                      "split the arrays over several .npz files";
 

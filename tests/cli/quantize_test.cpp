@@ -675,10 +675,6 @@ TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
   EXPECT_TRUE(compared) << rc["layers"];
 }
 
-}  // namespace ptq
-
-namespace ptq {
-
 // Bias correction is kept only where the output SQNR rises on both halves of the --effort rows,
 // each corrected with the other half's means; the note gives the four figures. On mobilenetv2 with
 // ImageNet photos 32-35 first, one half gains 0.29 dB and the other loses 0.16: the averaged
