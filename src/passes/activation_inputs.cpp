@@ -29,6 +29,20 @@ bool is_hardswish_input(const ir::Graph& g, ir::ValueId x) {
   return n.is_default_domain() && n.op_type == "HardSwish";
 }
 
+// x's readers are exactly the Add(x, 3) and the Mul of a written-out HardSwish: the Mul reads x
+// itself, so both see the same Q of x and the output is HardSwish(x as quantized) times 6.
+bool is_written_out_hardswish_input(const ir::Graph& g, ir::ValueId x) {
+  const std::vector<ir::Use>& uses = g.value(x).uses;
+  if (uses.size() != 2) return false;
+  for (size_t i = 0; i < 2; ++i) {
+    const ir::Node& n = g.node(uses[i].node);
+    if (n.op_type != "Add") continue;
+    const std::optional<HardSwishParts> parts = decomposed_hardswish(g, n);
+    if (parts && parts->x == x && parts->add == n.id && uses[1 - i].node == parts->mul) return true;
+  }
+  return false;
+}
+
 // The sole reader of v, or nullptr.
 const ir::Node* sole_reader(const ir::Graph& g, ir::ValueId v) {
   if (v == ir::kNone || g.value(v).uses.size() != 1 || is_graph_output(g, v)) return nullptr;
@@ -81,14 +95,15 @@ ir::ValueId silu_operand(const ir::Graph& g, const ir::Node& mul) {
   return ir::kNone;
 }
 
-std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& g) {
+std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& g, bool written_out_hardswish) {
   std::map<ir::ValueId, ActivationInput> found;
   for (size_t v = 0; v < g.id_bound_values(); ++v) {
     const auto x = static_cast<ir::ValueId>(v);
     const ir::Value& val = g.value(x);
     if (!val.alive || val.is_constant() || is_graph_output(g, x)) continue;
     if (is_silu_input(g, x)) found[x] = ActivationInput::kSilu;
-    else if (is_hardswish_input(g, x)) found[x] = ActivationInput::kHardSwish;
+    else if (is_hardswish_input(g, x) || (written_out_hardswish && is_written_out_hardswish_input(g, x)))
+      found[x] = ActivationInput::kHardSwish;
   }
   return found;
 }

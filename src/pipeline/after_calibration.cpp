@@ -310,7 +310,8 @@ Measured measure_after_calibration(const QuantizeOptions& o, const ir::Model& mo
       const report::BuiltModel searched_model =
           build_int8(model, table.ranges, config, to_filter(searched), means, depthwise).built;
       const std::vector<std::map<std::string, Tensor>> rows = calibration_rows(ds, model.graph, kEmpiricalBiasRows);
-      const EmpiricalBias eb = empirical_bias_shift(model, searched_model, rows, so.fp32_runtime, o.threads);
+      const EmpiricalBias eb = empirical_bias_shift(model, searched_model, rows, so.fp32_runtime, o.threads,
+                                                     o.config.fit_written_out_hardswish);
       m.bias_shift = eb.shift;
       table.bias_shift = eb.shift;
       m.output_gain = eb.gain;

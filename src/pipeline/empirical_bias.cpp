@@ -64,9 +64,10 @@ bool q_range(const ir::Graph& g, const ir::Node& q, float& lo, float& hi) {
 
 // Quantized Convs whose bias is a DequantizeLinear of int32 codes and whose output the fp32 model
 // computes too (same name), in graph order.
-std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltModel& built, const std::vector<size_t>& pos) {
+std::vector<Candidate> candidates(const ir::Graph& fp32, const report::BuiltModel& built, const std::vector<size_t>& pos,
+                                  bool written_out_hardswish) {
   const ir::Graph& g = built.model.graph;
-  const std::map<ir::ValueId, passes::ActivationInput> through = passes::activation_inputs(fp32);
+  const std::map<ir::ValueId, passes::ActivationInput> through = passes::activation_inputs(fp32, written_out_hardswish);
   std::vector<Candidate> out;
   for (ir::NodeId id : g.topological_order()) {
     const ir::Node& n = g.node(id);
@@ -373,7 +374,8 @@ Correction judged(const std::vector<const Tensor*>& q, const std::vector<const T
 
 EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::BuiltModel& built,
                                    const std::vector<std::map<std::string, Tensor>>& rows,
-                                   const runtime::InterpreterOptions& fp32_runtime, size_t threads) {
+                                   const runtime::InterpreterOptions& fp32_runtime, size_t threads,
+                                   bool written_out_hardswish) {
   EmpiricalBias result;
   const ir::Graph& g = built.model.graph;
   if (rows.size() < 2) return result;
@@ -385,7 +387,7 @@ EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::Buil
   int8_runtime.qdq_mode = runtime::QdqMode::kFakeQuant;
   const size_t workers = report::worker_count(threads, rows.size());
   Stepper int8(built.model, int8_runtime, rows.size(), workers, {});
-  const std::vector<Candidate> convs = candidates(prepared.graph, built, int8.pos());
+  const std::vector<Candidate> convs = candidates(prepared.graph, built, int8.pos(), written_out_hardswish);
   result.measured = convs.size();
   if (convs.empty()) return result;
   // The fp32 model runs alongside, its Conv outputs kept until judged (its graph order may

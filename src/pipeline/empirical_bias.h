@@ -26,9 +26,11 @@ struct EmpiricalBias {
 // the graph means (DequantizeLinear -> float op -> QuantizeLinear), the fp32 model (with
 // `fp32_runtime`'s mode) alongside, both once over the rows in graph order and keeping only the
 // front of the graph: Conv k's output is computed with the shifts of the Convs before it already
-// applied. Per row, `threads` workers; the figures do not depend on them.
+// applied. Per row, `threads` workers; the figures do not depend on them. `written_out_hardswish`:
+// as passes::activation_inputs's (the Convs that get gains are those calibration fitted through).
 EmpiricalBias empirical_bias_shift(const ir::Model& prepared, const report::BuiltModel& built,
                                    const std::vector<std::map<std::string, Tensor>>& rows,
-                                   const runtime::InterpreterOptions& fp32_runtime, size_t threads);
+                                   const runtime::InterpreterOptions& fp32_runtime, size_t threads,
+                                   bool written_out_hardswish = false);
 
 }  // namespace ptq::pipeline

@@ -142,7 +142,7 @@ calib::CalibStats calibrate_part(const QuantizeOptions& o, const ir::Model& mode
   co.progress = o.progress;
   calib::CalibStats stats = calib::calibrate_stats(model, ds, co, hash);
   // Ranges of SiLU/HardSwish inputs are fitted through the activation (calib/through.h).
-  for (const auto& [v, kind] : passes::activation_inputs(model.graph)) {
+  for (const auto& [v, kind] : passes::activation_inputs(model.graph, o.config.fit_written_out_hardswish)) {
     const auto t = stats.tensors.find(model.graph.value(v).name);
     if (t != stats.tensors.end())
       t->second.through = kind == passes::ActivationInput::kSilu ? calib::Through::kSilu : calib::Through::kHardSwish;

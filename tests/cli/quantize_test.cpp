@@ -596,6 +596,22 @@ TEST(Run, ProfileListsTheNodesSlowestFirst) {
 
 namespace ptq {
 
+namespace {
+
+// `count` samples of shape [1, 2, 8, 8], uniform in [lo, hi), as s10.npy, s11.npy, ... in `dir`.
+void write_random_samples(const fs::path& dir, int count, unsigned seed, float lo, float hi) {
+  fs::create_directories(dir);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (int i = 0; i < count; ++i) {
+    std::vector<float> x(128);
+    for (float& v : x) v = u(rng);
+    write_npy((dir / ("s" + std::to_string(10 + i) + ".npy")).string(), Tensor::from_vector<float>({1, 2, 8, 8}, x));
+  }
+}
+
+}  // namespace
+
 // A MobileNetV2-style pair whose expansion channels span 20x (the depthwise weights bring the small
 // ones back up, so their input's rounding dominates the output error): the depthwise input gets
 // per-channel grids (kept: the output SQNR rises), the model records them, and both quantize's
@@ -619,14 +635,7 @@ TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
     }
   )"), model);
   const fs::path data = tmp.path() / "data";
-  fs::create_directories(data);
-  std::mt19937 rng(11);
-  std::uniform_real_distribution<float> u(0.f, 1.f);
-  for (int i = 0; i < 12; ++i) {
-    std::vector<float> x(128);
-    for (float& v : x) v = u(rng);
-    write_npy((data / ("s" + std::to_string(10 + i) + ".npy")).string(), Tensor::from_vector<float>({1, 2, 8, 8}, x));
-  }
+  write_random_samples(data, 12, 11, 0.f, 1.f);
   const auto run = [&](const std::string& tag, std::vector<std::string> extra) {
     std::vector<std::string> args = {model, "--calib", data.string(), "--eval", data.string(), "-o", tmp.file(tag + ".onnx"),
                                      "--report", tmp.file(tag + ".json")};
@@ -673,6 +682,43 @@ TEST(Quantize, DepthwiseInputScalesAreKeptRecordedAndReportedInFp32Units) {
       EXPECT_NEAR(l["sqnr_db"].get<double>(), first["sqnr_db"].get<double>(), 0.01) << l;
     }
   EXPECT_TRUE(compared) << rc["layers"];
+}
+
+// A HardSwish written out as x * Clip(x + 3, 0, 6) (PP-LCNet): its input keeps the method's range
+// unless --fit-written-out-hardswish fits the low end through the activation, which is 0 below -3.
+TEST(Quantize, FitWrittenOutHardSwishMovesItsInputsLowEndToMinusThree) {
+  test::TempDir tmp;
+  const std::string model = tmp.file("hs.onnx");
+  onnx_io::save_model(onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1, 2, 8, 8] x) => (float[1, 2, 8, 8] y) {
+      w1 = Constant <value = float[3, 2, 1, 1] {1, 0.5, -0.8, 0.3, 0.6, -1}> ()
+      w2 = Constant <value = float[2, 3, 1, 1] {0.5, -0.2, 0.1, 0.3, 0.4, -0.6}> ()
+      three = Constant <value = float {3}> ()
+      lo = Constant <value = float {0}> ()
+      hi = Constant <value = float {6}> ()
+      c = Conv <kernel_shape = [1, 1]> (x, w1)
+      p = Add (c, three)
+      k = Clip (p, lo, hi)
+      h = Mul (c, k)
+      y = Conv <kernel_shape = [1, 1]> (h, w2)
+    }
+  )"), model);
+  const fs::path data = tmp.path() / "data";
+  write_random_samples(data, 8, 5, -8.f, 8.f);
+  const auto low_end = [&](const std::string& tag, std::vector<std::string> extra) {
+    std::vector<std::string> args = {model, "--calib", data.string(), "--method", "percentile", "--effort", "fast",
+                                     "-o", tmp.file(tag + ".onnx"), "--save-calib", tmp.file(tag + ".json")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const test::CliResult r = test::run_quantize(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find("hardswish int8 with fitted ranges") != std::string::npos, !extra.empty()) << r.out;
+    return nlohmann::json::parse(test::read_file(tmp.file(tag + ".json")))["tensors"]["c"]["min"].get<double>();
+  };
+  const double plain = low_end("plain", {}), fitted = low_end("fitted", {"--fit-written-out-hardswish"});
+  EXPECT_LT(plain, -8.0);
+  EXPECT_GT(fitted, -3.5);
+  EXPECT_LT(fitted, -2.5);
 }
 
 // Bias correction is kept only where the output SQNR rises on both halves of the --effort rows,

@@ -25,6 +25,7 @@ struct QuantizeFlags {
   bool no_bias_correction = false;
   bool no_empirical_bias_correction = false;
   bool no_depthwise_scales = false;
+  bool fit_written_out_hardswish = false;
   CLI::Option* smoothquant_option = nullptr;
   DataFlags data;
 };

@@ -11,11 +11,13 @@ namespace ptq::passes {
 
 enum class ActivationInput {
   kSilu,       // x * Sigmoid(x): a Sigmoid and a Mul of x by it are x's only readers (YOLOX, EfficientNet)
-  kHardSwish,  // a HardSwish node is x's only reader (MobileNetV3)
+  kHardSwish,  // a HardSwish node is x's only reader (MobileNetV3), or written out (below) if asked
 };
 
 // Such tensors of the top-level graph by value id; graph outputs excluded (read as they are).
-std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& graph);
+// With `written_out_hardswish`, also x whose only readers are the Add(x, 3) and the Mul of a
+// HardSwish written out (decomposed_hardswish; PP-LCNet's export).
+std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& graph, bool written_out_hardswish = false);
 
 // x when `mul` is the Mul of a SiLU, x * Sigmoid(x) (either operand order); ir::kNone otherwise.
 ir::ValueId silu_operand(const ir::Graph& graph, const ir::Node& mul);

@@ -76,6 +76,12 @@ struct QuantConfig {
   // (--hardswish): QLinearAdd (the Clip becomes its Q's range) and QLinearMul, so ORT runs
   // PP-OCRv4-rec's 28 LCNet blocks on integers instead of five float ops between DQ and Q each.
   bool quantize_hardswish = true;
+  // Such a HardSwish's input taken for a HardSwish input (passes::activation_inputs): its range
+  // fitted through the activation and its Conv given a gain by empirical bias correction, as a
+  // HardSwish node's (--fit-written-out-hardswish). Off: on PP-OCRv4-rec it measured better on
+  // average over eight calibration sets but worse on the published one, and worse on ppocr-cls
+  // (docs/quantization.md, "Written-out HardSwish inputs").
+  bool fit_written_out_hardswish = false;
   std::string exclude_nodes;              // ECMAScript regex on node names ("" = none)
   std::vector<std::string> exclude_ops;   // op types left in fp32
 };

@@ -133,5 +133,34 @@ TEST(ActivationInputs, FindsSiluAndHardSwishInputsOnly) {
   // h has a second reader (Identity); b is also read by the Add: both are read as they are.
 }
 
+// PaddlePaddle's HardSwish, x * Clip(x + 3, 0, 6): its input counts only when asked for, and only
+// when the Add of 3 and the Mul are its sole readers.
+TEST(ActivationInputs, FindsWrittenOutHardSwishInputsWhenAsked) {
+  const ir::Model m = onnx_io::parse_model_text(R"(
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[4] x) => (float[4] y, float[4] z)
+        <float three = {3.0}, float two = {2.0}, float zero = {0.0}, float six = {6.0}> {
+      a = Relu (x)
+      p = Add (a, three)
+      k = Clip (p, zero, six)
+      h = Mul (k, a)
+      b = Relu (h)
+      p2 = Add (b, two)
+      k2 = Clip (p2, zero, six)
+      h2 = Mul (b, k2)
+      c = Relu (h2)
+      p3 = Add (three, c)
+      k3 = Clip (p3, zero, six)
+      y = Mul (c, k3)
+      z = Identity (c)
+    }
+  )");
+  EXPECT_TRUE(passes::activation_inputs(m.graph).empty());
+  const std::map<ir::ValueId, passes::ActivationInput> found = passes::activation_inputs(m.graph, true);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found.at(m.graph.find("a")), passes::ActivationInput::kHardSwish);
+  // b's Add adds 2, not 3; c has a third reader (Identity).
+}
+
 }  // namespace
 }  // namespace ptq::emit
