@@ -38,7 +38,7 @@ bool is_written_out_hardswish_input(const ir::Graph& g, ir::ValueId x) {
     const ir::Node& n = g.node(uses[i].node);
     if (n.op_type != "Add") continue;
     const std::optional<HardSwishParts> parts = decomposed_hardswish(g, n);
-    if (parts && parts->x == x && parts->add == n.id && uses[1 - i].node == parts->mul) return true;
+    if (parts && parts->x == x && uses[1 - i].node == parts->mul) return true;  // (parts->add is n)
   }
   return false;
 }
