@@ -96,7 +96,10 @@ def summarise(name: str, per_flags: dict, sets: int) -> None:
         sq = [m["sqnr"] for m in ms if m["sqnr"] is not None]
         cer_s = f"{np.mean(cer):.3f} ({max(cer):.2f})" if cer else ""
         sq_s = f"{np.mean(sq):.2f} ({min(sq):.2f})" if sq else ""
-        print(f"| {flags or '(default)'} | {np.mean(val):.2f} ({min(val):.2f}) | {cer_s} "
+        label = flags or "(default)"
+        if len(ms) < sets:  # failed on some sets: the figures cover the others
+            label += f" ({len(ms)} of {sets} sets)"
+        print(f"| {label} | {np.mean(val):.2f} ({min(val):.2f}) | {cer_s} "
               f"| {np.mean(agree):.2f} ({min(agree):.1f}) | {sq_s} |", flush=True)
 
 
