@@ -10,6 +10,7 @@
 
 #include "ptq/core/error.h"
 #include "ptq/ir/verify.h"
+#include "ptq/passes/activation_inputs.h"
 #include "ptq/passes/prepare.h"
 #include "bias_correction.h"
 #include "weights.h"
@@ -52,14 +53,20 @@ class Emitter {
  public:
   Emitter(ir::Model& m, const passes::QuantPlan& plan, const passes::RangeMap& ranges,
           const quant::QuantConfig& config, const ChannelMeans& means, const ChannelMeans& bias_shift)
-      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means), bias_shift_(bias_shift) {}
+      : g_(m.graph), plan_(plan), ranges_(ranges), config_(config), means_(means), bias_shift_(bias_shift) {
+    for (const auto& [v, r] : plan_.tied) tied_.insert(v), tied_.insert(r);
+    for (const passes::NodeQuant& q : plan_.nodes) planned_[q.node] = &q;
+  }
 
   EmitSummary run() {
     activation_params();
     absorb_affine_tails();
+    float_hardswishes();
     for (const passes::NodeQuant& q : plan_.nodes) node_constants(q);
     for (ir::ValueId v : plan_.activations)
       if (params_.count(v) && !absorbed_.count(v)) insert_pair(v);
+    for (ir::ValueId v : moved_)
+      if (!absorbed_.count(v)) insert_pair(v);
     summary_.quantized_nodes = plan_.nodes.size();
     passes::Changes dead;
     passes::remove_dead_code(g_, dead);
@@ -149,59 +156,139 @@ class Emitter {
   // s_h = s_out / a with zero point z_out + round(b / s_out), read back through out's DQ; the
   // float Mul and Add between the two pairs disappear. The rounding r = b - s_out·round(b / s_out)
   // left in the DQ's output goes into the bias of every reading Conv (r·Σw per output channel,
-  // exact where the Conv reads no padding); a tail with other readers stays as it was.
+  // exact where the Conv reads no padding); a tail with other readers stays as it was. Where h is
+  // the product of a float HardSwish, float_hardswishes takes the tail.
   void absorb_affine_tails() {
     if (config_.activation_symmetry != quant::Symmetry::kAsymmetric) return;
-    std::set<ir::ValueId> tied;
-    for (const auto& [v, r] : plan_.tied) tied.insert(v), tied.insert(r);
-    std::map<ir::NodeId, const passes::NodeQuant*> planned;
-    for (const passes::NodeQuant& q : plan_.nodes) planned[q.node] = &q;
-    const quant::IntRange codes = quant::full_range(config_.activation_type);
     for (ir::ValueId out : plan_.activations) {
       double a = 1, b = 0;
-      const ir::ValueId h = params_.count(out) && !tied.count(out) ? affine_source(out, a, b) : ir::kNone;
-      const bool graph_output = std::find(g_.outputs.begin(), g_.outputs.end(), out) != g_.outputs.end();
-      if (h == ir::kNone || !params_.count(h) || tied.count(h) || absorbed_.count(h) || graph_output || !(a > 0) ||
-          !std::isfinite(a) || !std::isfinite(b))
-        continue;
-      const quant::QuantParams qo = params_.at(out).qp;
-      const double k = std::nearbyint(b / qo.scale);
-      const double z = qo.zero_point + k;
-      const double r = b - k * qo.scale;
-      if (!(z >= codes.qmin && z <= codes.qmax)) continue;
-      std::map<ir::NodeId, std::vector<double>> shifts;
-      bool readers_ok = true;
-      // Exact codes (r = 0) need no reader's bias.
-      for (const ir::Use& u : g_.value(out).uses) {
-        if (r == 0) break;
-        const ir::Node& n = g_.node(u.node);
-        const auto q = planned.find(u.node);
-        const Tensor* w = n.op_type == "Conv" && n.inputs.size() > 1 ? g_.constant(n.inputs[1]) : nullptr;
-        if (q == planned.end() || u.slot != 0 || q->second->bias_slot < 0 || q->second->bias_node != ir::kNone ||
-            !w || w->dtype() != DType::kFloat || w->rank() < 3) {
-          readers_ok = false;
-          break;
-        }
-        const size_t m = static_cast<size_t>(w->dims()[0]), per = w->numel() / std::max<size_t>(m, 1);
-        std::vector<double>& sh = shifts[u.node];
-        sh.assign(m, 0.0);
-        for (size_t c = 0; c < m; ++c)
-          for (size_t i = 0; i < per; ++i) sh[c] += r * w->data<float>()[c * per + i];
-      }
-      if (!readers_ok) continue;
-      // A Conv reads one tensor on input 0, so at most one tail shifts its bias.
-      for (auto& [node, sh] : shifts) tail_shift_[node] = std::move(sh);
-      ActParams p;
-      p.qp = {static_cast<float>(qo.scale / a), static_cast<int32_t>(z)};
-      const std::string base = g_.value(h).name;
-      p.scale = g_.add_initializer(g_.unique_name(base + "_scale"), scale_tensor({p.qp.scale}, false));
-      p.zero_point = g_.add_initializer(g_.unique_name(base + "_zero_point"),
-                                        zero_point_tensor({p.qp.zero_point}, config_.activation_type, false));
-      params_[h] = p;
-      tails_[h] = out;
-      absorbed_.insert(out);
-      ++summary_.affine_tails;
+      const ir::ValueId h = params_.count(out) && !tied_.count(out) ? affine_source(out, a, b) : ir::kNone;
+      if (h == ir::kNone || tied_.count(h) || absorbed_.count(h) || is_graph_output(out)) continue;
+      if (params_.count(h)) absorb(h, out, a, b);
+      else if (float_hardswish(h)) float_tails_.push_back({h, out, a, b});
     }
+  }
+
+  // The parts of the written-out HardSwish whose Mul writes h, when its Add, Clip and Mul all stay
+  // float (--hardswish fp32, or nodes the placement search kept fp32).
+  std::optional<passes::HardSwishParts> float_hardswish(ir::ValueId h) const {
+    const ir::Node* mul = g_.producer(h);
+    if (!mul || mul->op_type != "Mul") return std::nullopt;
+    const std::optional<passes::HardSwishParts> parts = passes::decomposed_hardswish(g_, *mul);
+    if (!parts || parts->clip == ir::kNone || planned_.count(parts->add) || planned_.count(parts->clip) ||
+        planned_.count(parts->mul))
+      return std::nullopt;
+    return parts;
+  }
+
+  // A float HardSwish whose product h goes into a pair: x·Clip(x + 3, 0, 6) becomes
+  // 6·x·HardSigmoid(x) (alpha 1/6, beta 1/2), the 6 in the Q's scale; a scalar scale a and shift b
+  // after it become the Q's scale over 6a and a float Add of b / 6a before it, out's grid in h's
+  // terms. Unlike absorb_affine_tails this moves no rounding into a reading Conv's bias, which is
+  // wrong where that Conv reads padding: PP-OCRv4-rec's depthwise Convs on maps 3 rows high. ORT runs
+  // the HardSigmoid in one pass where the Add and the Clip took two, and the tail in one where it
+  // took two (ORT has no int8 HardSwish, and the HardSwish op needs opset 14).
+  void float_hardswishes() {
+    if (config_.activation_symmetry != quant::Symmetry::kAsymmetric) return;
+    for (const FloatTail& t : float_tails_) {
+      const std::optional<passes::HardSwishParts> parts = float_hardswish(t.h);
+      const double c = t.b / (6 * t.a);
+      if (absorbed_.count(t.out) || !parts || !(t.a > 0) || !std::isfinite(t.a) || !std::isfinite(c)) continue;
+      ir::ValueId u = hardsigmoid_product(*parts, t.h);
+      if (c != 0) {
+        const std::string base = g_.value(t.h).name;
+        const ir::ValueId shift =
+            g_.add_initializer(g_.unique_name(base + "_shift"), Tensor::scalar(static_cast<float>(c)));
+        const ir::NodeId add =
+            g_.add_node("Add", {u, shift}, {g_.unique_name(base + "_shifted")}, {}, g_.unique_name(base + "_Add"));
+        g_.value(g_.node(add).outputs[0]).type = g_.value(u).type;
+        u = g_.node(add).outputs[0];
+      }
+      const quant::QuantParams qo = params_.at(t.out).qp;
+      params_[u] = new_params(g_.value(u).name, {static_cast<float>(qo.scale / (6 * t.a)), qo.zero_point});
+      tails_[u] = t.out;
+      absorbed_.insert(t.out);
+      moved_.push_back(u);
+      ++summary_.float_hardswishes;
+    }
+    // A product with a pair of its own (a quantized node reads it): its Q's scale over 6.
+    for (ir::ValueId h : plan_.activations) {
+      const std::optional<passes::HardSwishParts> parts =
+          params_.count(h) && !tied_.count(h) && !absorbed_.count(h) && !is_graph_output(h) ? float_hardswish(h)
+                                                                                           : std::nullopt;
+      if (!parts) continue;
+      const ir::ValueId h6 = hardsigmoid_product(*parts, h);
+      const ActParams& p = params_.at(h);
+      params_[h6] = new_params(g_.value(h6).name, {static_cast<float>(p.qp.scale / 6.0), p.qp.zero_point});
+      const auto tail = tails_.find(h);
+      tails_[h6] = tail == tails_.end() ? h : tail->second;
+      if (tail != tails_.end()) tails_.erase(tail);
+      absorbed_.insert(h);
+      moved_.push_back(h6);
+      ++summary_.float_hardswishes;
+    }
+  }
+
+  // x·HardSigmoid(x) for the HardSwish `parts` whose product is h: h / 6.
+  ir::ValueId hardsigmoid_product(const passes::HardSwishParts& parts, ir::ValueId h) {
+    const std::string base = g_.value(h).name;
+    const ir::NodeId hs = g_.add_node(
+        "HardSigmoid", {parts.x}, {g_.unique_name(base + "_hardsigmoid")},
+        {ir::Attribute::make_float("alpha", 1.f / 6.f), ir::Attribute::make_float("beta", 0.5f)},
+        g_.unique_name(base + "_HardSigmoid"));
+    const ir::NodeId mul = g_.add_node("Mul", {parts.x, g_.node(hs).outputs[0]}, {g_.unique_name(base + "_over_6")},
+                                       {}, g_.unique_name(base + "_Mul"));
+    const ir::ValueId h6 = g_.node(mul).outputs[0];
+    g_.value(h6).type = g_.value(h).type;
+    return h6;
+  }
+
+  // Scale and zero point initializers for `qp`, named after `base`.
+  ActParams new_params(const std::string& base, const quant::QuantParams& qp) {
+    ActParams p;
+    p.qp = qp;
+    p.scale = g_.add_initializer(g_.unique_name(base + "_scale"), scale_tensor({qp.scale}, false));
+    p.zero_point = g_.add_initializer(g_.unique_name(base + "_zero_point"),
+                                      zero_point_tensor({qp.zero_point}, config_.activation_type, false));
+    return p;
+  }
+
+  bool is_graph_output(ir::ValueId v) const {
+    return std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end();
+  }
+
+  // Gives h the grid of out = a·h + b (absorb_affine_tails), unless the codes leave the range or a
+  // reader cannot take the rounding in its bias.
+  void absorb(ir::ValueId h, ir::ValueId out, double a, double b) {
+    if (!(a > 0) || !std::isfinite(a) || !std::isfinite(b)) return;
+    const quant::IntRange codes = quant::full_range(config_.activation_type);
+    const quant::QuantParams qo = params_.at(out).qp;
+    const double k = std::nearbyint(b / qo.scale);
+    const double z = qo.zero_point + k;
+    const double r = b - k * qo.scale;
+    if (!(z >= codes.qmin && z <= codes.qmax)) return;
+    std::map<ir::NodeId, std::vector<double>> shifts;
+    // Exact codes (r = 0) need no reader's bias.
+    for (const ir::Use& u : g_.value(out).uses) {
+      if (r == 0) break;
+      const ir::Node& n = g_.node(u.node);
+      const auto q = planned_.find(u.node);
+      const Tensor* w = n.op_type == "Conv" && n.inputs.size() > 1 ? g_.constant(n.inputs[1]) : nullptr;
+      if (q == planned_.end() || u.slot != 0 || q->second->bias_slot < 0 || q->second->bias_node != ir::kNone ||
+          !w || w->dtype() != DType::kFloat || w->rank() < 3)
+        return;
+      const size_t m = static_cast<size_t>(w->dims()[0]), per = w->numel() / std::max<size_t>(m, 1);
+      std::vector<double>& sh = shifts[u.node];
+      sh.assign(m, 0.0);
+      for (size_t c = 0; c < m; ++c)
+        for (size_t i = 0; i < per; ++i) sh[c] += r * w->data<float>()[c * per + i];
+    }
+    // A Conv reads one tensor on input 0, so at most one tail shifts its bias.
+    for (auto& [node, sh] : shifts) tail_shift_[node] = std::move(sh);
+    params_[h] = new_params(g_.value(h).name, {static_cast<float>(qo.scale / a), static_cast<int32_t>(z)});
+    tails_[h] = out;
+    absorbed_.insert(out);
+    ++summary_.affine_tails;
   }
 
   ir::ValueId add_dequantize(const std::string& base, ir::ValueId q, ir::ValueId scale, ir::ValueId zp,
@@ -428,6 +515,14 @@ class Emitter {
   std::map<ir::ValueId, ActParams> params_;
   std::map<ir::ValueId, ir::ValueId> tails_;             // h -> out of an absorbed affine tail
   std::set<ir::ValueId> absorbed_;                       // those outs: no pair of their own
+  struct FloatTail {
+    ir::ValueId h, out;  // out = a·h + b, h the product of a float HardSwish
+    double a, b;
+  };
+  std::vector<FloatTail> float_tails_;
+  std::vector<ir::ValueId> moved_;                       // pairs on values outside the plan (float HardSwishes)
+  std::set<ir::ValueId> tied_;                           // values in a tie group (plan_.tied)
+  std::map<ir::NodeId, const passes::NodeQuant*> planned_;
   std::map<ir::NodeId, std::vector<double>> tail_shift_;  // bias shift of the Convs reading them
   // (weight, axis, 7-bit, pair-safe scales, uint8) -> its DequantizeLinear output
   std::map<std::tuple<ir::ValueId, int64_t, bool, bool, bool>, ir::ValueId> weight_cache_;

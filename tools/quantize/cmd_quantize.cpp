@@ -149,7 +149,7 @@ void add_calibration_flags(CLI::App& app, QuantizeFlags& f) {
                  "generic) or int8 (QLinearAdd/QLinearMul; default for trt, which fuses residual Adds)");
   app.add_option("--hardswish", f.hardswish,
                  "A HardSwish written out as x * Clip(x + 3, 0, 6): int8 (QLinearAdd/QLinearMul, the default) or fp32 "
-                 "(float between the DQ and the next Q, as --elementwise fp32 leaves other Add/Mul)");
+                 "(float between the DQ and the next Q, as 6 * x * HardSigmoid(x))");
   app.add_flag("--fit-written-out-hardswish", f.fit_written_out_hardswish,
                "Treat such a HardSwish's input as a HardSwish node's: its range fitted to the error after the activation "
                "and its Conv given a gain per channel by empirical bias correction (off by default: better on average "

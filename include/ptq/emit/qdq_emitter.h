@@ -19,6 +19,7 @@ struct EmitSummary {
   size_t biases = 0;            // int32 biases
   size_t quantized_nodes = 0;
   size_t affine_tails = 0;      // scalar Mul/Add between two pairs folded into Q/DQ parameters
+  size_t float_hardswishes = 0;  // written-out float HardSwishes emitted as x·HardSigmoid(x)
   size_t uint8_weights = 0;     // weights stored as uint8 (--uint8-weights)
   std::vector<std::string> notes;  // adjustments worth telling the user (bias overflow, ...)
 };
@@ -32,6 +33,8 @@ struct EmitSummary {
 //   raising a channel's weight scale when its bias would overflow int32;
 // - a scalar Mul/Add between a quantized tensor and the next pair (out = a·h + b, a > 0) goes into
 //   h's Q parameters, read back through out's DQ (Conv readers' biases take the rounding of b);
+// - a written-out HardSwish left float, x·Clip(x + 3, 0, 6), becomes 6·x·HardSigmoid(x), the 6 (and
+//   an affine tail after it) in its product's Q parameters;
 // - float weights and Constant nodes nobody reads any more are removed.
 // The model must be at opset >= 13 (per-axis DequantizeLinear).
 // Bias correction: the mean of each input channel of a tensor by name (axis 1 of Conv inputs, the

@@ -623,8 +623,25 @@ TEST(Emit, WrittenOutHardSwishIsInt8AndItsAffineTailFoldsIntoTheQdqPair) {
   // shift's rounding compensated with the wrong sign measured 40.8).
   config.quantize_hardswish = false;
   const Emitted f = emitted(config);
-  EXPECT_EQ(ir::graph_stats(f.model.graph).op_histogram.count("Clip"), 1u);
   EXPECT_GT(int8, sqnr(f.model) - 1.0);
+  // Float, it runs as x·HardSigmoid(x) between the Conv's pair and the next Conv's: the Add and Clip
+  // become one HardSigmoid, the 6 and the Mul's 0.03 go into the product's Q scale, and the shift
+  // stays a float Add of -0.2 / (6·0.03) before it, out's grid in the product's terms (no rounding
+  // moved into the Conv's bias, which would be wrong where a Conv reads padding).
+  EXPECT_EQ(f.summary.float_hardswishes, 1u);
+  EXPECT_EQ(f.summary.affine_tails, 0u);
+  hist = ir::graph_stats(f.model.graph).op_histogram;
+  hist.erase("QuantizeLinear"), hist.erase("DequantizeLinear");
+  EXPECT_EQ(hist, (std::map<std::string, size_t>{{"Conv", 2}, {"HardSigmoid", 1}, {"Mul", 1}, {"Add", 1}}));
+  const ir::Graph& fg = f.model.graph;
+  const ir::Node& add = consumer_of(fg, "Add");
+  EXPECT_NEAR(fg.constant(add.inputs[1])->data<float>()[0], -0.2 / (6 * 0.03), 1e-5);
+  const ir::Node& fq = fg.node(fg.value(add.outputs[0]).uses.at(0).node);
+  ASSERT_EQ(fq.op_type, "QuantizeLinear");
+  const ir::Node& fdq = fg.node(fg.value(fq.outputs[0]).uses.at(0).node);
+  EXPECT_NEAR(fg.constant(fq.inputs[1])->data<float>()[0] * 6 * 0.03, fg.constant(fdq.inputs[1])->data<float>()[0], 1e-6);
+  EXPECT_EQ(fg.constant(fq.inputs[2])->data<uint8_t>()[0], fg.constant(fdq.inputs[2])->data<uint8_t>()[0]);
+  EXPECT_GT(sqnr(f.model), 38.0);
 }
 
 TEST(Emit, HugeBiasRaisesTheWeightScaleInsteadOfOverflowing) {
