@@ -65,8 +65,7 @@ class Emitter {
     for (const passes::NodeQuant& q : plan_.nodes) node_constants(q);
     for (ir::ValueId v : plan_.activations)
       if (params_.count(v) && !absorbed_.count(v)) insert_pair(v);
-    for (ir::ValueId v : moved_)
-      if (!absorbed_.count(v)) insert_pair(v);
+    for (ir::ValueId v : moved_) insert_pair(v);
     summary_.quantized_nodes = plan_.nodes.size();
     passes::Changes dead;
     passes::remove_dead_code(g_, dead);
@@ -520,7 +519,7 @@ class Emitter {
     double a, b;
   };
   std::vector<FloatTail> float_tails_;
-  std::vector<ir::ValueId> moved_;                       // pairs on values outside the plan (float HardSwishes)
+  std::vector<ir::ValueId> moved_;                       // new values that get a pair (float HardSwishes)
   std::set<ir::ValueId> tied_;                           // values in a tie group (plan_.tied)
   std::map<ir::NodeId, const passes::NodeQuant*> planned_;
   std::map<ir::NodeId, std::vector<double>> tail_shift_;  // bias shift of the Convs reading them

@@ -33,8 +33,8 @@ struct EmitSummary {
 //   raising a channel's weight scale when its bias would overflow int32;
 // - a scalar Mul/Add between a quantized tensor and the next pair (out = a·h + b, a > 0) goes into
 //   h's Q parameters, read back through out's DQ (Conv readers' biases take the rounding of b);
-// - a written-out HardSwish left float, x·Clip(x + 3, 0, 6), becomes 6·x·HardSigmoid(x), the 6 (and
-//   an affine tail after it) in its product's Q parameters;
+// - a written-out HardSwish left float, x·Clip(x + 3, 0, 6), becomes 6·x·HardSigmoid(x), the 6 and a
+//   scalar scale after it in its product's Q scale, a scalar shift after it a float Add before that Q;
 // - float weights and Constant nodes nobody reads any more are removed.
 // The model must be at opset >= 13 (per-axis DequantizeLinear).
 // Bias correction: the mean of each input channel of a tensor by name (axis 1 of Conv inputs, the
