@@ -162,7 +162,7 @@ class Emitter {
     for (ir::ValueId out : plan_.activations) {
       double a = 1, b = 0;
       const ir::ValueId h = params_.count(out) && !tied_.count(out) ? affine_source(out, a, b) : ir::kNone;
-      if (h == ir::kNone || tied_.count(h) || absorbed_.count(h) || is_graph_output(out)) continue;
+      if (h == ir::kNone || tied_.count(h) || absorbed_.count(h) || g_.is_output(out)) continue;
       if (params_.count(h)) absorb(h, out, a, b);
       else if (float_hardswish(h)) float_tails_.push_back({h, out, a, b});
     }
@@ -213,8 +213,8 @@ class Emitter {
     // A product with a pair of its own (a quantized node reads it): its Q's scale over 6.
     for (ir::ValueId h : plan_.activations) {
       const std::optional<passes::HardSwishParts> parts =
-          params_.count(h) && !tied_.count(h) && !absorbed_.count(h) && !is_graph_output(h) ? float_hardswish(h)
-                                                                                           : std::nullopt;
+          params_.count(h) && !tied_.count(h) && !absorbed_.count(h) && !g_.is_output(h) ? float_hardswish(h)
+                                                                                         : std::nullopt;
       if (!parts) continue;
       const ir::ValueId h6 = hardsigmoid_product(*parts, h);
       const ActParams& p = params_.at(h);
@@ -250,10 +250,6 @@ class Emitter {
     p.zero_point = g_.add_initializer(g_.unique_name(base + "_zero_point"),
                                       zero_point_tensor({qp.zero_point}, config_.activation_type, false));
     return p;
-  }
-
-  bool is_graph_output(ir::ValueId v) const {
-    return std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end();
   }
 
   // Gives h the grid of out = a·h + b (absorb_affine_tails), unless the codes leave the range or a

@@ -34,6 +34,10 @@ ValueId Graph::find(const std::string& n) const {
   return it == by_name_.end() ? kNone : it->second;
 }
 
+bool Graph::is_input(ValueId id) const { return std::find(inputs.begin(), inputs.end(), id) != inputs.end(); }
+
+bool Graph::is_output(ValueId id) const { return std::find(outputs.begin(), outputs.end(), id) != outputs.end(); }
+
 std::vector<ValueId> Graph::runtime_inputs() const {
   std::vector<ValueId> r;
   for (ValueId v : inputs)

@@ -45,7 +45,7 @@ bool is_written_out_hardswish_input(const ir::Graph& g, ir::ValueId x) {
 
 // The sole reader of v, or nullptr.
 const ir::Node* sole_reader(const ir::Graph& g, ir::ValueId v) {
-  if (v == ir::kNone || g.value(v).uses.size() != 1 || is_graph_output(g, v)) return nullptr;
+  if (v == ir::kNone || g.value(v).uses.size() != 1 || g.is_output(v)) return nullptr;
   return &g.node(g.value(v).uses[0].node);
 }
 
@@ -100,7 +100,7 @@ std::map<ir::ValueId, ActivationInput> activation_inputs(const ir::Graph& g, boo
   for (size_t v = 0; v < g.id_bound_values(); ++v) {
     const auto x = static_cast<ir::ValueId>(v);
     const ir::Value& val = g.value(x);
-    if (!val.alive || val.is_constant() || is_graph_output(g, x)) continue;
+    if (!val.alive || val.is_constant() || g.is_output(x)) continue;
     if (is_silu_input(g, x)) found[x] = ActivationInput::kSilu;
     else if (is_hardswish_input(g, x) || (written_out_hardswish && is_written_out_hardswish_input(g, x)))
       found[x] = ActivationInput::kHardSwish;

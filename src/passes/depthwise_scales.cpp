@@ -40,10 +40,10 @@ std::map<ir::NodeId, ir::ValueId> depthwise_scale_candidates(const ir::Graph& g)
     if (!depthwise(g, dw) || dw.inputs[0] == ir::kNone) continue;
     const ir::ValueId x = dw.inputs[0];
     const ir::Node* act = g.producer(x);
-    if (!act || g.value(x).uses.size() != 1 || is_graph_output(g, x) || !clamps_at_zero(g, *act)) continue;
+    if (!act || g.value(x).uses.size() != 1 || g.is_output(x) || !clamps_at_zero(g, *act)) continue;
     const ir::ValueId y = act->inputs[0];
     const ir::Node* conv = g.producer(y);
-    if (!conv || !constant_conv(g, *conv) || g.value(y).uses.size() != 1 || is_graph_output(g, y)) continue;
+    if (!conv || !constant_conv(g, *conv) || g.value(y).uses.size() != 1 || g.is_output(y)) continue;
     if (g.constant(conv->inputs[1])->dims()[0] != g.constant(dw.inputs[1])->dims()[0]) continue;
     out[id] = x;
   }
@@ -60,7 +60,7 @@ std::map<ir::ValueId, std::vector<float>> scale_depthwise_inputs(ir::Graph& g, c
     if (!depthwise(g, dw)) continue;
     const ir::ValueId x = dw.inputs[0];
     const ir::Node* p = x == ir::kNone ? nullptr : g.producer(x);
-    if (!p || !constant_conv(g, *p) || g.value(x).uses.size() != 1 || is_graph_output(g, x)) continue;
+    if (!p || !constant_conv(g, *p) || g.value(x).uses.size() != 1 || g.is_output(x)) continue;
     // Both Convs quantized with per-channel weights, the value between them one Q/DQ pair of its own.
     const NodeQuant* qp = planned(plan, p->id);
     const NodeQuant* qd = planned(plan, dw_id);

@@ -24,7 +24,7 @@ int fold_activations_into_quantized_producers(ir::Graph& g, const quant::QuantCo
     if (n.outputs.empty() || !clamps_at_zero(g, n)) continue;
     const ir::ValueId x = n.inputs[0], y = n.outputs[0];
     const ir::Node* p = g.producer(x);
-    if (!p || !quantized_output.count(p->id) || g.value(x).uses.size() != 1 || is_graph_output(g, x))
+    if (!p || !quantized_output.count(p->id) || g.value(x).uses.size() != 1 || g.is_output(x))
       continue;
     auto r = ranges.find(g.value(y).name);
     if (r == ranges.end() || !can_bypass(g, x, y)) continue;

@@ -70,7 +70,7 @@ void fold_constants(ir::Model& model, Changes& changes) {
     const bool all_constant = std::all_of(n.inputs.begin(), n.inputs.end(),
                                           [&](ir::ValueId v) { return v == ir::kNone || g.constant(v); });
     const bool outputs_movable = std::all_of(n.outputs.begin(), n.outputs.end(), [&](ir::ValueId v) {
-      return v == ir::kNone || (!is_graph_output(g, v) && !is_captured(g, v));
+      return v == ir::kNone || (!g.is_output(v) && !is_captured(g, v));
     });
     if (!all_constant || !outputs_movable) continue;
     std::vector<Tensor> results = evaluate(model, n);

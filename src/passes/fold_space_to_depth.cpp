@@ -45,7 +45,7 @@ std::optional<Phase> trace_phase(const ir::Graph& g, ir::ValueId v) {
   while (true) {
     const ir::Node* n = g.producer(v);
     if (!n || n->op_type != "Slice" || !n->is_default_domain()) break;
-    if (g.value(v).uses.size() != 1 || is_graph_output(g, v) || is_captured(g, v)) return std::nullopt;
+    if (g.value(v).uses.size() != 1 || g.is_output(v) || is_captured(g, v)) return std::nullopt;
     if (n->inputs.size() < 3) return std::nullopt;  // opset 1-9 (attributes, no steps): not this pattern
     const auto starts = int_constant(g, n->inputs[1]), ends = int_constant(g, n->inputs[2]);
     const bool has_axes = n->inputs.size() > 3 && n->inputs[3] != ir::kNone;
@@ -88,7 +88,7 @@ void fold_space_to_depth_into_conv(ir::Graph& g, Changes& changes) {
     const int64_t axis = cat.attr_int("axis", 0);
     if (axis != 1 && axis != -3) continue;
     const ir::ValueId y = cat.outputs[0];
-    if (g.value(y).uses.size() != 1 || is_graph_output(g, y) || is_captured(g, y)) continue;
+    if (g.value(y).uses.size() != 1 || g.is_output(y) || is_captured(g, y)) continue;
     const ir::Node& conv = g.node(g.value(y).uses[0].node);
     if (conv.op_type != "Conv" || !conv.is_default_domain() || g.value(y).uses[0].slot != 0) continue;
     if (conv.attr_int("group", 1) != 1 || conv.attr_string("auto_pad", "NOTSET") != "NOTSET") continue;

@@ -67,7 +67,7 @@ struct ConvChannels {
 std::optional<ConvChannels> sole_conv_channels(const ir::Graph& g, ir::ValueId x, ir::ValueId out, const Tensor* c) {
   const ir::Node* conv = c && x != ir::kNone ? g.producer(x) : nullptr;
   if (!conv || !conv->is_default_domain() || conv->op_type != "Conv") return std::nullopt;
-  if (g.value(x).uses.size() != 1 || is_graph_output(g, x) || !can_bypass(g, x, out)) return std::nullopt;
+  if (g.value(x).uses.size() != 1 || g.is_output(x) || !can_bypass(g, x, out)) return std::nullopt;
   const Tensor* w = float_constant(g, *conv, 1);
   const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] != ir::kNone;
   const Tensor* b = has_bias ? float_constant(g, *conv, 2) : nullptr;
@@ -90,7 +90,7 @@ void remove_noops(ir::Graph& g, Changes& changes) {
     if (n.op_type == "Dropout" && n.inputs.size() > 2 && n.inputs[2] != ir::kNone) continue;
     const ir::ValueId in = n.inputs[0], out = n.outputs[0];
     if (!can_bypass(g, in, out)) continue;
-    if (n.outputs.size() > 1 && n.outputs[1] != ir::kNone && is_graph_output(g, n.outputs[1])) continue;
+    if (n.outputs.size() > 1 && n.outputs[1] != ir::kNone && g.is_output(n.outputs[1])) continue;
     changes.push_back(str_cat("removed ", n.label()));
     bypass(g, id, in, out);
   }
@@ -102,13 +102,13 @@ void fold_batchnorm(ir::Graph& g, Changes& changes) {
     if (!bn.alive || bn.op_type != "BatchNormalization" || !bn.is_default_domain()) continue;
     if (bn.inputs.size() < 5 || bn.attr_int("training_mode", 0) != 0) continue;
     if (bn.outputs.size() > 1 && std::any_of(bn.outputs.begin() + 1, bn.outputs.end(), [&](ir::ValueId v) {
-          return v != ir::kNone && (!g.value(v).uses.empty() || is_graph_output(g, v));
+          return v != ir::kNone && (!g.value(v).uses.empty() || g.is_output(v));
         }))
       continue;
     const ir::ValueId x = bn.inputs[0];
     const ir::Node* conv = g.producer(x);
     if (!conv || (conv->op_type != "Conv" && conv->op_type != "ConvTranspose")) continue;
-    if (g.value(x).uses.size() != 1 || is_graph_output(g, x)) continue;
+    if (g.value(x).uses.size() != 1 || g.is_output(x)) continue;
     const Tensor* w = g.constant(conv->inputs.size() > 1 ? conv->inputs[1] : ir::kNone);
     const Tensor* b = g.constant(conv->inputs.size() > 2 ? conv->inputs[2] : ir::kNone);
     if (!w || w->dtype() != DType::kFloat || w->rank() < 2) continue;
@@ -164,7 +164,7 @@ void merge_constant_scales(ir::Graph& g, Changes& changes) {
   for (ir::NodeId id : g.topological_order()) {
     const std::optional<ScalarScale> second = scalar_scale(g, g.node(id));
     const ir::Node* first = second ? g.producer(second->x) : nullptr;
-    if (!first || g.value(second->x).uses.size() != 1 || is_graph_output(g, second->x) || is_captured(g, second->x))
+    if (!first || g.value(second->x).uses.size() != 1 || g.is_output(second->x) || is_captured(g, second->x))
       continue;
     const std::optional<ScalarScale> f = scalar_scale(g, *first);
     if (!f) continue;
@@ -257,7 +257,7 @@ void fold_pad_into_conv(ir::Graph& g, Changes& changes) {
     }
     const Tensor* pads_t = g.constant(pad.inputs[1]);
     if (!pads_t || pads_t->dtype() != DType::kInt64 || pads_t->numel() < 6 || pads_t->numel() % 2) continue;
-    if (g.value(y).uses.size() != 1 || is_graph_output(g, y)) continue;
+    if (g.value(y).uses.size() != 1 || g.is_output(y)) continue;
     const ir::Node& conv = g.node(g.value(y).uses[0].node);
     if (conv.op_type != "Conv" || !conv.is_default_domain() || g.value(y).uses[0].slot != 0) continue;
     if (conv.attr_string("auto_pad", "NOTSET") != "NOTSET") continue;
@@ -287,7 +287,7 @@ void remove_dead_code(ir::Graph& g, Changes& changes) {
     const ir::Node& n = g.node(*it);
     const bool dead = std::all_of(n.outputs.begin(), n.outputs.end(), [&](ir::ValueId v) {
       return v == ir::kNone ||
-             (g.value(v).uses.empty() && !is_graph_output(g, v) && !is_captured(g, v));
+             (g.value(v).uses.empty() && !g.is_output(v) && !is_captured(g, v));
     });
     if (!dead) continue;
     if (n.op_type != "Constant") changes.push_back(str_cat("removed unused ", n.label()));
@@ -295,7 +295,7 @@ void remove_dead_code(ir::Graph& g, Changes& changes) {
   }
   for (ir::ValueId v : std::vector<ir::ValueId>(g.initializers)) {
     const ir::Value& val = g.value(v);
-    if (val.uses.empty() && !is_graph_output(g, v) && !is_graph_input(g, v) && !is_captured(g, v))
+    if (val.uses.empty() && !g.is_output(v) && !g.is_input(v) && !is_captured(g, v))
       g.remove_value(v);
   }
 }

@@ -69,7 +69,7 @@ bool reads_input_data(const ir::Graph& g, ir::ValueId v) {
   static const std::set<std::string> kRearrange = {"Slice", "Concat", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
                                                    "Flatten", "Pad", "Split", "Resize", "Identity"};
   for (int depth = 0; depth < 8 && v != ir::kNone; ++depth) {
-    if (std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end()) return true;
+    if (g.is_input(v)) return true;
     const ir::Node* p = g.producer(v);
     if (!p || !p->is_default_domain() || !kRearrange.count(p->op_type) || p->inputs.empty()) return false;
     v = p->inputs[0];
@@ -211,7 +211,7 @@ void float_logits(const ir::Graph& g, QuantPlan& plan) {
       if ((biased && q.bias_slot != 2) || read_quantized(y)) continue;
       q.quantize_output = false;
     } else if (n.op_type == "MatMul") {
-      if (g.value(y).uses.size() != 1 || std::find(g.outputs.begin(), g.outputs.end(), y) != g.outputs.end()) continue;
+      if (g.value(y).uses.size() != 1 || g.is_output(y)) continue;
       const ir::Use u = g.value(y).uses.front();
       const int32_t slot = bias_add_slot(g, n, g.node(u.node));
       if (slot < 0 || of[static_cast<size_t>(u.node)]) continue;  // its one reader, the Add, is float

@@ -5,14 +5,6 @@
 
 namespace ptq::passes {
 
-bool is_graph_output(const ir::Graph& g, ir::ValueId v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-bool is_graph_input(const ir::Graph& g, ir::ValueId v) {
-  return std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
-}
-
 bool is_captured(const ir::Graph& g, ir::ValueId v) {
   for (ir::NodeId id : g.control_flow_nodes()) {
     const auto implicit = g.implicit_inputs(id);
@@ -24,14 +16,14 @@ bool is_captured(const ir::Graph& g, ir::ValueId v) {
 bool can_bypass(const ir::Graph& g, ir::ValueId keep, ir::ValueId drop) {
   // Subgraphs read enclosing values by name; a value they capture must keep its name.
   if (is_captured(g, drop) || is_captured(g, keep)) return false;
-  if (!is_graph_output(g, drop)) return true;
+  if (!g.is_output(drop)) return true;
   const ir::Value& k = g.value(keep);
-  return k.kind == ir::ValueKind::kNodeOutput && !is_graph_output(g, keep);
+  return k.kind == ir::ValueKind::kNodeOutput && !g.is_output(keep);
 }
 
 void bypass(ir::Graph& g, ir::NodeId node, ir::ValueId keep, ir::ValueId drop) {
   g.replace_all_uses(drop, keep);
-  const bool output = is_graph_output(g, drop);
+  const bool output = g.is_output(drop);
   std::string name = g.value(drop).name;
   ir::TypeInfo type = g.value(drop).type;
   // Unlink `drop` from the outputs list before removing the node that produces it.
@@ -50,7 +42,7 @@ void replace_constant(ir::Graph& g, ir::NodeId id, size_t slot, const std::strin
   if (!g.value(old).uses.empty()) return;
   if (const ir::Node* p = g.producer(old)) {
     if (p->outputs.size() == 1) g.remove_node(p->id);
-  } else if (g.value(old).kind == ir::ValueKind::kInitializer && !is_graph_input(g, old) && !is_graph_output(g, old)) {
+  } else if (g.value(old).kind == ir::ValueKind::kInitializer && !g.is_input(old) && !g.is_output(old)) {
     g.remove_value(old);
   }
 }

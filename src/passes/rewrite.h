@@ -8,8 +8,6 @@
 
 namespace ptq::passes {
 
-bool is_graph_output(const ir::Graph& g, ir::ValueId v);
-bool is_graph_input(const ir::Graph& g, ir::ValueId v);
 // Read by name from inside some node's subgraph (If/Loop bodies): must keep its name.
 bool is_captured(const ir::Graph& g, ir::ValueId v);
 // Whether bypass(node, keep, drop) is allowed without renaming a graph input, another graph

@@ -39,7 +39,7 @@ const ir::Node* last_axis_norm(const ir::Graph& g, ir::ValueId x) {
 ir::NodeId foldable_norm(const ir::Graph& g, ir::ValueId x, int64_t c, size_t consumer_uses) {
   const ir::Node* n = last_axis_norm(g, x);
   if (!n || g.value(x).uses.size() != consumer_uses) return ir::kNone;
-  if (std::find(g.outputs.begin(), g.outputs.end(), x) != g.outputs.end()) return ir::kNone;
+  if (g.is_output(x)) return ir::kNone;
   const Tensor* scale = float_constant(g, *n, 1);
   const Tensor* bias = float_constant(g, *n, 2);
   if (!scale || scale->rank() != 1 || scale->dims()[0] != c) return ir::kNone;

@@ -2,7 +2,6 @@
 // zero Pad before a Conv.
 #include "activation_fusion.h"
 
-#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -26,7 +25,7 @@ std::optional<FusableActivation> fusable_activation(const ir::Model& model, cons
   if (producer.outputs.size() != 1 || producer.outputs[0] == ir::kNone) return std::nullopt;
   const ir::Value& v = graph.value(producer.outputs[0]);
   if (v.uses.size() != 1 || v.uses[0].slot != 0 || captured[static_cast<size_t>(v.id)]) return std::nullopt;
-  if (std::find(graph.outputs.begin(), graph.outputs.end(), v.id) != graph.outputs.end()) return std::nullopt;
+  if (graph.is_output(v.id)) return std::nullopt;
   const ir::Node& a = graph.node(v.uses[0].node);
   if (!a.is_default_domain() || a.outputs.size() != 1) return std::nullopt;
   constexpr float kLowest = std::numeric_limits<float>::lowest(), kMax = std::numeric_limits<float>::max();
@@ -49,7 +48,7 @@ std::optional<FusableMultiply> fusable_multiply_by_input(const ir::Graph& graph,
     return std::nullopt;
   const ir::Value& v = graph.value(producer.outputs[0]);
   if (v.uses.size() != 1 || captured[static_cast<size_t>(v.id)]) return std::nullopt;
-  if (std::find(graph.outputs.begin(), graph.outputs.end(), v.id) != graph.outputs.end()) return std::nullopt;
+  if (graph.is_output(v.id)) return std::nullopt;
   const ir::Node& m = graph.node(v.uses[0].node);
   if (!m.is_default_domain() || m.op_type != "Mul" || m.inputs.size() != 2 || m.outputs.size() != 1)
     return std::nullopt;
@@ -65,7 +64,7 @@ std::optional<FusablePad> fusable_pad(const ir::Model& model, const ir::Graph& g
     return std::nullopt;
   const ir::Value& v = graph.value(pad.outputs[0]);
   if (v.uses.size() != 1 || v.uses[0].slot != 0 || captured[static_cast<size_t>(v.id)]) return std::nullopt;
-  if (std::find(graph.outputs.begin(), graph.outputs.end(), v.id) != graph.outputs.end()) return std::nullopt;
+  if (graph.is_output(v.id)) return std::nullopt;
   const ir::Node& conv = graph.node(v.uses[0].node);
   if (!conv.is_default_domain() || conv.op_type != "Conv" || conv.attr_string("auto_pad", "NOTSET") != "NOTSET")
     return std::nullopt;

@@ -38,6 +38,8 @@ class Graph {
   size_t id_bound_nodes() const { return nodes_.size(); }
   size_t id_bound_values() const { return values_.size(); }
   ValueId find(const std::string& name) const;  // kNone when absent
+  bool is_input(ValueId id) const;   // listed in `inputs`
+  bool is_output(ValueId id) const;  // listed in `outputs`
   // Inputs that must be fed at run time (graph inputs that are not initializers).
   std::vector<ValueId> runtime_inputs() const;
   // The constant tensor of a value (initializer or Constant node output), or nullptr.
