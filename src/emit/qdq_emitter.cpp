@@ -163,6 +163,7 @@ class Emitter {
       double a = 1, b = 0;
       const ir::ValueId h = params_.count(out) && !tied_.count(out) ? affine_source(out, a, b) : ir::kNone;
       if (h == ir::kNone || tied_.count(h) || absorbed_.count(h) || g_.is_output(out)) continue;
+      if (!(a > 0) || !std::isfinite(a) || !std::isfinite(b)) continue;
       if (params_.count(h)) absorb(h, out, a, b);
       else if (float_hardswish(h)) float_tails_.push_back({h, out, a, b});
     }
@@ -192,7 +193,7 @@ class Emitter {
     for (const FloatTail& t : float_tails_) {
       const std::optional<passes::HardSwishParts> parts = float_hardswish(t.h);
       const double c = t.b / (6 * t.a);
-      if (absorbed_.count(t.out) || !parts || !(t.a > 0) || !std::isfinite(t.a) || !std::isfinite(c)) continue;
+      if (!parts || !std::isfinite(c)) continue;
       ir::ValueId u = hardsigmoid_product(*parts, t.h);
       if (c != 0) {
         const std::string base = g_.value(t.h).name;
@@ -252,10 +253,9 @@ class Emitter {
     return p;
   }
 
-  // Gives h the grid of out = a·h + b (absorb_affine_tails), unless the codes leave the range or a
-  // reader cannot take the rounding in its bias.
+  // Gives h the grid of out = a·h + b (a > 0 and b finite, checked by absorb_affine_tails), unless
+  // the codes leave the range or a reader cannot take the rounding in its bias.
   void absorb(ir::ValueId h, ir::ValueId out, double a, double b) {
-    if (!(a > 0) || !std::isfinite(a) || !std::isfinite(b)) return;
     const quant::IntRange codes = quant::full_range(config_.activation_type);
     const quant::QuantParams qo = params_.at(out).qp;
     const double k = std::nearbyint(b / qo.scale);
